@@ -1,0 +1,5 @@
+"""`python -m sharelift` runs the command line."""
+
+from sharelift.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Every setting of the emulator in one place.
+
+`EmulatorSettings` is built from command-line flags (`sharelift emulator …`) or by tests. The
+fault fields may change while the emulator runs (through the admin endpoint), so readers must
+fetch them from `app.state.settings` at request time rather than copy them at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass
+class Faults:
+    """Faults on demand. All off by default."""
+
+    latency_ms: float = 0.0
+    """Added before every request is handled (inner $batch requests excepted)."""
+    bandwidth_bps: int = 0
+    """Cap on request+response body bytes per second across the tenant; 0 = unlimited."""
+    ru_per_minute: int = 0
+    """Resource-unit budget per app per minute (Microsoft's published costs); 0 = unlimited."""
+    error_rate: float = 0.0
+    """Probability that a Graph request fails with 500 or 503 before it is handled."""
+    drop_rate: float = 0.0
+    """Probability that the connection is dropped without an answer."""
+
+
+@dataclass
+class EmulatorSettings:
+    """How one emulator instance runs. `data_dir` holds everything it persists."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 0
+    """0 picks a free port; the chosen one is written to emulator.json."""
+    tenant: str = "contoso"
+    users_file: Path | None = None
+    """CSV or JSON of users to create on first start; None = a built-in sample tenant."""
+    upload_session_lifetime_s: float = 15 * 60
+    """An upload session expires this long after its last fragment (Graph: ~15 minutes)."""
+    simple_upload_limit: int = 250 * MIB
+    """Largest body accepted by PUT …/content (the current Graph page says 250 MB)."""
+    provisioning_delay_s: float = 0.0
+    """How long CreatePersonalSiteEnqueueBulk takes before a OneDrive exists."""
+    token_lifetime_s: int = 3600
+    faults: Faults = field(default_factory=Faults)
