@@ -1,0 +1,21 @@
+"""The state store: what every run of every job did, in one SQLite file."""
+
+from sharelift.state.store import (
+    ItemRecord,
+    JobRecord,
+    RoundRecord,
+    StateError,
+    StateStore,
+    UploadSessionRecord,
+    parent_of,
+)
+
+__all__ = [
+    "ItemRecord",
+    "JobRecord",
+    "RoundRecord",
+    "StateError",
+    "StateStore",
+    "UploadSessionRecord",
+    "parent_of",
+]

@@ -1,0 +1,82 @@
+"""The state store's schema, as an ordered list of named migrations.
+
+A migration is applied once, inside a transaction, and recorded by name in `schema_migrations`.
+Never edit a migration that has shipped: append a new one. Paths are stored as BLOBs
+(`os.fsencode`) so that names which are not valid UTF-8 survive the round trip exactly.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE jobs (
+            id            INTEGER PRIMARY KEY,
+            key           TEXT NOT NULL UNIQUE,   -- stable identity: source + target
+            source        TEXT NOT NULL,          -- as the user gave it, for display
+            target        TEXT NOT NULL,          -- as the user gave it, for display
+            drive_id      TEXT,                   -- resolved target, once known
+            folder_id     TEXT,
+            folder_path   TEXT,
+            created_at    TEXT NOT NULL,
+            options       TEXT NOT NULL DEFAULT '{}'
+        );
+
+        CREATE TABLE rounds (
+            id            INTEGER PRIMARY KEY,
+            job_id        INTEGER NOT NULL REFERENCES jobs(id),
+            number        INTEGER NOT NULL,       -- 1 for the first run of a job, then 2, 3…
+            status        TEXT NOT NULL,          -- running, completed, failed, interrupted
+            started_at    TEXT NOT NULL,
+            ended_at      TEXT,
+            heartbeat_at  TEXT NOT NULL,
+            pid           INTEGER,
+            host          TEXT,
+            -- progress counters, refreshed while the round runs
+            files_total   INTEGER NOT NULL DEFAULT 0,
+            bytes_total   INTEGER NOT NULL DEFAULT 0,
+            files_done    INTEGER NOT NULL DEFAULT 0,
+            bytes_done    INTEGER NOT NULL DEFAULT 0,
+            files_skipped INTEGER NOT NULL DEFAULT 0,
+            files_failed  INTEGER NOT NULL DEFAULT 0,
+            throttled     INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (job_id, number)
+        );
+
+        CREATE TABLE items (
+            id            INTEGER PRIMARY KEY,
+            job_id        INTEGER NOT NULL REFERENCES jobs(id),
+            path          BLOB NOT NULL,          -- source path relative to the job's source
+            parent        BLOB NOT NULL,          -- its folder's relative path (b'' = root)
+            kind          TEXT NOT NULL,          -- file, folder
+            target_path   TEXT,                   -- relative target path after renames
+            size          INTEGER,
+            mtime_ns      INTEGER,
+            quick_xor     TEXT,                   -- base64, of the bytes that were uploaded
+            item_id       TEXT,                   -- target driveItem id
+            etag          TEXT,
+            status        TEXT NOT NULL,          -- pending done failed skipped blocked deleted
+            error_code    TEXT,
+            error_message TEXT,
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            round_id      INTEGER REFERENCES rounds(id),  -- last round that changed the row
+            seen_round    INTEGER,                -- last round whose walk saw the source item
+            started_at    TEXT,
+            ended_at      TEXT,
+            UNIQUE (job_id, path)
+        );
+        CREATE INDEX items_by_parent ON items (job_id, parent);
+        CREATE INDEX items_by_status ON items (job_id, status);
+
+        CREATE TABLE upload_sessions (
+            item_row      INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+            upload_url    TEXT NOT NULL,          -- pre-authenticated: never logged or reported
+            expires_at    TEXT,
+            size          INTEGER NOT NULL,
+            mtime_ns      INTEGER NOT NULL,
+            created_at    TEXT NOT NULL
+        );
+        """,
+    ),
+]

@@ -1,0 +1,590 @@
+"""The SQLite state store: jobs, rounds, items and upload sessions.
+
+It is the spine of a migration (DESIGN.md, "The flow of data"): every stage reads and writes it,
+so a run may stop at any instant and the next one resumes. Properties:
+
+- WAL journal with `synchronous=NORMAL`: a killed process loses nothing that was committed, and
+  `sharelift status` can read while a run writes.
+- Writes are grouped: `commit()` runs at most every `commit_interval` seconds or `commit_every`
+  writes (and always on `flush()` and `close()`), so a run of 100,000 small files does not pay for
+  100,000 fsyncs. Losing the last uncommitted group in a crash is safe by construction: the
+  engine writes the target first and the state second, and on resume it compares an item that was
+  in flight with the target before uploading it again (DESIGN.md invariant 2).
+- The file and its folder are private (0600 / 0700): upload URLs are pre-authenticated.
+- One store object belongs to one thread (the engine's event loop); other processes may open the
+  same file concurrently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Self
+
+from sharelift.errors import ShareliftError
+from sharelift.state.schema import MIGRATIONS
+
+
+class StateError(ShareliftError):
+    """The state store cannot be opened or is not a sharelift state store."""
+
+    exit_code = 2
+
+
+def utcnow() -> str:
+    """Now, as the ISO-8601 UTC text the store keeps (`2026-11-23T13:05:01.123456Z`)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: int
+    key: str
+    source: str
+    target: str
+    drive_id: str | None
+    folder_id: str | None
+    folder_path: str | None
+    created_at: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    id: int
+    job_id: int
+    number: int
+    status: str
+    started_at: str
+    ended_at: str | None
+    heartbeat_at: str
+    pid: int | None
+    host: str | None
+    files_total: int
+    bytes_total: int
+    files_done: int
+    bytes_done: int
+    files_skipped: int
+    files_failed: int
+    throttled: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    id: int
+    job_id: int
+    path: bytes
+    parent: bytes
+    kind: str
+    target_path: str | None
+    size: int | None
+    mtime_ns: int | None
+    quick_xor: str | None
+    item_id: str | None
+    etag: str | None
+    status: str
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    round_id: int | None
+    seen_round: int | None
+    started_at: str | None
+    ended_at: str | None
+
+    @property
+    def display_path(self) -> str:
+        """The source path as text (undecodable bytes shown as escapes)."""
+        return os.fsdecode(self.path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSessionRecord:
+    item_row: int
+    upload_url: str
+    expires_at: str | None
+    size: int
+    mtime_ns: int
+    created_at: str
+
+    def __repr__(self) -> str:  # the URL is a bearer credential for the session
+        return f"UploadSessionRecord(item_row={self.item_row}, size={self.size}, url=<hidden>)"
+
+
+ITEM_STATUSES = frozenset({"pending", "done", "failed", "skipped", "blocked", "deleted"})
+ROUND_STATUSES = frozenset({"running", "completed", "failed", "interrupted"})
+
+_ITEM_COLUMNS = (
+    "id, job_id, path, parent, kind, target_path, size, mtime_ns, quick_xor, item_id, etag, "
+    "status, error_code, error_message, attempts, round_id, seen_round, started_at, ended_at"
+)
+_ROUND_COLUMNS = (
+    "id, job_id, number, status, started_at, ended_at, heartbeat_at, pid, host, files_total, "
+    "bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled"
+)
+_PROGRESS_FIELDS = frozenset(
+    {
+        "files_total",
+        "bytes_total",
+        "files_done",
+        "bytes_done",
+        "files_skipped",
+        "files_failed",
+        "throttled",
+    }
+)
+
+
+def parent_of(path: bytes) -> bytes:
+    """The relative folder of a relative path (`b"a/b/c"` -> `b"a/b"`, `b"c"` -> `b""`)."""
+    cut = path.rfind(b"/")
+    return b"" if cut < 0 else path[:cut]
+
+
+class StateStore:
+    """A sharelift state store in one SQLite file. Use `StateStore.open(path)`."""
+
+    def __init__(
+        self, conn: sqlite3.Connection, path: Path, *, commit_every: int, commit_interval: float
+    ) -> None:
+        self._conn = conn
+        self.path = path
+        self._commit_every = commit_every
+        self._commit_interval = commit_interval
+        self._pending = 0
+        self._pending_since = 0.0
+
+    # --- opening and closing -------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        commit_every: int = 500,
+        commit_interval: float = 0.5,
+    ) -> Self:
+        """Open (creating if needed) the store at `path` and bring its schema up to date.
+
+        Raises StateError naming the file when it cannot be opened or is not a state store.
+        With `readonly`, the file must exist and nothing is migrated or written.
+        """
+        path = Path(path)
+        try:
+            if readonly:
+                if not path.is_file():
+                    raise StateError(f"no state store at {path}")
+                conn = sqlite3.connect(
+                    f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=10
+                )
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+                os.close(fd)
+                conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                _migrate(conn)
+            else:
+                conn.execute("SELECT count(*) FROM jobs").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{path} is not a usable sharelift state store: {exc}") from exc
+        except OSError as exc:
+            raise StateError(f"cannot open state store {path}: {exc.strerror}") from exc
+        return cls(conn, path, commit_every=commit_every, commit_interval=commit_interval)
+
+    def close(self) -> None:
+        """Commit what is pending and close the file."""
+        with contextlib.suppress(sqlite3.ProgrammingError):
+            self.flush()
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- write grouping ------------------------------------------------------------------------
+
+    def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """Run one write inside the current group; returns its rows (for RETURNING)."""
+        if not self._conn.in_transaction:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._pending_since = time.monotonic()
+        cur = self._conn.execute(sql, tuple(params))
+        rows = cur.fetchall()
+        self._pending += 1
+        if (
+            self._pending >= self._commit_every
+            or time.monotonic() - self._pending_since >= self._commit_interval
+        ):
+            self.flush()
+        return rows
+
+    def flush(self) -> None:
+        """Commit every pending write now."""
+        if self._conn.in_transaction:
+            self._conn.execute("COMMIT")
+        self._pending = 0
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def ensure_job(
+        self, key: str, source: str, target: str, options: dict[str, Any] | None = None
+    ) -> JobRecord:
+        """The job with this key, created if new (its source/target/options refreshed if not)."""
+        opts = json.dumps(options or {}, sort_keys=True)
+        self._write(
+            "INSERT INTO jobs (key, source, target, created_at, options) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET source = excluded.source, target = excluded.target, "
+            "options = excluded.options",
+            (key, source, target, utcnow(), opts),
+        )
+        self.flush()
+        job = self.job_by_key(key)
+        assert job is not None
+        return job
+
+    def set_job_target(
+        self, job_id: int, drive_id: str, folder_id: str | None, folder_path: str
+    ) -> None:
+        """Remember where the job's target resolved to."""
+        self._write(
+            "UPDATE jobs SET drive_id = ?, folder_id = ?, folder_path = ? WHERE id = ?",
+            (drive_id, folder_id, folder_path, job_id),
+        )
+        self.flush()
+
+    def job_by_key(self, key: str) -> JobRecord | None:
+        row = self._conn.execute(
+            "SELECT id, key, source, target, drive_id, folder_id, folder_path, created_at, options "
+            "FROM jobs WHERE key = ?",
+            (key,),
+        ).fetchone()
+        return _job(row) if row else None
+
+    def job(self, job_id: int) -> JobRecord | None:
+        row = self._conn.execute(
+            "SELECT id, key, source, target, drive_id, folder_id, folder_path, created_at, options "
+            "FROM jobs WHERE id = ?",
+            (job_id,),
+        ).fetchone()
+        return _job(row) if row else None
+
+    def jobs(self) -> list[JobRecord]:
+        rows = self._conn.execute(
+            "SELECT id, key, source, target, drive_id, folder_id, folder_path, created_at, options "
+            "FROM jobs ORDER BY id"
+        ).fetchall()
+        return [_job(r) for r in rows]
+
+    # --- rounds --------------------------------------------------------------------------------
+
+    def start_round(self, job_id: int) -> RoundRecord:
+        """Open the next round of a job. A round still marked running is closed as interrupted."""
+        now = utcnow()
+        self._write(
+            "UPDATE rounds SET status = 'interrupted', ended_at = heartbeat_at "
+            "WHERE job_id = ? AND status = 'running'",
+            (job_id,),
+        )
+        (number,) = self._conn.execute(
+            "SELECT coalesce(max(number), 0) + 1 FROM rounds WHERE job_id = ?", (job_id,)
+        ).fetchone()
+        ((round_id,),) = self._write(
+            "INSERT INTO rounds (job_id, number, status, started_at, heartbeat_at, pid, host) "
+            "VALUES (?, ?, 'running', ?, ?, ?, ?) RETURNING id",
+            (job_id, number, now, now, os.getpid(), socket.gethostname()),
+        )
+        self.flush()
+        rnd = self.round(int(round_id))
+        assert rnd is not None
+        return rnd
+
+    def update_round(self, round_id: int, **counters: int) -> None:
+        """Refresh a running round's progress counters and heartbeat."""
+        unknown = set(counters) - _PROGRESS_FIELDS
+        if unknown:
+            raise ValueError(f"unknown round counters: {sorted(unknown)}")
+        sets = ", ".join(f"{name} = ?" for name in counters)
+        sql = f"UPDATE rounds SET heartbeat_at = ?{', ' if sets else ''}{sets} WHERE id = ?"  # noqa: S608 (names checked above)
+        self._write(sql, (utcnow(), *counters.values(), round_id))
+
+    def finish_round(self, round_id: int, status: str) -> None:
+        """Close a round as completed, failed or interrupted."""
+        if status not in ROUND_STATUSES - {"running"}:
+            raise ValueError(f"not a final round status: {status}")
+        now = utcnow()
+        self._write(
+            "UPDATE rounds SET status = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?",
+            (status, now, now, round_id),
+        )
+        self.flush()
+
+    def round(self, round_id: int) -> RoundRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE id = ?",  # noqa: S608
+            (round_id,),
+        ).fetchone()
+        return RoundRecord(*row) if row else None
+
+    def rounds(self, job_id: int | None = None) -> list[RoundRecord]:
+        if job_id is None:
+            rows = self._conn.execute(
+                f"SELECT {_ROUND_COLUMNS} FROM rounds ORDER BY id"  # noqa: S608
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE job_id = ? ORDER BY number",  # noqa: S608
+                (job_id,),
+            ).fetchall()
+        return [RoundRecord(*r) for r in rows]
+
+    # --- items ---------------------------------------------------------------------------------
+
+    def item(self, job_id: int, path: bytes) -> ItemRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND path = ?",  # noqa: S608
+            (job_id, path),
+        ).fetchone()
+        return ItemRecord(*row) if row else None
+
+    def item_by_row(self, row_id: int) -> ItemRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?",  # noqa: S608
+            (row_id,),
+        ).fetchone()
+        return ItemRecord(*row) if row else None
+
+    def children(self, job_id: int, parent: bytes) -> dict[bytes, ItemRecord]:
+        """Every known item directly inside the folder `parent`, by path: one query per folder."""
+        rows = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND parent = ?",  # noqa: S608
+            (job_id, parent),
+        ).fetchall()
+        return {r[2]: ItemRecord(*r) for r in rows}
+
+    def items(self, job_id: int, status: str | None = None) -> Iterator[ItemRecord]:
+        """Items of a job (optionally of one status), in path order, streamed."""
+        if status is None:
+            cur = self._conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? ORDER BY path",  # noqa: S608
+                (job_id,),
+            )
+        else:
+            cur = self._conn.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND status = ? "  # noqa: S608
+                "ORDER BY path",
+                (job_id, status),
+            )
+        for row in cur:
+            yield ItemRecord(*row)
+
+    def count_items(self, job_id: int) -> dict[str, int]:
+        """How many items of a job are in each status."""
+        rows = self._conn.execute(
+            "SELECT status, count(*) FROM items WHERE job_id = ? GROUP BY status", (job_id,)
+        ).fetchall()
+        return {status: n for status, n in rows}
+
+    def upsert_item(
+        self,
+        job_id: int,
+        path: bytes,
+        kind: str,
+        *,
+        status: str,
+        round_id: int,
+        target_path: str | None = None,
+        size: int | None = None,
+        mtime_ns: int | None = None,
+    ) -> int:
+        """Create or refresh an item as seen by this round's walk; returns its row id.
+
+        A refresh keeps what the target already has (item id, eTag, hash) so that the planner
+        can compare; it only resets the status when the caller says so.
+        """
+        if status not in ITEM_STATUSES:
+            raise ValueError(f"unknown item status: {status}")
+        ((row_id,),) = self._write(
+            "INSERT INTO items (job_id, path, parent, kind, target_path, size, mtime_ns, status, "
+            "round_id, seen_round) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (job_id, path) DO UPDATE SET kind = excluded.kind, "
+            "target_path = excluded.target_path, size = excluded.size, "
+            "mtime_ns = excluded.mtime_ns, status = excluded.status, "
+            "round_id = excluded.round_id, seen_round = excluded.seen_round "
+            "RETURNING id",
+            (
+                job_id,
+                path,
+                parent_of(path),
+                kind,
+                target_path,
+                size,
+                mtime_ns,
+                status,
+                round_id,
+                round_id,
+            ),
+        )
+        return int(row_id)
+
+    def mark_seen(self, row_ids: Iterable[int], round_id: int) -> None:
+        """Note that this round's walk saw these unchanged items (for --mirror deletions)."""
+        for row_id in row_ids:
+            self._write("UPDATE items SET seen_round = ? WHERE id = ?", (round_id, row_id))
+
+    def mark_started(self, row_id: int, round_id: int) -> None:
+        """An attempt on the target begins: counted, so a crash mid-way is visible on resume."""
+        self._write(
+            "UPDATE items SET attempts = attempts + 1, started_at = ?, round_id = ?, "
+            "status = 'pending' WHERE id = ?",
+            (utcnow(), round_id, row_id),
+        )
+
+    def record_done(
+        self,
+        row_id: int,
+        *,
+        round_id: int,
+        item_id: str,
+        etag: str | None,
+        quick_xor: str | None,
+        size: int | None,
+        mtime_ns: int | None,
+    ) -> None:
+        """The target holds this item, verified: the only way an item becomes `done`."""
+        self._write(
+            "UPDATE items SET status = 'done', item_id = ?, etag = ?, quick_xor = ?, size = ?, "
+            "mtime_ns = ?, error_code = NULL, error_message = NULL, round_id = ?, ended_at = ? "
+            "WHERE id = ?",
+            (item_id, etag, quick_xor, size, mtime_ns, round_id, utcnow(), row_id),
+        )
+
+    def record_outcome(
+        self, row_id: int, *, round_id: int, status: str, code: str, message: str
+    ) -> None:
+        """The item failed, or was skipped or blocked by a rule; the message says why."""
+        if status not in {"failed", "skipped", "blocked", "deleted"}:
+            raise ValueError(f"not an outcome status: {status}")
+        self._write(
+            "UPDATE items SET status = ?, error_code = ?, error_message = ?, round_id = ?, "
+            "ended_at = ? WHERE id = ?",
+            (status, code, message, round_id, utcnow(), row_id),
+        )
+
+    def unseen_since(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
+        """Items the given round's walk did not see: deleted at the source (for --mirror)."""
+        cur = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? "  # noqa: S608
+            "AND (seen_round IS NULL OR seen_round < ?) AND status != 'deleted' ORDER BY path",
+            (job_id, round_id),
+        )
+        for row in cur:
+            yield ItemRecord(*row)
+
+    # --- upload sessions -----------------------------------------------------------------------
+
+    def save_upload_session(
+        self, item_row: int, upload_url: str, expires_at: str | None, size: int, mtime_ns: int
+    ) -> None:
+        """Persist a session the moment it exists, so that a killed run can resume or cancel it."""
+        self._write(
+            "INSERT OR REPLACE INTO upload_sessions "
+            "(item_row, upload_url, expires_at, size, mtime_ns, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (item_row, upload_url, expires_at, size, mtime_ns, utcnow()),
+        )
+        self.flush()
+
+    def upload_session(self, item_row: int) -> UploadSessionRecord | None:
+        row = self._conn.execute(
+            "SELECT item_row, upload_url, expires_at, size, mtime_ns, created_at "
+            "FROM upload_sessions WHERE item_row = ?",
+            (item_row,),
+        ).fetchone()
+        return UploadSessionRecord(*row) if row else None
+
+    def drop_upload_session(self, item_row: int) -> None:
+        self._write("DELETE FROM upload_sessions WHERE item_row = ?", (item_row,))
+
+    def upload_sessions(self, job_id: int) -> list[UploadSessionRecord]:
+        rows = self._conn.execute(
+            "SELECT s.item_row, s.upload_url, s.expires_at, s.size, s.mtime_ns, s.created_at "
+            "FROM upload_sessions s JOIN items i ON i.id = s.item_row WHERE i.job_id = ?",
+            (job_id,),
+        ).fetchall()
+        return [UploadSessionRecord(*r) for r in rows]
+
+    # --- integrity -----------------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        """Consistency problems, as sentences; empty when the store is sound."""
+        problems: list[str] = []
+        (verdict,) = self._conn.execute("PRAGMA integrity_check").fetchone()
+        if verdict != "ok":
+            problems.append(f"sqlite integrity: {verdict}")
+        for (path,) in self._conn.execute(
+            "SELECT path FROM items WHERE status = 'done' AND kind = 'file' "
+            "AND (item_id IS NULL OR quick_xor IS NULL)"
+        ):
+            problems.append(f"{os.fsdecode(path)!r} is done without a target id and hash")
+        for (path,) in self._conn.execute(
+            "SELECT i.path FROM upload_sessions s JOIN items i ON i.id = s.item_row "
+            "WHERE i.status = 'done'"
+        ):
+            problems.append(f"{os.fsdecode(path)!r} is done but still holds an upload session")
+        return problems
+
+
+def _job(row: tuple[Any, ...]) -> JobRecord:
+    return JobRecord(
+        id=row[0],
+        key=row[1],
+        source=row[2],
+        target=row[3],
+        drive_id=row[4],
+        folder_id=row[5],
+        folder_path=row[6],
+        created_at=row[7],
+        options=json.loads(row[8]),
+    )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+    )
+    applied = {name for (name,) in conn.execute("SELECT name FROM schema_migrations")}
+    known = {name for name, _ in MIGRATIONS}
+    if unknown := applied - known:
+        raise sqlite3.DatabaseError(
+            f"written by a newer sharelift (unknown migrations {sorted(unknown)})"
+        )
+    for name, sql in MIGRATIONS:
+        if name in applied:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow())
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

@@ -1,0 +1,231 @@
+"""The state store: schema, write grouping, crash safety, privacy, queries."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sharelift.state import StateError, StateStore, parent_of
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    with StateStore.open(tmp_path / "state" / "sharelift.db") as s:
+        yield s
+
+
+def test_file_and_folder_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "private" / "state.db"
+    StateStore.open(path).close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_reopen_keeps_data_and_applies_no_migration_twice(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with StateStore.open(path) as s:
+        s.ensure_job("k", "/src", "https://t")
+    with StateStore.open(path) as s:
+        assert [j.key for j in s.jobs()] == ["k"]
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+    conn.close()
+
+
+def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("hello, this is not sqlite" * 100)
+    with pytest.raises(StateError, match=r"notes\.txt"):
+        StateStore.open(path)
+
+
+def test_refuses_a_store_from_a_newer_version(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    StateStore.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO schema_migrations VALUES ('9999_future', 'x')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StateError, match="newer sharelift"):
+        StateStore.open(path)
+
+
+def test_readonly_needs_an_existing_store(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="no state store"):
+        StateStore.open(tmp_path / "missing.db", readonly=True)
+
+
+def test_jobs_are_keyed_and_refreshed(store: StateStore) -> None:
+    a = store.ensure_job("key1", "/data", "https://x/a", {"rename": "underscore"})
+    b = store.ensure_job("key1", "/data", "https://x/b", {"rename": "off"})
+    assert a.id == b.id
+    assert b.target == "https://x/b" and b.options == {"rename": "off"}
+    store.set_job_target(a.id, "drive1", "folder1", "/Sub")
+    job = store.job(a.id)
+    assert job is not None and (job.drive_id, job.folder_id, job.folder_path) == (
+        "drive1",
+        "folder1",
+        "/Sub",
+    )
+
+
+def test_rounds_number_up_and_close_stale_ones(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    first = store.start_round(job.id)
+    assert first.number == 1 and first.status == "running" and first.pid == os.getpid()
+    # The first round never finished (a crash): starting the next closes it as interrupted.
+    second = store.start_round(job.id)
+    assert second.number == 2
+    rounds = store.rounds(job.id)
+    assert [r.status for r in rounds] == ["interrupted", "running"]
+    store.update_round(second.id, files_done=3, bytes_done=300)
+    store.finish_round(second.id, "completed")
+    final = store.round(second.id)
+    assert final is not None
+    assert (final.status, final.files_done, final.bytes_done) == ("completed", 3, 300)
+    assert final.ended_at is not None
+
+
+def test_round_rejects_unknown_counters_and_statuses(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    with pytest.raises(ValueError, match="unknown round counters"):
+        store.update_round(rnd.id, files_done=1, bogus=2)
+    with pytest.raises(ValueError, match="final round status"):
+        store.finish_round(rnd.id, "running")
+
+
+def test_items_lifecycle_and_queries(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    folder = store.upsert_item(job.id, b"a", "folder", status="pending", round_id=rnd.id)
+    f1 = store.upsert_item(
+        job.id, b"a/one.txt", "file", status="pending", round_id=rnd.id, size=3, mtime_ns=10
+    )
+    f2 = store.upsert_item(
+        job.id, b"a/two.txt", "file", status="pending", round_id=rnd.id, size=4, mtime_ns=20
+    )
+    store.mark_started(f1, rnd.id)
+    store.record_done(
+        f1, round_id=rnd.id, item_id="ID1", etag="e1", quick_xor="h1", size=3, mtime_ns=10
+    )
+    store.record_outcome(f2, round_id=rnd.id, status="failed", code="io", message="boom")
+    store.record_done(
+        folder, round_id=rnd.id, item_id="F", etag=None, quick_xor=None, size=None, mtime_ns=None
+    )
+    kids = store.children(job.id, b"a")
+    assert set(kids) == {b"a/one.txt", b"a/two.txt"}
+    assert kids[b"a/one.txt"].status == "done" and kids[b"a/one.txt"].attempts == 1
+    assert kids[b"a/two.txt"].error_message == "boom"
+    assert store.count_items(job.id) == {"done": 2, "failed": 1}
+    assert [i.path for i in store.items(job.id, "failed")] == [b"a/two.txt"]
+    # A refresh by the next walk keeps what the target holds.
+    rnd2 = store.start_round(job.id)
+    store.upsert_item(
+        job.id, b"a/one.txt", "file", status="done", round_id=rnd2.id, size=3, mtime_ns=10
+    )
+    again = store.item(job.id, b"a/one.txt")
+    assert again is not None and again.item_id == "ID1" and again.quick_xor == "h1"
+    assert store.check() == []
+
+
+def test_unseen_items_are_the_deleted_ones(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    r1 = store.start_round(job.id)
+    keep = store.upsert_item(job.id, b"keep", "file", status="done", round_id=r1.id)
+    store.upsert_item(job.id, b"gone", "file", status="done", round_id=r1.id)
+    r2 = store.start_round(job.id)
+    store.mark_seen([keep], r2.id)
+    assert [i.path for i in store.unseen_since(job.id, r2.id)] == [b"gone"]
+
+
+def test_paths_that_are_not_utf8_round_trip(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    raw = b"caf\xe9/r\xe9sum\xe9.txt"  # Latin-1 bytes from an old file server
+    store.upsert_item(job.id, raw, "file", status="pending", round_id=rnd.id)
+    item = store.item(job.id, raw)
+    assert item is not None and item.path == raw and item.parent == b"caf\xe9"
+    assert "\\udce9" in item.display_path or "\\xe9" in item.display_path
+
+
+def test_upload_sessions_are_kept_and_hidden(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    row = store.upsert_item(job.id, b"big.bin", "file", status="pending", round_id=rnd.id)
+    store.save_upload_session(row, "https://up/secret-token", "2026-01-01T00:00:00Z", 10, 5)
+    sess = store.upload_session(row)
+    assert sess is not None and sess.upload_url.endswith("secret-token")
+    assert "secret-token" not in repr(sess)
+    assert [s.item_row for s in store.upload_sessions(job.id)] == [row]
+    store.record_done(
+        row, round_id=rnd.id, item_id="I", etag=None, quick_xor="h", size=10, mtime_ns=5
+    )
+    assert any("upload session" in p for p in store.check())
+    store.drop_upload_session(row)
+    assert store.upload_session(row) is None
+    assert store.check() == []
+
+
+def test_check_finds_done_files_without_a_hash(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    row = store.upsert_item(job.id, b"x", "file", status="pending", round_id=rnd.id)
+    store.record_done(
+        row, round_id=rnd.id, item_id="I", etag=None, quick_xor=None, size=1, mtime_ns=1
+    )
+    assert any("without a target id and hash" in p for p in store.check())
+
+
+def test_grouped_writes_become_visible_on_flush(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    writer = StateStore.open(path, commit_every=10_000, commit_interval=3600)
+    job = writer.ensure_job("k", "s", "t")
+    rnd = writer.start_round(job.id)
+    for i in range(50):
+        writer.upsert_item(job.id, f"f{i}".encode(), "file", status="pending", round_id=rnd.id)
+    reader = StateStore.open(path, readonly=True)
+    assert reader.count_items(job.id) == {}
+    writer.flush()
+    assert reader.count_items(job.id) == {"pending": 50}
+    reader.close()
+    writer.close()
+
+
+def test_committed_writes_survive_sigkill(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from sharelift.state import StateStore
+        s = StateStore.open({str(path)!r}, commit_every=100, commit_interval=3600)
+        job = s.ensure_job("k", "s", "t")
+        rnd = s.start_round(job.id)
+        for i in range(250):
+            s.upsert_item(job.id, b"f%d" % i, "file", status="pending", round_id=rnd.id)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], check=False)
+    assert proc.returncode == -9
+    with StateStore.open(path) as s:
+        job = s.job_by_key("k")
+        assert job is not None
+        # Two full groups of 100 were committed; the last 50 were in flight.
+        assert s.count_items(job.id) == {"pending": 200}
+        assert s.check() == []
+        assert s.start_round(job.id).number == 2
+        assert s.rounds(job.id)[0].status == "interrupted"
+
+
+def test_parent_of() -> None:
+    assert parent_of(b"a/b/c") == b"a/b"
+    assert parent_of(b"c") == b""
