@@ -1,0 +1,320 @@
+"""Credentials for Microsoft Graph and SharePoint, all through MSAL (never hand-rolled OAuth).
+
+Methods:
+    device_code        interactive sign-in on another device (the default for people)
+    secret             app-only, client id + secret
+    certificate        app-only, client id + certificate (what Microsoft recommends for
+                       migrations: https://learn.microsoft.com/en-us/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online)
+    managed_identity   an Azure managed identity (VM, App Service, Functions, Arc …)
+    token              a bearer token acquired elsewhere, from an environment variable
+
+A `Credential` answers `token(scopes) -> str`, thread-safe, from MSAL's cache while a token is
+valid. Delegated tokens live in a persistent cache file created 0600, so `sharelift login` once
+serves later runs. Without a terminal, nothing ever waits for a person: device code fails at
+once with an error that says which unattended method to use instead.
+
+Secrets and tokens never appear in an exception, a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import msal
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from sharelift.errors import AuthError
+
+TOKEN_ENV = "SHARELIFT_ACCESS_TOKEN"  # noqa: S105 (a variable name, not a secret)
+METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
+
+
+class Credential(Protocol):
+    """Something that hands out bearer tokens for a resource."""
+
+    def token(self, scopes: Sequence[str]) -> str:
+        """A valid access token for `scopes`; raises AuthError when none can be had."""
+        ...
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """What a credential needs. `secret` and `certificate_password` are never shown."""
+
+    method: str
+    authority: str = ""
+    """`https://login.microsoftonline.com/{tenant}` (or the emulator's authority)."""
+    client_id: str = ""
+    secret: str = field(default="", repr=False)
+    certificate_path: Path | None = None
+    certificate_password: str = field(default="", repr=False)
+    managed_identity_client_id: str = ""
+    ca_file: str | None = None
+    """A CA bundle to trust in addition to (emulator: instead of) the system's."""
+    instance_discovery: bool = True
+    """False for authorities MSAL cannot validate against Microsoft (the emulator)."""
+    cache_path: Path | None = None
+    interactive: bool = field(default_factory=lambda: sys.stdin.isatty() and sys.stderr.isatty())
+    prompt: Callable[[str], None] = field(
+        default=lambda message: print(message, file=sys.stderr, flush=True), repr=False
+    )
+    """Where the device-code instruction goes."""
+
+
+def build_credential(settings: AuthSettings) -> Credential:
+    """The credential for `settings.method`; raises AuthError naming what is missing."""
+    method = settings.method
+    if method == "token":
+        return EnvironmentToken()
+    if method not in METHODS:
+        raise AuthError(f"--auth {method!r}: choose one of {', '.join(METHODS)}")
+    if method == "managed_identity":
+        return ManagedIdentityCredential(settings)
+    if not settings.client_id:
+        raise AuthError(f"--auth {method} needs --client-id (the app registration's id)")
+    if not settings.authority:
+        raise AuthError(f"--auth {method} needs --tenant (tenant id or domain)")
+    if method == "secret":
+        if not settings.secret:
+            raise AuthError(
+                "--auth secret needs a client secret (SHARELIFT_CLIENT_SECRET or --secret-file)"
+            )
+        return AppCredential(settings, settings.secret)
+    if method == "certificate":
+        return AppCredential(settings, load_certificate(settings))
+    return DeviceCodeCredential(settings)
+
+
+class EnvironmentToken:
+    """A bearer token acquired elsewhere (automation), read from SHARELIFT_ACCESS_TOKEN."""
+
+    def token(self, scopes: Sequence[str]) -> str:
+        value = os.environ.get(TOKEN_ENV, "").strip()
+        if not value:
+            raise AuthError(f"--auth token needs the token in the {TOKEN_ENV} environment variable")
+        return value.removeprefix("Bearer ").strip()
+
+    def __repr__(self) -> str:
+        return "EnvironmentToken()"
+
+
+def _msal_error(result: dict[str, Any] | None, what: str) -> AuthError:
+    # AAD's error_description is safe to show (it never echoes the secret); keep its first line.
+    if not result:
+        return AuthError(f"{what}: no answer from the identity service")
+    description = str(result.get("error_description") or "").splitlines()
+    first = description[0] if description else ""
+    return AuthError(f"{what}: {result.get('error', 'error')}: {first}".rstrip(": "))
+
+
+class _Cached:
+    """A persistent MSAL token cache in a private file (0600, folder 0700)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.cache = msal.SerializableTokenCache()
+        if path is not None and path.exists():
+            mode = stat.S_IMODE(path.stat().st_mode)
+            if mode & 0o077:
+                raise AuthError(
+                    f"token cache {path} is readable by others (mode {mode:o}); "
+                    "run `chmod 600` on it or delete it"
+                )
+            self.cache.deserialize(path.read_text(encoding="utf-8"))
+
+    def save(self) -> None:
+        if self.path is None or not self.cache.has_state_changed:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(self.cache.serialize())
+        os.replace(tmp, self.path)
+
+    def clear(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+class AppCredential:
+    """App-only (client credentials) with a secret or a certificate."""
+
+    def __init__(self, settings: AuthSettings, credential: str | dict[str, str]) -> None:
+        self._lock = threading.Lock()
+        self._app = msal.ConfidentialClientApplication(
+            settings.client_id,
+            authority=settings.authority,
+            client_credential=credential,
+            verify=settings.ca_file or True,
+            instance_discovery=settings.instance_discovery,
+        )
+        self._client_id = settings.client_id
+
+    def token(self, scopes: Sequence[str]) -> str:
+        with self._lock:
+            try:
+                result = self._app.acquire_token_for_client(scopes=list(scopes))
+            except ValueError as exc:  # raised by MSAL for e.g. an unusable authority
+                raise AuthError(f"app sign-in for client {self._client_id}: {exc}") from None
+        if not result or "access_token" not in result:
+            raise _msal_error(result, f"app sign-in for client {self._client_id} failed")
+        return str(result["access_token"])
+
+    def __repr__(self) -> str:
+        return f"AppCredential(client_id={self._client_id!r})"
+
+
+class DeviceCodeCredential:
+    """Delegated sign-in by device code, with a persistent private cache of refresh tokens."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._cache = _Cached(settings.cache_path)
+        self._app = msal.PublicClientApplication(
+            settings.client_id,
+            authority=settings.authority,
+            token_cache=self._cache.cache,
+            verify=settings.ca_file or True,
+            instance_discovery=settings.instance_discovery,
+        )
+
+    def token(self, scopes: Sequence[str]) -> str:
+        with self._lock:
+            try:
+                result = self._silent(scopes)
+                if result is None:
+                    result = self._device_flow(scopes)
+            finally:
+                self._cache.save()
+        if "access_token" not in result:
+            raise _msal_error(result, "sign-in failed")
+        return str(result["access_token"])
+
+    def _silent(self, scopes: Sequence[str]) -> dict[str, Any] | None:
+        for account in self._app.get_accounts():
+            result = self._app.acquire_token_silent(list(scopes), account=account)
+            if result and "access_token" in result:
+                return dict(result)
+        return None
+
+    def _device_flow(self, scopes: Sequence[str]) -> dict[str, Any]:
+        if not self._settings.interactive:
+            raise AuthError(
+                "sign-in needs a person (device code) but there is no terminal; run "
+                "`sharelift login` once interactively, or use --auth certificate, --auth secret, "
+                "--auth managed_identity or --auth token for unattended runs"
+            )
+        flow = self._app.initiate_device_flow(scopes=list(scopes))
+        if "user_code" not in flow:
+            raise _msal_error(flow, "could not start device-code sign-in")
+        self._settings.prompt(str(flow["message"]))
+        return dict(self._app.acquire_token_by_device_flow(flow))
+
+    def accounts(self) -> list[str]:
+        """The usernames signed in through this cache."""
+        return [str(a.get("username", "")) for a in self._app.get_accounts()]
+
+    def sign_out(self) -> None:
+        """Forget every account and delete the cache file."""
+        for account in self._app.get_accounts():
+            self._app.remove_account(account)
+        self._cache.clear()
+
+    def __repr__(self) -> str:
+        return f"DeviceCodeCredential(client_id={self._settings.client_id!r})"
+
+
+class ManagedIdentityCredential:
+    """An Azure managed identity, system-assigned or user-assigned, through MSAL."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        import requests  # MSAL's own dependency; the managed-identity client wants a session
+
+        session = requests.Session()
+        session.verify = settings.ca_file or True
+        identity: msal.SystemAssignedManagedIdentity | msal.UserAssignedManagedIdentity
+        if settings.managed_identity_client_id:
+            identity = msal.UserAssignedManagedIdentity(
+                client_id=settings.managed_identity_client_id
+            )
+        else:
+            identity = msal.SystemAssignedManagedIdentity()
+        self._session = session
+        self._client = msal.ManagedIdentityClient(identity, http_client=session)
+        self._lock = threading.Lock()
+
+    def token(self, scopes: Sequence[str]) -> str:
+        # Managed identity speaks in resources, not scopes: "https://graph.microsoft.com".
+        resources = {s.removesuffix("/.default") for s in scopes}
+        if len(resources) != 1:
+            raise AuthError("a managed identity token is for one resource at a time")
+        with self._lock:
+            try:
+                result = self._client.acquire_token_for_client(resource=resources.pop())
+            except Exception as exc:  # MSAL raises plain exceptions here
+                raise AuthError(f"managed identity unavailable: {type(exc).__name__}") from None
+        if not result or "access_token" not in result:
+            raise _msal_error(result, "managed identity sign-in failed")
+        return str(result["access_token"])
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __repr__(self) -> str:
+        return "ManagedIdentityCredential()"
+
+
+def load_certificate(settings: AuthSettings) -> dict[str, str]:
+    """Read a PEM (key + certificate) or PFX/PKCS#12 file into MSAL's certificate credential.
+
+    MSAL wants the private key as PEM and the certificate's SHA-1 thumbprint (hex); we also give
+    the public certificate so that certificate rotation by subject name works.
+    """
+    path = settings.certificate_path
+    if path is None:
+        raise AuthError("--auth certificate needs --certificate FILE (PEM or PFX)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise AuthError(f"--certificate {path}: {exc.strerror}") from None
+    password = settings.certificate_password.encode() or None
+    try:
+        if path.suffix.lower() in {".pfx", ".p12"}:
+            key, cert, _ = pkcs12.load_key_and_certificates(data, password)
+        else:
+            key = serialization.load_pem_private_key(data, password)
+            cert = x509.load_pem_x509_certificate(data)
+    except (ValueError, TypeError) as exc:
+        reason = "wrong or missing password" if "password" in str(exc).lower() else "unreadable"
+        raise AuthError(
+            f"--certificate {path}: {reason} (need a private key and a certificate)"
+        ) from None
+    if key is None or cert is None:
+        raise AuthError(f"--certificate {path}: needs both a private key and a certificate")
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return {
+        "private_key": key_pem,
+        "thumbprint": cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 (x5t is SHA-1)
+        "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
+    }
+
+
+def certificate_thumbprint_b64(thumbprint_hex: str) -> str:
+    """The `x5t` form of a SHA-1 thumbprint (base64url of the bytes)."""
+    return base64.urlsafe_b64encode(bytes.fromhex(thumbprint_hex)).decode().rstrip("=")
