@@ -1,0 +1,342 @@
+"""Migration reports built from the state store, in SPMT's column names where they apply.
+
+Per round of a job, in the report folder:
+    ItemReport.csv       one row per item this round touched (migrated, skipped, failed…)
+    FailureSummary.csv   failures and non-migrated items grouped by error code
+    SummaryReport.csv    one row for the round: counts, bytes, times, GB/hour
+    summary.json         the same summary, for scripts
+
+CSV files are UTF-8 with a BOM and CRLF line ends so that Excel opens them as they are.
+Reports are rebuilt from the state store alone (`sharelift report`), so they can never disagree
+with what the store says, and writing them is the last step of a round (DESIGN.md invariant 2:
+target, then state, then reports). Nothing secret is in the store's reported columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import socket
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sharelift.state import ItemRecord, JobRecord, RoundRecord, StateStore
+
+ITEM_COLUMNS = [
+    "Source",
+    "Destination",
+    "Item name",
+    "Extension",
+    "Item size (bytes)",
+    "Content type",
+    "Status",
+    "Result category",
+    "Message",
+    "Error code",
+    "Source item ID",
+    "Destination item ID",
+    "Incremental round",
+    "Task ID",
+    "Device name",
+    "Start time",
+    "End time",
+    "Attempts",
+    "QuickXorHash",
+]
+
+SUMMARY_COLUMNS = [
+    "Source",
+    "Destination",
+    "Status",
+    "Total bytes",
+    "Total GB",
+    "Count of files",
+    "Migrated bytes",
+    "Migrated GB",
+    "Total scanned items",
+    "Total to be migrated",
+    "Migrated items",
+    "Items not migrated",
+    "Skipped items",
+    "Failed items",
+    "Warning count",
+    "Start",
+    "End",
+    "Duration",
+    "GB/hour",
+    "Throttled requests",
+    "Round number",
+    "Task ID",
+    "Log Path",
+]
+
+FAILURE_COLUMNS = ["Result category", "Error code", "Count", "Message", "Example source"]
+
+# SPMT's item statuses; sharelift's state names on the left.
+_STATUS = {
+    "done": "Migrated",
+    "skipped": "Skipped",
+    "failed": "Failed",
+    "blocked": "Not migrated",
+    "pending": "In progress",
+    "deleted": "Deleted",
+}
+
+
+def result_category(item: ItemRecord) -> str:
+    """A short bucket for the outcome, from the status and the error code's family."""
+    if item.status == "done":
+        return "Success"
+    if item.status == "deleted":
+        return "Mirrored deletion"
+    code = (item.error_code or "").lower()
+    if item.status == "skipped":
+        if code.startswith("unchanged") or code in {"target_newer", "target_same"}:
+            return "Already up to date"
+        if code.startswith("filter"):
+            return "Filtered out"
+        return "Skipped"
+    if item.status == "blocked":
+        return "Naming rule"
+    if code.startswith(("read", "source")):
+        return "Source read failure"
+    if code.startswith("hash") or code == "verification_failed":
+        return "Verification failure"
+    if code in {"accessDenied", "unauthenticated", "forbidden"}:
+        return "Permission failure"
+    return "Upload failure"
+
+
+@dataclass
+class RoundSummary:
+    """What one round of one job did. Byte figures are of files only."""
+
+    task_id: int
+    round_number: int
+    source: str
+    destination: str
+    status: str
+    total_bytes: int
+    count_of_files: int
+    migrated_bytes: int
+    total_scanned_items: int
+    total_to_be_migrated: int
+    migrated_items: int
+    items_not_migrated: int
+    skipped_items: int
+    failed_items: int
+    warning_count: int
+    start: str
+    end: str
+    duration_seconds: float
+    gb_per_hour: float
+    throttled_requests: int
+    log_path: str
+
+    def row(self) -> dict[str, Any]:
+        """The SummaryReport.csv row."""
+        gb = 1024**3
+        return {
+            "Source": self.source,
+            "Destination": self.destination,
+            "Status": self.status,
+            "Total bytes": self.total_bytes,
+            "Total GB": round(self.total_bytes / gb, 6),
+            "Count of files": self.count_of_files,
+            "Migrated bytes": self.migrated_bytes,
+            "Migrated GB": round(self.migrated_bytes / gb, 6),
+            "Total scanned items": self.total_scanned_items,
+            "Total to be migrated": self.total_to_be_migrated,
+            "Migrated items": self.migrated_items,
+            "Items not migrated": self.items_not_migrated,
+            "Skipped items": self.skipped_items,
+            "Failed items": self.failed_items,
+            "Warning count": self.warning_count,
+            "Start": self.start,
+            "End": self.end,
+            "Duration": _duration(self.duration_seconds),
+            "GB/hour": round(self.gb_per_hour, 3),
+            "Throttled requests": self.throttled_requests,
+            "Round number": self.round_number,
+            "Task ID": self.task_id,
+            "Log Path": self.log_path,
+        }
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    folder: Path
+    items: Path
+    failures: Path
+    summary: Path
+    summary_json: Path
+
+
+def _duration(seconds: float) -> str:
+    total = round(seconds)
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+def _seconds_between(start: str, end: str | None) -> float:
+    if not end:
+        return 0.0
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ"
+    return max(0.0, (datetime.strptime(end, fmt) - datetime.strptime(start, fmt)).total_seconds())
+
+
+def _destination(job: JobRecord, item: ItemRecord) -> str:
+    base = job.target.rstrip("/")
+    return f"{base}/{item.target_path}" if item.target_path else base
+
+
+def _source(job: JobRecord, item: ItemRecord) -> str:
+    return os.path.join(job.source, item.display_path)
+
+
+def round_items(store: StateStore, job: JobRecord, rnd: RoundRecord) -> Iterator[ItemRecord]:
+    """The items this round changed, in path order."""
+    for item in store.items(job.id):
+        if item.round_id == rnd.id:
+            yield item
+
+
+def summarize(
+    store: StateStore, job: JobRecord, rnd: RoundRecord, log_path: str = ""
+) -> RoundSummary:
+    """The round's summary, computed from its items and counters."""
+    counts: Counter[str] = Counter()
+    total_bytes = files = migrated_bytes = scanned = warnings = 0
+    for item in store.items(job.id):
+        if item.seen_round != rnd.id and item.round_id != rnd.id:
+            continue
+        scanned += 1
+        if item.kind == "file":
+            files += 1
+            total_bytes += item.size or 0
+        if item.round_id != rnd.id:
+            counts["unchanged"] += 1
+            continue
+        counts[item.status] += 1
+        if item.status == "done" and item.kind == "file":
+            migrated_bytes += item.size or 0
+        if item.status == "done" and item.error_code:  # migrated, with a note (renamed…)
+            warnings += 1
+    duration = _seconds_between(rnd.started_at, rnd.ended_at or rnd.heartbeat_at)
+    not_migrated = counts["failed"] + counts["blocked"]
+    return RoundSummary(
+        task_id=job.id,
+        round_number=rnd.number,
+        source=job.source,
+        destination=job.target,
+        status=rnd.status.capitalize(),
+        total_bytes=total_bytes,
+        count_of_files=files,
+        migrated_bytes=migrated_bytes,
+        total_scanned_items=scanned,
+        total_to_be_migrated=counts["done"] + counts["failed"] + counts["pending"],
+        migrated_items=counts["done"],
+        items_not_migrated=not_migrated,
+        skipped_items=counts["skipped"] + counts["unchanged"],
+        failed_items=counts["failed"],
+        warning_count=warnings,
+        start=rnd.started_at,
+        end=rnd.ended_at or "",
+        duration_seconds=duration,
+        gb_per_hour=(migrated_bytes / 1024**3) / (duration / 3600) if duration > 0 else 0.0,
+        throttled_requests=rnd.throttled,
+        log_path=log_path,
+    )
+
+
+def _write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\r\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    os.replace(tmp, path)
+
+
+def item_row(job: JobRecord, item: ItemRecord, round_number: int) -> dict[str, Any]:
+    """One ItemReport.csv row."""
+    name = item.display_path.rsplit("/", 1)[-1]
+    ext = name.rsplit(".", 1)[-1] if "." in name.strip(".") else ""
+    return {
+        "Source": _source(job, item),
+        "Destination": _destination(job, item),
+        "Item name": name,
+        "Extension": ext,
+        "Item size (bytes)": item.size if item.kind == "file" else "",
+        "Content type": "File" if item.kind == "file" else "Folder",
+        "Status": _STATUS.get(item.status, item.status),
+        "Result category": result_category(item),
+        "Message": item.error_message or "",
+        "Error code": item.error_code or "",
+        "Source item ID": item.id,
+        "Destination item ID": item.item_id or "",
+        "Incremental round": round_number,
+        "Task ID": job.id,
+        "Device name": socket.gethostname(),
+        "Start time": item.started_at or "",
+        "End time": item.ended_at or "",
+        "Attempts": item.attempts,
+        "QuickXorHash": item.quick_xor or "",
+    }
+
+
+def write_round_reports(
+    store: StateStore, job: JobRecord, rnd: RoundRecord, folder: Path, log_path: str = ""
+) -> tuple[ReportFiles, RoundSummary]:
+    """Write the four report files of one round into `folder` (created if needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(
+        folder=folder,
+        items=folder / "ItemReport.csv",
+        failures=folder / "FailureSummary.csv",
+        summary=folder / "SummaryReport.csv",
+        summary_json=folder / "summary.json",
+    )
+    failures: Counter[tuple[str, str]] = Counter()
+    examples: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for item in round_items(store, job, rnd):
+            if item.status in {"failed", "blocked"}:
+                key = (result_category(item), item.error_code or "")
+                failures[key] += 1
+                examples.setdefault(key, (item.error_message or "", _source(job, item)))
+            yield item_row(job, item, rnd.number)
+
+    _write_csv(files.items, ITEM_COLUMNS, rows())
+    _write_csv(
+        files.failures,
+        FAILURE_COLUMNS,
+        (
+            {
+                "Result category": cat,
+                "Error code": code,
+                "Count": n,
+                "Message": examples[(cat, code)][0],
+                "Example source": examples[(cat, code)][1],
+            }
+            for (cat, code), n in failures.most_common()
+        ),
+    )
+    summary = summarize(store, job, rnd, log_path)
+    _write_csv(files.summary, SUMMARY_COLUMNS, [summary.row()])
+    doc = {
+        "summary": asdict(summary),
+        "failures": [
+            {"category": cat, "code": code, "count": n} for (cat, code), n in failures.most_common()
+        ],
+    }
+    tmp = files.summary_json.with_name("summary.json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, files.summary_json)
+    return files, summary
