@@ -1,0 +1,440 @@
+"""Scan: walk a source tree, decide every item against the OneDrive / SharePoint rules, report.
+
+:func:`scan` streams one :class:`ScanEntry` per item (target names included: the mapping the
+migration follows); :class:`ScanSummary` counts them; :func:`run_scan` ties both together and
+writes the reports:
+
+- ``ScanSummary.csv``: one row, SPMT's scan-summary columns where they apply;
+- ``ScanReport.csv``: one row per finding (an item with two findings has two rows);
+- ``summary.json``: the summary, machine-readable.
+
+CSV files are UTF-8 with a byte-order mark so that Excel opens them with the right encoding.
+Nothing here needs the network, and nothing on the source changes.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import heapq
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sharelift.errors import UsageError
+from sharelift.source.rules import (
+    Code,
+    Finding,
+    Severity,
+    Status,
+    TargetPrefix,
+    decide_siblings,
+)
+from sharelift.source.walk import (
+    ScanOptions,
+    WalkItem,
+    WalkProblem,
+    check_source,
+    walk_listings,
+)
+
+SUMMARY_CSV = "ScanSummary.csv"
+REPORT_CSV = "ScanReport.csv"
+SUMMARY_JSON = "summary.json"
+TOP = 10
+
+_PROBLEM_SEVERITY = {
+    WalkProblem.UNREADABLE_FOLDER: Severity.BLOCKED,
+    WalkProblem.UNREADABLE_FILE: Severity.BLOCKED,
+    WalkProblem.SYMLINK_NOT_FOLLOWED: Severity.SKIPPED,
+    WalkProblem.SYMLINK_LOOP: Severity.SKIPPED,
+    WalkProblem.BROKEN_SYMLINK: Severity.SKIPPED,
+    WalkProblem.SPECIAL_FILE: Severity.SKIPPED,
+}
+_PROBLEM_MESSAGE = {
+    WalkProblem.UNREADABLE_FOLDER: "folder cannot be listed",
+    WalkProblem.UNREADABLE_FILE: "file cannot be read",
+    WalkProblem.SYMLINK_NOT_FOLLOWED: "symbolic link not followed (use --follow-symlinks)",
+    WalkProblem.SYMLINK_LOOP: "symbolic link leads back to one of its parent folders",
+    WalkProblem.BROKEN_SYMLINK: "symbolic link points nowhere",
+    WalkProblem.SPECIAL_FILE: "not a regular file or folder (FIFO, socket or device)",
+}
+
+
+def display_path(path: str) -> str:
+    """A path fit for a report: bytes that are not UTF-8 shown as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _problem_finding(problem: WalkProblem, detail: str | None) -> Finding:
+    message = _PROBLEM_MESSAGE[problem]
+    if detail and problem in (WalkProblem.UNREADABLE_FOLDER, WalkProblem.UNREADABLE_FILE):
+        message = f"{message}: {detail}"
+    return Finding(Code(problem.value), _PROBLEM_SEVERITY[problem], message)
+
+
+def _status_of(findings: Iterable[Finding]) -> Status:
+    severities = {f.severity for f in findings}
+    for severity, status in (
+        (Severity.BLOCKED, Status.BLOCKED),
+        (Severity.SKIPPED, Status.SKIPPED),
+        (Severity.RENAMED, Status.RENAMED),
+    ):
+        if severity in severities:
+            return status
+    return Status.MIGRATE
+
+
+@dataclass(frozen=True, slots=True)
+class ScanEntry:
+    """One scanned item and what will happen to it.
+
+    ``parts`` is the source path relative to SOURCE; ``target_parts`` the target path relative
+    to the target folder (``None`` when the item is not migrated); ``path_length`` the length of
+    the decoded target path counted against the 400-character limit (library prefix included
+    when a TARGET was given).
+    """
+
+    parts: tuple[str, ...]
+    target_parts: tuple[str, ...] | None
+    is_dir: bool
+    size: int
+    mtime: float
+    status: Status
+    findings: tuple[Finding, ...] = ()
+    path_length: int = 0
+    filtered: str | None = None
+
+    @property
+    def relpath(self) -> str:
+        return "/".join(self.parts)
+
+
+def scan(root: str | os.PathLike[str], options: ScanOptions) -> Iterator[ScanEntry]:
+    """Every item under SOURCE with its decision, in the walk's stable order.
+
+    A folder's entry comes just before its content, its files before its subfolders. Memory is
+    bounded by the folders pending on the current path, as in the walk. Raises
+    :class:`~sharelift.errors.SourceError` when SOURCE is not a readable folder.
+    """
+    prefix = options.target or TargetPrefix()
+    # Folder entries decided in their parent's listing, emitted with their own listing (which
+    # may add a problem: unreadable, a loop).
+    pending: dict[tuple[str, ...], ScanEntry] = {}
+    for listing in walk_listings(root, options):
+        if listing.parts:
+            folder = pending.pop(listing.parts)
+            if listing.problem is not None:
+                found = (*folder.findings, _problem_finding(listing.problem, listing.detail))
+                status = _status_of(found)
+                folder = ScanEntry(
+                    folder.parts,
+                    folder.target_parts if status.migrated else None,
+                    True, 0, folder.mtime, status, found, folder.path_length,
+                )  # fmt: skip
+            yield folder
+            parent_target = folder.target_parts
+            parent_length = folder.path_length
+        else:
+            parent_target = ()
+            parent_length = len(prefix.path)
+        yield from _decide_listing(
+            listing.children, options, parent_target, parent_length, pending,
+            at_library_root=not listing.parts and prefix.at_library_root,
+        )  # fmt: skip
+
+
+def _decide_listing(
+    children: list[WalkItem],
+    options: ScanOptions,
+    parent_target: tuple[str, ...] | None,
+    parent_length: int,
+    pending: dict[tuple[str, ...], ScanEntry],
+    *,
+    at_library_root: bool,
+) -> Iterator[ScanEntry]:
+    candidates = [c for c in children if c.filtered is None and c.problem is None]
+    decisions = iter(
+        decide_siblings(
+            candidates,
+            options.rename,
+            parent_path_length=parent_length,
+            at_library_root=at_library_root,
+        )
+    )
+    for child in children:
+        if child.filtered is not None:
+            entry = ScanEntry(
+                child.parts, None, child.is_dir, child.size, child.mtime, Status.FILTERED,
+                filtered=child.filtered,
+            )  # fmt: skip
+        elif child.problem is not None:
+            found: tuple[Finding, ...] = (_problem_finding(child.problem, child.detail),)
+            entry = ScanEntry(
+                child.parts, None, child.is_dir, child.size, child.mtime, _status_of(found),
+                found, parent_length + 1 + len(child.name),
+            )  # fmt: skip
+        else:
+            decision = next(decisions)
+            found = decision.findings
+            if parent_target is None:
+                found = (
+                    *found,
+                    Finding(
+                        Code.PARENT_NOT_MIGRATED,
+                        Severity.SKIPPED,
+                        "a parent folder is not migrated",
+                    ),
+                )
+            status = _status_of(found)
+            target = (
+                (*parent_target, decision.target)
+                if parent_target is not None and decision.target is not None and status.migrated
+                else None
+            )
+            entry = ScanEntry(
+                child.parts, target, child.is_dir, child.size, child.mtime, status, found,
+                decision.path_length,
+            )  # fmt: skip
+            if child.is_dir:
+                pending[child.parts] = (
+                    entry  # emitted with its own listing, just before its content
+                )
+                continue
+        yield entry
+
+
+@dataclass
+class ScanSummary:
+    """Counts over a stream of :class:`ScanEntry`; ``add`` each entry, then read or export."""
+
+    source: str
+    target: str = ""
+    rename: str = "underscore"
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    finished: dt.datetime | None = None
+    folders: int = 0
+    files: int = 0
+    bytes: int = 0
+    filtered: int = 0
+    filtered_bytes: int = 0
+    items_with_issues: int = 0
+    folders_with_issues: int = 0
+    to_migrate: int = 0
+    bytes_to_migrate: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    findings: Counter[str] = field(default_factory=Counter)
+    filters: Counter[str] = field(default_factory=Counter)
+    _largest: list[tuple[int, str]] = field(default_factory=list)
+    _longest: list[tuple[int, str]] = field(default_factory=list)
+    target_prefix: str = ""
+
+    def add(self, entry: ScanEntry) -> None:
+        """Count one entry; O(1) memory per entry (only the top 10 lists are kept)."""
+        self.statuses[entry.status.value] += 1
+        if entry.status is Status.FILTERED:
+            self.filtered += 1
+            self.filtered_bytes += entry.size
+            self.filters[entry.filtered or "filter"] += 1
+            if entry.is_dir:
+                self.folders += 1
+            else:
+                self.files += 1
+            return
+        if entry.is_dir:
+            self.folders += 1
+        else:
+            self.files += 1
+            self.bytes += entry.size
+            _push(self._largest, (entry.size, entry.relpath))
+        if entry.findings:
+            self.items_with_issues += 1
+            if entry.is_dir:
+                self.folders_with_issues += 1
+            for finding in entry.findings:
+                self.findings[finding.code.value] += 1
+        if entry.status.migrated:
+            self.to_migrate += 1
+            if not entry.is_dir:
+                self.bytes_to_migrate += entry.size
+        if entry.target_parts is not None:
+            path = self.target_prefix + "/" + "/".join(entry.target_parts)
+            _push(self._longest, (entry.path_length, path))
+
+    @property
+    def scanned(self) -> int:
+        return self.folders + self.files
+
+    @property
+    def largest_files(self) -> list[tuple[int, str]]:
+        return sorted(self._largest, key=lambda x: (-x[0], x[1]))
+
+    @property
+    def longest_paths(self) -> list[tuple[int, str]]:
+        return sorted(self._longest, key=lambda x: (-x[0], x[1]))
+
+    @property
+    def has_findings(self) -> bool:
+        return self.items_with_issues > 0
+
+    @property
+    def duration(self) -> float:
+        end = self.finished or dt.datetime.now(dt.UTC)
+        return (end - self.started).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-ready data (the ``--json`` output and summary.json)."""
+        return {
+            "source": display_path(self.source),
+            "target": self.target,
+            "target_prefix": self.target_prefix,
+            "rename": self.rename,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "duration_seconds": round(self.duration, 3),
+            "scanned_items": self.scanned,
+            "folders": self.folders,
+            "files": self.files,
+            "bytes": self.bytes,
+            "items_with_issues": self.items_with_issues,
+            "folders_with_issues": self.folders_with_issues,
+            "filtered_out": self.filtered,
+            "filtered_bytes": self.filtered_bytes,
+            "to_be_migrated": self.to_migrate,
+            "bytes_to_be_migrated": self.bytes_to_migrate,
+            "renamed": self.statuses[Status.RENAMED.value],
+            "skipped": self.statuses[Status.SKIPPED.value],
+            "blocked": self.statuses[Status.BLOCKED.value],
+            "findings": dict(sorted(self.findings.items())),
+            "filters": dict(sorted(self.filters.items())),
+            "largest_files": [{"path": display_path(p), "size": s} for s, p in self.largest_files],
+            "longest_paths": [
+                {"path": display_path(p), "length": n} for n, p in self.longest_paths
+            ],
+        }
+
+
+def _push(heap: list[tuple[int, str]], item: tuple[int, str]) -> None:
+    if len(heap) < TOP:
+        heapq.heappush(heap, item)
+    elif item > heap[0]:
+        heapq.heapreplace(heap, item)
+
+
+SUMMARY_COLUMNS = (
+    "Source",
+    "Destination",
+    "Total scanned items",
+    "Total scanned folders",
+    "Total scanned files",
+    "Folders with issues",
+    "Items with issues",
+    "Items filtered out",
+    "Total to be migrated",
+    "Total bytes",
+    "Total bytes to be migrated",
+    "Renamed items",
+    "Skipped items",
+    "Blocked items",
+    "Start",
+    "End",
+    "Duration",
+)
+REPORT_COLUMNS = (
+    "Source",
+    "Target name",
+    "Target path",
+    "Item type",
+    "Size",
+    "Code",
+    "Severity",
+    "Message",
+)
+
+
+def _report_rows(entry: ScanEntry, source_root: str, prefix: str) -> Iterator[list[str]]:
+    source = display_path(os.path.join(source_root, *entry.parts))
+    target_name = display_path(entry.target_parts[-1]) if entry.target_parts else ""
+    target_path = prefix + "/" + "/".join(entry.target_parts) if entry.target_parts else ""
+    kind = "Folder" if entry.is_dir else "File"
+    for finding in entry.findings:
+        yield [
+            source, target_name, target_path, kind, str(entry.size),
+            finding.code.value, finding.severity.value, display_path(finding.message),
+        ]  # fmt: skip
+
+
+def _report_dir(report: str | os.PathLike[str], source: str) -> Path:
+    directory = Path(report).resolve()
+    source_dir = Path(source).resolve()
+    if directory == source_dir or source_dir in directory.parents:
+        raise UsageError(f"--report: {report} is inside SOURCE; the source is never written to")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--report: cannot create {report}: {exc.strerror}") from None
+    return directory
+
+
+def run_scan(
+    root: str | os.PathLike[str],
+    options: ScanOptions,
+    *,
+    report_dir: str | os.PathLike[str] | None = None,
+    target_text: str = "",
+) -> ScanSummary:
+    """Scan SOURCE and count everything; with ``report_dir``, also write the three reports.
+
+    Raises SourceError for a missing or unreadable SOURCE and UsageError for an unusable
+    report folder; findings are not errors.
+    """
+    source = check_source(root)
+    prefix = options.target.path if options.target else ""
+    summary = ScanSummary(
+        source=os.path.abspath(source),
+        target=target_text,
+        rename=str(options.rename),
+        target_prefix=prefix,
+    )
+    directory = _report_dir(report_dir, source) if report_dir is not None else None
+    started = time.monotonic()
+    if directory is None:
+        for entry in scan(source, options):
+            summary.add(entry)
+    else:
+        with open(directory / REPORT_CSV, "w", encoding="utf-8-sig", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(REPORT_COLUMNS)
+            for entry in scan(source, options):
+                summary.add(entry)
+                if entry.findings:
+                    writer.writerows(_report_rows(entry, summary.source, prefix))
+    summary.finished = summary.started + dt.timedelta(seconds=time.monotonic() - started)
+    if directory is not None:
+        write_summary(directory, summary)
+    return summary
+
+
+def write_summary(directory: Path, summary: ScanSummary) -> None:
+    """Write ``ScanSummary.csv`` and ``summary.json`` into ``directory``."""
+    data = summary.to_dict()
+    with open(directory / SUMMARY_CSV, "w", encoding="utf-8-sig", newline="") as stream:
+        writer = csv.writer(stream)
+        writer.writerow(SUMMARY_COLUMNS)
+        writer.writerow(
+            [
+                data["source"], summary.target, summary.scanned, summary.folders, summary.files,
+                summary.folders_with_issues, summary.items_with_issues, summary.filtered,
+                summary.to_migrate, summary.bytes, summary.bytes_to_migrate,
+                data["renamed"], data["skipped"], data["blocked"],
+                data["started"], data["finished"], f"{summary.duration:.3f}",
+            ]
+        )  # fmt: skip
+    (directory / SUMMARY_JSON).write_text(
+        json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
