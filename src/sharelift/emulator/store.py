@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.quickxorhash import QuickXorHash
@@ -590,7 +591,7 @@ class Store:
                     site_id,
                     name,
                     drive_type,
-                    f"{site.web_url}/{url_segment}",
+                    f"{site.web_url}/{quote(url_segment)}",
                     owner_upn,
                     is_default,
                     DEFAULT_QUOTA,

@@ -1,0 +1,204 @@
+"""Upload sessions (https://learn.microsoft.com/graph/api/driveitem-createuploadsession).
+
+`POST …/createUploadSession` answers an `uploadUrl` on this emulator's unauthenticated path
+`/_upload/{session}`. On that URL:
+
+    PUT     one fragment, `Content-Range: bytes a-b/total`; fragments in order, each at most
+            60 MiB and a multiple of 320 KiB (327,680 bytes) except the last. 202 with
+            `nextExpectedRanges` until the last, which answers the driveItem (201 new, 200
+            replaced). Overlap or a gap: 416; wrong lengths: 400.
+    GET     the session's status (expirationDateTime, nextExpectedRanges)
+    DELETE  cancel: 204
+    POST    commit a session opened with `deferCommit: true` once every byte is in
+
+A session expires `settings.upload_session_lifetime_s` after its last fragment; an expired,
+cancelled or finished session answers 404. The name is checked again at commit time: a file that
+appeared meanwhile under a `fail` session gives 409 nameAlreadyExists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import uuid
+import weakref
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sharelift.emulator.store import Content, DriveError, Item, Session, Store
+from sharelift.emulator.wire import (
+    GRAPH_CONTEXT,
+    ItemRenderer,
+    base,
+    drive_error,
+    iso,
+    json_response,
+)
+from sharelift.quickxorhash import QuickXorHash
+
+FRAGMENT_UNIT = 320 * 1024
+MAX_FRAGMENT = 60 * 1024 * 1024
+
+_session_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+async def stage_body(request: Request, store: Store, limit: int | None = None) -> Content:
+    """Stream the request body into the store's tmp folder, hashing it on the way."""
+    path = store.tmp_dir / uuid.uuid4().hex
+    hasher = QuickXorHash()
+    size = 0
+    try:
+        async with await anyio.open_file(path, "wb") as f:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if limit is not None and size > limit:
+                    raise too_large(limit)
+                await f.write(chunk)
+                hasher.update(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return Content(path, size, base64.b64encode(hasher.digest()).decode("ascii"))
+
+
+def too_large(limit: int) -> DriveError:
+    return DriveError(
+        413,
+        "requestEntityTooLarge",
+        f"The request body is larger than the simple upload limit of {limit} bytes; "
+        "use an upload session.",
+    )
+
+
+def upload_url(request: Request, session_id: str) -> str:
+    return f"{base(request)}_upload/{session_id}"
+
+
+def _status(session: Session) -> dict[str, Any]:
+    total = session.file_size
+    done = total is not None and session.received >= total
+    return {
+        "expirationDateTime": iso(session.expires),
+        "nextExpectedRanges": [] if done else [f"{session.received}-"],
+    }
+
+
+def _gone() -> DriveError:
+    return DriveError(404, "itemNotFound", "The upload session was not found or has expired.")
+
+
+_RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*")
+
+
+async def upload_endpoint(request: Request) -> Response:
+    store: Store = request.app.state.store
+    session_id = request.path_params["session"]
+    lock = _session_locks.get(session_id)
+    if lock is None:
+        lock = asyncio.Lock()
+        _session_locks[session_id] = lock
+    try:
+        async with lock:
+            session = store.session(session_id)
+            if session is None:
+                raise _gone()
+            if request.method == "GET":
+                return json_response(request, _status(session))
+            if request.method == "DELETE":
+                store.drop_session(session_id)
+                return Response(status_code=204)
+            if request.method == "POST":
+                if session.file_size is None or session.received < session.file_size:
+                    raise DriveError(400, "invalidRequest", "The upload is not complete.")
+                return _commit(request, store, session)
+            return await _fragment(request, store, session)
+    except DriveError as exc:
+        return drive_error(request, exc)
+
+
+async def _fragment(request: Request, store: Store, session: Session) -> Response:
+    header = request.headers.get("content-range")
+    m = _RANGE.fullmatch(header or "")
+    if m is None or m.group(3) == "*":
+        raise DriveError(
+            400, "invalidRequest", "A Content-Range header of the form bytes a-b/total is required."
+        )
+    start, end, total = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    length = end - start + 1
+    if end < start or end >= total:
+        raise DriveError(400, "invalidRequest", f"Invalid Content-Range: {header}")
+    if session.file_size is not None and total != session.file_size:
+        raise DriveError(
+            400,
+            "invalidRequest",
+            f"The Content-Range total {total} does not match the file size {session.file_size}.",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) != length:
+        raise DriveError(
+            400,
+            "invalidRequest",
+            "The Content-Range header length does not match the provided number of bytes.",
+        )
+    if length > MAX_FRAGMENT:
+        raise DriveError(
+            400, "invalidRequest", "A fragment must be smaller than 60 MiB (62,914,560 bytes)."
+        )
+    if start != session.received:
+        # Fragments go in order; an overlap (or a gap) is refused with 416.
+        raise DriveError(
+            416,
+            "invalidRange",
+            "The uploaded fragment overlaps with data that has already been received."
+            if start < session.received
+            else f"Fragments must be uploaded in order; expected a fragment at {session.received}.",
+            inner_code="fragmentOverlap" if start < session.received else "fragmentOutOfOrder",
+        )
+    if end + 1 != total and length % FRAGMENT_UNIT:
+        raise DriveError(
+            400,
+            "invalidRequest",
+            "Fragment sizes must be a multiple of 320 KiB (327,680 bytes), except the last.",
+        )
+    path = store.session_file(session.id)
+    received = 0
+    async with await anyio.open_file(path, "r+b") as f:
+        await f.seek(start)
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > length:
+                break
+            await f.write(chunk)
+        if received != length:
+            await f.truncate(start)
+            raise DriveError(
+                400,
+                "invalidRequest",
+                "The Content-Range header length does not match the provided number of bytes.",
+            )
+    session = store.session_received(session.id, end + 1, total)
+    if end + 1 < total or session.defer_commit:
+        return json_response(request, _status(session), 202)
+    return _commit(request, store, session)
+
+
+def _commit(request: Request, store: Store, session: Session) -> Response:
+    item, created = store.commit_session(session)
+    drive = store.drive(session.drive_id)
+    assert drive is not None
+    return _item_response(request, store, drive, item, created)
+
+
+def _item_response(
+    request: Request, store: Store, drive: Any, item: Item, created: bool
+) -> Response:
+    renderer = ItemRenderer(request, store, drive)
+    body = {
+        "@odata.context": f"{GRAPH_CONTEXT}#drives('{drive.id}')/items/$entity",
+        **renderer.render(item),
+    }
+    return json_response(request, body, 201 if created else 200)
