@@ -52,6 +52,111 @@ def build_parser() -> argparse.ArgumentParser:
 _COMMANDS: list[Callable[[argparse._SubParsersAction[_Parser]], None]] = []
 
 
+def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="check a source tree against OneDrive/SharePoint rules (no network)",
+        description="Walk SOURCE read-only and report what will not migrate as it is, and why.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="folder to scan")
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        nargs="?",
+        help="target library or folder URL, onedrive:UPN or /server/relative/path; "
+        "its path counts toward the 400-character limit",
+    )
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write ScanSummary.csv, ScanReport.csv, "
+        "summary.json into DIR (created; must not be inside SOURCE)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument(
+        "--rename",
+        metavar="POLICY",
+        default="underscore",
+        help="underscore (default), a single CHAR, fullwidth (look-alikes) or off (skip)",
+    )
+    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links")
+    p.add_argument("--skip-hidden", action="store_true", help="leave out dotfiles and hidden items")
+    p.add_argument(
+        "--include",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="keep only files matching GLOB (repeatable)",
+    )
+    p.add_argument(
+        "--exclude",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="leave out files and folders matching GLOB (repeatable)",
+    )
+    p.add_argument(
+        "--skip-extensions",
+        metavar="LIST",
+        help="leave out files whose last extension is listed (txt:mp3 or txt,mp3)",
+    )
+    p.add_argument("--modified-after", metavar="DATE", help="keep files modified after DATE")
+    p.add_argument(
+        "--created-after",
+        metavar="DATE",
+        help="keep files created after DATE (where the filesystem records it)",
+    )
+    p.add_argument(
+        "--fail-on-findings",
+        action="store_true",
+        help="exit 1 when any item has a finding (for CI)",
+    )
+    p.set_defaults(run=_run_scan)
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from sharelift.errors import EXIT_FINDINGS, EXIT_OK
+    from sharelift.scan import render_summary, run_scan
+    from sharelift.source import RenamePolicy, ScanOptions, TargetPrefix
+
+    options = ScanOptions(
+        follow_symlinks=args.follow_symlinks,
+        skip_hidden=args.skip_hidden,
+        include=tuple(args.include),
+        exclude=tuple(args.exclude),
+        skip_extensions=(
+            ScanOptions.parse_extensions(args.skip_extensions)
+            if args.skip_extensions is not None
+            else frozenset()
+        ),
+        modified_after=(
+            ScanOptions.parse_date("--modified-after", args.modified_after)
+            if args.modified_after
+            else None
+        ),
+        created_after=(
+            ScanOptions.parse_date("--created-after", args.created_after)
+            if args.created_after
+            else None
+        ),
+        rename=RenamePolicy.parse(args.rename),
+        target=TargetPrefix.parse(args.target) if args.target else None,
+    )
+    summary = run_scan(args.source, options, report_dir=args.report, target_text=args.target or "")
+    if args.json:
+        print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        render_summary(summary, Console())
+    return EXIT_FINDINGS if args.fail_on_findings and summary.has_findings else EXIT_OK
+
+
+_COMMANDS.append(_add_scan)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
