@@ -27,6 +27,20 @@ class Faults:
     """Probability that a Graph request fails with 500 or 503 before it is handled."""
     drop_rate: float = 0.0
     """Probability that the connection is dropped without an answer."""
+    ru_window_s: float = 60.0
+    """Length of the resource-unit window (Microsoft's is one minute; tests shorten it)."""
+
+    def update(self, changes: dict[str, object]) -> None:
+        """Apply `changes` (field name -> value), checking names and types; raises ValueError."""
+        for name, value in changes.items():
+            if name not in self.__dataclass_fields__:
+                raise ValueError(f"unknown fault: {name}")
+            current = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number")
+            if value < 0 or (name.endswith("_rate") and value > 1):
+                raise ValueError(f"{name} out of range: {value}")
+            setattr(self, name, type(current)(value))
 
 
 @dataclass
@@ -47,4 +61,11 @@ class EmulatorSettings:
     provisioning_delay_s: float = 0.0
     """How long CreatePersonalSiteEnqueueBulk takes before a OneDrive exists."""
     token_lifetime_s: int = 3600
+    """Lifetime of issued access tokens (Entra ID: 60-90 minutes)."""
+    device_code_lifetime_s: float = 900
+    """How long a device code waits for approval (Entra ID: 15 minutes)."""
+    device_code_interval_s: int = 5
+    """The polling interval announced with a device code (tests use 1)."""
+    request_log: bool = True
+    """Write data_dir/requests.jsonl."""
     faults: Faults = field(default_factory=Faults)
