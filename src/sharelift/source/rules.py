@@ -369,20 +369,26 @@ def decide_siblings(
                 else f
                 for f in found
             ]
-    # Claim names: unchanged names first, then renamed ones, each group in sorted order.
+    # Claim names: unchanged names first, then renamed ones, each group in sorted order; only
+    # then are the losers given suffixes, so a suffix never takes a name a sibling already has.
     order = sorted(
         range(count),
         key=lambda i: (targets[i] != children[i].name, children[i].name),
     )
     claimed: dict[str, int] = {}
+    losers: list[tuple[int, str]] = []
     for i in order:
         target = targets[i]
         if target is None:
             continue
         key = collision_key(target)
-        if key not in claimed:
+        if key in claimed:
+            losers.append((i, key))
+        else:
             claimed[key] = i
-            continue
+    for i, key in losers:
+        target = targets[i]
+        assert target is not None
         other = children[claimed[key]].name
         mine = children[i].name
         if mine.lower() == other.lower():
