@@ -40,6 +40,7 @@ from sharelift.emulator.store import (
     Item,
     Store,
     Version,
+    name_exists,
     not_found,
     split_path,
 )
@@ -567,9 +568,9 @@ async def put_content(request: Request, store: Store, address: Address) -> Respo
         parent, name, existing = parent_and_name(store, address, by, create_parents=True)
     content = await uploads.stage_body(request, store, limit)
     if existing is not None and (address.rel_path is None or conflict == "replace"):
-        if existing.is_folder:
+        if existing.is_folder and address.rel_path is not None:
             content.path.unlink(missing_ok=True)
-            raise DriveError(409, "nameAlreadyExists", "The specified item name already exists.")
+            raise name_exists()
         item = store.replace_content(address.drive.id, existing.id, content, by)
         created = False
     else:

@@ -255,7 +255,8 @@ def check_name(name: str, *, is_folder: bool, at_root: bool) -> None:
             400, "invalidRequest", "The provided name cannot contain leading, or trailing, spaces."
         )
     lower = name.lower()
-    if lower in _RESERVED or lower.split(".", 1)[0] in _RESERVED - {".lock", "desktop.ini"}:
+    # The article lists exact names only: "CON" is refused, "con.txt" is not.
+    if lower in _RESERVED:
         raise DriveError(400, "invalidRequest", "The provided name is a reserved name.")
     if "_vti_" in lower or name.startswith("~$"):
         raise DriveError(400, "invalidRequest", "The provided name is not allowed.")

@@ -1,0 +1,125 @@
+"""The emulator's tenant model: seeding, provisioning, persistence, thread safety."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from sharelift.emulator.settings import EmulatorSettings
+from sharelift.emulator.store import (
+    DEFAULT_USERS,
+    SYSTEM_IDENTITY,
+    DriveError,
+    Store,
+    UnknownUserError,
+    UnlicensedUserError,
+    UserSpec,
+    check_name,
+    conflict_candidate,
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(EmulatorSettings(data_dir=tmp_path))
+    s.seed()
+    return s
+
+
+def test_default_tenant(store: Store) -> None:
+    upns = {u.upn: u for u in store.users()}
+    assert set(upns) == {f"{s.upn}@contoso.com" for s in DEFAULT_USERS}
+    assert upns["megan@contoso.com"].drive_id is not None
+    assert upns["nestor@contoso.com"].drive_id is None
+    assert not upns["diego@contoso.com"].licensed
+    urls = {s.web_url for s in store.sites()}
+    assert {
+        "https://contoso.sharepoint.com",
+        "https://contoso.sharepoint.com/sites/Team",
+        "https://contoso.sharepoint.com/sites/Marketing",
+        "https://contoso-my.sharepoint.com/personal/megan_contoso_com",
+    } <= urls
+    team = store.site_by_path("contoso.sharepoint.com", "/sites/team")
+    assert team is not None and team.id.startswith("contoso.sharepoint.com,")
+    drives = store.drives(team.id)
+    assert [d.web_url for d in drives] == [
+        "https://contoso.sharepoint.com/sites/Team/Shared%20Documents",
+        "https://contoso.sharepoint.com/sites/Team/Archive",
+    ]
+    summary = {d["webUrl"]: d for d in store.drives_summary()}
+    megan = summary["https://contoso-my.sharepoint.com/personal/megan_contoso_com/Documents"]
+    assert megan["owner"] == "megan@contoso.com" and megan["driveType"] == "business"
+    assert megan["id"].startswith("b!")
+
+
+def test_provisioning(store: Store) -> None:
+    drive_id = store.provision_onedrive("Nestor@contoso.com")
+    assert store.provision_onedrive("nestor@contoso.com") == drive_id
+    drive = store.drive(drive_id)
+    assert drive is not None and drive.name == "OneDrive" and drive.drive_type == "business"
+    with pytest.raises(UnlicensedUserError):
+        store.provision_onedrive("diego@contoso.com")
+    with pytest.raises(UnknownUserError):
+        store.provision_onedrive("nobody@contoso.com")
+
+
+def test_seed_is_idempotent_and_survives_restart(tmp_path: Path) -> None:
+    settings = EmulatorSettings(data_dir=tmp_path)
+    first = Store.open(settings)
+    first.seed([UserSpec("ann@fabrikam.com", "Ann Example")])
+    drive_id = first.user("ann@fabrikam.com").drive_id  # type: ignore[union-attr]
+    assert drive_id is not None
+    root = first.drive(drive_id).root_id  # type: ignore[union-attr]
+    folder, _ = first.create_folder(drive_id, root, "Keep", "fail", SYSTEM_IDENTITY)
+    first.close()
+
+    again = Store.open(settings)
+    again.seed([UserSpec("ann@fabrikam.com", "Ann Example")])
+    assert len(again.sites()) == len({s.id for s in again.sites()})
+    assert again.user("ann@fabrikam.com").drive_id == drive_id  # type: ignore[union-attr]
+    assert again.child(drive_id, root, "keep") == folder
+    again.close()
+
+
+def test_threads_never_duplicate_names(store: Store) -> None:
+    drive_id = store.user("megan@contoso.com").drive_id  # type: ignore[union-attr]
+    assert drive_id is not None
+    root = store.drive(drive_id).root_id  # type: ignore[union-attr]
+
+    def upload(i: int) -> str:
+        content = store.stage([f"body {i}".encode()])
+        item, _ = store.put_file(drive_id, root, "same.txt", content, "rename", SYSTEM_IDENTITY)
+        return item.name
+
+    with ThreadPoolExecutor(8) as pool:
+        names = list(pool.map(upload, range(40)))
+    assert len(set(names)) == 40
+    assert "same.txt" in names and "same 39.txt" in names
+    listed = store.children(drive_id, root, None, 1000)
+    assert len(listed) == 40
+    assert store.item(drive_id, root).child_count == 40  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["a:b", "a*b", 'a"b', "a<b", "a>b", "a?b", "a|b", "a\\b", " lead", "trail ", "CON", "lpt1",
+     "x_vti_y", "desktop.ini", ".lock", "~$doc.docx", "dot.", "x" * 256],
+)  # fmt: skip
+def test_refused_names(name: str) -> None:
+    with pytest.raises(DriveError) as info:
+        check_name(name, is_folder=False, at_root=False)
+    assert (info.value.status, info.value.code) == (400, "invalidRequest")
+
+
+def test_accepted_names_and_rename_candidates() -> None:
+    for name in ["a b.txt", "x" * 255, "über+plus#hash%.txt", "forms", "con.d", "nul.txt", "~file"]:
+        check_name(name, is_folder=False, at_root=True)
+    with pytest.raises(DriveError):
+        check_name("Forms", is_folder=True, at_root=True)
+    check_name("Forms", is_folder=True, at_root=False)
+    assert conflict_candidate("a.txt", False, 1) == "a 1.txt"
+    assert conflict_candidate("a.tar.gz", False, 2) == "a.tar 2.gz"
+    assert conflict_candidate("folder.v2", True, 1) == "folder.v2 1"
+    assert conflict_candidate(".env", False, 1) == ".env 1"
