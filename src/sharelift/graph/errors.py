@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sharelift.errors import ShareliftError
+from sharelift.errors import EXIT_AUTH, ShareliftError
 
 
 class GraphError(ShareliftError):
@@ -96,9 +96,13 @@ class BadRequest(GraphError):
 class Unauthorized(GraphError):
     """401 even after fetching a fresh token."""
 
+    exit_code = EXIT_AUTH
+
 
 class Forbidden(GraphError):
     """403: the identity may not do this, or the app is blocked."""
+
+    exit_code = EXIT_AUTH
 
 
 class NotFound(GraphError):
