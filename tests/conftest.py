@@ -1,0 +1,162 @@
+"""Shared fixtures: a running emulator (real sockets, TLS, HTTP/2) and clients that trust its CA.
+
+    emulator            session-scoped EmulatorServer (tmp data dir, 1 s device-code interval)
+    emulator_factory    function-scoped: emulator_factory(**settings) -> a fresh EmulatorServer,
+                        stopped at the end of the test; emulator_factory(data_dir=d) reuses d
+    app_token           app_token(server, scope=None) -> an app-only access token via real MSAL
+                        client credentials (secret); scope defaults to Graph's .default
+    http_client         http_client(server, **kw) -> httpx.Client trusting the CA (HTTP/2 on);
+                        closed at the end of the test
+    async_http_client   the same as an httpx.AsyncClient (close it yourself, or use `async with`)
+    graph               an httpx.Client on the session emulator's graph_url with an app token
+
+Faults changed on the session emulator are reset after every test.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msal
+import pytest
+import requests
+
+from sharelift.emulator.server import EmulatorServer
+from sharelift.emulator.settings import EmulatorSettings
+
+
+def ssl_context_for(info: dict[str, Any]) -> ssl.SSLContext:
+    """A client TLS context that trusts the emulator's CA (and nothing else)."""
+    return ssl.create_default_context(cafile=info["ca_file"])
+
+
+def msal_http_session(info: dict[str, Any]) -> requests.Session:
+    """A requests session for MSAL that trusts the emulator's CA.
+
+    MSAL's own `verify=` lands on a requests.Session, where REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+    from the environment silently win over it (psf/requests#3829); `trust_env = False` stops that.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = info["ca_file"]
+    return session
+
+
+def confidential_app(
+    info: dict[str, Any], credential: Any = None
+) -> msal.ConfidentialClientApplication:
+    """MSAL's real confidential client against the emulator (secret unless `credential`)."""
+    return msal.ConfidentialClientApplication(
+        info["client_id"],
+        authority=info["authority"],
+        client_credential=credential if credential is not None else info["client_secret"],
+        http_client=msal_http_session(info),
+        instance_discovery=False,  # 127.0.0.1 is not a Microsoft host
+    )
+
+
+def close_msal(app: msal.ClientApplication) -> None:
+    """Close the HTTP session MSAL holds (ours), so no socket outlives the test."""
+    inner = getattr(app.http_client, "http_client", app.http_client)
+    close = getattr(inner, "close", None)
+    if close is not None:
+        close()
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    settings = EmulatorSettings(
+        data_dir=tmp_path_factory.mktemp("emulator"), device_code_interval_s=1
+    )
+    with EmulatorServer(settings) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset_session_emulator_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "emulator" in request.fixturenames:
+        server: EmulatorServer = request.getfixturevalue("emulator")
+        server.reset_faults()
+
+
+@pytest.fixture
+def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., EmulatorServer]]:
+    started: list[EmulatorServer] = []
+
+    def make(**overrides: Any) -> EmulatorServer:
+        overrides.setdefault("data_dir", tmp_path / f"emulator{len(started)}")
+        overrides.setdefault("device_code_interval_s", 1)
+        server = EmulatorServer(EmulatorSettings(**overrides))
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def app_token() -> Callable[..., str]:
+    def get(server: EmulatorServer, scope: str | None = None) -> str:
+        app = confidential_app(server.info)
+        try:
+            result = app.acquire_token_for_client([scope or server.info["graph_scope"]])
+        finally:
+            close_msal(app)
+        assert "access_token" in result, result.get("error_description")
+        return str(result["access_token"])
+
+    return get
+
+
+@pytest.fixture
+def http_client() -> Iterator[Callable[..., httpx.Client]]:
+    clients: list[httpx.Client] = []
+
+    def make(server: EmulatorServer, **kwargs: Any) -> httpx.Client:
+        kwargs.setdefault("http2", True)
+        kwargs.setdefault("timeout", 30)
+        client = httpx.Client(verify=ssl_context_for(server.info), **kwargs)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def async_http_client() -> Callable[..., httpx.AsyncClient]:
+    def make(server: EmulatorServer, **kwargs: Any) -> httpx.AsyncClient:
+        kwargs.setdefault("http2", True)
+        kwargs.setdefault("timeout", 30)
+        return httpx.AsyncClient(verify=ssl_context_for(server.info), **kwargs)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def _session_graph_token(emulator: EmulatorServer) -> str:
+    app = confidential_app(emulator.info)
+    try:
+        result = app.acquire_token_for_client([emulator.info["graph_scope"]])
+    finally:
+        close_msal(app)
+    return str(result["access_token"])
+
+
+@pytest.fixture
+def graph(emulator: EmulatorServer, _session_graph_token: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=emulator.info["graph_url"],
+        verify=ssl_context_for(emulator.info),
+        http2=True,
+        timeout=30,
+        headers={"Authorization": f"Bearer {_session_graph_token}"},
+    ) as client:
+        yield client
