@@ -97,19 +97,19 @@ class Harness:
         assert user is not None and user.drive_id is not None
         return user.drive_id
 
-    def get(self, path: str, **kw: Any) -> Any:
+    def get(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.get(_url(path), **kw)
 
-    def post(self, path: str, **kw: Any) -> Any:
+    def post(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.post(_url(path), **kw)
 
-    def put(self, path: str, **kw: Any) -> Any:
+    def put(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.put(_url(path), **kw)
 
-    def patch(self, path: str, **kw: Any) -> Any:
+    def patch(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.patch(_url(path), **kw)
 
-    def delete(self, path: str, **kw: Any) -> Any:
+    def delete(self, path: str, **kw: Any) -> httpx.Response:
         return self.client.delete(_url(path), **kw)
 
     def mkdir(self, drive: str, parent: str, name: str) -> dict[str, Any]:

@@ -696,8 +696,10 @@ async def delta(request: Request, store: Store, address: Address) -> Response:
 
 
 def delta_link(request: Request, store: Store, drive: Drive, seq: int, param: str) -> str:
-    token = store.sign(f"delta|{drive.id}|{seq}")
-    return f"{base(request)}v1.0/drives/{drive.id}/root/delta?{param}={token}"
+    """The next page's or the next round's link; it keeps the caller's $top and $select."""
+    params = {param: store.sign(f"delta|{drive.id}|{seq}")}
+    params.update((k, v) for k, v in request.query_params.items() if k in ("$top", "$select"))
+    return f"{base(request)}v1.0/drives/{drive.id}/root/delta?{urlencode(params, safe='$,')}"
 
 
 def delta_position(store: Store, drive: Drive, token: str) -> int:

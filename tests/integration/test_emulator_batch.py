@@ -1,0 +1,127 @@
+"""JSON $batch on the emulator: limits, ids, dependsOn, 424, base64 bodies, principal."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graph_harness import APP, Harness, harness
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Iterator[Harness]:
+    with harness(tmp_path) as hh:
+        yield hh
+
+
+def batch(h: Harness, requests: list[dict[str, Any]]) -> httpx.Response:
+    return h.post("/$batch", json={"requests": requests})
+
+
+def by_id(r: httpx.Response) -> dict[str, dict[str, Any]]:
+    assert r.status_code == 200, r.text
+    return {x["id"]: x for x in r.json()["responses"]}
+
+
+def test_limits_and_validation(h: Harness) -> None:
+    many = [{"id": str(i), "method": "GET", "url": "/me"} for i in range(21)]
+    r = batch(h, many)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "BadRequest"
+    assert batch(h, many[:20]).status_code == 200
+    dup = [{"id": "1", "method": "GET", "url": "/me"}] * 2
+    assert batch(h, dup).status_code == 400
+    unknown = [{"id": "1", "method": "GET", "url": "/me", "dependsOn": ["9"]}]
+    assert batch(h, unknown).status_code == 400
+    cycle = [
+        {"id": "1", "method": "GET", "url": "/me", "dependsOn": ["2"]},
+        {"id": "2", "method": "GET", "url": "/me", "dependsOn": ["1"]},
+    ]
+    assert batch(h, cycle).status_code == 400
+    assert h.post("/$batch", content=b"nope").status_code == 400
+    assert batch(h, []).status_code == 400
+
+
+def test_depends_on_base64_and_failed_dependency(h: Harness) -> None:
+    d = h.drive_id()
+    payload = b"\x00\x01binary body\xff"
+    requests: list[dict[str, Any]] = [
+        {
+            "id": "folder",
+            "method": "POST",
+            "url": f"/drives/{d}/root/children",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"name": "Batched", "folder": {}},
+        },
+        {
+            "id": "file",
+            "method": "PUT",
+            "url": f"/drives/{d}/root:/Batched/data.bin:/content",
+            "headers": {"Content-Type": "application/octet-stream"},
+            "body": base64.b64encode(payload).decode(),
+            "dependsOn": ["folder"],
+        },
+        {"id": "missing", "method": "GET", "url": f"drives/{d}/root:/nope.txt"},
+        {"id": "after-missing", "method": "GET", "url": "/me/drive", "dependsOn": ["missing"]},
+        {"id": "chain", "method": "GET", "url": "/me/drive", "dependsOn": ["after-missing"]},
+        {"id": "me", "method": "GET", "url": "/me?$select=displayName"},
+    ]
+    responses = by_id(batch(h, requests))
+    assert list(responses) == ["folder", "file", "missing", "after-missing", "chain", "me"]
+    assert responses["folder"]["status"] == 201
+    assert responses["file"]["status"] == 201
+    assert responses["file"]["body"]["size"] == len(payload)
+    assert responses["missing"]["status"] == 404
+    assert responses["missing"]["body"]["error"]["code"] == "itemNotFound"
+    assert responses["after-missing"]["status"] == 424
+    assert responses["chain"]["status"] == 424
+    assert responses["me"]["body"]["displayName"] == "Megan Bowen"
+    download = h.get(f"/drives/{d}/root:/Batched/data.bin:/content")
+    assert h.client.get(download.headers["location"]).content == payload
+
+
+def test_inner_responses_keep_status_and_headers(h: Harness) -> None:
+    d = h.drive_id()
+    item = h.upload(d, "x.txt", b"x")
+    url = f"/drives/{d}/items/{item['id']}"
+    responses = by_id(
+        batch(
+            h,
+            [
+                {"id": "content", "method": "GET", "url": f"{url}/content"},
+                {"id": "delete", "method": "DELETE", "url": url, "dependsOn": ["content"]},
+            ],
+        )
+    )  # fmt: skip
+    assert responses["content"]["status"] == 302
+    assert responses["content"]["headers"]["location"].startswith("https://graph.microsoft.com/")
+    assert responses["delete"]["status"] == 204 and "body" not in responses["delete"]
+
+
+def test_principal_reaches_inner_requests(h: Harness) -> None:
+    h.as_principal(APP)
+    responses = by_id(
+        batch(
+            h,
+            [
+                {"id": "1", "method": "GET", "url": "/me"},
+                {"id": "2", "method": "GET", "url": "/users/megan@contoso.com/drive"},
+            ],
+        )
+    )
+    assert responses["1"]["status"] == 400
+    assert responses["2"]["status"] == 200
+    d = responses["2"]["body"]["id"]
+    created = by_id(
+        batch(
+            h,
+            [
+                {"id": "1", "method": "POST", "url": f"/drives/{d}/root/children",
+                 "body": {"name": "by-app", "folder": {}}},
+            ],
+        )
+    )  # fmt: skip
+    assert created["1"]["body"]["createdBy"]["application"]["displayName"] == "sharelift tests"
