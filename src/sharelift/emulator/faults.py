@@ -22,6 +22,7 @@ import math
 import random
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,7 +44,64 @@ _PERMISSION_SEGMENTS = ("permissions", "invite", "createLink", "grant", "revokeG
 
 
 class DroppedConnection(Exception):
-    """Raised inside the app to make the server abort the connection without a full answer."""
+    """Raised to make the server abort a connection (or an HTTP/2 stream) without a full answer."""
+
+
+DROP_KEY = "sharelift.drop"
+"""Scope key of the coroutine function aborting the current request (see ConnectionDropper)."""
+
+
+class ConnectionDropper:
+    """Pure ASGI, wrapped around the whole app by the server: makes dropped connections real.
+
+    ASGI has no "abort", and an exception before the response starts becomes a 500. So this
+    layer, which sees Hypercorn's own `send`, offers `scope[DROP_KEY]`: on HTTP/1.1 it starts a
+    response whose body never comes and then fails the request, so Hypercorn closes the
+    connection (the client sees "peer closed connection"); on HTTP/2 it resets the stream
+    (RST_STREAM), which is what a client sees when a front end gives up on a request.
+    Reaching the HTTP/2 connection relies on Hypercorn passing its stream's bound `app_send`.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        dropped = False
+
+        async def drop() -> None:
+            nonlocal dropped
+            dropped = True
+            if scope.get("http_version") == "2" and await _reset_h2_stream(send):
+                return
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"1")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"", "more_body": True})
+
+        await self.app({**scope, DROP_KEY: drop}, receive, send)
+        if dropped:
+            raise DroppedConnection
+
+
+async def _reset_h2_stream(send: Send) -> bool:
+    stream = getattr(send, "__self__", None)
+    protocol: Any = getattr(getattr(stream, "send", None), "__self__", None)
+    connection = getattr(protocol, "connection", None)
+    stream_id = getattr(stream, "stream_id", None)
+    if connection is None or stream_id is None or not hasattr(protocol, "_flush"):
+        return False
+    import h2.errors
+
+    connection.reset_stream(stream_id, error_code=h2.errors.ErrorCodes.INTERNAL_ERROR)
+    await protocol._flush()
+    return True
 
 
 @dataclass(frozen=True)
@@ -184,7 +242,12 @@ class FaultsMiddleware:
             if not inner and faults.drop_rate > 0 and self.random.random() < faults.drop_rate:
                 if rec is not None:
                     rec.fault = "dropped"
-                raise DroppedConnection
+                drop = scope.get(DROP_KEY)
+                if drop is None:  # not behind the server's ConnectionDropper
+                    raise DroppedConnection
+                await self._drain(receive)
+                await drop()
+                return
             limit = faults.ru_per_minute
             if limit > 0 and c.ru > 0:
                 app_id = _app_id_of(scope, self.identity.registration.client_id)

@@ -34,7 +34,7 @@ from starlette.routing import BaseRoute
 
 from sharelift.emulator.app import ADMIN_KEY_HEADER, create_app
 from sharelift.emulator.certs import write_private
-from sharelift.emulator.faults import DroppedConnection, Throttle
+from sharelift.emulator.faults import ConnectionDropper, DroppedConnection, Throttle
 from sharelift.emulator.identity import GRAPH_RESOURCE, Identity
 from sharelift.emulator.observe import RequestLog, Stats
 from sharelift.emulator.settings import EmulatorSettings, Faults
@@ -244,7 +244,7 @@ class EmulatorServer:
         assert self.app is not None
         task = asyncio.ensure_future(
             serve(
-                cast(Any, self.app),
+                cast(Any, ConnectionDropper(self.app)),
                 self._config(),
                 shutdown_trigger=self._shutdown.wait,
                 mode="asgi",
