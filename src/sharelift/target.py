@@ -22,6 +22,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from sharelift.errors import TargetError
+from sharelift.graph import drive as graph_drive
+from sharelift.graph.client import GraphClient
+from sharelift.graph.errors import GraphError, NotFound
+from sharelift.graph.types import Drive
 
 # Managed paths under which a site collection lives; the segment after them is the site name.
 # https://learn.microsoft.com/en-us/sharepoint/what-is-a-managed-path
@@ -162,3 +166,125 @@ def site_path_candidates(path: str) -> list[str]:
 def onedrive_personal_path(upn: str) -> str:
     """`megan@contoso.com` -> `/personal/megan_contoso_com`, as SharePoint names OneDrives."""
     return "/personal/" + re.sub(r"[.@]", "_", upn.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTarget:
+    """A target resolved through Graph: the drive, and the folder's path below its root.
+
+    `library_path` is the decoded server-relative path of the library
+    (`/sites/Team/Shared Documents`), the prefix SharePoint counts in its 400-character limit;
+    `web_url` is the folder's URL, for reports. The folder itself may not exist yet:
+    `folder_id` is None then, and the engine creates it (never in a dry run).
+    """
+
+    drive_id: str
+    drive_type: str
+    library_path: str
+    folder: str
+    folder_id: str | None
+    web_url: str
+
+    @property
+    def server_relative_path(self) -> str:
+        return f"{self.library_path}/{self.folder}" if self.folder else self.library_path
+
+
+def _url_path(url: str | None) -> str:
+    return "/" + "/".join(p for p in unquote(urlsplit(url or "").path).split("/") if p)
+
+
+def _under(path: str, prefix: str) -> str | None:
+    """The rest of `path` below `prefix` (case-insensitive, whole segments), or None."""
+    p, q = path.lower().rstrip("/"), prefix.lower().rstrip("/")
+    if p == q:
+        return ""
+    if p.startswith(q + "/"):
+        return path[len(q) + 1 :]
+    return None
+
+
+async def _find_site_drive(
+    client: GraphClient, host: str, path: str, raw: str
+) -> tuple[Drive, str]:
+    """The library of a SharePoint URL path: the site owning it, then the drive by webUrl."""
+    for candidate in site_path_candidates(path):
+        try:
+            site = await graph_drive.get_site(client, host, candidate)
+        except NotFound:
+            continue
+        best: tuple[Drive, str] | None = None
+        for drive in await graph_drive.list_site_drives(client, site.id):
+            rest = _under(path, _url_path(drive.web_url))
+            if rest is not None and (best is None or len(rest) < len(best[1])):
+                best = (drive, rest)
+        if best is not None:
+            return best
+    raise TargetError(f"{raw!r}: no document library of a site on {host} holds that path")
+
+
+async def resolve_target(client: GraphClient, spec: TargetSpec) -> ResolvedTarget:
+    """Resolve a parsed target through Graph. Raises TargetError saying what was not found."""
+    try:
+        folder = spec.folder
+        if spec.kind == "onedrive":
+            try:
+                drive = await graph_drive.get_user_drive(client, spec.upn)
+            except NotFound:
+                raise TargetError(
+                    f"{spec.upn} has no OneDrive yet (not provisioned, unknown or unlicensed); "
+                    "`sharelift provision` creates it"
+                ) from None
+        elif spec.kind == "drive":
+            try:
+                drive = await graph_drive.get_drive(client, spec.drive_id)
+            except NotFound:
+                raise TargetError(f"no drive with id {spec.drive_id!r}") from None
+        elif spec.kind == "url":
+            drive, folder = await _find_site_drive(client, spec.host, spec.path, spec.raw)
+        else:  # SPMT triple: the library by URL name first, then by display name
+            try:
+                site = await graph_drive.get_site(client, spec.host, spec.site_path)
+            except NotFound:
+                raise TargetError(f"no site at https://{spec.host}{spec.site_path}") from None
+            drives = await graph_drive.list_site_drives(client, site.id)
+            wanted = spec.library.lower()
+            by_url = [
+                d for d in drives if _url_path(d.web_url).rsplit("/", 1)[-1].lower() == wanted
+            ]
+            by_name = [d for d in drives if (d.name or "").lower() == wanted]
+            found = by_url or by_name
+            if not found:
+                names = ", ".join(sorted(d.name or "?" for d in drives))
+                raise TargetError(
+                    f"site https://{spec.host}{spec.site_path} has no library {spec.library!r} "
+                    f"(it has: {names})"
+                )
+            drive = found[0]
+        library_path = _url_path(drive.web_url)
+        folder_id: str | None
+        client_drive = graph_drive.DriveClient(client, drive.id)
+        if folder:
+            try:
+                item = await client_drive.get_item_by_path(folder)
+            except NotFound:
+                folder_id = None
+            else:
+                if not item.is_folder:
+                    raise TargetError(
+                        f"{spec.raw!r}: {folder!r} is a file at the target, not a folder"
+                    )
+                folder_id = item.id
+        else:
+            folder_id = (await client_drive.get_root()).id
+    except GraphError as exc:
+        raise TargetError(f"cannot resolve {spec.raw!r}: {exc}") from None
+    web = (drive.web_url or "").rstrip("/")
+    return ResolvedTarget(
+        drive_id=drive.id,
+        drive_type=drive.drive_type or "",
+        library_path=library_path,
+        folder=folder,
+        folder_id=folder_id,
+        web_url=f"{web}/{folder}" if folder else web,
+    )

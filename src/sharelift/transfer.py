@@ -1,0 +1,945 @@
+"""The migration engine: walk -> rules -> plan -> bounded async workers -> verify -> state.
+
+One `Engine` runs one round of one job. Its shape:
+
+    walk thread ──listings──► folder tasks (≤ 32 at once)
+                                 │  rules + plan per folder (state: one query per folder;
+                                 │  target: one listing per folder on first contact only)
+                                 ├─► folder creator: new folders, 20 to a $batch
+                                 └─► file queue (bounded) ──► N upload workers
+                                                               read + hash in a thread,
+                                                               upload session fragments,
+                                                               verify quickXorHash, state
+
+Guarantees (DESIGN.md invariants):
+1. The source is opened read-only (with O_NOATIME where the OS allows), never changed.
+2. An item is `done` only after Graph returned its id and a quickXorHash equal to the hash of
+   the bytes read; the target is written first, then the state store, then the reports.
+3. A re-run never uploads an unchanged file again (no Graph request for it at all) and never
+   makes duplicates: uploads use conflictBehavior fail or replace, never rename, unless the
+   user asked for "rename".
+4. An upload session is persisted the moment it exists; it is resumed by the next run, or
+   cancelled when abandoned.
+5. Memory is bounded: the walk streams, the queues are bounded, one fragment per worker.
+7. All waiting on the service goes through the tenant's pacer (inside GraphClient).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import stat
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sharelift.graph.drive import FRAGMENT_UNIT, DriveClient, NewFile
+from sharelift.graph.errors import Conflict, GraphError, NotFound
+from sharelift.graph.types import DriveItem, FileSystemInfo
+from sharelift.plan import Action, Planned, RemoteItem, plan_folder, target_is_newer
+from sharelift.progress import Tally
+from sharelift.quickxorhash import QuickXorHash
+from sharelift.source.rules import TargetPrefix, decide_siblings
+from sharelift.source.walk import Listing, ScanOptions, walk_listings
+from sharelift.state import JobRecord, StateStore
+from sharelift.target import ResolvedTarget
+
+MIB = 1024 * 1024
+DEFAULT_CHUNK = 10 * MIB
+_EMPTY_HASH = QuickXorHash().b64digest()
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How a round runs.
+
+    Memory: about `workers * chunk_size` bytes of fragment buffers (10 MiB x 16 = 160 MiB at
+    the defaults) plus `2 * workers` queued file descriptions and the walk's current folders.
+    """
+
+    chunk_size: int = DEFAULT_CHUNK
+    workers: int = 16
+    policy: str = "newer"
+    mirror: bool = False
+    verify_target: bool = False
+    attempts: int = 3
+    """Tries per file for a hash mismatch or a file that changes while it is read."""
+    folder_tasks: int = 32
+
+    def __post_init__(self) -> None:
+        if self.chunk_size % FRAGMENT_UNIT or not 0 < self.chunk_size < 60 * MIB:
+            raise ValueError(
+                f"--chunk-size must be a multiple of 320 KiB below 60 MiB, not {self.chunk_size}"
+            )
+
+
+@dataclass
+class RoundResult:
+    round_id: int
+    status: str
+    uploaded: int = 0
+    adopted: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deleted: int = 0
+    bytes_uploaded: int = 0
+
+
+class SourceChanged(Exception):
+    """The file changed while it was read; the upload is not a faithful copy."""
+
+
+@dataclass
+class _Folder:
+    """A source folder on its way to the target: its id once it exists there."""
+
+    target_relpath: str
+    ready: asyncio.Future[str | None]
+    """The folder's driveItem id; None when it could not be created."""
+    listed: bool = False
+    """True when its children at the target must be listed before planning (first contact)."""
+
+
+@dataclass
+class _Upload:
+    plan: Planned
+    row: int
+    folder: _Folder
+    source: str
+
+
+@dataclass
+class _Counters:
+    uploaded: int = 0
+    adopted: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deleted: int = 0
+    bytes_uploaded: int = 0
+    failed_folders: set[bytes] = field(default_factory=set)
+
+
+def _finished(
+    tasks: set[asyncio.Task[None]], slots: asyncio.Semaphore, task: asyncio.Task[None]
+) -> None:
+    tasks.discard(task)
+    slots.release()
+
+
+def _open_readonly(path: str) -> int:
+    """Open for reading without touching atime where the OS lets us (invariant 1)."""
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    noatime = getattr(os, "O_NOATIME", 0)
+    if noatime:
+        try:
+            return os.open(path, flags | noatime)
+        except PermissionError:
+            pass  # O_NOATIME needs the file's owner (or CAP_FOWNER): fall back
+    return os.open(path, flags)
+
+
+def _read_exact(fd: int, offset: int, length: int, hasher: QuickXorHash | None) -> bytes:
+    """Read `length` bytes at `offset` (hashing them); raises SourceChanged on a short read."""
+    chunks = []
+    got = 0
+    while got < length:
+        piece = os.pread(fd, length - got, offset + got)
+        if not piece:
+            raise SourceChanged("the file became shorter while it was read")
+        chunks.append(piece)
+        got += len(piece)
+    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if hasher is not None:
+        hasher.update(data)
+    return data
+
+
+def _hash_range(fd: int, length: int, hasher: QuickXorHash) -> None:
+    offset = 0
+    while offset < length:
+        n = min(8 * MIB, length - offset)
+        _read_exact(fd, offset, n, hasher)
+        offset += n
+
+
+def _ns(seconds: float) -> int:
+    """Nanoseconds as the walk sees them (from its float seconds), so that the state's
+    mtime compares equal on the next walk."""
+    return int(seconds * 1_000_000_000)
+
+
+def _times(mtime: float, ctime: float, birth: float | None) -> tuple[datetime, datetime]:
+    modified = datetime.fromtimestamp(mtime, UTC)
+    created = datetime.fromtimestamp(birth if birth is not None else min(ctime, mtime), UTC)
+    return created, modified
+
+
+def _remote(item: DriveItem) -> RemoteItem:
+    fsi = item.file_system_info
+    return RemoteItem(
+        id=item.id,
+        name=item.name or "",
+        is_folder=item.is_folder,
+        size=item.size or 0,
+        quick_xor=item.quick_xor_hash,
+        modified=(fsi.last_modified if fsi is not None else None) or item.last_modified,
+        etag=item.etag,
+    )
+
+
+class Engine:
+    """One round of one job. Create, then `await run()`; `request_stop()` ends it early."""
+
+    def __init__(
+        self,
+        *,
+        drive: DriveClient,
+        store: StateStore,
+        job: JobRecord,
+        source: str,
+        target: ResolvedTarget,
+        options: ScanOptions,
+        config: EngineConfig,
+        tally: Tally | None = None,
+    ) -> None:
+        self.drive = drive
+        self.store = store
+        self.job = job
+        self.source = os.path.abspath(source)
+        self.target = target
+        self.options = options
+        self.config = config
+        self.tally = tally or Tally()
+        self.stopping = asyncio.Event()
+        self._counts = _Counters()
+        self._files: asyncio.Queue[_Upload | None] = asyncio.Queue(maxsize=2 * config.workers)
+        self._folders: dict[tuple[str, ...], asyncio.Future[_Folder | None]] = {}
+        """Folders the walk will list, resolved by their parent's planning (None: not
+        migrated). An entry lives from the parent's listing to its own: the walk's frontier."""
+        self._new_folders: asyncio.Queue[tuple[str, _Folder] | None] = asyncio.Queue()
+        self._round_id = 0
+        self._root_id = target.folder_id
+        self._resumed_at: dict[int, int] = {}
+        """Where a resumed session continues, by item row."""
+
+    def request_stop(self) -> None:
+        """Stop taking new work; uploads in flight finish their current fragment and stop,
+        their sessions kept for the next run to resume."""
+        self.stopping.set()
+
+    # --- the round -------------------------------------------------------------------------
+
+    async def run(self) -> RoundResult:
+        rnd = self.store.start_round(self.job.id)
+        self._round_id = rnd.id
+        status = "failed"
+        try:
+            if self.config.verify_target:
+                self.tally.phase = "verifying target"
+                await self._verify_target()
+            await self._ensure_root()
+            self.tally.phase = "migrating"
+            walk_ok = await self._walk_and_transfer()
+            if self.stopping.is_set():
+                status = "interrupted"
+            else:
+                await self._cancel_stale_sessions()
+                if self.config.mirror and walk_ok:
+                    self.tally.phase = "mirroring deletions"
+                    await self._mirror_deletions()
+                status = "completed"
+        except asyncio.CancelledError:
+            status = "interrupted"
+            raise
+        finally:
+            self._save_progress()
+            self.store.finish_round(rnd.id, status)
+            self.tally.phase = status
+        c = self._counts
+        return RoundResult(
+            round_id=rnd.id,
+            status=status,
+            uploaded=c.uploaded,
+            adopted=c.adopted,
+            unchanged=c.unchanged,
+            skipped=c.skipped,
+            failed=c.failed,
+            deleted=c.deleted,
+            bytes_uploaded=c.bytes_uploaded,
+        )
+
+    def _save_progress(self) -> None:
+        t = self.tally
+        pacer = self.drive.client.pacer.state()
+        self.store.update_round(
+            self._round_id,
+            files_total=t.files_total,
+            bytes_total=max(t.bytes_total, 0),
+            files_done=t.files_done,
+            bytes_done=max(t.bytes_done, 0),
+            files_skipped=t.files_skipped,
+            files_failed=t.files_failed,
+            throttled=pacer.throttled,
+        )
+
+    async def _ensure_root(self) -> None:
+        """The target folder exists (created along its path when the user named a new one)."""
+        if self._root_id is not None:
+            return
+        parts = [p for p in self.target.folder.split("/") if p]
+        parent = (await self.drive.get_root()).id
+        for name in parts:
+            parent = (await self.drive.create_folder(parent, name, existing_ok=True)).id
+        self._root_id = parent
+
+    # --- walking and planning ----------------------------------------------------------------
+
+    async def _walk_and_transfer(self) -> bool:
+        """Walk, plan and upload everything; True when every folder could be read."""
+        workers = [asyncio.create_task(self._upload_worker()) for _ in range(self.config.workers)]
+        creator = asyncio.create_task(self._folder_creator())
+        progress = asyncio.create_task(self._progress_saver())
+        listings = walk_listings(self.source, self.options)
+        slots = asyncio.Semaphore(self.config.folder_tasks)
+        tasks: set[asyncio.Task[None]] = set()
+        walk_ok = True
+        try:
+            root = _Folder("", asyncio.get_running_loop().create_future())
+            root.ready.set_result(self._root_id)
+            root.listed = self._first_contact_with_root()
+            self._expect(()).set_result(root)
+            while not self.stopping.is_set():
+                listing = await asyncio.to_thread(next, listings, None)
+                if listing is None:
+                    break
+                if listing.problem is not None:
+                    walk_ok = False
+                await slots.acquire()
+                task = asyncio.create_task(self._plan_listing(listing))
+                tasks.add(task)
+                task.add_done_callback(functools.partial(_finished, tasks, slots))
+            self.tally.walk_complete = not self.stopping.is_set()
+            if tasks:
+                await asyncio.gather(*tasks)
+        finally:
+            for _ in workers:
+                await self._files.put(None)
+            await asyncio.gather(*workers, return_exceptions=True)
+            await self._new_folders.put(None)
+            await asyncio.gather(creator, return_exceptions=True)
+            progress.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress
+            for task in tasks:
+                task.cancel()
+            if isinstance(listings, Generator):
+                listings.close()
+        for w in workers:
+            if not w.cancelled() and (exc := w.exception()) is not None:
+                raise exc
+        return walk_ok and not self._counts.failed_folders
+
+    def _first_contact_with_root(self) -> bool:
+        # A job that has never completed a round may meet files already at the target.
+        return not any(r.status == "completed" for r in self.store.rounds(self.job.id))
+
+    async def _progress_saver(self) -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            pacer = self.drive.client.pacer.state()
+            self.tally.concurrency = pacer.concurrency
+            self.tally.throttle_events = pacer.throttled
+            self.tally.retries = pacer.retries
+            if pacer.throttled_for > 0:
+                self.tally.throttled_until = asyncio.get_running_loop().time() + pacer.throttled_for
+            self._save_progress()
+
+    def _prefix(self) -> TargetPrefix:
+        return TargetPrefix(self.target.library_path, at_library_root=not self.target.folder)
+
+    def _expect(self, parts: tuple[str, ...]) -> asyncio.Future[_Folder | None]:
+        fut = self._folders.get(parts)
+        if fut is None:
+            fut = self._folders[parts] = asyncio.get_running_loop().create_future()
+        return fut
+
+    async def _plan_listing(self, listing: Listing) -> None:
+        folder = await self._expect(listing.parts)
+        del self._folders[listing.parts]
+        parent_path = os.fsencode("/".join(listing.parts))
+        if folder is None:  # the folder itself is not migrated: neither is anything in it
+            self._not_migrated_children(listing)
+            return
+        if listing.problem is not None:
+            self._fail_folder(parent_path, listing.problem.value, listing.detail or "")
+            return
+        folder_id = await folder.ready
+        if folder_id is None:
+            self._counts.failed_folders.add(parent_path)
+            self._fail_children(listing, "PARENT_NOT_MIGRATED", "its folder could not be created")
+            return
+        prefix = self._prefix()
+        base = f"{prefix.path}/{folder.target_relpath}" if folder.target_relpath else prefix.path
+        decisions = decide_siblings(
+            listing.children,
+            self.options.rename,
+            parent_path_length=len(base.rstrip("/")),
+            at_library_root=prefix.at_library_root and not listing.parts,
+        )
+        state = self.store.children(self.job.id, parent_path)
+        remote: dict[str, RemoteItem] | None = None
+        if folder.listed:
+            remote = {}
+            async for there in self.drive.list_children(folder_id):
+                if there.name:
+                    remote[there.name.lower()] = _remote(there)
+        plans = plan_folder(
+            listing, decisions, folder.target_relpath, state, remote, self.config.policy
+        )
+        loop = asyncio.get_running_loop()
+        seen: list[int] = []
+        for plan in plans:
+            item = plan.item
+            if plan.action is Action.SKIP_UNCHANGED:
+                assert plan.state is not None
+                seen.append(plan.state.id)
+                self._counts.unchanged += 1
+                self.tally.found(1, item.size)
+                self.tally.finished(item.relpath, "skipped", item.size, "unchanged")
+                continue
+            if plan.action is Action.FOLDER_KNOWN:
+                known = plan.state.item_id if plan.state and plan.state.item_id else None
+                known = plan.remote.id if plan.remote is not None else known
+                child = _Folder(plan.target_relpath or "", loop.create_future())
+                child.ready.set_result(known)
+                child.listed = folder.listed or (plan.state is None or plan.state.status != "done")
+                self._expect(item.parts).set_result(child)
+                row = self._row(plan, "pending")
+                if known is not None:
+                    self.store.record_done(
+                        row,
+                        round_id=self._round_id,
+                        item_id=known,
+                        etag=None,
+                        quick_xor=None,
+                        size=None,
+                        mtime_ns=None,
+                    )
+                continue
+            if plan.action is Action.CREATE_FOLDER:
+                child = _Folder(plan.target_relpath or "", loop.create_future())
+                self._expect(item.parts).set_result(child)
+                row = self._row(plan, "pending")
+                child.ready.add_done_callback(functools.partial(self._folder_done, row))
+                await self._new_folders.put((plan.target_relpath or "", child))
+                continue
+            if plan.action in (Action.UPLOAD, Action.ADOPT_IF_SAME):
+                self.tally.found(1, item.size)
+                row = self._row(plan, "pending")
+                await self._files.put(
+                    _Upload(plan, row, folder, os.path.join(self.source, *item.parts))
+                )
+                continue
+            self._record_not_migrated(plan)
+            if item.is_dir and item.filtered is None and item.problem is None:
+                self._expect(item.parts).set_result(None)  # the walk will still list it
+        if seen:
+            self.store.mark_seen(seen, self._round_id)
+
+    def _row(self, plan: Planned, status: str) -> int:
+        item = plan.item
+        return self.store.upsert_item(
+            self.job.id,
+            plan.path,
+            "folder" if item.is_dir else "file",
+            status=status if plan.state is None or plan.state.status != "done" else "done",
+            round_id=self._round_id,
+            target_path=plan.target_relpath,
+            size=None if item.is_dir else item.size,
+            mtime_ns=None if item.is_dir else plan.mtime_ns,
+        )
+
+    def _record_not_migrated(self, plan: Planned) -> None:
+        status = {
+            Action.BLOCK: "blocked",
+            Action.SKIP_RULE: "skipped",
+            Action.SKIP_FILTERED: "skipped",
+            Action.SKIP_TARGET_NEWER: "skipped",
+            Action.FAIL_SOURCE: "failed",
+        }[plan.action]
+        if plan.item.is_dir and status != "skipped":
+            self._counts.failed_folders.add(plan.path)
+        row = self.store.upsert_item(
+            self.job.id,
+            plan.path,
+            "folder" if plan.item.is_dir else "file",
+            status="pending",
+            round_id=self._round_id,
+            target_path=plan.target_relpath,
+            size=None if plan.item.is_dir else plan.item.size,
+            mtime_ns=None if plan.item.is_dir else plan.mtime_ns,
+        )
+        self.store.record_outcome(
+            row,
+            round_id=self._round_id,
+            status=status,
+            code=plan.code or "",
+            message=plan.message or "",
+        )
+        if status == "failed":
+            self._counts.failed += 1
+        else:
+            self._counts.skipped += 1
+        if not plan.item.is_dir:
+            self.tally.finished(plan.item.relpath, status, 0, plan.code or "")
+
+    def _not_migrated_children(self, listing: Listing) -> None:
+        for item in listing.children:
+            if item.is_dir and item.filtered is None and item.problem is None:
+                self._expect(item.parts).set_result(None)
+            row = self.store.upsert_item(
+                self.job.id,
+                os.fsencode(item.relpath),
+                "folder" if item.is_dir else "file",
+                status="pending",
+                round_id=self._round_id,
+            )
+            self.store.record_outcome(
+                row,
+                round_id=self._round_id,
+                status="skipped",
+                code="PARENT_NOT_MIGRATED",
+                message="a folder above it is not migrated",
+            )
+            self._counts.skipped += 1
+
+    def _fail_folder(self, path: bytes, code: str, message: str) -> None:
+        self._counts.failed_folders.add(path)
+        row = self.store.item(self.job.id, path)
+        if row is not None:
+            self.store.record_outcome(
+                row.id, round_id=self._round_id, status="failed", code=code, message=message
+            )
+
+    def _fail_children(self, listing: Listing, code: str, message: str) -> None:
+        for item in listing.children:
+            row = self.store.upsert_item(
+                self.job.id,
+                os.fsencode(item.relpath),
+                "folder" if item.is_dir else "file",
+                status="pending",
+                round_id=self._round_id,
+            )
+            self.store.record_outcome(
+                row, round_id=self._round_id, status="failed", code=code, message=message
+            )
+            self._counts.failed += 1
+            if item.is_dir:
+                self._counts.failed_folders.add(os.fsencode(item.relpath))
+
+    def _folder_done(self, row: int, ready: asyncio.Future[str | None]) -> None:
+        folder_id = ready.result()
+        if folder_id is not None:
+            self.store.record_done(
+                row,
+                round_id=self._round_id,
+                item_id=folder_id,
+                etag=None,
+                quick_xor=None,
+                size=None,
+                mtime_ns=None,
+            )
+            self.tally.folders_done += 1
+
+    # --- folders -----------------------------------------------------------------------------
+
+    async def _folder_creator(self) -> None:
+        """Create folders 20 to a $batch, all addressed below the job's target folder."""
+        assert self._root_id is not None
+        done = False
+        while not done:
+            first = await self._new_folders.get()
+            if first is None:
+                return
+            group = [first]
+            # Siblings are queued together; take what is there without waiting long.
+            await asyncio.sleep(0.002)
+            while len(group) < 20:
+                try:
+                    nxt = self._new_folders.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                if nxt is None:
+                    done = True
+                    break
+                group.append(nxt)
+            try:
+                results = await self.drive.create_folders(
+                    [path for path, _ in group], under=self._root_id, existing_ok=True
+                )
+            except GraphError as exc:
+                results = [exc] * len(group)
+            for (path, folder), result in zip(group, results, strict=True):
+                if isinstance(result, DriveItem):
+                    # A folder that already had children at the target is met for the first
+                    # time: list it before planning what goes in.
+                    folder.listed = bool(result.folder_child_count)
+                    folder.ready.set_result(result.id)
+                else:
+                    row = self.store.item(self.job.id, os.fsencode(path))
+                    if row is not None:
+                        self.store.record_outcome(
+                            row.id,
+                            round_id=self._round_id,
+                            status="failed",
+                            code=getattr(result, "code", "") or "folder_failed",
+                            message=str(result),
+                        )
+                    self._counts.failed += 1
+                    folder.ready.set_result(None)
+
+    # --- files -------------------------------------------------------------------------------
+
+    async def _upload_worker(self) -> None:
+        while True:
+            work = await self._files.get()
+            if work is None:
+                return
+            if self.stopping.is_set():
+                continue  # left pending: the next run picks it up
+            await self._transfer(work)
+
+    async def _transfer(self, work: _Upload) -> None:
+        plan = work.plan
+        parent_id = await work.folder.ready
+        if parent_id is None:
+            self._fail(work, "PARENT_NOT_MIGRATED", "its folder could not be created")
+            return
+        self.store.mark_started(work.row, self._round_id)
+        conflict = plan.conflict
+        action = plan.action
+        remote = plan.remote
+        last_error = ""
+        for _attempt in range(self.config.attempts):
+            try:
+                fd = _open_readonly(work.source)
+            except OSError as exc:
+                self._fail(work, "READ_ERROR", f"cannot open: {exc.strerror}")
+                return
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    self._fail(work, "SPECIAL_FILE", "not a regular file")
+                    return
+                if action is Action.ADOPT_IF_SAME and remote is not None:
+                    if await self._same_as_remote(fd, st, remote):
+                        self._adopt(work, st, remote)
+                        return
+                    if self.config.policy == "newer" and target_is_newer(remote, plan.item):
+                        self._skip(work, "TARGET_NEWER", "the target has a newer version")
+                        return
+                item, digest = await self._upload(work, fd, st, parent_id, conflict)
+                if item is None:  # stopped between fragments: resumable next run
+                    return
+                after = os.fstat(fd)
+                if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                    raise SourceChanged("the file changed while it was uploaded")
+                if item.quick_xor_hash != digest:
+                    last_error = (
+                        f"quickXorHash mismatch: target {item.quick_xor_hash}, read {digest}"
+                    )
+                    conflict, action = "replace", Action.UPLOAD
+                    continue
+                self._done(work, item, digest, st)
+                return
+            except SourceChanged as exc:
+                last_error = str(exc)
+                conflict, action = "replace", Action.UPLOAD
+                continue
+            except Conflict:
+                # The name was taken since we looked (or we never listed the folder): look once.
+                try:
+                    existing = await self.drive.get_item_by_path(
+                        plan.target_relpath or "", under=self._root_id
+                    )
+                except GraphError as exc:
+                    self._fail(work, exc.code or "conflict", str(exc))
+                    return
+                remote = _remote(existing)
+                if remote.is_folder:
+                    self._fail(work, "TARGET_IS_FOLDER", "a folder of that name exists there")
+                    return
+                conflict = {"newer": "replace", "overwrite": "replace"}.get(
+                    self.config.policy, "rename"
+                )
+                action = Action.ADOPT_IF_SAME
+                continue
+            except GraphError as exc:
+                self._fail(work, exc.code or type(exc).__name__, str(exc))
+                return
+            except OSError as exc:
+                self._fail(work, "READ_ERROR", f"read failed: {exc.strerror or exc}")
+                return
+            finally:
+                os.close(fd)
+        code = "SOURCE_CHANGING" if "changed" in last_error else "HASH_MISMATCH"
+        self._fail(work, code, f"{last_error} (after {self.config.attempts} attempts)")
+
+    async def _same_as_remote(self, fd: int, st: os.stat_result, remote: RemoteItem) -> bool:
+        if remote.size != st.st_size or remote.quick_xor is None:
+            return False
+        hasher = QuickXorHash()
+        await asyncio.to_thread(_hash_range, fd, st.st_size, hasher)
+        return hasher.b64digest() == remote.quick_xor
+
+    async def _upload(
+        self, work: _Upload, fd: int, st: os.stat_result, parent_id: str, conflict: str
+    ) -> tuple[DriveItem | None, str]:
+        """Send the file; returns the driveItem Graph made (None when stopped) and the hash of
+        the bytes read."""
+        plan = work.plan
+        name = (plan.target_relpath or "").rsplit("/", 1)[-1]
+        created, modified = _times(st.st_mtime, st.st_ctime, plan.item.birthtime)
+        size = st.st_size
+        if size == 0:
+            # An upload session cannot carry zero bytes: PUT the empty file, then set its
+            # times (an empty extra version costs no quota).
+            item = await self.drive.simple_upload(parent_id, name, b"", conflict=conflict)  # type: ignore[arg-type]
+            item = await self.drive.update_item(
+                item.id, file_system_info=FileSystemInfo(created=created, last_modified=modified)
+            )
+            return item, _EMPTY_HASH
+        hasher = QuickXorHash()
+        offset = 0
+        session_url = await self._resume(work, fd, st, hasher)
+        if session_url is None:
+            session = await self.drive.create_upload_session(
+                NewFile(parent_id, name, size, created, modified, conflict)  # type: ignore[arg-type]
+            )
+            assert session.upload_url is not None
+            session_url = session.upload_url
+            expires = session.expiration.isoformat() if session.expiration else None
+            self.store.save_upload_session(work.row, session_url, expires, size, st.st_mtime_ns)
+        else:
+            offset = self._resumed_at.pop(work.row, 0)
+        chunk = self.config.chunk_size
+        restarted = False
+        try:
+            while True:
+                length = min(chunk, size - offset)
+                data = await asyncio.to_thread(_read_exact, fd, offset, length, hasher)
+                try:
+                    result = await self.drive.upload_fragment(
+                        session_url, data, offset=offset, total=size
+                    )
+                except NotFound:
+                    # The session expired or vanished: start over once, from byte 0.
+                    if restarted:
+                        raise
+                    restarted = True
+                    self.tally.sent(-offset)
+                    self.store.drop_upload_session(work.row)
+                    hasher = QuickXorHash()
+                    offset = 0
+                    session = await self.drive.create_upload_session(
+                        NewFile(parent_id, name, size, created, modified, conflict)  # type: ignore[arg-type]
+                    )
+                    assert session.upload_url is not None
+                    session_url = session.upload_url
+                    self.store.save_upload_session(
+                        work.row, session_url, None, size, st.st_mtime_ns
+                    )
+                    continue
+                offset += length
+                self.tally.sent(length)
+                if result.item is not None:
+                    self.store.drop_upload_session(work.row)
+                    return result.item, hasher.b64digest()
+                if offset >= size:
+                    raise SourceChanged("Graph expects more bytes than the file has")
+                if self.stopping.is_set():
+                    return None, ""  # keep the session: the next run resumes it
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError) and not (
+                isinstance(exc, GraphError) and exc.status in (None, 429, 503)
+            ):
+                # Abandoned: do not leave the session behind (invariant 4).
+                with contextlib.suppress(GraphError):
+                    await self.drive.cancel_upload_session(session_url)
+                self.store.drop_upload_session(work.row)
+            raise
+
+    async def _resume(
+        self, work: _Upload, fd: int, st: os.stat_result, hasher: QuickXorHash
+    ) -> str | None:
+        """Pick up a session a previous run left, when the file is unchanged since."""
+        saved = self.store.upload_session(work.row)
+        if saved is None:
+            return None
+        if (saved.size, saved.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            with contextlib.suppress(GraphError):
+                await self.drive.cancel_upload_session(saved.upload_url)
+            self.store.drop_upload_session(work.row)
+            return None
+        try:
+            status = await self.drive.upload_session_status(saved.upload_url)
+        except NotFound:
+            self.store.drop_upload_session(work.row)
+            return None
+        offset = status.next_offset
+        if offset is None or offset % FRAGMENT_UNIT or offset >= st.st_size:
+            with contextlib.suppress(GraphError):
+                await self.drive.cancel_upload_session(saved.upload_url)
+            self.store.drop_upload_session(work.row)
+            return None
+        # The hash covers every byte: re-read (not re-send) what the service already has.
+        await asyncio.to_thread(_hash_range, fd, offset, hasher)
+        self.tally.sent(offset)
+        self._resumed_at[work.row] = offset
+        return saved.upload_url
+
+    def _done(self, work: _Upload, item: DriveItem, digest: str, st: os.stat_result) -> None:
+        self.store.record_done(
+            work.row,
+            round_id=self._round_id,
+            item_id=item.id,
+            etag=item.etag,
+            quick_xor=digest,
+            size=st.st_size,
+            mtime_ns=_ns(st.st_mtime),
+        )
+        self._counts.uploaded += 1
+        self._counts.bytes_uploaded += st.st_size
+        self.tally.finished(work.plan.item.relpath, "done", st.st_size)
+
+    def _adopt(self, work: _Upload, st: os.stat_result, remote: RemoteItem) -> None:
+        """The target already holds these very bytes: record it, upload nothing."""
+        assert remote.quick_xor is not None
+        self.store.record_done(
+            work.row,
+            round_id=self._round_id,
+            item_id=remote.id,
+            etag=remote.etag,
+            quick_xor=remote.quick_xor,
+            size=st.st_size,
+            mtime_ns=_ns(st.st_mtime),
+        )
+        self._counts.adopted += 1
+        self.tally.sent(st.st_size)
+        self.tally.finished(work.plan.item.relpath, "done", st.st_size, "already at target")
+
+    def _skip(self, work: _Upload, code: str, message: str) -> None:
+        self.store.record_outcome(
+            work.row, round_id=self._round_id, status="skipped", code=code, message=message
+        )
+        self._counts.skipped += 1
+        self.tally.finished(work.plan.item.relpath, "skipped", work.plan.item.size, code)
+
+    def _fail(self, work: _Upload, code: str, message: str) -> None:
+        self.store.record_outcome(
+            work.row, round_id=self._round_id, status="failed", code=code, message=message
+        )
+        self._counts.failed += 1
+        self.tally.finished(work.plan.item.relpath, "failed", work.plan.item.size, code)
+
+    # --- after the walk ----------------------------------------------------------------------
+
+    async def _cancel_stale_sessions(self) -> None:
+        """Sessions a previous run left for files that no longer need them (invariant 4)."""
+        for saved in self.store.upload_sessions(self.job.id):
+            row = self.store.item_by_row(saved.item_row)
+            if row is not None and row.status == "pending" and row.round_id == self._round_id:
+                continue  # stopped mid-way this very round: keep for resuming
+            with contextlib.suppress(GraphError):
+                await self.drive.cancel_upload_session(saved.upload_url)
+            self.store.drop_upload_session(saved.item_row)
+
+    def _under_failed_folder(self, path: bytes) -> bool:
+        return any(path == f or path.startswith(f + b"/") for f in self._counts.failed_folders)
+
+    async def _mirror_deletions(self) -> None:
+        """Items gone from the source go to the target's recycle bin (--mirror only).
+
+        Never under a folder this round could not read: absence there proves nothing.
+        """
+        gone = [
+            item
+            for item in self.store.unseen_since(self.job.id, self._round_id)
+            if item.item_id and item.status == "done" and not self._under_failed_folder(item.path)
+        ]
+        # Delete the highest folders only: their contents go with them.
+        gone.sort(key=lambda i: i.path)
+        deleted_prefixes: list[bytes] = []
+        for item in gone:
+            if any(item.path.startswith(p + b"/") for p in deleted_prefixes):
+                self.store.record_outcome(
+                    item.id,
+                    round_id=self._round_id,
+                    status="deleted",
+                    code="MIRRORED",
+                    message="deleted at the source; removed with its folder",
+                )
+                continue
+            assert item.item_id is not None
+            try:
+                await self.drive.delete_item(item.item_id)
+            except NotFound:
+                pass
+            except GraphError as exc:
+                self.store.record_outcome(
+                    item.id,
+                    round_id=self._round_id,
+                    status="failed",
+                    code=exc.code or "delete",
+                    message=f"could not delete at the target: {exc}",
+                )
+                continue
+            if item.kind == "folder":
+                deleted_prefixes.append(item.path)
+            self.store.record_outcome(
+                item.id,
+                round_id=self._round_id,
+                status="deleted",
+                code="MIRRORED",
+                message="deleted at the source; moved to the target's recycle bin",
+            )
+            self._counts.deleted += 1
+
+    async def _verify_target(self) -> None:
+        """Reconcile the state with the target through delta: an item deleted or changed there
+        is made pending again, so that this round restores the source's version."""
+        known = {
+            item.item_id: item
+            for item in self.store.items(self.job.id, "done")
+            if item.item_id and item.kind == "file"
+        }
+        present: set[str] = set()
+        async for page in self.drive.delta():
+            for entry in page.items:
+                if entry.deleted or entry.id not in known:
+                    continue
+                present.add(entry.id)
+                mine = known[entry.id]
+                if entry.quick_xor_hash != mine.quick_xor:
+                    self._reset(mine.id, "TARGET_CHANGED", "changed at the target since upload")
+        for item_id, item in known.items():
+            if item_id not in present:
+                self._reset(item.id, "TARGET_MISSING", "deleted at the target since upload")
+
+    def _reset(self, row: int, code: str, message: str) -> None:
+        self.store.record_outcome(
+            row, round_id=self._round_id, status="failed", code=code, message=message
+        )
+
+
+def iter_lines(result: RoundResult) -> Iterator[str]:
+    """A short human summary of a round."""
+    yield (
+        f"round {result.status}: {result.uploaded} uploaded, {result.adopted} already there, "
+        f"{result.unchanged} unchanged, {result.skipped} skipped, {result.failed} failed"
+        + (f", {result.deleted} deleted" if result.deleted else "")
+    )

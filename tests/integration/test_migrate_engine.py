@@ -1,0 +1,201 @@
+"""The migration engine against the emulator: real sockets, TLS, HTTP/2, MSAL tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sharelift.emulator.server import EmulatorServer
+from sharelift.graph.client import GraphClient
+from sharelift.graph.drive import DriveClient
+from sharelift.graph.pacer import Pacer
+from sharelift.quickxorhash import QuickXorHash
+from sharelift.source.walk import ScanOptions
+from sharelift.state import StateStore
+from sharelift.target import parse_target, resolve_target
+from sharelift.transfer import Engine, EngineConfig, RoundResult
+
+CHUNK = 327_680 * 2
+
+
+def make_tree(root: Path) -> dict[str, bytes]:
+    files = {
+        "readme.txt": b"hello\n",
+        "empty.dat": b"",
+        "docs/Bericht ü.docx": os.urandom(5000),
+        "docs/deep/er/leaf.bin": os.urandom(100),
+        "docs/a:b.txt": b"colon",  # renamed to a_b.txt
+        "big.bin": os.urandom(CHUNK * 2 + 12345),  # three fragments
+        "photos/IMG 0001.JPG": os.urandom(70_000),
+    }
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    (root / "empty-folder").mkdir()
+    return files
+
+
+async def run_round(
+    server: EmulatorServer,
+    token: str,
+    source: Path,
+    target: str,
+    state: Path,
+    **config: Any,
+) -> RoundResult:
+    info = server.info
+    async with GraphClient(
+        token=lambda: token,
+        base_url=info["graph_url"],
+        verify=info["ca_file"],
+        pacer=Pacer(max_concurrency=8),
+    ) as client:
+        resolved = await resolve_target(client, parse_target(target))
+        with StateStore.open(state) as store:
+            job = store.ensure_job(f"{source}|{target}", str(source), target)
+            engine = Engine(
+                drive=DriveClient(client, resolved.drive_id),
+                store=store,
+                job=job,
+                source=str(source),
+                target=resolved,
+                options=ScanOptions(),
+                config=EngineConfig(chunk_size=CHUNK, workers=8, **config),
+            )
+            result = await engine.run()
+            assert store.check() == []
+            return result
+
+
+def download(graph: httpx.Client, drive_id: str, path: str) -> bytes:
+    resp = graph.get(f"/drives/{drive_id}/root:/{path}:/content", follow_redirects=True)
+    resp.raise_for_status()
+    return resp.content
+
+
+def megan_drive(server: EmulatorServer) -> str:
+    return next(u["drive_id"] for u in server.info["users"] if u["upn"].startswith("megan"))
+
+
+@pytest.fixture
+def token(emulator: EmulatorServer, app_token: Callable[..., str]) -> str:
+    return app_token(emulator)
+
+
+def test_migrate_then_rerun_is_incremental(
+    emulator: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "share"
+    files = make_tree(src)
+    target = f"onedrive:megan@{emulator.info['domain']}/Migrated-1"
+    state = tmp_path / "state.db"
+
+    first = asyncio.run(run_round(emulator, token, src, target, state))
+    assert first.status == "completed"
+    assert (first.uploaded, first.failed) == (len(files), 0)
+
+    drive = megan_drive(emulator)
+    for rel, data in files.items():
+        rel_target = rel.replace("a:b", "a_b")
+        got = download(graph, drive, f"Migrated-1/{rel_target}")
+        assert got == data, rel
+    meta = graph.get(f"/drives/{drive}/root:/Migrated-1/big.bin").json()
+    h = QuickXorHash()
+    h.update(files["big.bin"])
+    assert meta["file"]["hashes"]["quickXorHash"] == base64.b64encode(h.digest()).decode()
+    # Times were given at upload: no second version was made.
+    mtime = (src / "big.bin").stat().st_mtime
+    assert meta["fileSystemInfo"]["lastModifiedDateTime"].startswith(
+        __import__("datetime")
+        .datetime.fromtimestamp(mtime, __import__("datetime").UTC)
+        .strftime("%Y-%m-%dT%H:%M:%S")
+    )
+    versions = graph.get(f"/drives/{drive}/items/{meta['id']}/versions").json()["value"]
+    assert len(versions) == 1
+    assert graph.get(f"/drives/{drive}/root:/Migrated-1/empty-folder").status_code == 200
+
+    emulator.reset_stats()
+    second = asyncio.run(run_round(emulator, token, src, target, state))
+    assert (second.uploaded, second.unchanged, second.failed) == (0, len(files), 0)
+    stats = emulator.stats()
+    # Only the target's resolution (user's drive, the folder) — nothing per file.
+    assert stats["requests"] <= 3, stats
+
+
+def test_changed_file_replaces_without_duplicates(
+    emulator: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "share"
+    make_tree(src)
+    target = f"onedrive:megan@{emulator.info['domain']}/Migrated-2"
+    state = tmp_path / "state.db"
+    asyncio.run(run_round(emulator, token, src, target, state))
+    (src / "readme.txt").write_bytes(b"changed\n")
+    os.utime(src / "readme.txt", (2_000_000_000, 2_000_000_000))
+    again = asyncio.run(run_round(emulator, token, src, target, state))
+    assert again.uploaded == 1
+    drive = megan_drive(emulator)
+    assert download(graph, drive, "Migrated-2/readme.txt") == b"changed\n"
+    names = [
+        c["name"] for c in graph.get(f"/drives/{drive}/root:/Migrated-2:/children").json()["value"]
+    ]
+    assert sorted(names) == sorted(
+        ["readme.txt", "empty.dat", "docs", "big.bin", "photos", "empty-folder"]
+    )
+
+
+def test_lost_state_adopts_what_is_already_there(
+    emulator: EmulatorServer, token: str, tmp_path: Path
+) -> None:
+    src = tmp_path / "share"
+    files = make_tree(src)
+    target = f"onedrive:megan@{emulator.info['domain']}/Migrated-3"
+    asyncio.run(run_round(emulator, token, src, target, tmp_path / "a.db"))
+    # A new state store (lost, or a second machine): nothing is uploaded again.
+    emulator.reset_stats()
+    fresh = asyncio.run(run_round(emulator, token, src, target, tmp_path / "b.db"))
+    assert (fresh.uploaded, fresh.adopted, fresh.failed) == (0, len(files), 0)
+    assert emulator.stats()["bytes_in"] < 20_000
+
+
+def test_mirror_deletes_what_the_source_lost(
+    emulator: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "share"
+    make_tree(src)
+    target = f"onedrive:megan@{emulator.info['domain']}/Migrated-4"
+    state = tmp_path / "s.db"
+    asyncio.run(run_round(emulator, token, src, target, state))
+    (src / "readme.txt").unlink()
+    for p in sorted((src / "docs").rglob("*"), reverse=True):
+        p.rmdir() if p.is_dir() else p.unlink()
+    (src / "docs").rmdir()
+    result = asyncio.run(run_round(emulator, token, src, target, state, mirror=True))
+    assert result.deleted == 2  # readme.txt, and docs/ with everything in it
+    drive = megan_drive(emulator)
+    assert graph.get(f"/drives/{drive}/root:/Migrated-4/docs").status_code == 404
+    assert graph.get(f"/drives/{drive}/root:/Migrated-4/big.bin").status_code == 200
+
+
+def test_verify_target_restores_deleted_files(
+    emulator: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "share"
+    files = make_tree(src)
+    target = f"onedrive:megan@{emulator.info['domain']}/Migrated-5"
+    state = tmp_path / "s.db"
+    asyncio.run(run_round(emulator, token, src, target, state))
+    drive = megan_drive(emulator)
+    item = graph.get(f"/drives/{drive}/root:/Migrated-5/photos/IMG 0001.JPG").json()
+    assert graph.delete(f"/drives/{drive}/items/{item['id']}").status_code == 204
+    result = asyncio.run(run_round(emulator, token, src, target, state, verify_target=True))
+    assert result.uploaded == 1
+    assert download(graph, drive, "Migrated-5/photos/IMG 0001.JPG") == files["photos/IMG 0001.JPG"]
