@@ -62,9 +62,11 @@ class GraphError(ShareliftError):
         super().__init__(self._line())
 
     def _line(self) -> str:
-        head = f"HTTP {self.status}" if self.status else "transport error"
         codes = "/".join(c for c in (self.code, self.inner_code) if c)
-        parts = [head + (f" {codes}" if codes else "") + f": {self.message}"]
+        head = " ".join(
+            part for part in (f"HTTP {self.status}" if self.status else "", codes) if part
+        )
+        parts = [f"{head}: {self.message}" if head else self.message]
         target = " ".join(part for part in (self.method, self.url) if part)
         if target:
             parts.append(f"({target})")
