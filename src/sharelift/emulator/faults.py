@@ -60,6 +60,11 @@ class ConnectionDropper:
     connection (the client sees "peer closed connection"); on HTTP/2 it resets the stream
     (RST_STREAM), which is what a client sees when a front end gives up on a request.
     Reaching the HTTP/2 connection relies on Hypercorn passing its stream's bound `app_send`.
+
+    It also reads whatever is left of the request body before the response ends: Hypercorn
+    0.18's HTTP/2 protocol fails the whole connection (KeyError on the stream id) when DATA
+    frames arrive for a stream whose response has already completed, which happens whenever a
+    handler answers (401, 404, 413...) without reading the body.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -85,7 +90,26 @@ class ConnectionDropper:
             )
             await send({"type": "http.response.body", "body": b"", "more_body": True})
 
-        await self.app({**scope, DROP_KEY: drop}, receive, send)
+        body_done = False
+
+        async def tracking_receive() -> Message:
+            nonlocal body_done
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body"):
+                body_done = True
+            return message
+
+        async def draining_send(message: Message) -> None:
+            if (
+                not body_done
+                and message["type"] == "http.response.body"
+                and not message.get("more_body")
+            ):
+                while not body_done:
+                    await tracking_receive()
+            await send(message)
+
+        await self.app({**scope, DROP_KEY: drop}, tracking_receive, draining_send)
         if dropped:
             raise DroppedConnection
 

@@ -273,6 +273,10 @@ class Identity:
     def knows_tenant(self, segment: str) -> bool:
         return segment.lower() in {a.lower() for a in self.tenant_aliases()}
 
+    def find_user(self, upn: str) -> UserInfo | None:
+        """The tenant's user with this UPN (case-insensitive), or None."""
+        return self._users(upn)
+
     def openid_configuration(self) -> dict[str, Any]:
         base = self.authority
         return {

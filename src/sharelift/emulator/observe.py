@@ -177,7 +177,8 @@ class ObserveMiddleware:
         self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith("/_emulator/"):
+            # Admin calls are left out, so reading the counters does not change them.
             await self.app(scope, receive, send)
             return
         rec = RequestRecord(

@@ -1,0 +1,72 @@
+"""OneDrive pre-provisioning through SharePoint REST on the admin host."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import httpx
+
+from sharelift.emulator.server import EmulatorServer
+
+ENQUEUE = "/_api/SP.UserProfiles.ProfileLoader.GetProfileLoader/CreatePersonalSiteEnqueueBulk"
+
+
+def test_provisioning(
+    emulator_factory: Callable[..., EmulatorServer],
+    http_client: Callable[..., httpx.Client],
+    app_token: Callable[..., str],
+) -> None:
+    server = emulator_factory(provisioning_delay_s=0.6)
+    info = server.info
+    client = http_client(server)
+    admin = {"Authorization": f"Bearer {app_token(server, info['sharepoint_admin_scope'])}"}
+    graph = {"Authorization": f"Bearer {app_token(server)}"}
+    url = f"{info['sharepoint_admin_url']}{ENQUEUE}"
+    unknown = [f"nobody{i}@contoso.com" for i in range(198)]
+
+    too_many = client.post(url, json={"emailIDs": [*unknown, "a@b", "c@d", "e@f"]}, headers=admin)
+    assert too_many.status_code == 400
+    error = too_many.json()["odata.error"]
+    assert error["message"]["lang"] == "en-US" and "200" in error["message"]["value"]
+    verbose = client.post(
+        url,
+        json={"emailIDs": ["x@y"] * 201},
+        headers={**admin, "Accept": "application/json;odata=verbose"},
+    )
+    assert "error" in verbose.json()
+
+    batch = ["nestor@contoso.com", "diego@contoso.com", *unknown]
+    assert len(batch) == 200
+    r = client.post(url, json={"emailIDs": batch}, headers=admin)
+    assert r.status_code == 200
+
+    def drive_status(upn: str) -> int:
+        return client.get(f"{info['graph_url']}/users/{upn}/drive", headers=graph).status_code
+
+    assert drive_status("nestor@contoso.com") == 404  # not yet
+    time.sleep(0.9)
+    assert drive_status("nestor@contoso.com") == 200
+    assert drive_status("diego@contoso.com") == 404  # unlicensed: never
+
+
+def test_provisioning_needs_an_admin_app_token(
+    emulator: EmulatorServer,
+    http_client: Callable[..., httpx.Client],
+    app_token: Callable[..., str],
+) -> None:
+    info = emulator.info
+    client = http_client(emulator)
+    url = f"{info['sharepoint_admin_url']}{ENQUEUE}"
+    body = {"emailIDs": ["megan@contoso.com"]}
+    assert client.post(url, json=body).status_code == 401
+    graph_token = app_token(emulator)  # wrong audience
+    r = client.post(url, json=body, headers={"Authorization": f"Bearer {graph_token}"})
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"].startswith("Bearer ")
+    user = emulator.identity.issue_access_token(
+        audience=info["sharepoint_admin_resource"],
+        user=emulator.identity.find_user("megan@contoso.com"),
+    )
+    r = client.post(url, json=body, headers={"Authorization": f"Bearer {user}"})
+    assert r.status_code == 403
