@@ -1,116 +1,100 @@
-"""A minimal app around the emulator's Graph drive routes, for their integration tests.
+"""Helpers for the Graph drive tests: a real emulator over HTTPS (HTTP/2, its own CA), and per
+test a fresh user with a fresh OneDrive, so tests sharing one server never see each other's items.
 
-It stands in for the platform's assembly (auth middleware, app.state): a tiny middleware sets
-`request.state.principal` (a delegated user by default, or what a test chooses) and honours the
-$batch extension the way the real auth middleware does.
+    emulator_server(data_dir)   an EmulatorServer on data_dir, to use in a `with` block
+    harness(server, **knobs)    a Harness for one test; `knobs` are EmulatorSettings fields set
+                                for the test's duration (simple_upload_limit, upload_session_…)
+
+Harness.get/post/put/patch/delete take Graph paths ("/me/drive") and send the current
+principal's bearer token (a delegated user token by default, `as_principal(APP)` for app-only).
+`Harness.client` sends no Authorization header: it is for upload and download URLs.
 """
 
 from __future__ import annotations
 
+import itertools
+import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anyio.from_thread
 import httpx
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sharelift.emulator import graph
+from sharelift.emulator.identity import GRAPH_RESOURCE, UserInfo
+from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
-from sharelift.emulator.store import Store
+from sharelift.emulator.store import Store, UserSpec
 
-GRAPH = "https://graph.microsoft.com"
-
-
-@dataclass
-class Principal:
-    kind: str
-    upn: str | None
-    app_id: str
-    tenant_id: str
-    display_name: str
+USER = "user"
+APP = "app"
+_numbers = itertools.count(1)
 
 
-USER = Principal("user", "megan@contoso.com", "app-1", "tenant-1", "Megan Bowen")
-APP = Principal("app", None, "app-1", "tenant-1", "sharelift tests")
+def emulator_server(data_dir: Path, **settings: Any) -> EmulatorServer:
+    return EmulatorServer(EmulatorSettings(data_dir=data_dir, **settings))
 
 
-class FakeAuth:
-    def __init__(self, app: ASGIApp, holder: dict[str, Principal]) -> None:
-        self.app = app
-        self.holder = holder
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1.0/"):
-            batch = (scope.get("extensions") or {}).get("sharelift.batch")
-            principal = batch["principal"] if batch else self.holder["principal"]
-            scope = {**scope, "state": {**(scope.get("state") or {}), "principal": principal}}
-        await self.app(scope, receive, send)
-
-
-class SyncClient:
-    """Blocking calls into an httpx.AsyncClient over the ASGI app, run in a portal thread."""
-
-    def __init__(self, portal: anyio.from_thread.BlockingPortal, client: httpx.AsyncClient) -> None:
-        self.portal = portal
-        self.client = client
-
-    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        async def call() -> httpx.Response:
-            return await self.client.request(method, url, **kw)
-
-        return self.portal.call(call)
-
-    def get(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("GET", url, **kw)
-
-    def post(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("POST", url, **kw)
-
-    def put(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("PUT", url, **kw)
-
-    def patch(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("PATCH", url, **kw)
-
-    def delete(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("DELETE", url, **kw)
+def tls(server: EmulatorServer) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=server.info["ca_file"])
 
 
 @dataclass
 class Harness:
-    settings: EmulatorSettings
-    store: Store
-    client: SyncClient
-    holder: dict[str, Principal]
-    app: Starlette
+    server: EmulatorServer
+    upn: str
+    display_name: str
+    client: httpx.Client
+    tokens: dict[str, str]
+    principal: str = USER
+    extra: dict[str, str] = field(default_factory=dict)
 
-    def as_principal(self, principal: Principal) -> None:
-        self.holder["principal"] = principal
+    @property
+    def store(self) -> Store:
+        assert self.server.store is not None
+        return self.server.store
 
-    def drive_id(self, upn: str = "megan@contoso.com") -> str:
-        user = self.store.user(upn)
+    @property
+    def graph_url(self) -> str:
+        return str(self.server.info["graph_url"])
+
+    def as_principal(self, principal: str) -> None:
+        self.principal = principal
+
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[self.principal]}"}
+
+    def drive_id(self, upn: str | None = None) -> str:
+        user = self.store.user(upn or self.upn)
         assert user is not None and user.drive_id is not None
         return user.drive_id
 
+    def request(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        url = path if path.startswith("https://") else self.graph_url + path
+        headers = {**self.auth(), **kw.pop("headers", {})}
+        return self.client.request(method, url, headers=headers, **kw)
+
     def get(self, path: str, **kw: Any) -> httpx.Response:
-        return self.client.get(_url(path), **kw)
+        return self.request("GET", path, **kw)
 
     def post(self, path: str, **kw: Any) -> httpx.Response:
-        return self.client.post(_url(path), **kw)
+        return self.request("POST", path, **kw)
 
     def put(self, path: str, **kw: Any) -> httpx.Response:
-        return self.client.put(_url(path), **kw)
+        return self.request("PUT", path, **kw)
 
     def patch(self, path: str, **kw: Any) -> httpx.Response:
-        return self.client.patch(_url(path), **kw)
+        return self.request("PATCH", path, **kw)
 
     def delete(self, path: str, **kw: Any) -> httpx.Response:
-        return self.client.delete(_url(path), **kw)
+        return self.request("DELETE", path, **kw)
+
+    def async_client(self) -> httpx.AsyncClient:
+        """An HTTP/2 client with the current principal's token (close it yourself)."""
+        return httpx.AsyncClient(
+            base_url=self.graph_url, verify=tls(self.server), http2=True, headers=self.auth()
+        )
 
     def mkdir(self, drive: str, parent: str, name: str) -> dict[str, Any]:
         r = self.post(f"/drives/{drive}/items/{parent}/children", json={"name": name, "folder": {}})
@@ -124,39 +108,38 @@ class Harness:
         body: dict[str, Any] = r.json()
         return body
 
-
-def _url(path: str) -> str:
-    if path.startswith("http"):
-        return path
-    if path.startswith("/_"):
-        return GRAPH + path
-    return GRAPH + "/v1.0" + path
-
-
-def build_app(settings: EmulatorSettings, store: Store, holder: dict[str, Principal]) -> Starlette:
-    app = Starlette(
-        routes=graph.routes(store),
-        middleware=[Middleware(FakeAuth, holder=holder)],
-    )
-    app.state.settings = settings
-    app.state.store = store
-    return app
+    def new_user(self, *, onedrive: bool = True) -> str:
+        """Another user of the tenant (with a OneDrive when `onedrive`); returns the UPN."""
+        n = next(_numbers)
+        upn = f"tester{n}@contoso.com"
+        self.store.seed([UserSpec(upn, f"Tester {n}", onedrive=onedrive)])
+        return upn
 
 
 @contextmanager
-def harness(data_dir: Path, **settings_kw: Any) -> Iterator[Harness]:
-    settings = EmulatorSettings(data_dir=data_dir, **settings_kw)
-    store = Store.open(settings)
-    store.seed()
-    holder = {"principal": USER}
-    app = build_app(settings, store, holder)
+def harness(server: EmulatorServer, **knobs: Any) -> Iterator[Harness]:
+    settings = server.settings
+    saved = {name: getattr(settings, name) for name in knobs}
+    for name, value in knobs.items():
+        setattr(settings, name, value)
+    n = next(_numbers)
+    upn, display_name = f"tester{n}@contoso.com", f"Tester {n}"
+    assert server.store is not None
+    server.store.seed([UserSpec(upn, display_name)])
+    user = server.store.user(upn)
+    assert user is not None
+    identity = server.identity
+    tokens = {
+        USER: identity.issue_access_token(
+            audience=GRAPH_RESOURCE, user=UserInfo(upn, user.id, display_name)
+        ),
+        APP: identity.issue_access_token(audience=GRAPH_RESOURCE),
+    }
+    client = httpx.Client(verify=tls(server), http2=True, timeout=30)
     try:
-        with anyio.from_thread.start_blocking_portal() as portal:
-            transport = httpx.ASGITransport(app=app)
-            client = httpx.AsyncClient(transport=transport, base_url=GRAPH)
-            try:
-                yield Harness(settings, store, SyncClient(portal, client), holder, app)
-            finally:
-                portal.call(client.aclose)
+        yield Harness(server, upn, display_name, client, tokens)
     finally:
-        store.close()
+        client.close()
+        for name, value in saved.items():
+            setattr(settings, name, value)
+        server.reset_faults()

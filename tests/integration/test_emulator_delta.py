@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from graph_harness import Harness, harness
+from graph_harness import Harness, emulator_server, harness
+
+from sharelift.emulator.server import EmulatorServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    with emulator_server(tmp_path_factory.mktemp("emulator")) as running:
+        yield running
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with harness(tmp_path) as hh:
+def h(server: EmulatorServer) -> Iterator[Harness]:
+    with harness(server) as hh:
         yield hh
 
 
@@ -43,7 +50,7 @@ def test_initial_enumeration_pages(h: Harness) -> None:
     assert pages == 3
     assert [i["name"] for i in items] == ["root", "A", "0.txt", "1.txt", "2.txt", "3.txt"]
     assert items[0]["root"] == {}
-    assert link.startswith(f"https://graph.microsoft.com/v1.0/drives/{d}/root/delta?token=")
+    assert link.startswith(f"{h.graph_url}/drives/{d}/root/delta?token=")
     # nothing changed: an empty page and a new deltaLink
     again, _, _ = follow(h, link)
     assert again == []

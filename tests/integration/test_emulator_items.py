@@ -12,17 +12,24 @@ from typing import Any
 
 import httpx
 import pytest
-from graph_harness import APP, Harness, harness
+from graph_harness import APP, Harness, emulator_server, harness
 
+from sharelift.emulator.server import EmulatorServer
 from sharelift.quickxorhash import QuickXorHash
 
 ETAG = re.compile(r'^"\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\},\d+"$')
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    with emulator_server(tmp_path_factory.mktemp("emulator")) as running:
+        yield running
+
+
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with harness(tmp_path, simple_upload_limit=4096) as hh:
+def h(server: EmulatorServer) -> Iterator[Harness]:
+    with harness(server, simple_upload_limit=4096) as hh:
         yield hh
 
 
@@ -50,7 +57,7 @@ def test_users_and_me(h: Harness) -> None:
     r = h.get("/users", params={"$top": "2"})
     assert len(r.json()["value"]) == 2 and r.json()["@odata.nextLink"].startswith("https://")
     me = h.get("/me").json()
-    assert me["userPrincipalName"] == "megan@contoso.com" and me["displayName"] == "Megan Bowen"
+    assert me["userPrincipalName"] == h.upn and me["displayName"] == h.display_name
     assert h.get(f"/users/{me['id']}").json()["id"] == me["id"]
     assert_graph_error(h.get("/users/nobody@contoso.com"), 404, "Request_ResourceNotFound")
     h.as_principal(APP)
@@ -115,10 +122,11 @@ def test_root_and_item_shapes(h: Harness) -> None:
         "id": folder["id"],
         "path": f"/drives/{d}/root:/Reports",
     }
+    personal = h.upn.replace(".", "_").replace("@", "_")
     assert item["webUrl"] == (
-        "https://contoso-my.sharepoint.com/personal/megan_contoso_com/Documents/Reports/Q1.csv"
+        f"https://contoso-my.sharepoint.com/personal/{personal}/Documents/Reports/Q1.csv"
     )
-    assert item["createdBy"]["user"]["email"] == "megan@contoso.com"
+    assert item["createdBy"]["user"]["email"] == h.upn
     assert "cTag" not in folder and folder["folder"] == {"childCount": 0}
     assert h.get(f"/drives/{d}/items/{folder['id']}").json()["folder"]["childCount"] == 1
     # the same item by every address form, case-insensitively
@@ -129,7 +137,7 @@ def test_root_and_item_shapes(h: Harness) -> None:
         f"/drives/{d}/items/{folder['id']}:/Q1.csv:",
         f"/drives/{d}/items/root:/Reports/Q1.csv",
         "/me/drive/root:/Reports/Q1.csv:",
-        "/users/megan@contoso.com/drive/items/" + item["id"],
+        f"/users/{h.upn}/drive/items/" + item["id"],
     ]:
         got = h.get(path)
         assert got.status_code == 200, path
@@ -223,7 +231,7 @@ def test_children_paging(h: Harness) -> None:
         seen += [c["name"] for c in body["value"]]
         assert all(set(c) == {"id", "name"} for c in body["value"])
         url = body.get("@odata.nextLink")
-        assert url is None or url.startswith("https://graph.microsoft.com/v1.0/drives/")
+        assert url is None or url.startswith(f"{h.graph_url}/drives/")
     assert seen == names and pages == 3
     default = h.get(f"/drives/{d}/items/{folder['id']}/children").json()
     assert len(default["value"]) == 7 and "@odata.nextLink" not in default
@@ -330,7 +338,7 @@ def test_download_redirect_and_ranges(h: Harness) -> None:
     r = h.get(f"/drives/{d}/items/{item['id']}/content")
     assert r.status_code == 302
     url = r.headers["location"]
-    assert url.startswith("https://graph.microsoft.com/_download/")
+    assert url.startswith(f"{h.server.base_url}/_download/")
     assert h.client.get(url).content == data
     assert h.client.get(item["@microsoft.graph.downloadUrl"]).content == data
     part = h.client.get(url, headers={"Range": "bytes=10-19"})
@@ -342,25 +350,26 @@ def test_download_redirect_and_ranges(h: Harness) -> None:
     assert h.client.get(url[:-3] + "AAA").status_code == 401
     folder = h.mkdir(d, "root", "f")
     assert_graph_error(h.get(f"/drives/{d}/items/{folder['id']}/content"), 404, "itemNotFound")
-    # by path, and the 302 honours the request's own host
-    r = h.client.get("http://localhost:8443/v1.0/me/drive/root:/bytes.bin:/content")
-    assert r.headers["location"].startswith("http://localhost:8443/_download/")
+    # by path, and the 302 honours the request's own host (as behind a proxy)
+    r = h.get("/me/drive/root:/bytes.bin:/content", headers={"Host": "graph.microsoft.com"})
+    assert r.headers["location"].startswith("https://graph.microsoft.com/_download/")
 
 
 def test_parallel_uploads_into_one_folder(h: Harness) -> None:
     d = h.drive_id()
     folder = h.mkdir(d, "root", "drop")
-    base = "https://graph.microsoft.com/v1.0"
 
     async def burst() -> list[httpx.Response]:
-        client = h.client.client
+        async with h.async_client() as client:
+            return await asyncio.gather(*requests(client))
+
+    def requests(client: httpx.AsyncClient) -> list[Any]:
         unique = [
-            client.put(f"{base}/drives/{d}/root:/drop/u{i}.txt:/content", content=b"u")
-            for i in range(30)
+            client.put(f"/drives/{d}/root:/drop/u{i}.txt:/content", content=b"u") for i in range(30)
         ]
         renamed = [
             client.put(
-                f"{base}/drives/{d}/root:/drop/same.txt:/content",
+                f"/drives/{d}/root:/drop/same.txt:/content",
                 content=b"s",
                 params={"@microsoft.graph.conflictBehavior": "rename"},
             )
@@ -368,14 +377,14 @@ def test_parallel_uploads_into_one_folder(h: Harness) -> None:
         ]
         failing = [
             client.post(
-                f"{base}/drives/{d}/items/{folder['id']}/children",
+                f"/drives/{d}/items/{folder['id']}/children",
                 json={"name": "one", "folder": {}, "@microsoft.graph.conflictBehavior": "fail"},
             )
             for _ in range(10)
         ]
-        return list(await asyncio.gather(*unique, *renamed, *failing))
+        return [*unique, *renamed, *failing]
 
-    responses = h.client.portal.call(burst)
+    responses = asyncio.run(burst())
     statuses = [r.status_code for r in responses]
     assert statuses[:45] == [201] * 45
     assert sorted(statuses[45:]) == [201] + [409] * 9
@@ -386,13 +395,15 @@ def test_parallel_uploads_into_one_folder(h: Harness) -> None:
 
 
 def test_persistence_across_restart(tmp_path: Path) -> None:
-    with harness(tmp_path) as first:
-        d = first.drive_id()
-        item = first.upload(d, "keep/me.txt", b"persisted")
+    with emulator_server(tmp_path) as first, harness(first) as h1:
+        d, upn, old_base = h1.drive_id(), h1.upn, first.base_url
+        item = h1.upload(d, "keep/me.txt", b"persisted")
         url = item["@microsoft.graph.downloadUrl"]
-    with harness(tmp_path) as second:
-        assert second.drive_id() == d
-        again = second.get(f"/drives/{d}/root:/keep/me.txt").json()
+    with emulator_server(tmp_path) as second, harness(second) as h2:
+        assert h2.drive_id(upn) == d
+        again = h2.get(f"/drives/{d}/root:/keep/me.txt").json()
         assert again["id"] == item["id"] and again["file"] == item["file"]
-        assert second.client.get(url).content == b"persisted"
-        assert len(second.get("/users").json()["value"]) == 6
+        # download URLs stay valid across a restart (only the port changed)
+        moved = url.replace(old_base, second.base_url)
+        assert h2.client.get(moved).content == b"persisted"
+        assert {u["userPrincipalName"] for u in h2.get("/users").json()["value"]} >= {upn}

@@ -6,21 +6,27 @@ import base64
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from graph_harness import Harness, harness
+from graph_harness import Harness, emulator_server, harness
 
+from sharelift.emulator.server import EmulatorServer
 from sharelift.quickxorhash import QuickXorHash
 
 UNIT = 320 * 1024
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    with emulator_server(tmp_path_factory.mktemp("emulator")) as running:
+        yield running
+
+
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    with harness(tmp_path) as hh:
+def h(server: EmulatorServer) -> Iterator[Harness]:
+    with harness(server) as hh:
         yield hh
 
 
@@ -60,7 +66,7 @@ def test_three_fragments_make_a_file(h: Harness) -> None:
         **{"@microsoft.graph.conflictBehavior": "fail"},
     )
     url = session["uploadUrl"]
-    assert url.startswith("https://graph.microsoft.com/_upload/")
+    assert url.startswith(f"{h.server.base_url}/_upload/")
     assert session["nextExpectedRanges"] == ["0-"] and session["expirationDateTime"].endswith("Z")
     r = put_range(h, url, data[:UNIT], 0, len(data))
     assert r.status_code == 202 and r.json()["nextExpectedRanges"] == [f"{UNIT}-"]
@@ -120,8 +126,8 @@ def test_cancel(h: Harness) -> None:
     assert h.get(f"/drives/{h.drive_id()}/root:/gone.bin").status_code == 404
 
 
-def test_expiry_and_extension(tmp_path: Path) -> None:
-    with harness(tmp_path, upload_session_lifetime_s=0.6) as h:
+def test_expiry_and_extension(server: EmulatorServer) -> None:
+    with harness(server, upload_session_lifetime_s=0.6) as h:
         url = open_session(h, "slow.bin")["uploadUrl"]
         time.sleep(0.4)
         assert put_range(h, url, b"x" * UNIT, 0, 3 * UNIT).status_code == 202

@@ -697,7 +697,7 @@ async def delta(request: Request, store: Store, address: Address) -> Response:
 
 def delta_link(request: Request, store: Store, drive: Drive, seq: int, param: str) -> str:
     """The next page's or the next round's link; it keeps the caller's $top and $select."""
-    params = {param: store.sign(f"delta|{drive.id}|{seq}")}
+    params = {param: store.sign(f"delta|{drive.id}|{store.delta_epoch(drive.id)}|{seq}")}
     params.update((k, v) for k, v in request.query_params.items() if k in ("$top", "$select"))
     return f"{base(request)}v1.0/drives/{drive.id}/root/delta?{urlencode(params, safe='$,')}"
 
@@ -705,14 +705,15 @@ def delta_link(request: Request, store: Store, drive: Drive, seq: int, param: st
 def delta_position(store: Store, drive: Drive, token: str) -> int:
     payload = store.unsign(token)
     parts = payload.split("|") if payload else []
-    seq = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1
-    if (
-        len(parts) != 3
-        or parts[0] != "delta"
-        or parts[1] != drive.id
-        or seq < store.delta_floor(drive.id)
-        or seq > store.current_seq()
-    ):
+    valid = (
+        len(parts) == 4
+        and parts[0] == "delta"
+        and parts[1] == drive.id
+        and parts[2] == str(store.delta_epoch(drive.id))
+        and parts[3].isdigit()
+        and int(parts[3]) <= store.current_seq()
+    )
+    if not valid:
         raise DriveError(
             410,
             "resyncRequired",
@@ -721,7 +722,7 @@ def delta_position(store: Store, drive: Drive, token: str) -> int:
             "when you last sync'd. Upload any local changes that the server doesn't know about.",
             inner_code="resyncChangesApplyDifferences",
         )
-    return seq
+    return int(parts[3])
 
 
 Handler = Callable[[Request, Store, Address], Awaitable[Response]]

@@ -322,7 +322,7 @@ CREATE TABLE IF NOT EXISTS drives (
     web_url TEXT NOT NULL, owner_upn TEXT, is_default INTEGER NOT NULL,
     quota_total INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0,
     deleted INTEGER NOT NULL DEFAULT 0, root_id TEXT NOT NULL, created REAL NOT NULL,
-    delta_floor INTEGER NOT NULL DEFAULT 0);
+    delta_epoch INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS drives_site ON drives (site_id);
 CREATE TABLE IF NOT EXISTS items (
     id TEXT PRIMARY KEY, drive_id TEXT NOT NULL, parent_id TEXT, name TEXT NOT NULL,
@@ -1195,13 +1195,14 @@ class Store:
         with self._lock:
             return self._seq
 
-    def delta_floor(self, drive_id: str) -> int:
-        return int(self._scalar("SELECT delta_floor FROM drives WHERE id = ?", (drive_id,)) or 0)
+    def delta_epoch(self, drive_id: str) -> int:
+        """Delta tokens carry this number; tokens of an older epoch answer 410."""
+        return int(self._scalar("SELECT delta_epoch FROM drives WHERE id = ?", (drive_id,)) or 0)
 
     def expire_delta_tokens(self, drive_id: str) -> None:
         """Make every delta token issued so far for this drive answer 410 (resync)."""
         with self._tx() as db:
-            db.execute("UPDATE drives SET delta_floor = ? WHERE id = ?", (self._seq, drive_id))
+            db.execute("UPDATE drives SET delta_epoch = delta_epoch + 1 WHERE id = ?", (drive_id,))
 
     # -- signed tokens (download URLs) ----------------------------------------------------------
 
