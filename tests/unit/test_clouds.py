@@ -50,10 +50,10 @@ def test_emulator_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_emulator_dir_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="emulator.json does not exist"):
+    with pytest.raises(UsageError, match=r"emulator\.json does not exist"):
         emulator_cloud(tmp_path)
     (tmp_path / "emulator.json").write_text("{")
-    with pytest.raises(UsageError, match="not a readable emulator.json"):
+    with pytest.raises(UsageError, match=r"not a readable emulator\.json"):
         emulator_cloud(tmp_path)
     (tmp_path / "emulator.json").write_text("{}")
     with pytest.raises(UsageError, match="lacks graph_url"):
