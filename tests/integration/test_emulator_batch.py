@@ -133,3 +133,15 @@ def test_principal_reaches_inner_requests(h: Harness) -> None:
     )  # fmt: skip
     assert created["1"]["status"] == 201, created
     assert "application" in created["1"]["body"]["createdBy"]
+
+
+def test_inner_requests_are_throttled_one_by_one(h: Harness) -> None:
+    h.server.set_faults(ru_per_minute=6)
+    requests = [{"id": str(i), "method": "GET", "url": "/me/drive/root"} for i in range(12)]
+    r = batch(h, requests)
+    assert r.status_code == 200
+    statuses = [x["status"] for x in r.json()["responses"]]
+    assert 200 in statuses and 429 in statuses
+    throttled = next(x for x in r.json()["responses"] if x["status"] == 429)
+    assert int(throttled["headers"]["retry-after"]) > 0
+    assert throttled["body"]["error"]["code"] == "activityLimitReached"

@@ -361,7 +361,7 @@ def test_parallel_uploads_into_one_folder(h: Harness) -> None:
 
     async def burst() -> list[httpx.Response]:
         async with h.async_client() as client:
-            return await asyncio.gather(*requests(client))
+            return list(await asyncio.gather(*requests(client)))
 
     def requests(client: httpx.AsyncClient) -> list[Any]:
         unique = [
