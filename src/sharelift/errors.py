@@ -6,7 +6,9 @@
     ├── ConfigError                 a job file or config file that cannot be used (exit 2)
     ├── AuthError                   no credential, a refused one, or no TTY for a prompt (exit 3)
     ├── TargetError                 TARGET cannot be resolved to a drive and folder (exit 4)
-    └── EmulatorError               the local emulator cannot start or its data folder is unusable
+    ├── EmulatorError               the local emulator cannot start or its data folder is unusable
+    └── GraphError                  a Microsoft Graph call failed; its own tree (NotFound,
+                                    Throttled, TransportError, ...) is in sharelift.graph.errors
 
 Messages are written for the person at the terminal: one line, naming the flag, file, row or
 path at fault. They never contain a token, a secret or a SAS signature.
