@@ -1,33 +1,171 @@
-"""Where Microsoft 365 lives: sign-in and Graph endpoints per national cloud, or a local emulator.
+"""Microsoft 365 endpoints per cloud, and the local emulator as one more cloud.
 
-    Cloud.named("global")              login.microsoftonline.com + graph.microsoft.com
-    Cloud.named("usgov")               GCC High: login.microsoftonline.us + graph.microsoft.us
-    Cloud.named("usgovdod")            DoD: login.microsoftonline.us + dod-graph.microsoft.us
-    Cloud.named("china")               21Vianet: login.chinacloudapi.cn + microsoftgraph.chinacloudapi.cn
-    Cloud.from_emulator(DIR)           the emulator whose emulator.json is in DIR
-    resolve_cloud(name, emulator_dir)  what the command line asks for (--emulator DIR or the
-                                       SHARELIFT_EMULATOR variable win over --cloud)
+    global     login.microsoftonline.com   graph.microsoft.com              sharepoint.com
+    usgov      login.microsoftonline.us    graph.microsoft.us               sharepoint.us
+    usgovdod   login.microsoftonline.us    dod-graph.microsoft.us           sharepoint-mil.us
+    china      login.chinacloudapi.cn      microsoftgraph.chinacloudapi.cn  sharepoint.cn
+    emulator   from DIR/emulator.json (`--emulator DIR` or SHARELIFT_EMULATOR=DIR)
 
-Endpoints from "National cloud deployments" (https://learn.microsoft.com/graph/deployments) and
-"Microsoft identity platform national clouds"
-(https://learn.microsoft.com/entra/identity-platform/authentication-national-cloud).
+`resolve_cloud(name, emulator_dir)` is what the command line uses; `Cloud.from_emulator(DIR)` (same
+as `emulator_cloud`) and `EmulatorInfo.load(DIR)` (every emulator.json field, typed) serve code
+and tests that talk to an emulator directly.
 
-This module is client-side: it reads emulator.json and never imports the emulator.
+Sources: "National cloud deployments" (https://learn.microsoft.com/en-us/graph/deployments) and
+"Microsoft 365 GCC High and DoD endpoints". This module only reads the emulator's JSON file; it
+does not import the emulator (the client and the emulator share no wire code).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sharelift.errors import EmulatorError, UsageError
+from sharelift.errors import UsageError
 
 EMULATOR_ENV = "SHARELIFT_EMULATOR"
-EMULATOR_FILE = "emulator.json"
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """Where to sign in and where Graph is, for one cloud."""
+
+    name: str
+    login_url: str
+    graph_resource: str
+    sharepoint_suffix: str
+    graph_url: str = ""
+    ca_file: str | None = None
+    """A CA to trust for this cloud's endpoints (the emulator's); None: the system's."""
+    instance_discovery: bool = True
+    """MSAL validates the authority against Microsoft; off for the emulator."""
+    fixed_authority: str | None = None
+    """The emulator has one tenant: its authority, whatever --tenant says."""
+    emulator: dict[str, Any] = field(default_factory=dict, repr=False)
+    """The emulator's emulator.json (it holds the test app's secret: never printed)."""
+
+    def __post_init__(self) -> None:
+        if not self.graph_url:
+            object.__setattr__(self, "graph_url", f"{self.graph_resource}/v1.0")
+
+    @property
+    def authority_host(self) -> str:
+        """The sign-in host URL (no tenant), e.g. https://login.microsoftonline.com."""
+        return self.login_url
+
+    @property
+    def graph_base_url(self) -> str:
+        """Graph's v1.0 root (same as graph_url)."""
+        return self.graph_url
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.name == "emulator"
+
+    @classmethod
+    def from_emulator(cls, directory: str | os.PathLike[str]) -> Cloud:
+        """The emulator whose emulator.json is in DIR; raises UsageError naming the file."""
+        return emulator_cloud(directory)
+
+    @property
+    def graph_scope(self) -> str:
+        return f"{self.graph_resource}/.default"
+
+    def authority(self, tenant: str) -> str:
+        """The MSAL authority for a tenant (id or domain)."""
+        if self.fixed_authority:
+            return self.fixed_authority
+        if not tenant:
+            raise UsageError("--tenant is needed (the tenant id or its domain, contoso.com)")
+        return f"{self.login_url}/{tenant}"
+
+    def sharepoint_admin_resource(self, tenant_name: str) -> str:
+        """`https://contoso-admin.sharepoint.com` for the tenant named contoso."""
+        if self.emulator:
+            return str(self.emulator["sharepoint_admin_resource"])
+        return f"https://{tenant_name}-admin.{self.sharepoint_suffix}"
+
+    def sharepoint_admin_url(self, tenant_name: str) -> str:
+        """Where the SharePoint admin REST API is reached (the emulator serves it itself)."""
+        if self.emulator:
+            return str(self.emulator["sharepoint_admin_url"])
+        return self.sharepoint_admin_resource(tenant_name)
+
+
+CLOUDS: dict[str, Cloud] = {
+    "global": Cloud(
+        "global",
+        "https://login.microsoftonline.com",
+        "https://graph.microsoft.com",
+        "sharepoint.com",
+    ),
+    "usgov": Cloud(
+        "usgov", "https://login.microsoftonline.us", "https://graph.microsoft.us", "sharepoint.us"
+    ),
+    "usgovdod": Cloud(
+        "usgovdod",
+        "https://login.microsoftonline.us",
+        "https://dod-graph.microsoft.us",
+        "sharepoint-mil.us",
+    ),
+    "china": Cloud(
+        "china",
+        "https://login.chinacloudapi.cn",
+        "https://microsoftgraph.chinacloudapi.cn",
+        "sharepoint.cn",
+    ),
+}
+
+
+def load_emulator_info(directory: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read DIR/emulator.json; raises UsageError naming the file when it is missing or bad."""
+    path = Path(directory) / "emulator.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(
+            f"{path} does not exist: start `sharelift emulator --data {directory}` first"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path} is not a readable emulator.json: {exc}") from None
+    required = ("graph_url", "graph_scope", "authority", "ca_file", "client_id")
+    missing = [key for key in required if not isinstance(info, dict) or key not in info]
+    if missing:
+        raise UsageError(f"{path} lacks {', '.join(missing)}: not an emulator.json")
+    return dict(info)
+
+
+def emulator_cloud(directory: str | os.PathLike[str]) -> Cloud:
+    """The emulator in DIR as a cloud."""
+    info = load_emulator_info(directory)
+    scope = str(info["graph_scope"])
+    return Cloud(
+        name="emulator",
+        login_url=str(info.get("base_url", "")),
+        graph_resource=scope.removesuffix("/.default"),
+        sharepoint_suffix="sharepoint.com",
+        graph_url=str(info["graph_url"]),
+        ca_file=str(info["ca_file"]),
+        instance_discovery=False,
+        fixed_authority=str(info["authority"]),
+        emulator=info,
+    )
+
+
+def resolve_cloud(
+    name: str = "global", emulator_dir: str | os.PathLike[str] | None = None
+) -> Cloud:
+    """The cloud to talk to: the emulator when a directory is given (or SHARELIFT_EMULATOR
+    is set), else the named cloud."""
+    directory = emulator_dir or os.environ.get(EMULATOR_ENV) or None
+    if directory:
+        return emulator_cloud(directory)
+    try:
+        return CLOUDS[name]
+    except KeyError:
+        raise UsageError(f"--cloud {name!r}: choose one of {', '.join(CLOUDS)}") from None
 
 
 @dataclass(frozen=True)
@@ -41,84 +179,55 @@ class EmulatorUser:
 
 @dataclass(frozen=True)
 class EmulatorInfo:
-    """The contents of an emulator's emulator.json (written by `sharelift emulator`)."""
+    """Every field of an emulator's emulator.json, typed (written by `sharelift emulator`)."""
 
     path: Path
     base_url: str
     graph_url: str
+    graph_scope: str
     authority: str
     tenant: str
     tenant_id: str
     domain: str
     ca_file: Path
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     certificate_key_file: Path
     certificate_file: Path
     certificate_thumbprint: str
-    sharepoint_hosts: Mapping[str, str]
+    sharepoint_hosts: dict[str, str]
     """root, my, admin: host names such as contoso-admin.sharepoint.com."""
     sharepoint_admin_url: str
     sharepoint_admin_resource: str
-    admin_key: str
+    admin_key: str = field(repr=False)
     users: tuple[EmulatorUser, ...] = ()
-    drives: tuple[Mapping[str, Any], ...] = ()
-    graph_scope: str = "https://graph.microsoft.com/.default"
+    drives: tuple[dict[str, Any], ...] = ()
 
     @classmethod
-    def load(cls, location: str | os.PathLike[str]) -> EmulatorInfo:
-        """Read emulator.json from a data directory (or the file itself).
+    def load(cls, directory: str | os.PathLike[str]) -> EmulatorInfo:
+        """Read DIR/emulator.json; raises UsageError naming the file when it is missing or bad."""
+        raw = load_emulator_info(directory)
+        path = Path(directory) / "emulator.json"
 
-        Raises EmulatorError naming the file when it is missing, unreadable or malformed.
-        """
-        path = Path(location).expanduser()
-        if path.is_dir() or not path.suffix:
-            path = path / EMULATOR_FILE
-        try:
-            raw = json.loads(path.read_text("utf-8"))
-        except FileNotFoundError as exc:
-            raise EmulatorError(
-                f"{path}: not found; start the emulator with `sharelift emulator --data "
-                f"{path.parent}` first"
-            ) from exc
-        except OSError as exc:
-            raise EmulatorError(f"{path}: cannot read ({exc.strerror})") from exc
-        except ValueError as exc:
-            raise EmulatorError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(raw, dict):
-            raise EmulatorError(f"{path}: expected a JSON object")
-        try:
-            return cls._parse(path, raw)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise EmulatorError(f"{path}: malformed emulator.json (missing or bad {exc})") from exc
-
-    @classmethod
-    def _parse(cls, path: Path, raw: dict[str, Any]) -> EmulatorInfo:
-        def text(key: str, source: Mapping[str, Any] = raw) -> str:
-            value = source[key]
+        def text(key: str, source: dict[str, Any] = raw) -> str:
+            value = source.get(key)
             if not isinstance(value, str) or not value:
-                raise ValueError(repr(key))
+                raise UsageError(f"{path} lacks {key}: not an emulator.json")
             return value
 
-        cert = raw["certificate"]
-        hosts = raw["sharepoint"]
+        cert = raw.get("certificate")
+        hosts = raw.get("sharepoint")
         if not isinstance(cert, dict) or not isinstance(hosts, dict):
-            raise TypeError("'certificate' or 'sharepoint'")
-        users = tuple(
-            EmulatorUser(
-                upn=text("upn", u),
-                id=text("id", u),
-                licensed=bool(u.get("licensed", True)),
-                drive_id=u.get("drive_id"),
-                display_name=str(u.get("display_name", "")),
-            )
-            for u in raw.get("users", [])
-        )
+            raise UsageError(f"{path} lacks certificate or sharepoint: not an emulator.json")
+        users = raw.get("users", [])
+        if not isinstance(users, list) or not all(isinstance(u, dict) for u in users):
+            raise UsageError(f"{path}: users must be a list of objects")
         return cls(
             path=path,
-            base_url=text("base_url").rstrip("/"),
-            graph_url=text("graph_url").rstrip("/"),
-            authority=text("authority").rstrip("/"),
+            base_url=text("base_url"),
+            graph_url=text("graph_url"),
+            graph_scope=text("graph_scope"),
+            authority=text("authority"),
             tenant=text("tenant"),
             tenant_id=text("tenant_id"),
             domain=text("domain"),
@@ -129,123 +238,18 @@ class EmulatorInfo:
             certificate_file=Path(text("cert_file", cert)),
             certificate_thumbprint=text("thumbprint", cert),
             sharepoint_hosts={str(k): str(v) for k, v in hosts.items()},
-            sharepoint_admin_url=text("sharepoint_admin_url").rstrip("/"),
-            sharepoint_admin_resource=text("sharepoint_admin_resource").rstrip("/"),
+            sharepoint_admin_url=text("sharepoint_admin_url"),
+            sharepoint_admin_resource=text("sharepoint_admin_resource"),
             admin_key=text("admin_key"),
-            users=users,
-            drives=tuple(raw.get("drives", [])),
-            graph_scope=str(raw.get("graph_scope") or "https://graph.microsoft.com/.default"),
+            users=tuple(
+                EmulatorUser(
+                    upn=text("upn", u),
+                    id=text("id", u),
+                    licensed=bool(u.get("licensed", True)),
+                    drive_id=u.get("drive_id") or None,
+                    display_name=str(u.get("display_name", "")),
+                )
+                for u in users
+            ),
+            drives=tuple(d for d in raw.get("drives", []) if isinstance(d, dict)),
         )
-
-
-@dataclass(frozen=True)
-class Cloud:
-    """Endpoints of one Microsoft 365 cloud (or of the emulator)."""
-
-    name: str
-    authority_host: str
-    """Sign-in host URL, e.g. https://login.microsoftonline.com (no tenant, no slash)."""
-    graph_base_url: str
-    """Graph v1.0 root, e.g. https://graph.microsoft.com/v1.0."""
-    graph_resource: str
-    """The resource (token audience) of Graph, e.g. https://graph.microsoft.com."""
-    sharepoint_suffix: str
-    """sharepoint.com, sharepoint.us, ...: {tenant}.{suffix} is the root site host."""
-    ca_file: Path | None = None
-    """A CA bundle to trust instead of the system's (the emulator's own CA); None = system."""
-    instance_discovery: bool = True
-    """False for hosts Microsoft's instance discovery does not know (the emulator)."""
-    emulator: EmulatorInfo | None = field(default=None, compare=False)
-
-    @property
-    def graph_scope(self) -> str:
-        """The app-only scope for Graph: `{resource}/.default`."""
-        return f"{self.graph_resource}/.default"
-
-    @property
-    def is_emulator(self) -> bool:
-        return self.emulator is not None
-
-    def authority(self, tenant: str) -> str:
-        """The authority URL MSAL wants for `tenant` (an id, a domain, or "organizations")."""
-        return f"{self.authority_host}/{tenant}"
-
-    def sharepoint_admin(self, tenant: str) -> tuple[str, str]:
-        """(base URL of the admin host's REST API, the scope to request for it) for `tenant`,
-        the tenant's short name (contoso in contoso.sharepoint.com)."""
-        resource = f"https://{tenant}-admin.{self.sharepoint_suffix}"
-        if self.emulator is not None:
-            return self.emulator.sharepoint_admin_url, f"{self.emulator.sharepoint_admin_resource}/.default"
-        return resource, f"{resource}/.default"
-
-    @classmethod
-    def named(cls, name: str) -> Cloud:
-        """One of the national clouds by name; raises UsageError for an unknown name."""
-        try:
-            return _CLOUDS[name.lower()]
-        except KeyError:
-            known = ", ".join(sorted(_CLOUDS))
-            raise UsageError(f"unknown cloud {name!r} (choose one of: {known})") from None
-
-    @classmethod
-    def from_emulator(cls, location: str | os.PathLike[str]) -> Cloud:
-        """The emulator whose emulator.json is in `location`; raises EmulatorError."""
-        info = EmulatorInfo.load(location)
-        authority_host = info.authority.rsplit("/", 1)[0]
-        return cls(
-            name="emulator",
-            authority_host=authority_host,
-            graph_base_url=info.graph_url,
-            graph_resource=info.graph_scope.removesuffix("/.default"),
-            sharepoint_suffix="sharepoint.com",
-            ca_file=info.ca_file,
-            instance_discovery=False,
-            emulator=info,
-        )
-
-
-_CLOUDS: dict[str, Cloud] = {
-    "global": Cloud(
-        "global",
-        "https://login.microsoftonline.com",
-        "https://graph.microsoft.com/v1.0",
-        "https://graph.microsoft.com",
-        "sharepoint.com",
-    ),
-    "usgov": Cloud(
-        "usgov",
-        "https://login.microsoftonline.us",
-        "https://graph.microsoft.us/v1.0",
-        "https://graph.microsoft.us",
-        "sharepoint.us",
-    ),
-    "usgovdod": Cloud(
-        "usgovdod",
-        "https://login.microsoftonline.us",
-        "https://dod-graph.microsoft.us/v1.0",
-        "https://dod-graph.microsoft.us",
-        "sharepoint-mil.us",
-    ),
-    "china": Cloud(
-        "china",
-        "https://login.chinacloudapi.cn",
-        "https://microsoftgraph.chinacloudapi.cn/v1.0",
-        "https://microsoftgraph.chinacloudapi.cn",
-        "sharepoint.cn",
-    ),
-}
-CLOUD_NAMES = tuple(sorted(_CLOUDS))
-
-
-def resolve_cloud(
-    name: str | None = None,
-    emulator_dir: str | os.PathLike[str] | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> Cloud:
-    """The cloud a command talks to: `--emulator DIR`, else $SHARELIFT_EMULATOR, else the
-    named cloud (default global). Raises EmulatorError / UsageError."""
-    env = os.environ if environ is None else environ
-    location = emulator_dir or env.get(EMULATOR_ENV) or None
-    if location:
-        return Cloud.from_emulator(location)
-    return Cloud.named(name or "global")
