@@ -171,6 +171,12 @@ def test_folder_conflicts(h: Harness) -> None:
         f"/drives/{d}/root/children",
         json={"name": "Team Files", "folder": {}, "@microsoft.graph.conflictBehavior": "replace"},
     )
+    # rclone sends OneDrive's older annotation and a folder facet with a childCount
+    legacy = h.post(
+        f"/drives/{d}/root/children",
+        json={"name": "TEAM FILES", "folder": {"childCount": 0}, "@name.conflictBehavior": "fail"},
+    )
+    assert_graph_error(legacy, 409, "nameAlreadyExists")
     assert replaced.status_code == 200 and replaced.json()["id"] == first["id"]
     h.upload(d, "doc.txt", b"1")
     again = h.upload(d, "doc.txt", b"2", **{"@microsoft.graph.conflictBehavior": "rename"})

@@ -63,6 +63,7 @@ from sharelift.emulator.wire import (
 DEFAULT_PAGE = 200
 MAX_PAGE = 1000
 CONFLICT_PARAM = "@microsoft.graph.conflictBehavior"
+LEGACY_CONFLICT = "@name.conflictBehavior"
 CONFLICTS = {"fail", "replace", "rename"}
 
 
@@ -379,10 +380,14 @@ def next_link(request: Request, replace: dict[str, str]) -> str:
 
 
 def conflict_of(request: Request, body: dict[str, Any] | None, default: str) -> str:
-    value = request.query_params.get(CONFLICT_PARAM)
-    if body is not None and CONFLICT_PARAM in body:
-        value = body[CONFLICT_PARAM]
-    if value is None:
+    """conflictBehavior from the query or the body. Both the Graph annotation and the older
+    OneDrive one (`@name.conflictBehavior`, which rclone still sends) are accepted."""
+    value = request.query_params.get(CONFLICT_PARAM) or request.query_params.get(LEGACY_CONFLICT)
+    if body is not None:
+        for key in (CONFLICT_PARAM, LEGACY_CONFLICT):
+            if body.get(key):
+                value = body[key]
+    if not value:
         return default
     if value not in CONFLICTS:
         raise DriveError(400, "invalidRequest", f"Invalid conflictBehavior: {value}")
