@@ -148,6 +148,8 @@ async def test_upload_urls_get_no_authorization_and_tokens_stay_home() -> None:
         await client.request("PUT", UPLOAD, content=b"abc", auth=False)
         with pytest.raises(ValueError, match="refusing"):
             await client.request("GET", "https://elsewhere.test/v1.0/me")
+        with pytest.raises(ValueError, match="without TLS"):
+            await client.request("PUT", "http://tenant.sharepoint.test/upload", auth=False)
     assert "Authorization" not in script.requests[0].headers
     assert str(script.requests[0].url) == UPLOAD
 

@@ -561,6 +561,7 @@ async def test_delete_item() -> None:
         await drive.delete_item("I")
         with pytest.raises(NotFound):
             await drive.delete_item("I")
+        await drive.delete_item("I", missing_ok=True)
 
 
 async def test_delta_follows_pages_to_the_delta_link_and_resumes_from_it() -> None:

@@ -301,6 +301,8 @@ class GraphClient:
         url = self.url(path_or_url)
         if params:
             url = url.copy_merge_params({k: str(v) for k, v in params.items()})
+        if url.scheme != "https":
+            raise ValueError(f"refusing a request without TLS: {redact_url(url)}")
         if auth and not self._same_origin(url):
             raise ValueError(f"refusing to send a Graph token to {redact_url(url)}")
         idempotent = method in IDEMPOTENT_METHODS if retry_safe is None else retry_safe
@@ -313,20 +315,27 @@ class GraphClient:
                 "return-client-request-id": "true",
                 **(headers or {}),
             }
-            if auth:
-                outgoing["Authorization"] = "Bearer " + await self._bearer()
             if json is not None:
                 outgoing.setdefault("Content-Type", "application/json")
             body = _stream(content, outgoing)
             response: httpx.Response | None = None
             failure: httpx.TransportError | None = None
+            delay = 0.0
             async with self.pacer.slot() as slot:
+                if auth:  # fetched after any throttle wait, so it is fresh when it is sent
+                    outgoing["Authorization"] = "Bearer " + await self._bearer()
                 try:
                     response = await self._http.request(
                         method, url, json=json, content=body, headers=outgoing
                     )
                 except httpx.TransportError as exc:
                     failure = exc
+                else:
+                    # Recorded while the slot is held, so a throttle window is open before
+                    # the next waiter is admitted.
+                    delay = self.pacer.record(
+                        response.status_code, response.headers, started=slot.started
+                    )
             if response is not None:
                 log.debug(
                     "%s %s -> %d [client-request-id %s]",
@@ -335,9 +344,6 @@ class GraphClient:
                     response.status_code,
                     request_id,
                 )
-                delay = self.pacer.record(
-                    response.status_code, response.headers, started=slot.started
-                )
                 if response.status_code < 400:
                     return response
                 if response.status_code == 401 and auth and not refreshed:
@@ -345,7 +351,6 @@ class GraphClient:
                     continue
                 decision = should_retry(response.status_code, None, idempotent=idempotent)
             else:
-                delay = 0.0
                 decision = should_retry(None, failure, idempotent=idempotent)
             if decision is Retry.NO or attempt + 1 >= self._max_attempts:
                 if response is not None:

@@ -460,11 +460,23 @@ class DriveClient:
         )
         return DriveItem.from_json(json_body(response))
 
-    async def delete_item(self, item_id: str, *, if_match: str | None = None) -> None:
-        """Delete an item (to the recycle bin). Raises NotFound when it is not there."""
-        await self.client.request(
-            "DELETE", self.item_url(item_id), headers={"If-Match": if_match} if if_match else None
-        )
+    async def delete_item(
+        self, item_id: str, *, if_match: str | None = None, missing_ok: bool = False
+    ) -> None:
+        """Delete an item (to the recycle bin).
+
+        Raises NotFound when it is not there, unless `missing_ok`: a DELETE repeated after a
+        lost response meets exactly that, so callers that only want it gone pass True.
+        """
+        try:
+            await self.client.request(
+                "DELETE",
+                self.item_url(item_id),
+                headers={"If-Match": if_match} if if_match else None,
+            )
+        except NotFound:
+            if not missing_ok:
+                raise
 
 
 # -- finding drives and sites --------------------------------------------------------------
