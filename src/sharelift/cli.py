@@ -157,6 +157,117 @@ def _run_scan(args: argparse.Namespace) -> int:
 _COMMANDS.append(_add_scan)
 
 
+# --- emulator --------------------------------------------------------------------------------
+
+
+def _add_emulator(sub: argparse._SubParsersAction[_Parser]) -> None:
+    from pathlib import Path
+
+    p = sub.add_parser(
+        "emulator",
+        help="serve a local Microsoft 365 tenant (Graph, sign-in, SharePoint REST) over HTTPS",
+        description="Serve a local Microsoft 365 tenant over HTTPS. On first start it creates "
+        "its CA, server certificate, app registration and users in DIR; DIR/emulator.json "
+        "tells clients (and `--emulator DIR`) where and how to connect.",
+    )
+    p.add_argument("--data", required=True, metavar="DIR", type=Path, help="data folder")
+    p.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--tenant", default="contoso", help="tenant name (default: contoso)")
+    p.add_argument(
+        "--users",
+        metavar="FILE",
+        type=Path,
+        help="CSV (upn,display_name,licensed,onedrive) or JSON list of users to create",
+    )
+    f = p.add_argument_group("faults")
+    f.add_argument("--latency-ms", type=float, default=0.0, help="added to every request")
+    f.add_argument(
+        "--bandwidth", type=int, default=0, metavar="BYTES_PER_S", help="tenant-wide body cap"
+    )
+    f.add_argument("--ru-per-minute", type=int, default=0, help="resource units per app per minute")
+    f.add_argument("--error-rate", type=float, default=0.0, help="probability of a 500/503")
+    f.add_argument(
+        "--drop-rate", type=float, default=0.0, help="probability of a dropped connection"
+    )
+    f.add_argument(
+        "--session-lifetime",
+        type=float,
+        default=15 * 60,
+        metavar="SECONDS",
+        help="upload-session lifetime after its last fragment (default 900)",
+    )
+    f.add_argument(
+        "--provisioning-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="time before a requested OneDrive exists (default 0)",
+    )
+    p.set_defaults(run=_run_emulator)
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    import signal
+
+    from sharelift.emulator.server import EmulatorServer
+    from sharelift.emulator.settings import EmulatorSettings, Faults
+    from sharelift.errors import UsageError
+
+    try:
+        faults = Faults()
+        faults.update(
+            {
+                "latency_ms": args.latency_ms,
+                "bandwidth_bps": args.bandwidth,
+                "ru_per_minute": args.ru_per_minute,
+                "error_rate": args.error_rate,
+                "drop_rate": args.drop_rate,
+            }
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc).replace("_", "-")) from None
+    if args.session_lifetime <= 0 or args.provisioning_delay < 0:
+        raise UsageError("--session-lifetime must be positive, --provisioning-delay not negative")
+    settings = EmulatorSettings(
+        data_dir=args.data,
+        host=args.host,
+        port=args.port,
+        tenant=args.tenant,
+        users_file=args.users,
+        upload_session_lifetime_s=args.session_lifetime,
+        provisioning_delay_s=args.provisioning_delay,
+        faults=faults,
+    )
+    server = EmulatorServer(settings)
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        server.start()
+        info = server.info
+        print(f"sharelift emulator for tenant {info['tenant']} ({info['tenant_id']})")
+        print(f"  base URL        {info['base_url']}")
+        print(f"  Graph           {info['graph_url']}")
+        print(f"  CA certificate  {info['ca_file']}")
+        print(f"  emulator.json   {server.data_dir / 'emulator.json'}")
+        print(f"  use it with     sharelift ... --emulator {server.data_dir}")
+        print("Press Ctrl-C to stop.", flush=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("sharelift emulator: stopped", file=sys.stderr)
+        return 0
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+_COMMANDS.append(_add_emulator)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
