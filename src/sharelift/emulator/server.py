@@ -283,8 +283,9 @@ class EmulatorServer:
         return self
 
     def serve_forever(self) -> None:
-        """Serve in the calling thread's stead until KeyboardInterrupt; then stop cleanly."""
-        self.start()
+        """Serve (starting first if needed) until KeyboardInterrupt; then stop cleanly."""
+        if self._thread is None:
+            self.start()
         try:
             while self._thread is not None and self._thread.is_alive():
                 self._thread.join(0.5)
