@@ -542,3 +542,28 @@ async def test_batch_refuses_what_graph_would(requests: list[BatchRequest], mess
     async with client:
         with pytest.raises(ValueError, match=message):
             await client.batch(requests)
+
+
+async def test_one_429_holds_the_other_requests_of_the_tenant() -> None:
+    first_sent = asyncio.Event()
+    started: dict[str, float] = {}
+    clock_ref: list[FakeClock] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        name = request.url.path.rsplit("/", 1)[-1]
+        started.setdefault(name, clock_ref[0].now)
+        if name == "first" and not first_sent.is_set():
+            first_sent.set()
+            return httpx.Response(429, headers={"Retry-After": "10"})
+        return httpx.Response(200)
+
+    client, clock = make_client(handler)
+    clock_ref.append(clock)
+
+    async def second() -> None:
+        await first_sent.wait()
+        await client.request("GET", "/second")
+
+    async with client:
+        await asyncio.gather(client.request("GET", "/first"), second())
+    assert started == {"first": 0.0, "second": 10.0}

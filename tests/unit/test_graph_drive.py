@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sharelift.graph.client import GraphClient, make_ssl_context
 from sharelift.graph.drive import (
@@ -647,3 +651,43 @@ async def test_drive_and_site_lookups() -> None:
         assert (await drive.get_drive()).id == "b!drive"
         with pytest.raises(NotFound):
             await get_user_drive(client, "nobody@contoso.com")
+
+
+# -- properties -----------------------------------------------------------------------------
+
+
+@given(
+    total=st.one_of(
+        st.integers(1, 40 * FRAGMENT_UNIT),
+        st.builds(
+            lambda k, d: max(1, k * FRAGMENT_UNIT + d),
+            st.integers(0, 40),
+            st.integers(-2, 2),
+        ),
+    ),
+    units=st.integers(1, 191),
+)
+def test_fragments_tile_the_file_and_keep_graphs_rules(total: int, units: int) -> None:
+    size = units * FRAGMENT_UNIT
+    ranges = list(fragment_ranges(total, size))
+    assert ranges[0][0] == 0
+    assert sum(length for _, length in ranges) == total
+    for (offset, length), (following, _) in itertools.pairwise(ranges):
+        assert offset + length == following
+        assert length == size and length % FRAGMENT_UNIT == 0
+    assert all(0 < length < 60 * 1024 * 1024 for _, length in ranges)
+    first, last = content_range(*ranges[0], total), content_range(*ranges[-1], total)
+    assert first.startswith("bytes 0-") and last.endswith(f"-{total - 1}/{total}")
+
+
+@given(
+    st.lists(
+        st.text(min_size=1).filter(lambda s: "/" not in s and s not in (".", "..")),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_encoded_paths_decode_to_the_names(segments: list[str]) -> None:
+    encoded = encode_path("/".join(segments))
+    assert [unquote(part) for part in encoded.split("/")] == segments
+    assert all((c.isalnum() and c.isascii()) or c in "-._~%" for c in encoded.replace("/", ""))
