@@ -19,6 +19,7 @@ Secrets and tokens never appear in an exception, a log line or a repr.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 import sys
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import msal
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -117,6 +119,34 @@ def _msal_error(result: dict[str, Any] | None, what: str) -> AuthError:
     return AuthError(f"{what}: {result.get('error', 'error')}: {first}".rstrip(": "))
 
 
+class _TrustingSession(requests.Session):
+    """A requests session for MSAL that keeps our CA choice.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment override a session's
+    `verify` (psf/requests#3829), which would silently drop the emulator's or a company proxy's
+    CA. Proxies (HTTPS_PROXY, NO_PROXY) still come from the environment.
+    """
+
+    def __init__(self, ca_file: str | None) -> None:
+        super().__init__()
+        self.verify = ca_file or True
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        settings: dict[str, Any] = super().merge_environment_settings(
+            url, proxies, stream, verify, cert
+        )
+        if verify is None or verify is True:
+            settings["verify"] = self.verify
+        return settings
+
+
+def http_session(ca_file: str | None) -> requests.Session:
+    """The HTTP session every MSAL client of sharelift uses (TLS always verified)."""
+    return _TrustingSession(ca_file)
+
+
 class _Cached:
     """A persistent MSAL token cache in a private file (0600, folder 0700)."""
 
@@ -152,11 +182,12 @@ class AppCredential:
 
     def __init__(self, settings: AuthSettings, credential: str | dict[str, str]) -> None:
         self._lock = threading.Lock()
+        self._session = http_session(settings.ca_file)
         self._app = msal.ConfidentialClientApplication(
             settings.client_id,
             authority=settings.authority,
             client_credential=credential,
-            verify=settings.ca_file or True,
+            http_client=self._session,
             instance_discovery=settings.instance_discovery,
         )
         self._client_id = settings.client_id
@@ -171,6 +202,9 @@ class AppCredential:
             raise _msal_error(result, f"app sign-in for client {self._client_id} failed")
         return str(result["access_token"])
 
+    def close(self) -> None:
+        self._session.close()
+
     def __repr__(self) -> str:
         return f"AppCredential(client_id={self._client_id!r})"
 
@@ -182,11 +216,12 @@ class DeviceCodeCredential:
         self._settings = settings
         self._lock = threading.Lock()
         self._cache = _Cached(settings.cache_path)
+        self._session = http_session(settings.ca_file)
         self._app = msal.PublicClientApplication(
             settings.client_id,
             authority=settings.authority,
             token_cache=self._cache.cache,
-            verify=settings.ca_file or True,
+            http_client=self._session,
             instance_discovery=settings.instance_discovery,
         )
 
@@ -232,6 +267,9 @@ class DeviceCodeCredential:
             self._app.remove_account(account)
         self._cache.clear()
 
+    def close(self) -> None:
+        self._session.close()
+
     def __repr__(self) -> str:
         return f"DeviceCodeCredential(client_id={self._settings.client_id!r})"
 
@@ -240,10 +278,7 @@ class ManagedIdentityCredential:
     """An Azure managed identity, system-assigned or user-assigned, through MSAL."""
 
     def __init__(self, settings: AuthSettings) -> None:
-        import requests  # MSAL's own dependency; the managed-identity client wants a session
-
-        session = requests.Session()
-        session.verify = settings.ca_file or True
+        session = http_session(settings.ca_file)
         identity: msal.SystemAssignedManagedIdentity | msal.UserAssignedManagedIdentity
         if settings.managed_identity_client_id:
             identity = msal.UserAssignedManagedIdentity(
@@ -274,6 +309,60 @@ class ManagedIdentityCredential:
 
     def __repr__(self) -> str:
         return "ManagedIdentityCredential()"
+
+
+def _profiles_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("sharelift")) / "profiles.json"
+
+
+_PROFILE_KEYS = ("cloud", "emulator", "auth", "tenant", "client_id", "certificate")
+
+
+def load_profile(name: str) -> dict[str, str]:
+    """A profile saved by `sharelift login` ({} when there is none). Profiles hold where and
+    how to sign in, never a secret or a token (those live in the private token cache)."""
+    path = _profiles_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise AuthError(f"{path} is unreadable ({exc}); fix or delete it") from None
+    profile = data.get(name, {}) if isinstance(data, dict) else {}
+    return {k: str(v) for k, v in profile.items() if k in _PROFILE_KEYS and v}
+
+
+def save_profile(name: str, values: dict[str, str]) -> Path:
+    """Create or replace a profile; returns the file it is kept in."""
+    path = _profiles_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    data[name] = {k: v for k, v in values.items() if k in _PROFILE_KEYS and v}
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def delete_profile(name: str) -> bool:
+    """Forget a profile; True when there was one."""
+    path = _profiles_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(data, dict) or name not in data:
+        return False
+    del data[name]
+    path.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
+    return True
 
 
 def load_certificate(settings: AuthSettings) -> dict[str, str]:

@@ -15,11 +15,21 @@ Exit codes (also in the README):
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sharelift import __version__
-from sharelift.errors import EXIT_INTERRUPTED, EXIT_USAGE, ShareliftError
+from sharelift.errors import EXIT_INTERRUPTED, EXIT_USAGE, ShareliftError, UsageError
+
+if TYPE_CHECKING:
+    from sharelift.auth import Credential
+    from sharelift.clouds import Cloud
+    from sharelift.source import ScanOptions
+    from sharelift.target import TargetSpec
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -52,27 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
 _COMMANDS: list[Callable[[argparse._SubParsersAction[_Parser]], None]] = []
 
 
-def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
-    p = sub.add_parser(
-        "scan",
-        help="check a source tree against OneDrive/SharePoint rules (no network)",
-        description="Walk SOURCE read-only and report what will not migrate as it is, and why.",
-    )
-    p.add_argument("source", metavar="SOURCE", help="folder to scan")
-    p.add_argument(
-        "target",
-        metavar="TARGET",
-        nargs="?",
-        help="target library or folder URL, onedrive:UPN or /server/relative/path; "
-        "its path counts toward the 400-character limit",
-    )
-    p.add_argument(
-        "--report",
-        metavar="DIR",
-        help="write ScanSummary.csv, ScanReport.csv, "
-        "summary.json into DIR (created; must not be inside SOURCE)",
-    )
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+def _add_source_flags(p: argparse.ArgumentParser) -> None:
+    """Filters and the rename policy, shared by scan and migrate."""
     p.add_argument(
         "--rename",
         metavar="POLICY",
@@ -106,24 +97,13 @@ def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="DATE",
         help="keep files created after DATE (where the filesystem records it)",
     )
-    p.add_argument(
-        "--fail-on-findings",
-        action="store_true",
-        help="exit 1 when any item has a finding (for CI)",
-    )
-    p.set_defaults(run=_run_scan)
 
 
-def _run_scan(args: argparse.Namespace) -> int:
-    import json
-
-    from rich.console import Console
-
-    from sharelift.errors import EXIT_FINDINGS, EXIT_OK
-    from sharelift.scan import render_summary, run_scan
+def _scan_options(args: argparse.Namespace, target: str | None = None) -> ScanOptions:
+    """ScanOptions from the flags of `_add_source_flags`."""
     from sharelift.source import RenamePolicy, ScanOptions, TargetPrefix
 
-    options = ScanOptions(
+    return ScanOptions(
         follow_symlinks=args.follow_symlinks,
         skip_hidden=args.skip_hidden,
         include=tuple(args.include),
@@ -144,8 +124,49 @@ def _run_scan(args: argparse.Namespace) -> int:
             else None
         ),
         rename=RenamePolicy.parse(args.rename),
-        target=TargetPrefix.parse(args.target) if args.target else None,
+        target=TargetPrefix.parse(target) if target else None,
     )
+
+
+def _add_scan(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "scan",
+        help="check a source tree against OneDrive/SharePoint rules (no network)",
+        description="Walk SOURCE read-only and report what will not migrate as it is, and why.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="folder to scan")
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        nargs="?",
+        help="target library or folder URL, onedrive:UPN or /server/relative/path; "
+        "its path counts toward the 400-character limit",
+    )
+    p.add_argument(
+        "--report",
+        metavar="DIR",
+        help="write ScanSummary.csv, ScanReport.csv, "
+        "summary.json into DIR (created; must not be inside SOURCE)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_source_flags(p)
+    p.add_argument(
+        "--fail-on-findings",
+        action="store_true",
+        help="exit 1 when any item has a finding (for CI)",
+    )
+    p.set_defaults(run=_run_scan)
+
+
+def _run_scan(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from sharelift.errors import EXIT_FINDINGS, EXIT_OK
+    from sharelift.scan import render_summary, run_scan
+
+    options = _scan_options(args, args.target)
     summary = run_scan(args.source, options, report_dir=args.report, target_text=args.target or "")
     if args.json:
         print(json.dumps(summary.to_dict(), indent=2, ensure_ascii=False))
@@ -155,6 +176,266 @@ def _run_scan(args: argparse.Namespace) -> int:
 
 
 _COMMANDS.append(_add_scan)
+
+
+# --- connection: cloud, emulator and credentials (shared by every command that signs in) ------
+
+
+def _add_connection_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection")
+    g.add_argument(
+        "--emulator",
+        metavar="DIR",
+        help="talk to the local emulator whose data folder is DIR (env SHARELIFT_EMULATOR)",
+    )
+    g.add_argument(
+        "--cloud",
+        default=os.environ.get("SHARELIFT_CLOUD", "global"),
+        help="global (default), usgov, usgovdod or china",
+    )
+    g.add_argument(
+        "--profile",
+        default=os.environ.get("SHARELIFT_PROFILE", "default"),
+        help="a profile saved by `sharelift login` (default: default)",
+    )
+    g.add_argument(
+        "--auth",
+        choices=("device_code", "secret", "certificate", "managed_identity", "token"),
+        default=os.environ.get("SHARELIFT_AUTH"),
+        help="how to sign in (default: the profile's, else device_code; with --emulator, the "
+        "emulator's app secret); token reads SHARELIFT_ACCESS_TOKEN",
+    )
+    g.add_argument(
+        "--tenant", default=os.environ.get("SHARELIFT_TENANT", ""), help="tenant id or domain"
+    )
+    g.add_argument(
+        "--client-id",
+        default=os.environ.get("SHARELIFT_CLIENT_ID", ""),
+        help="the app registration's client id (env SHARELIFT_CLIENT_ID)",
+    )
+    g.add_argument(
+        "--secret-file",
+        metavar="FILE",
+        help="read the client secret from FILE (or set SHARELIFT_CLIENT_SECRET)",
+    )
+    g.add_argument(
+        "--certificate",
+        metavar="FILE",
+        default=os.environ.get("SHARELIFT_CERTIFICATE"),
+        help="PEM (key + certificate) or PFX for --auth certificate (env SHARELIFT_CERTIFICATE); "
+        "its password from SHARELIFT_CERTIFICATE_PASSWORD",
+    )
+    g.add_argument(
+        "--managed-identity-client-id",
+        metavar="ID",
+        default="",
+        help="a user-assigned managed identity's client id",
+    )
+
+
+def _connect(
+    args: argparse.Namespace, *, interactive_default: bool = True
+) -> tuple[Cloud, Credential]:
+    """The cloud and a credential from the flags, the environment and the saved profile."""
+    from sharelift.auth import AuthSettings, build_credential, load_profile
+    from sharelift.clouds import resolve_cloud
+
+    profile = load_profile(args.profile)
+    cloud = resolve_cloud(
+        args.cloud if args.cloud != "global" or not profile else profile.get("cloud", "global"),
+        args.emulator or profile.get("emulator"),
+    )
+    method = args.auth or profile.get("auth") or ("secret" if cloud.emulator else "device_code")
+    client_id = args.client_id or profile.get("client_id", "")
+    tenant = args.tenant or profile.get("tenant", "")
+    secret = os.environ.get("SHARELIFT_CLIENT_SECRET", "")
+    if args.secret_file:
+        try:
+            secret = Path(args.secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise UsageError(f"--secret-file {args.secret_file}: {exc.strerror}") from None
+    certificate = args.certificate
+    if cloud.emulator:  # the emulator's registered app, unless told otherwise
+        client_id = client_id or str(cloud.emulator["client_id"])
+        if method == "secret" and not secret:
+            secret = str(cloud.emulator.get("client_secret", ""))
+        if method == "certificate" and not certificate:
+            certificate = _emulator_pem(cloud)
+    settings = AuthSettings(
+        method=method,
+        authority=cloud.authority(tenant) if method not in ("token", "managed_identity") else "",
+        client_id=client_id,
+        secret=secret,
+        certificate_path=Path(certificate) if certificate else None,
+        certificate_password=os.environ.get("SHARELIFT_CERTIFICATE_PASSWORD", ""),
+        managed_identity_client_id=args.managed_identity_client_id,
+        ca_file=cloud.ca_file,
+        instance_discovery=cloud.instance_discovery,
+        cache_path=_token_cache(args.profile),
+    )
+    return cloud, build_credential(settings)
+
+
+def _emulator_pem(cloud: Cloud) -> str:
+    """The emulator's app certificate as one PEM (key + certificate) file beside it."""
+    cert = cloud.emulator["certificate"]
+    combined = Path(cert["key_file"]).with_name("app-combined.pem")
+    if not combined.exists():
+        data = Path(cert["key_file"]).read_bytes() + Path(cert["cert_file"]).read_bytes()
+        fd = os.open(combined, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    return str(combined)
+
+
+def _token_cache(profile: str) -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("sharelift")) / "tokens" / f"{profile}.json"
+
+
+# --- migrate ---------------------------------------------------------------------------------
+
+
+def _add_migrate(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "migrate",
+        help="migrate a folder into OneDrive or SharePoint (resumable, verified, incremental)",
+        description="Move the contents of SOURCE into TARGET: a OneDrive or SharePoint folder "
+        "URL copied from the browser, onedrive:USER@DOMAIN[/folder], drive:ID[/folder], or "
+        "--site/--library/--subfolder. Run it again to migrate what changed.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="the folder to migrate (its contents go)")
+    p.add_argument("target", metavar="TARGET", nargs="?", help="where to (see above)")
+    t = p.add_argument_group("target as SPMT names it")
+    t.add_argument(
+        "--site", metavar="URL", help="site URL, e.g. https://contoso.sharepoint.com/sites/Team"
+    )
+    t.add_argument("--library", metavar="NAME", help="document library (display or URL name)")
+    t.add_argument("--subfolder", metavar="PATH", default="", help="folder inside the library")
+    p.add_argument(
+        "--include-root",
+        action="store_true",
+        help="put the SOURCE folder itself into the target folder, not only its contents",
+    )
+    g = p.add_argument_group("existing files at the target")
+    mode = g.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--on-conflict",
+        choices=("newer", "overwrite", "rename"),
+        default="newer",
+        help="newer (default, as SPMT): skip when the target is the same or newer; overwrite; "
+        "rename: keep both",
+    )
+    mode.add_argument(
+        "--overwrite",
+        dest="on_conflict",
+        action="store_const",
+        const="overwrite",
+        help="same as --on-conflict overwrite",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="also delete at the target (to its recycle bin) what was deleted at the source",
+    )
+    p.add_argument(
+        "--verify-target",
+        action="store_true",
+        help="reconcile with the target first (delta): restore files deleted or changed there",
+    )
+    p.add_argument("--state", metavar="PATH", help="the state store (default: user state folder)")
+    p.add_argument("--report", metavar="DIR", help="where to write this run's reports")
+    p.add_argument("--workers", type=int, default=16, help="concurrent transfers at most (16)")
+    p.add_argument(
+        "--chunk-size", default="10M", help="upload fragment size, a multiple of 320k (10M)"
+    )
+    p.add_argument("--json", action="store_true", help="JSON lines: item events, progress, summary")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_source_flags(p)
+    _add_connection_flags(p)
+    p.set_defaults(run=_run_migrate)
+
+
+def _target_spec(args: argparse.Namespace) -> TargetSpec:
+    from sharelift.target import parse_target, site_triple
+
+    if args.site or args.library:
+        if args.target:
+            raise UsageError("give TARGET or --site/--library/--subfolder, not both")
+        if not (args.site and args.library):
+            raise UsageError("--site and --library go together")
+        return site_triple(args.site, args.library, args.subfolder)
+    if not args.target:
+        raise UsageError("TARGET is missing (or give --site and --library)")
+    return parse_target(args.target)
+
+
+def _run_migrate(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from sharelift.migrate import (
+        Endpoints,
+        MigrateRequest,
+        default_state_path,
+        parse_chunk_size,
+        run_job,
+    )
+    from sharelift.progress import choose_renderer
+    from sharelift.transfer import EngineConfig
+
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    try:
+        engine = EngineConfig(
+            chunk_size=parse_chunk_size(args.chunk_size),
+            workers=args.workers,
+            policy=args.on_conflict,
+            mirror=args.mirror,
+            verify_target=args.verify_target,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    spec = _target_spec(args)
+    options = _scan_options(args)
+    cloud, credential = _connect(args)
+    request = MigrateRequest(
+        source=args.source,
+        target=spec,
+        endpoints=Endpoints(cloud.graph_url, cloud.graph_scope, cloud.ca_file),
+        options=options,
+        engine=engine,
+        state_path=Path(args.state) if args.state else default_state_path(),
+        report_dir=Path(args.report) if args.report else None,
+        include_root=args.include_root,
+        dry_run=args.dry_run,
+    )
+    renderer = choose_renderer(args.json, args.quiet or args.dry_run)
+    outcome = asyncio.run(run_job(request, credential, renderer=renderer))
+    if args.json:
+        doc: dict[str, object] = {"event": "summary", "target": outcome.target.web_url}
+        if outcome.summary is not None:
+            doc["summary"] = dataclasses.asdict(outcome.summary)
+            doc["reports"] = str(outcome.reports.folder) if outcome.reports else None
+        else:
+            doc["plan"] = outcome.plan_counts
+        print(json.dumps(doc, ensure_ascii=False))
+    elif outcome.result is not None:
+        r = outcome.result
+        print(
+            f"{r.status}: {r.uploaded} uploaded, {r.adopted} already at the target, "
+            f"{r.unchanged} unchanged, {r.skipped} skipped, {r.failed} failed"
+            + (f", {r.deleted} deleted" if r.deleted else "")
+        )
+        print(f"target:  {outcome.target.web_url}")
+        if outcome.reports is not None:
+            print(f"reports: {outcome.reports.folder}")
+    return outcome.exit_code
+
+
+_COMMANDS.append(_add_migrate)
 
 
 # --- emulator --------------------------------------------------------------------------------

@@ -418,10 +418,11 @@ class Engine:
                 child.ready.set_result(known)
                 child.listed = folder.listed or (plan.state is None or plan.state.status != "done")
                 self._expect(item.parts).set_result(child)
-                row = self._row(plan, "pending")
-                if known is not None:
+                if plan.state is not None and plan.state.status == "done":
+                    seen.append(plan.state.id)  # nothing changed: no write but "seen"
+                elif known is not None:
                     self.store.record_done(
-                        row,
+                        self._row(plan, "pending"),
                         round_id=self._round_id,
                         item_id=known,
                         etag=None,
@@ -913,9 +914,7 @@ class Engine:
         """Reconcile the state with the target through delta: an item deleted or changed there
         is made pending again, so that this round restores the source's version."""
         known = {
-            item.item_id: item
-            for item in self.store.items(self.job.id, "done")
-            if item.item_id and item.kind == "file"
+            item.item_id: item for item in self.store.items(self.job.id, "done") if item.item_id
         }
         present: set[str] = set()
         async for page in self.drive.delta():
@@ -924,10 +923,10 @@ class Engine:
                     continue
                 present.add(entry.id)
                 mine = known[entry.id]
-                if entry.quick_xor_hash != mine.quick_xor:
+                if mine.kind == "file" and entry.quick_xor_hash != mine.quick_xor:
                     self._reset(mine.id, "TARGET_CHANGED", "changed at the target since upload")
         for item_id, item in known.items():
-            if item_id not in present:
+            if item_id not in present and item_id != self._root_id:
                 self._reset(item.id, "TARGET_MISSING", "deleted at the target since upload")
 
     def _reset(self, row: int, code: str, message: str) -> None:
