@@ -524,6 +524,9 @@ def _folder_body(name: str, conflict: ConflictBehavior) -> dict[str, Any]:
 
 
 def _session_body(new: NewFile) -> dict[str, Any]:
+    # driveItemUploadableProperties: name, fileSize (a quota check up front) and fileSystemInfo,
+    # so the file arrives with its times in a single version.
+    # https://learn.microsoft.com/en-us/graph/api/resources/driveitemuploadableproperties
     encode_segment(new.name)
     item: dict[str, Any] = {
         "@microsoft.graph.conflictBehavior": new.conflict,
