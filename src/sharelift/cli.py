@@ -549,6 +549,164 @@ def _run_emulator(args: argparse.Namespace) -> int:
 _COMMANDS.append(_add_emulator)
 
 
+# --- status and report -----------------------------------------------------------------------
+
+
+def _add_status(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "status",
+        help="show jobs, their rounds and progress (also while a run is going)",
+        description="Read the state store (never writing to it) and show every job's rounds.",
+    )
+    p.add_argument("--state", metavar="PATH", help="the state store (default: user state folder)")
+    p.add_argument("--job", type=int, metavar="ID", help="only this job")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(run=_run_status)
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sharelift.migrate import default_state_path
+    from sharelift.state import StateStore
+    from sharelift.status import job_status
+
+    path = Path(args.state) if args.state else default_state_path()
+    with StateStore.open(path, readonly=True) as store:
+        jobs = [j for j in store.jobs() if args.job is None or j.id == args.job]
+        if args.job is not None and not jobs:
+            raise UsageError(f"--job {args.job}: no such job in {path}")
+        report = [job_status(store, job) for job in jobs]
+    if args.json:
+        print(json.dumps({"state": str(path), "jobs": report}, indent=2, ensure_ascii=False))
+        return 0
+    console = Console()
+    if not report:
+        console.print(f"no jobs in {path}")
+        return 0
+    table = Table(title=f"sharelift jobs ({path})")
+    for column in ("job", "source", "target", "round", "status", "files", "bytes", "failed"):
+        table.add_column(column, overflow="fold")
+    for job in report:
+        last = job["last_round"] or {}
+        table.add_row(
+            str(job["id"]),
+            job["source"],
+            job["target"],
+            str(last.get("number", "-")),
+            str(last.get("status", "never run")),
+            f"{last.get('files_done', 0)}/{last.get('files_total', 0)}",
+            f"{last.get('bytes_done', 0):,}",
+            str(job["items"].get("failed", 0)),
+        )
+    console.print(table)
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="rebuild a round's reports from the state store",
+        description="Write ItemReport.csv, FailureSummary.csv, SummaryReport.csv and "
+        "summary.json for a job's round (the last one unless --round).",
+    )
+    p.add_argument("--state", metavar="PATH", help="the state store (default: user state folder)")
+    p.add_argument("--job", type=int, metavar="ID", help="the job (needed when there are several)")
+    p.add_argument("--round", type=int, metavar="N", help="the round number (default: last)")
+    p.add_argument("--out", metavar="DIR", required=True, help="where to write the reports")
+    p.set_defaults(run=_run_report)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from sharelift.migrate import default_state_path
+    from sharelift.report import write_round_reports
+    from sharelift.state import StateStore
+
+    path = Path(args.state) if args.state else default_state_path()
+    with StateStore.open(path, readonly=True) as store:
+        jobs = store.jobs()
+        if args.job is not None:
+            jobs = [j for j in jobs if j.id == args.job]
+        if len(jobs) != 1:
+            raise UsageError(
+                f"--job {args.job}: no such job in {path}"
+                if args.job is not None
+                else f"{path} holds {len(jobs)} jobs: name one with --job (see sharelift status)"
+            )
+        job = jobs[0]
+        rounds = store.rounds(job.id)
+        chosen = [r for r in rounds if args.round is None or r.number == args.round]
+        if not chosen:
+            raise UsageError(f"job {job.id} has no round {args.round}")
+        files, summary = write_round_reports(store, job, chosen[-1], Path(args.out))
+    print(
+        f"round {summary.round_number} of job {job.id}: {summary.migrated_items} migrated, "
+        f"{summary.failed_items} failed; reports in {files.folder}"
+    )
+    return 0
+
+
+# --- login and logout ------------------------------------------------------------------------
+
+
+def _add_login(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "login",
+        help="sign in once and save a profile (device code for people, or an app's settings)",
+        description="Save where and how to sign in as a profile, and sign in now to check it. "
+        "For device code, the refresh token is kept in a private token cache so later runs "
+        "need no prompt.",
+    )
+    _add_connection_flags(p)
+    p.set_defaults(run=_run_login)
+
+
+def _run_login(args: argparse.Namespace) -> int:
+    from sharelift.auth import save_profile
+
+    cloud, credential = _connect(args)
+    credential.token([cloud.graph_scope])
+    values = {
+        "cloud": cloud.name if not cloud.emulator else "",
+        "emulator": str(Path(args.emulator).resolve()) if args.emulator else "",
+        "auth": args.auth or ("secret" if cloud.emulator else "device_code"),
+        "tenant": args.tenant,
+        "client_id": args.client_id,
+        "certificate": str(Path(args.certificate).resolve()) if args.certificate else "",
+    }
+    where = save_profile(args.profile, values)
+    accounts: list[str] = getattr(credential, "accounts", list)()
+    who = f" as {', '.join(accounts)}" if accounts else ""
+    print(f"signed in{who}; profile {args.profile!r} saved in {where}")
+    return 0
+
+
+def _add_logout(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser("logout", help="forget a profile and its cached tokens")
+    p.add_argument("--profile", default="default", help="the profile (default: default)")
+    p.set_defaults(run=_run_logout)
+
+
+def _run_logout(args: argparse.Namespace) -> int:
+    from sharelift.auth import delete_profile
+
+    cache = _token_cache(args.profile)
+    had_cache = cache.exists()
+    cache.unlink(missing_ok=True)
+    had_profile = delete_profile(args.profile)
+    if had_cache or had_profile:
+        print(f"profile {args.profile!r} and its tokens forgotten")
+    else:
+        print(f"no profile {args.profile!r}")
+    return 0
+
+
+_COMMANDS.extend([_add_status, _add_report, _add_login, _add_logout])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()

@@ -1,0 +1,72 @@
+"""What `sharelift status` shows: each job, its last round and its items, from the state store.
+
+A round marked running whose process is gone (same host, dead pid) or whose heartbeat is old is
+shown as `interrupted?`: the next run will close it as interrupted and resume.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import UTC, datetime
+from typing import Any
+
+from sharelift.state import JobRecord, RoundRecord, StateStore
+
+STALE_AFTER_S = 120
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def round_state(rnd: RoundRecord, now: datetime | None = None) -> str:
+    """The round's status, with `interrupted?` for a running round nobody is running."""
+    if rnd.status != "running":
+        return rnd.status
+    now = now or datetime.now(UTC)
+    beat = datetime.strptime(rnd.heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    if rnd.host == socket.gethostname() and not _alive(rnd.pid):
+        return "interrupted?"
+    if (now - beat).total_seconds() > STALE_AFTER_S:
+        return "interrupted?"
+    return "running"
+
+
+def job_status(store: StateStore, job: JobRecord) -> dict[str, Any]:
+    """One job as JSON-ready data."""
+    rounds = store.rounds(job.id)
+    last = rounds[-1] if rounds else None
+    last_doc: dict[str, Any] | None = None
+    if last is not None:
+        last_doc = {
+            "number": last.number,
+            "status": round_state(last),
+            "started_at": last.started_at,
+            "ended_at": last.ended_at,
+            "heartbeat_at": last.heartbeat_at,
+            "files_total": last.files_total,
+            "files_done": last.files_done,
+            "files_skipped": last.files_skipped,
+            "files_failed": last.files_failed,
+            "bytes_total": last.bytes_total,
+            "bytes_done": last.bytes_done,
+            "throttled": last.throttled,
+        }
+    return {
+        "id": job.id,
+        "name": job.options.get("name", ""),
+        "source": job.source,
+        "target": job.target,
+        "rounds": len(rounds),
+        "last_round": last_doc,
+        "items": store.count_items(job.id),
+    }
