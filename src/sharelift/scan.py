@@ -21,10 +21,10 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console
 from rich.markup import escape
@@ -82,7 +82,9 @@ def _problem_finding(problem: WalkProblem, detail: str | None) -> Finding:
     return Finding(Code(problem.value), _PROBLEM_SEVERITY[problem], message)
 
 
-def _status_of(findings: Iterable[Finding]) -> Status:
+def _status_of(findings: Sequence[Finding]) -> Status:
+    if not findings:
+        return Status.MIGRATE
     severities = {f.severity for f in findings}
     for severity, status in (
         (Severity.BLOCKED, Status.BLOCKED),
@@ -94,8 +96,7 @@ def _status_of(findings: Iterable[Finding]) -> Status:
     return Status.MIGRATE
 
 
-@dataclass(frozen=True, slots=True)
-class ScanEntry:
+class ScanEntry(NamedTuple):
     """One scanned item and what will happen to it.
 
     ``parts`` is the source path relative to SOURCE; ``target_parts`` the target path relative
@@ -255,7 +256,8 @@ class ScanSummary:
         else:
             self.files += 1
             self.bytes += entry.size
-            _push(self._largest, (entry.size, entry.relpath))
+            if len(self._largest) < TOP or entry.size >= self._largest[0][0]:
+                _push(self._largest, (entry.size, entry.relpath))
         if entry.findings:
             self.items_with_issues += 1
             if entry.is_dir:
@@ -266,7 +268,9 @@ class ScanSummary:
             self.to_migrate += 1
             if not entry.is_dir:
                 self.bytes_to_migrate += entry.size
-        if entry.target_parts is not None:
+        if entry.target_parts is not None and (
+            len(self._longest) < TOP or entry.path_length >= self._longest[0][0]
+        ):
             path = self.target_prefix + "/" + "/".join(entry.target_parts)
             _push(self._longest, (entry.path_length, path))
 
@@ -326,8 +330,8 @@ class ScanSummary:
 def _push(heap: list[tuple[int, str]], item: tuple[int, str]) -> None:
     if len(heap) < TOP:
         heapq.heappush(heap, item)
-    elif item > heap[0]:
-        heapq.heapreplace(heap, item)
+    else:
+        heapq.heappushpop(heap, item)
 
 
 SUMMARY_COLUMNS = (

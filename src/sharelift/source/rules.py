@@ -28,9 +28,9 @@ from __future__ import annotations
 import enum
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from urllib.parse import unquote, urlsplit
 
 from sharelift.errors import UsageError
@@ -74,7 +74,10 @@ class Status(enum.StrEnum):
 
     @property
     def migrated(self) -> bool:
-        return self in (Status.MIGRATE, Status.RENAMED)
+        return self in _MIGRATED
+
+
+_MIGRATED = frozenset({Status.MIGRATE, Status.RENAMED})
 
 
 class Code(enum.StrEnum):
@@ -165,27 +168,61 @@ class RenamePolicy:
 # --- single names ---------------------------------------------------------------------------
 
 
-def _is_undecodable(char: str) -> bool:
-    # os.fsdecode maps bytes that are not UTF-8 to lone surrogates (PEP 383 surrogateescape).
-    return "\ud800" <= char <= "\udfff"
+# os.fsdecode maps bytes that are not UTF-8 to lone surrogates (PEP 383 surrogateescape);
+# control characters (category Cc) are exactly U+0000-U+001F and U+007F-U+009F.
+_UNDECODABLE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_INVALID = re.compile(r'["*:<>?/\\|]')
+_BAD_CHARACTER = re.compile('[\ud800-\udfff\x00-\x1f\x7f-\x9f"*:<>?/\\\\|]')
+# One pass that clears the vast majority of names, which break no rule.
+_SUSPECT = re.compile('[\ud800-\udfff\x00-\x1f\x7f-\x9f"*:<>?/\\\\|]|^ | $|^~\\$|_[vV][tT][iI]_')
 
 
-def _is_control(char: str) -> bool:
-    return unicodedata.category(char) == "Cc"
+def _fullwidth_of(match: re.Match[str]) -> str:
+    """rclone's look-alike for one character a name cannot hold."""
+    c = match.group(0)
+    if c in _FULLWIDTH:
+        return _FULLWIDTH[c]
+    if c < "\x20":
+        return chr(0x2400 + ord(c))  # control pictures ␀ .. ␟
+    if c == "\x7f":
+        return "\u2421"  # ␡
+    return _FULLWIDTH_UNDECODABLE  # C1 controls and bytes that are not UTF-8
 
 
 def name_findings(name: str, *, is_dir: bool, at_library_root: bool) -> list[Finding]:
     """The rules one name breaks on its own (collisions and path length need the folder)."""
     found: list[Finding] = []
-    bad_chars = sorted({c for c in name if c in INVALID_CHARACTERS})
-    if any(_is_undecodable(c) for c in name):
+    if len(name) > MAX_SEGMENT:
+        found.append(
+            Finding(
+                Code.NAME_TOO_LONG,
+                Severity.BLOCKED,
+                f"name is {len(name)} characters, over the {MAX_SEGMENT} limit",
+            )
+        )
+    lowered = name.lower()
+    if lowered in _BLOCKED_NAMES:
+        found.append(Finding(Code.BLOCKED_NAME, Severity.RENAMED, f"{name!r} is a blocked name"))
+    if is_dir and at_library_root and lowered == "forms":
+        found.append(
+            Finding(
+                Code.FORMS_AT_LIBRARY_ROOT,
+                Severity.RENAMED,
+                "a folder named forms is not allowed at the root of a library",
+            )
+        )
+    if not _SUSPECT.search(name):
+        return found
+    if _UNDECODABLE.search(name):
         found.append(
             Finding(Code.INVALID_UTF8, Severity.RENAMED, "name holds bytes that are not UTF-8")
         )
-    if any(_is_control(c) for c in name):
+    if _CONTROL.search(name):
         found.append(
             Finding(Code.CONTROL_CHARACTER, Severity.RENAMED, "name holds control characters")
         )
+    bad_chars = sorted(set(_INVALID.findall(name)))
     if bad_chars:
         found.append(
             Finding(
@@ -200,28 +237,10 @@ def name_findings(name: str, *, is_dir: bool, at_library_root: bool) -> list[Fin
                 Code.LEADING_TRAILING_SPACE, Severity.RENAMED, "name starts or ends with a space"
             )
         )
-    if name.lower() in _BLOCKED_NAMES:
-        found.append(Finding(Code.BLOCKED_NAME, Severity.RENAMED, f"{name!r} is a blocked name"))
     if _VTI.search(name):
         found.append(Finding(Code.VTI_IN_NAME, Severity.RENAMED, "name contains _vti_"))
     if name.startswith("~$"):
         found.append(Finding(Code.TILDE_DOLLAR_PREFIX, Severity.RENAMED, "name starts with ~$"))
-    if is_dir and at_library_root and name.lower() == "forms":
-        found.append(
-            Finding(
-                Code.FORMS_AT_LIBRARY_ROOT,
-                Severity.RENAMED,
-                "a folder named forms is not allowed at the root of a library",
-            )
-        )
-    if len(name) > MAX_SEGMENT:
-        found.append(
-            Finding(
-                Code.NAME_TOO_LONG,
-                Severity.BLOCKED,
-                f"name is {len(name)} characters, over the {MAX_SEGMENT} limit",
-            )
-        )
     return found
 
 
@@ -233,24 +252,7 @@ def fix_name(name: str, policy: RenamePolicy, *, is_dir: bool, at_library_root: 
     """
     full = policy.mode is RenameMode.FULLWIDTH
     rep = policy.char
-    out = name
-    if any(_is_undecodable(c) or _is_control(c) or c in INVALID_CHARACTERS for c in out):
-        chars = []
-        for c in out:
-            if _is_undecodable(c):
-                chars.append(_FULLWIDTH_UNDECODABLE if full else rep)
-            elif _is_control(c):
-                if full and ord(c) < 0x20:
-                    chars.append(chr(0x2400 + ord(c)))  # ␀ .. ␟
-                elif full and c == "\x7f":
-                    chars.append("\u2421")  # ␡
-                else:
-                    chars.append(_FULLWIDTH_UNDECODABLE if full else rep)
-            elif c in INVALID_CHARACTERS:
-                chars.append(_FULLWIDTH[c] if full else rep)
-            else:
-                chars.append(c)
-        out = "".join(chars)
+    out = _BAD_CHARACTER.sub(_fullwidth_of if full else (lambda _: rep), name)
     if out.startswith(" ") or out.endswith(" "):
         space = _FULLWIDTH_SPACE if full else rep
         core = out.strip(" ")
@@ -289,8 +291,7 @@ class Sibling(Protocol):
     def size(self) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     """What happens to one child: its target name (``None`` when not migrated), the findings
     that explain any difference, its status, and the length of its decoded target path."""
 
@@ -301,7 +302,9 @@ class Decision:
     path_length: int
 
 
-def _status_of(findings: Iterable[Finding]) -> Status:
+def _status_of(findings: Sequence[Finding]) -> Status:
+    if not findings:
+        return Status.MIGRATE
     severities = {f.severity for f in findings}
     if Severity.BLOCKED in severities:
         return Status.BLOCKED
@@ -340,10 +343,11 @@ def decide_siblings(
     renaming is off). Applying it to its own output changes nothing.
     """
     count = len(children)
+    names = [child.name for child in children]
     findings: list[list[Finding]] = [[] for _ in range(count)]
     targets: list[str | None] = [None] * count
     for i, child in enumerate(children):
-        found = name_findings(child.name, is_dir=child.is_dir, at_library_root=at_library_root)
+        found = name_findings(names[i], is_dir=child.is_dir, at_library_root=at_library_root)
         if not child.is_dir and child.size > MAX_FILE_SIZE:
             found.append(
                 Finding(
@@ -353,6 +357,9 @@ def decide_siblings(
                 )
             )
         findings[i] = found
+        if not found:
+            targets[i] = names[i]
+            continue
         fixable = [f for f in found if f.severity is Severity.RENAMED]
         if any(f.severity is Severity.BLOCKED for f in found):
             pass  # not migrated whatever its name: it must not take a name from a sibling
@@ -371,17 +378,18 @@ def decide_siblings(
             ]
     # Claim names: unchanged names first, then renamed ones, each group in sorted order; only
     # then are the losers given suffixes, so a suffix never takes a name a sibling already has.
-    order = sorted(
-        range(count),
-        key=lambda i: (targets[i] != children[i].name, children[i].name),
-    )
+    keys = [collision_key(t) if t is not None else None for t in targets]
     claimed: dict[str, int] = {}
     losers: list[tuple[int, str]] = []
+    order: Sequence[int]
+    if len({k for k in keys if k is not None}) < count - keys.count(None):
+        order = sorted(range(count), key=lambda i: (targets[i] != names[i], names[i]))
+    else:
+        order = range(count)  # no collision: the order of claims cannot matter
     for i in order:
-        target = targets[i]
-        if target is None:
+        key = keys[i]
+        if key is None:
             continue
-        key = collision_key(target)
         if key in claimed:
             losers.append((i, key))
         else:
@@ -389,8 +397,8 @@ def decide_siblings(
     for i, key in losers:
         target = targets[i]
         assert target is not None
-        other = children[claimed[key]].name
-        mine = children[i].name
+        other = names[claimed[key]]
+        mine = names[i]
         if mine.lower() == other.lower():
             code, what = Code.CASE_COLLISION, "differs only by case from"
         elif collision_key(mine) == collision_key(other):
@@ -418,10 +426,13 @@ def decide_siblings(
         targets[i] = candidate
         claimed[candidate_key] = i
     decisions = []
-    for i, child in enumerate(children):
+    for i in range(count):
         target = targets[i]
         found = findings[i]
-        length = parent_path_length + 1 + len(target if target is not None else child.name)
+        length = parent_path_length + 1 + len(target if target is not None else names[i])
+        if not found and length <= MAX_PATH:
+            decisions.append(Decision(names[i], target, (), Status.MIGRATE, length))
+            continue
         if target is not None and length > MAX_PATH:
             found.append(
                 Finding(
@@ -433,7 +444,7 @@ def decide_siblings(
         status = _status_of(found)
         decisions.append(
             Decision(
-                source=child.name,
+                source=names[i],
                 target=target if status.migrated else None,
                 findings=tuple(found),
                 status=status,

@@ -20,6 +20,7 @@ import os
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from sharelift.errors import SourceError, UsageError
 from sharelift.source.rules import RenamePolicy, TargetPrefix
@@ -82,14 +83,13 @@ class ScanOptions:
         return when if when.tzinfo else when.astimezone()
 
 
-@dataclass(frozen=True, slots=True)
-class WalkItem:
+class WalkItem(NamedTuple):
     """One entry of a folder, as the walk saw it (``lstat``, or ``stat`` through a followed link).
 
     ``parts`` is the path relative to SOURCE, one name per level (names that are not UTF-8 hold
     surrogate escapes, PEP 383). ``birthtime`` is ``None`` where the filesystem does not report
     it. ``filtered`` names the filter that left the item out; ``problem`` / ``detail`` say why
-    the item cannot be taken as it is.
+    the item cannot be taken as it is. A named tuple: millions are made, and it is cheap.
     """
 
     parts: tuple[str, ...]
@@ -352,12 +352,7 @@ def _item(
         detail=detail,
     )
     reason = filters.reason(item)
-    if reason is None:
-        return item
-    return WalkItem(
-        item.parts, item.is_dir, item.size, item.mtime, item.ctime, item.birthtime,
-        item.inode, item.device, item.is_symlink, item.hidden, reason, item.problem, item.detail,
-    )  # fmt: skip
+    return item if reason is None else item._replace(filtered=reason)
 
 
 def walk(root: str | os.PathLike[str], options: ScanOptions | None = None) -> Iterator[WalkItem]:
