@@ -195,11 +195,24 @@ class ObserveMiddleware:
                 rec.bytes_in += len(message.get("body", b""))
             return message
 
+        recorded = False
+
+        def record() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                self.stats.add(rec)
+                self.log.write(rec, time.time())
+
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 rec.status = int(message["status"])
             elif message["type"] == "http.response.body":
                 rec.bytes_out += len(message.get("body", b""))
+                if not message.get("more_body"):
+                    # Counted before the last bytes leave, so a client that reads the counters
+                    # right after its response always finds its request in them.
+                    record()
             await send(message)
 
         try:
@@ -209,5 +222,4 @@ class ObserveMiddleware:
                 rec.status = 500
             raise
         finally:
-            self.stats.add(rec)
-            self.log.write(rec, time.time())
+            record()
