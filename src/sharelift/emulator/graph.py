@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -786,11 +785,12 @@ async def download_endpoint(request: Request) -> Response:
         return Response(status_code=status, headers=headers, media_type="application/octet-stream")
 
     async def body() -> AsyncIterator[bytes]:
-        async with await anyio.open_file(path, "rb") as f:
-            await f.seek(start)
+        # Plain reads of 1 MiB from local disk are cheaper than a worker thread per read.
+        with open(path, "rb") as f:  # noqa: ASYNC230
+            f.seek(start)
             remaining = end - start + 1
             while remaining > 0:
-                chunk = await f.read(min(remaining, 1024 * 1024))
+                chunk = f.read(min(remaining, 1024 * 1024))
                 if not chunk:
                     break
                 remaining -= len(chunk)
