@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -389,6 +389,14 @@ def _report_dir(report: str | os.PathLike[str], source: str) -> Path:
     return directory
 
 
+def _open_report(path: Path, encoding: str = "utf-8-sig") -> TextIO:
+    """Open a report for writing (CSV: UTF-8 with BOM); raises UsageError naming the file."""
+    try:
+        return open(path, "w", encoding=encoding, newline="")
+    except OSError as exc:
+        raise UsageError(f"--report: cannot write {path}: {exc.strerror}") from None
+
+
 def run_scan(
     root: str | os.PathLike[str],
     options: ScanOptions,
@@ -415,7 +423,7 @@ def run_scan(
         for entry in scan(source, options):
             summary.add(entry)
     else:
-        with open(directory / REPORT_CSV, "w", encoding="utf-8-sig", newline="") as stream:
+        with _open_report(directory / REPORT_CSV) as stream:
             writer = csv.writer(stream)
             writer.writerow(REPORT_COLUMNS)
             for entry in scan(source, options):
@@ -431,7 +439,7 @@ def run_scan(
 def write_summary(directory: Path, summary: ScanSummary) -> None:
     """Write ``ScanSummary.csv`` and ``summary.json`` into ``directory``."""
     data = summary.to_dict()
-    with open(directory / SUMMARY_CSV, "w", encoding="utf-8-sig", newline="") as stream:
+    with _open_report(directory / SUMMARY_CSV) as stream:
         writer = csv.writer(stream)
         writer.writerow(SUMMARY_COLUMNS)
         writer.writerow(
@@ -443,9 +451,8 @@ def write_summary(directory: Path, summary: ScanSummary) -> None:
                 data["started"], data["finished"], f"{summary.duration:.3f}",
             ]
         )  # fmt: skip
-    (directory / SUMMARY_JSON).write_text(
-        json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    with _open_report(directory / SUMMARY_JSON, encoding="utf-8") as stream:
+        stream.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def _size(n: int) -> str:

@@ -254,3 +254,15 @@ def test_cli_refuses_a_report_inside_the_source(
     assert main(["scan", str(tree), "--report", str(tree / "reports")]) == EXIT_USAGE
     assert "inside SOURCE" in capsys.readouterr().err
     assert not (tree / "reports").exists()
+
+
+def test_cli_unwritable_report(
+    tree: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "afile").touch()
+    assert main(["scan", str(tree), "--report", str(tmp_path / "afile")]) == EXIT_USAGE
+    assert "--report: cannot create" in capsys.readouterr().err
+    (tmp_path / "r" / REPORT_CSV).mkdir(parents=True)  # a folder where the report should go
+    assert main(["scan", str(tree), "--report", str(tmp_path / "r")]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("sharelift: error: --report: cannot write") and err.count("\n") == 1
