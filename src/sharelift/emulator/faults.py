@@ -91,10 +91,17 @@ class ConnectionDropper:
             await send({"type": "http.response.body", "body": b"", "more_body": True})
 
         body_done = False
+        receiving = 0
+        received = asyncio.Event()
 
         async def tracking_receive() -> Message:
-            nonlocal body_done
-            message = await receive()
+            nonlocal body_done, receiving
+            receiving += 1
+            try:
+                message = await receive()
+            finally:
+                receiving -= 1
+                received.set()
             if message["type"] != "http.request" or not message.get("more_body"):
                 body_done = True
             return message
@@ -106,7 +113,11 @@ class ConnectionDropper:
                 and not message.get("more_body")
             ):
                 while not body_done:
-                    await tracking_receive()
+                    if receiving:  # the app is already waiting (a disconnect listener)
+                        received.clear()
+                        await received.wait()
+                    else:
+                        await tracking_receive()
             await send(message)
 
         await self.app({**scope, DROP_KEY: drop}, tracking_receive, draining_send)
