@@ -707,6 +707,32 @@ def _run_logout(args: argparse.Namespace) -> int:
 _COMMANDS.extend([_add_status, _add_report, _add_login, _add_logout])
 
 
+# --- demo ------------------------------------------------------------------------------------
+
+
+def _add_demo(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="migrate a sample share into the built-in emulator and show the report",
+        description="Start the emulator in this process, create a sample share with names "
+        "that need fixing, scan it, migrate it, print the report, then run again to show an "
+        "incremental round. Everything is kept in --dir.",
+    )
+    p.add_argument(
+        "--dir", default="sharelift-demo", metavar="DIR", help="working folder (./sharelift-demo)"
+    )
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from sharelift.demo import run_demo
+
+    return run_demo(Path(args.dir))
+
+
+_COMMANDS.append(_add_demo)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()

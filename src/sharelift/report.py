@@ -91,7 +91,7 @@ _STATUS = {
 def result_category(item: ItemRecord) -> str:
     """A short bucket for the outcome, from the status and the error code's family."""
     if item.status == "done":
-        return "Success"
+        return "Success (renamed)" if item.error_code else "Success"
     if item.status == "deleted":
         return "Mirrored deletion"
     code = (item.error_code or "").lower()

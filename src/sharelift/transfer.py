@@ -435,7 +435,7 @@ class Engine:
                 child = _Folder(plan.target_relpath or "", loop.create_future())
                 self._expect(item.parts).set_result(child)
                 row = self._row(plan, "pending")
-                child.ready.add_done_callback(functools.partial(self._folder_done, row))
+                child.ready.add_done_callback(functools.partial(self._folder_done, row, plan))
                 await self._new_folders.put((plan.target_relpath or "", child))
                 continue
             if plan.action in (Action.UPLOAD, Action.ADOPT_IF_SAME):
@@ -542,7 +542,7 @@ class Engine:
             if item.is_dir:
                 self._counts.failed_folders.add(os.fsencode(item.relpath))
 
-    def _folder_done(self, row: int, ready: asyncio.Future[str | None]) -> None:
+    def _folder_done(self, row: int, plan: Planned, ready: asyncio.Future[str | None]) -> None:
         folder_id = ready.result()
         if folder_id is not None:
             self.store.record_done(
@@ -553,6 +553,8 @@ class Engine:
                 quick_xor=None,
                 size=None,
                 mtime_ns=None,
+                note_code=plan.code,
+                note=plan.message,
             )
             self.tally.folders_done += 1
 
@@ -812,6 +814,8 @@ class Engine:
             quick_xor=digest,
             size=st.st_size,
             mtime_ns=_ns(st.st_mtime),
+            note_code=work.plan.code,
+            note=work.plan.message,
         )
         self._counts.uploaded += 1
         self._counts.bytes_uploaded += st.st_size
@@ -828,6 +832,8 @@ class Engine:
             quick_xor=remote.quick_xor,
             size=st.st_size,
             mtime_ns=_ns(st.st_mtime),
+            note_code=work.plan.code,
+            note=work.plan.message,
         )
         self._counts.adopted += 1
         self.tally.sent(st.st_size)

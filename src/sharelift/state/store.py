@@ -464,13 +464,18 @@ class StateStore:
         quick_xor: str | None,
         size: int | None,
         mtime_ns: int | None,
+        note_code: str | None = None,
+        note: str | None = None,
     ) -> None:
-        """The target holds this item, verified: the only way an item becomes `done`."""
+        """The target holds this item, verified: the only way an item becomes `done`.
+
+        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why).
+        """
         self._write(
             "UPDATE items SET status = 'done', item_id = ?, etag = ?, quick_xor = ?, size = ?, "
-            "mtime_ns = ?, error_code = NULL, error_message = NULL, round_id = ?, ended_at = ? "
+            "mtime_ns = ?, error_code = ?, error_message = ?, round_id = ?, ended_at = ? "
             "WHERE id = ?",
-            (item_id, etag, quick_xor, size, mtime_ns, round_id, utcnow(), row_id),
+            (item_id, etag, quick_xor, size, mtime_ns, note_code, note, round_id, utcnow(), row_id),
         )
 
     def record_outcome(
