@@ -145,3 +145,45 @@ def test_inner_requests_are_throttled_one_by_one(h: Harness) -> None:
     throttled = next(x for x in r.json()["responses"] if x["status"] == 429)
     assert int(throttled["headers"]["retry-after"]) > 0
     assert throttled["body"]["error"]["code"] == "activityLimitReached"
+
+
+def test_non_json_inner_bodies_travel_as_base64() -> None:
+    """An inner response that is not JSON comes back base64-encoded (stub inner app)."""
+    import asyncio
+
+    from starlette.requests import Request
+    from starlette.types import Receive, Scope, Send
+
+    from sharelift.emulator import batch as batch_mod
+
+    seen: dict[str, Any] = {}
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        seen["body"] = message["body"]
+        seen["path"] = scope["path"]
+        seen["principal"] = scope["extensions"]["sharelift.batch"]["principal"]
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"\x00plain\xff"})
+
+    async def run() -> dict[str, Any]:
+        scope = {"type": "http", "method": "POST", "path": "/v1.0/$batch", "headers": [],
+                 "query_string": b"", "scheme": "https", "server": ("graph", 443),
+                 "app": inner, "state": {"principal": "someone"}}  # fmt: skip
+        request = Request(scope)
+        req = {"id": "1", "method": "PUT", "url": "/drives/x/items/y/content",
+               "headers": {"Content-Type": "application/octet-stream"},
+               "body": base64.b64encode(b"raw bytes").decode()}  # fmt: skip
+        return await batch_mod._run_one(request, req)
+
+    result = asyncio.run(run())
+    assert seen == {"body": b"raw bytes", "path": "/v1.0/drives/x/items/y/content",
+                    "principal": "someone"}  # fmt: skip
+    assert result["status"] == 200
+    assert base64.b64decode(result["body"]) == b"\x00plain\xff"

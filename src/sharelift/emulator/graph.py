@@ -346,7 +346,13 @@ def parent_and_name(
         if found is None:
             if not create_parents:
                 raise not_found()
-            found, _ = store.create_folder(drive_id, parent.id, segment, "replace", by)
+            try:
+                found, _ = store.create_folder(drive_id, parent.id, segment, "fail", by)
+            except DriveError as exc:
+                # Created by a concurrent request meanwhile: use theirs.
+                found = store.child(drive_id, parent.id, segment)
+                if exc.status != 409 or found is None:
+                    raise
         parent = found
     if not parent.is_folder:
         raise not_found()
