@@ -70,6 +70,25 @@ def test_deep_tree(tmp_path: Path) -> None:
     assert items[-1].size == 4
 
 
+def test_tree_deeper_than_the_os_path_limit(tmp_path: Path) -> None:
+    # 40 levels of 154-character names: about 6,200 bytes, over Linux's PATH_MAX of 4,096.
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        for i in range(40):
+            name = f"{i:03}" + "x" * 151
+            os.mkdir(name, dir_fd=fd)
+            child = os.open(name, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        os.close(os.open("leaf.txt", os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd))
+    finally:
+        os.close(fd)
+    items = list(walk(tmp_path))
+    assert len(items) == 41
+    assert all(i.problem is None for i in items)
+    assert items[-1].name == "leaf.txt" and len(items[-1].relpath) > 6000
+
+
 def test_wide_folder(tmp_path: Path) -> None:
     for i in range(3000):
         (tmp_path / f"f{i:05}").touch()

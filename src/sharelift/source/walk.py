@@ -130,18 +130,22 @@ def _error_text(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
 
 
-def _open_dir(path: str) -> int | None:
-    """A read-only fd on a folder (without touching its access time where possible)."""
-    if os.scandir not in os.supports_fd:
-        return None
+_USE_FDS = os.scandir in os.supports_fd and os.open in os.supports_dir_fd
+
+
+def _open_dir(name: str, parent: int | None, follow_symlinks: bool) -> int:
+    """A read-only fd on a folder, relative to its parent's fd (so no path length limit
+    applies), without touching its access time where the OS allows it."""
     flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)  # a folder swapped for a link since its listing
     noatime = getattr(os, "O_NOATIME", 0)
     if noatime:
         try:
-            return os.open(path, flags | noatime)
+            return os.open(name, flags | noatime, dir_fd=parent)
         except PermissionError:
             pass  # O_NOATIME needs ownership of the folder; fall back to a plain open
-    return os.open(path, flags)
+    return os.open(name, flags, dir_fd=parent)
 
 
 class _Filters:
@@ -238,59 +242,74 @@ def walk_listings(root: str | os.PathLike[str], options: ScanOptions) -> Iterato
 
     Every folder item that is not filtered out and has no problem gets a listing of its own
     (possibly with a problem: unreadable, or a symlink loop). Raises :class:`SourceError` only
-    when SOURCE itself is not a readable folder.
+    when SOURCE itself is not a readable folder. Where the OS allows it each folder is opened
+    relative to its parent, so trees deeper than the OS path limit are walked whole; one file
+    descriptor per level of the current path stays open.
     """
     base = check_source(root)
     filters = _Filters(options)
     probe_cifs = options.skip_hidden and _supports_cifs_attributes(base)
-    root_stat = os.stat(base)
-    # Pending folders, last one next; each with the (device, inode) chain of its ancestors'
-    # depth so that a followed symlink back to an ancestor is caught.
-    stack: list[tuple[tuple[str, ...], str]] = [((), base)]
+    # Pending folders, last one next. For the current path: each ancestor's (device, inode),
+    # so that a followed link back to an ancestor is caught, and its open fd.
+    stack: list[tuple[str, ...]] = [()]
     chain: list[tuple[int, int]] = []
-    while stack:
-        parts, path = stack.pop()
-        depth = len(parts)
-        del chain[depth:]
-        try:
-            folder_stat = os.stat(path) if depth else root_stat
+    fds: list[int] = []
+    try:
+        while stack:
+            parts = stack.pop()
+            depth = len(parts)
+            del chain[depth:]
+            for fd in fds[depth:]:
+                os.close(fd)
+            del fds[depth:]
+            try:
+                if _USE_FDS:
+                    fd = _open_dir(
+                        parts[-1] if parts else base,
+                        fds[-1] if parts else None,
+                        options.follow_symlinks,
+                    )
+                    fds.append(fd)
+                    folder_stat = os.fstat(fd)
+                else:
+                    folder_stat = os.stat(os.path.join(base, *parts))
+            except OSError as exc:
+                yield Listing(parts, [], WalkProblem.UNREADABLE_FOLDER, _error_text(exc))
+                continue
             folder_id = (folder_stat.st_dev, folder_stat.st_ino)
-        except OSError as exc:
-            yield Listing(parts, [], WalkProblem.UNREADABLE_FOLDER, _error_text(exc))
-            continue
-        if folder_id in chain:
-            yield Listing(parts, [], WalkProblem.SYMLINK_LOOP, "link leads back to a parent")
-            continue
-        chain.append(folder_id)
-        try:
-            children = _list(path, parts, options, filters, probe_cifs)
-        except OSError as exc:
-            yield Listing(parts, [], WalkProblem.UNREADABLE_FOLDER, _error_text(exc))
-            continue
-        yield Listing(parts, children)
-        for child in reversed(children):
-            if child.is_dir and child.filtered is None and child.problem is None:
-                stack.append((child.parts, os.path.join(path, child.name)))
+            if folder_id in chain:
+                yield Listing(parts, [], WalkProblem.SYMLINK_LOOP, "link leads back to a parent")
+                continue
+            chain.append(folder_id)
+            try:
+                children = _list(base, parts, fds[-1] if _USE_FDS else None, options, filters,
+                                 probe_cifs)  # fmt: skip
+            except OSError as exc:
+                yield Listing(parts, [], WalkProblem.UNREADABLE_FOLDER, _error_text(exc))
+                continue
+            yield Listing(parts, children)
+            for child in reversed(children):
+                if child.is_dir and child.filtered is None and child.problem is None:
+                    stack.append(child.parts)
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _list(
-    path: str,
+    base: str,
     parts: tuple[str, ...],
+    fd: int | None,
     options: ScanOptions,
     filters: _Filters,
     probe_cifs: bool,
 ) -> list[WalkItem]:
-    fd = _open_dir(path)
-    try:
-        with os.scandir(path if fd is None else fd) as entries:
-            items = [
-                _item(entry, parts, options, filters, fd, probe_cifs)
-                for entry in entries
-                if entry.name not in (".", "..")
-            ]
-    finally:
-        if fd is not None:
-            os.close(fd)
+    with os.scandir(os.path.join(base, *parts) if fd is None else fd) as entries:
+        items = [
+            _item(entry, parts, options, filters, fd, probe_cifs)
+            for entry in entries
+            if entry.name not in (".", "..")
+        ]
     items.sort(key=lambda item: item.name)
     return items
 
