@@ -413,3 +413,33 @@ def test_persistence_across_restart(tmp_path: Path) -> None:
         moved = url.replace(old_base, second.base_url)
         assert h2.client.get(moved).content == b"persisted"
         assert {u["userPrincipalName"] for u in h2.get("/users").json()["value"]} >= {upn}
+
+
+def test_copy_with_monitor(h: Harness) -> None:
+    d = h.drive_id()
+    src = h.mkdir(d, "root", "src")
+    h.upload(d, "src/a.txt", b"aaa")
+    h.upload(d, "src/sub/b.txt", b"bb")
+    dest = h.mkdir(d, "root", "dest")
+    r = h.post(
+        f"/drives/{d}/items/{src['id']}/copy",
+        json={"parentReference": {"driveId": d, "id": dest["id"]}, "name": "copied"},
+    )
+    assert r.status_code == 202
+    status = h.client.get(r.headers["location"])  # no token: monitor URLs are pre-authenticated
+    assert status.json()["status"] == "completed"
+    copied = h.get(f"/drives/{d}/items/{status.json()['resourceId']}").json()
+    assert copied["name"] == "copied" and copied["folder"]["childCount"] == 2
+    b = h.get(f"/drives/{d}/root:/dest/copied/sub/b.txt").json()
+    assert b["file"]["hashes"] == h.get(f"/drives/{d}/root:/src/sub/b.txt").json()["file"]["hashes"]
+    assert h.client.get(b["@microsoft.graph.downloadUrl"]).content == b"bb"
+    assert h.get(f"/drives/{d}").json()["quota"]["used"] == 10
+    again = h.post(
+        f"/drives/{d}/items/{src['id']}/copy",
+        json={"parentReference": {"id": dest["id"]}, "name": "copied"},
+    )
+    assert_graph_error(again, 409, "nameAlreadyExists")
+    into_self = h.post(
+        f"/drives/{d}/items/{src['id']}/copy", json={"parentReference": {"id": src["id"]}}
+    )
+    assert_graph_error(into_self, 400, "invalidRequest")

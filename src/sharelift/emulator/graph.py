@@ -6,6 +6,7 @@
     *    /v1.0/{path}                 everything else under Graph, parsed by `parse_address`
     PUT|GET|DELETE|POST /_upload/{s}  upload-session URLs, unauthenticated (uploads.py)
     GET  /_download/{token}           pre-authenticated download URLs
+    GET  /_monitor/{token}            status of a copy (unauthenticated, as Graph's monitor URLs)
 
 Authentication happened before a handler runs (the platform's middleware sets
 `request.state.principal`); the store is `request.app.state.store`.
@@ -552,6 +553,52 @@ async def delete_item(request: Request, store: Store, address: Address) -> Respo
     return Response(status_code=204)
 
 
+async def copy_item(request: Request, store: Store, address: Address) -> Response:
+    """Copy (https://learn.microsoft.com/graph/api/driveitem-copy): Graph answers 202 with a
+    monitor URL in Location that needs no token and reports the operation's status. Here the
+    copy is done before answering, so the monitor always says "completed"."""
+    item = target(store, address)
+    body = await json_body(request)
+    drive = address.drive
+    ref = body.get("parentReference") or {}
+    if not isinstance(ref, dict):
+        raise DriveError(400, "invalidRequest", "parentReference must be an object.")
+    if ref.get("driveId") not in (None, drive.id):
+        raise DriveError(400, "invalidRequest", "Copying between drives is not supported here.")
+    parent_id = str(ref["id"]) if ref.get("id") else item.parent_id
+    assert parent_id is not None or item.is_root
+    name = body.get("name")
+    if name is not None and not isinstance(name, str):
+        raise DriveError(400, "invalidRequest", "name must be a string.")
+    copied = store.copy(
+        drive.id,
+        item.id,
+        parent_id or drive.root_id,
+        name,
+        conflict_of(request, body, "fail"),
+        identity_of(request),
+    )
+    token = store.sign(f"monitor|{drive.id}|{copied.id}")
+    return Response(status_code=202, headers={"Location": f"{base(request)}_monitor/{token}"})
+
+
+async def monitor_endpoint(request: Request) -> Response:
+    """The status of a copy, on an unauthenticated URL (asyncJobStatus)."""
+    store = store_of(request)
+    payload = store.unsign(request.path_params["token"])
+    parts = payload.split("|") if payload else []
+    if len(parts) != 3 or parts[0] != "monitor":
+        return error_response(request, 404, "itemNotFound", "No such operation.")
+    body = {
+        "@odata.context": f"{GRAPH_CONTEXT}#microsoft.graph.asyncJobStatus",
+        "operation": "ItemCopy",
+        "percentageComplete": 100.0,
+        "resourceId": parts[2],
+        "status": "completed",
+    }
+    return json_response(request, body)
+
+
 async def get_content(request: Request, store: Store, address: Address) -> Response:
     item = target(store, address)
     if item.is_folder or item.content_key is None:
@@ -744,6 +791,7 @@ ACTIONS: dict[tuple[str, str], Handler] = {
     ("GET", "children"): list_children,
     ("POST", "children"): create_child,
     ("GET", "content"): get_content,
+    ("POST", "copy"): copy_item,
     ("PUT", "content"): put_content,
     ("POST", "createUploadSession"): create_upload_session,
     ("GET", "versions"): list_versions,
@@ -836,4 +884,5 @@ def routes(store: Store) -> list[BaseRoute]:
             "/_upload/{session}", uploads.upload_endpoint, methods=["PUT", "GET", "DELETE", "POST"]
         ),
         Route("/_download/{token}", download_endpoint, methods=["GET", "HEAD"]),
+        Route("/_monitor/{token}", monitor_endpoint, methods=["GET"]),
     ]

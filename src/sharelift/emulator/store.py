@@ -1138,6 +1138,87 @@ class Store:
             assert updated is not None
             return updated
 
+    def copy(
+        self,
+        drive_id: str,
+        item_id: str,
+        parent_id: str,
+        name: str | None,
+        conflict: str,
+        by: Identity,
+    ) -> Item:
+        """Copy an item (a folder with everything below it) into a folder of the same drive.
+
+        The copies share the originals' content files (content is never rewritten in place) and
+        count against the quota like new uploads. Returns the top copy."""
+        with self._lock:
+            source = self.item(drive_id, item_id)
+            if source is None:
+                raise not_found()
+            if source.is_root:
+                raise DriveError(400, "invalidRequest", "The root of a drive cannot be copied.")
+            parent = self._folder(drive_id, parent_id)
+            target_name = name or source.name
+            self._check_new_name(parent, target_name, source.is_folder)
+            if self.child(drive_id, parent_id, target_name) is not None:
+                if conflict != "rename":
+                    raise name_exists()
+                target_name = self._free_name(drive_id, parent_id, target_name, source.is_folder)
+            probe: Item | None = parent
+            while probe is not None:
+                if probe.id == source.id:
+                    raise DriveError(400, "invalidRequest", "Cannot copy a folder into itself.")
+                probe = None if probe.parent_id is None else self.item(drive_id, probe.parent_id)
+            self._quota_check(drive_id, self._tree_size(drive_id, source))
+            now = time.time()
+            with self._tx() as db:
+                top = self._copy_into(db, drive_id, source, parent_id, target_name, now, by)
+            copied = self.item(drive_id, top)
+            assert copied is not None
+            return copied
+
+    def _tree_size(self, drive_id: str, item: Item) -> int:
+        if not item.is_folder:
+            return item.size
+        return sum(
+            self._tree_size(drive_id, child)
+            for child in self.children(drive_id, item.id, None, 1 << 30)
+        )
+
+    def _copy_into(
+        self,
+        db: sqlite3.Connection,
+        drive_id: str,
+        source: Item,
+        parent_id: str,
+        name: str,
+        now: float,
+        by: Identity,
+    ) -> str:
+        new_id = _new_item_id()
+        self._insert_item(
+            db,
+            new_id,
+            drive_id,
+            parent_id,
+            name,
+            source.is_folder,
+            source.size,
+            source.qxh,
+            source.content_key,
+            source.fs_created,
+            now,
+            source.fs_modified,
+            by,
+        )
+        if source.is_folder:
+            for child in self.children(drive_id, source.id, None, 1 << 30):
+                self._copy_into(db, drive_id, child, new_id, child.name, now, by)
+        else:
+            assert source.content_key is not None
+            self._add_version(db, new_id, 1, source.size, source.content_key, now, by, drive_id)
+        return new_id
+
     def delete(self, drive_id: str, item_id: str) -> None:
         """Delete an item and everything below it (to the recycle bin: the bytes move from
         quota `used` to `deleted`). The items stay as tombstones for delta."""
