@@ -6,6 +6,7 @@ import base64
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -197,3 +198,19 @@ def test_quota_and_bad_requests(h: Harness) -> None:
     assert r.status_code == 400 and error_code(r) == "invalidRequest"
     r = h.post(f"/drives/{d}/root:/x.txt:/createUploadSession", content=b"{not json")
     assert r.status_code == 400
+
+
+def test_session_survives_restart(tmp_path: Path) -> None:
+    data = os.urandom(UNIT + 100)
+    with emulator_server(tmp_path) as first, harness(first) as h1:
+        d, old_base = h1.drive_id(), first.base_url
+        url = open_session(h1, "resume.bin")["uploadUrl"]
+        assert put_range(h1, url, data[:UNIT], 0, len(data)).status_code == 202
+    with emulator_server(tmp_path) as second, harness(second) as h2:
+        url = url.replace(old_base, second.base_url)
+        assert h2.client.get(url).json()["nextExpectedRanges"] == [f"{UNIT}-"]
+        done = put_range(h2, url, data[UNIT:], UNIT, len(data))
+        assert done.status_code == 201, done.text
+        item = h2.get(f"/drives/{d}/root:/resume.bin").json()
+        assert item["size"] == len(data)
+        assert h2.client.get(item["@microsoft.graph.downloadUrl"]).content == data

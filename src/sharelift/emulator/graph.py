@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -59,6 +60,8 @@ from sharelift.emulator.wire import (
     site_json,
     user_json,
 )
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PAGE = 200
 MAX_PAGE = 1000
@@ -183,6 +186,10 @@ async def graph_endpoint(request: Request) -> Response:
         return await dispatch(request, "/" + request.path_params["path"])
     except DriveError as exc:
         return drive_error(request, exc)
+    except Exception:
+        # A bug here must still answer in Graph's error shape, as Graph's own 500s do.
+        log.exception("unhandled error in %s %s", request.method, request.url.path)
+        return error_response(request, 500, "generalException", "An internal error occurred.")
 
 
 async def dispatch(request: Request, path: str) -> Response:
@@ -219,7 +226,10 @@ async def dispatch(request: Request, path: str) -> Response:
 def list_users(request: Request, store: Store) -> Response:
     users = store.users()
     top = page_size(request, 100, 999)
-    start = int(request.query_params.get("$skiptoken", "0") or 0)
+    skiptoken = request.query_params.get("$skiptoken", "0")
+    if not skiptoken.isdigit():
+        raise DriveError(400, "invalidRequest", "Invalid $skiptoken.")
+    start = int(skiptoken)
     page = users[start : start + top]
     body: dict[str, Any] = {
         "@odata.context": f"{GRAPH_CONTEXT}#users",

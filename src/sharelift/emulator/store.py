@@ -469,7 +469,23 @@ class Store:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
-        return cls(settings, conn)
+        store = cls(settings, conn)
+        store._sweep()
+        return store
+
+    def _sweep(self) -> None:
+        """Forget what a stopped emulator left behind: staged bodies and expired sessions."""
+        for leftover in self.tmp_dir.iterdir():
+            leftover.unlink(missing_ok=True)
+        with self._lock:
+            expired = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM sessions WHERE expires <= ?", (time.time(),)
+                )
+            ]
+        for session_id in expired:
+            self.drop_session(session_id)
 
     def close(self) -> None:
         with self._lock:

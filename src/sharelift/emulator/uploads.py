@@ -174,8 +174,9 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
             if received > length:
                 break
             f.write(chunk)
+        # Cut whatever an interrupted earlier attempt left beyond this fragment.
+        f.truncate(start if received != length else start + length)
         if received != length:
-            f.truncate(start)
             raise DriveError(
                 400,
                 "invalidRequest",
