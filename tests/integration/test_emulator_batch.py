@@ -50,6 +50,9 @@ def test_limits_and_validation(h: Harness) -> None:
     assert batch(h, cycle).status_code == 400
     assert h.post("/$batch", content=b"nope").status_code == 400
     assert batch(h, []).status_code == 400
+    assert (
+        batch(h, [{"id": "1", "method": "POST", "url": "/$batch", "body": {}}]).status_code == 400
+    )
 
 
 def test_depends_on_base64_and_failed_dependency(h: Harness) -> None:

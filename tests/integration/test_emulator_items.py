@@ -81,6 +81,7 @@ def test_user_drive_404_until_provisioned(h: Harness) -> None:
 
 def test_sites_and_libraries(h: Harness) -> None:
     root = h.get("/sites/root").json()
+    assert h.get("/sites/contoso.sharepoint.com").json()["id"] == root["id"]
     assert root["webUrl"] == "https://contoso.sharepoint.com" and root["root"] == {}
     team = h.get("/sites/contoso.sharepoint.com:/sites/team").json()
     assert team["webUrl"] == "https://contoso.sharepoint.com/sites/Team"

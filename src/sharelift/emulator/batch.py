@@ -57,6 +57,8 @@ def _validate(payload: Any) -> list[dict[str, Any]]:
             raise BatchError(f"Batch request '{rid}' has an invalid method.")
         if not isinstance(url, str) or not url:
             raise BatchError(f"Batch request '{rid}' has no url.")
+        if _inner_target(url)[0].rstrip("/") == "/v1.0/$batch":
+            raise BatchError(f"Batch request '{rid}': a $batch cannot contain a $batch.")
         headers = req.get("headers", {})
         if not isinstance(headers, dict):
             raise BatchError(f"Batch request '{rid}' has invalid headers.")

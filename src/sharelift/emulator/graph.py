@@ -267,6 +267,8 @@ async def site_routes(request: Request, store: Store, rest: str) -> Response:
     elif rest.startswith(":"):
         site_path, rest = _colon_path(rest)
         site = store.site_by_path(key, site_path)
+    elif "," not in key and "." in key:
+        site = store.site_by_path(key, "/")  # /sites/{hostname}: that host's root site
     else:
         site = store.site(key)
     if site is None:
