@@ -467,7 +467,7 @@ def _size(n: int) -> str:
 def render_summary(summary: ScanSummary, console: Console) -> None:
     """The terminal summary: totals, counts by finding, largest files, longest paths."""
     data = summary.to_dict()
-    totals = Table(title=f"Scan of {data['source']}", show_header=False, box=None)
+    totals = Table(title=f"Scan of {escape(data['source'])}", show_header=False, box=None)
     totals.add_column(style="bold")
     totals.add_column(justify="right")
     rows = [
