@@ -250,8 +250,20 @@ def test_patch_rename_move_and_times(h: Harness) -> None:
     a = h.mkdir(d, "root", "A")
     b = h.mkdir(d, "root", "B")
     item = h.upload(d, "A/x.txt", b"x")
-    r = h.patch(f"/drives/{d}/items/{item['id']}", json={"name": "y.txt"})
+    stale = item["eTag"]
+    r = h.patch(
+        f"/drives/{d}/items/{item['id']}", json={"name": "y.txt"}, headers={"If-Match": stale}
+    )
     assert r.status_code == 200 and r.json()["name"] == "y.txt"
+    r = h.patch(
+        f"/drives/{d}/items/{item['id']}", json={"name": "w.txt"}, headers={"If-Match": stale}
+    )
+    assert_graph_error(r, 412, "preconditionFailed")
+    assert_graph_error(
+        h.delete(f"/drives/{d}/items/{item['id']}", headers={"If-Match": stale}),
+        412,
+        "preconditionFailed",
+    )
     r = h.patch(f"/drives/{d}/items/{item['id']}", json={"parentReference": {"id": b["id"]}})
     assert r.json()["parentReference"]["path"] == f"/drives/{d}/root:/B"
     r = h.patch(

@@ -512,8 +512,19 @@ async def create_child(request: Request, store: Store, address: Address) -> Resp
     return json_response(request, out, 201 if created else 200)
 
 
+def check_if_match(request: Request, item: Item) -> None:
+    """If-Match with an eTag (or cTag) the item no longer has: 412 preconditionFailed."""
+    if_match = request.headers.get("if-match")
+    if not if_match or if_match.strip() == "*":
+        return
+    current = {f'"{{{item.guid}}},{item.etag_n}"', f'"c:{{{item.guid}}},{item.ctag_n}"'}
+    if not {tag.strip() for tag in if_match.split(",")} & current:
+        raise DriveError(412, "preconditionFailed", "The resource has changed since it was read.")
+
+
 async def patch_item(request: Request, store: Store, address: Address) -> Response:
     item = target(store, address)
+    check_if_match(request, item)
     body = await json_body(request)
     drive_id = address.drive.id
     new_parent: str | None = None
@@ -555,12 +566,7 @@ async def patch_item(request: Request, store: Store, address: Address) -> Respon
 
 async def delete_item(request: Request, store: Store, address: Address) -> Response:
     item = target(store, address)
-    if_match = request.headers.get("if-match")
-    if if_match and if_match != "*":
-        renderer = ItemRenderer(request, store, address.drive)
-        tags = {renderer.render(item)["eTag"]}
-        if if_match not in tags:
-            raise DriveError(412, "preconditionFailed", "The eTag does not match.")
+    check_if_match(request, item)
     store.delete(address.drive.id, item.id)
     return Response(status_code=204)
 
