@@ -518,7 +518,8 @@ def check_if_match(request: Request, item: Item) -> None:
     if not if_match or if_match.strip() == "*":
         return
     current = {f'"{{{item.guid}}},{item.etag_n}"', f'"c:{{{item.guid}}},{item.ctag_n}"'}
-    if not {tag.strip() for tag in if_match.split(",")} & current:
+    # Graph's eTags contain a comma ("{GUID},3"), so the list is split on the quotes.
+    if not set(re.findall(r'"[^"]*"', if_match)) & current:
         raise DriveError(412, "preconditionFailed", "The resource has changed since it was read.")
 
 
