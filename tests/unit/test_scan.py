@@ -266,3 +266,30 @@ def test_cli_unwritable_report(
     assert main(["scan", str(tree), "--report", str(tmp_path / "r")]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("sharelift: error: --report: cannot write") and err.count("\n") == 1
+
+
+def test_source_problems_become_findings(tmp_path: Path) -> None:
+    root = tmp_path / "src"
+    (root / "real").mkdir(parents=True)
+    (root / "a.txt").touch()
+    (root / "gone").mkdir()
+    (root / "real" / "up").symlink_to("..")
+    (root / "dangling").symlink_to("nowhere")
+    os.mkfifo(root / "fifo")
+    entries = scan(root, ScanOptions(follow_symlinks=True))
+    first = next(entries)
+    assert first.relpath == "a.txt"
+    (root / "gone").rmdir()  # vanishes between its parent's listing and its own
+    by = {e.relpath: e for e in [first, *entries]}
+    expected = {
+        "gone": (Code.UNREADABLE_FOLDER, Status.BLOCKED),
+        "real/up": (Code.SYMLINK_LOOP, Status.SKIPPED),
+        "dangling": (Code.BROKEN_SYMLINK, Status.SKIPPED),
+        "fifo": (Code.SPECIAL_FILE, Status.SKIPPED),
+    }
+    for path, (code, status) in expected.items():
+        assert [f.code for f in by[path].findings] == [code], path
+        assert by[path].status is status and by[path].target_parts is None
+    assert by["real"].status is Status.MIGRATE
+    not_followed = {e.relpath: e for e in scan(root, ScanOptions())}
+    assert not_followed["dangling"].findings[0].code is Code.SYMLINK_NOT_FOLLOWED
