@@ -220,6 +220,9 @@ class EmulatorServer:
         config.graceful_timeout = 0.5
         config.keep_alive_timeout = 30.0
         config.h2_max_concurrent_streams = 256
+        # Hypercorn ends an HTTP/2 connection (GOAWAY) after 1,000 requests by default, which
+        # fails a busy client's in-flight streams; Graph's front ends keep connections far longer.
+        config.keep_alive_max_requests = 2**31
         config.h11_max_incomplete_size = 64 * 1024
         return config
 
