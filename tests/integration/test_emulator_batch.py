@@ -190,3 +190,25 @@ def test_non_json_inner_bodies_travel_as_base64() -> None:
                     "principal": "someone"}  # fmt: skip
     assert result["status"] == 200
     assert base64.b64decode(result["body"]) == b"\x00plain\xff"
+
+
+def test_upload_sessions_opened_in_a_batch(h: Harness) -> None:
+    d = h.drive_id()
+    requests: list[dict[str, Any]] = [
+        {
+            "id": str(i),
+            "method": "POST",
+            "url": f"/drives/{d}/root:/batched/f{i}.bin:/createUploadSession",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"item": {"@microsoft.graph.conflictBehavior": "fail", "fileSize": 3}},
+        }
+        for i in range(5)
+    ]
+    responses = by_id(batch(h, requests))
+    for i in range(5):
+        url = responses[str(i)]["body"]["uploadUrl"]
+        assert url.startswith(f"{h.server.base_url}/_upload/")
+        r = h.client.put(url, content=b"abc", headers={"Content-Range": "bytes 0-2/3"})
+        assert r.status_code == 201 and r.json()["name"] == f"f{i}.bin"
+    listed = h.get(f"/drives/{d}/root:/batched:/children").json()["value"]
+    assert len(listed) == 5
