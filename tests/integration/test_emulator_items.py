@@ -366,6 +366,7 @@ def test_download_redirect_and_ranges(h: Harness) -> None:
     assert h.client.get(url, headers={"Range": "bytes=-4"}).content == data[-4:]
     assert h.client.get(url, headers={"Range": "bytes=1020-"}).content == data[1020:]
     assert h.client.get(url, headers={"Range": "bytes=5000-"}).status_code == 416
+    assert h.client.get(url, headers={"Range": "bytes=0-1,4-5"}).content == data
     assert h.client.get(url[:-3] + "AAA").status_code == 401
     folder = h.mkdir(d, "root", "f")
     assert_graph_error(h.get(f"/drives/{d}/items/{folder['id']}/content"), 404, "itemNotFound")

@@ -844,7 +844,9 @@ async def download_endpoint(request: Request) -> Response:
     start, end = 0, size - 1
     status = 200
     range_header = request.headers.get("range")
-    if range_header:
+    # One range is served; a header we do not understand (several ranges) is ignored and the
+    # whole body sent, as RFC 9110 §14.2 allows.
+    if range_header and re.fullmatch(r"\s*bytes\s*=\s*\d*\s*-\s*\d*\s*", range_header):
         parsed = parse_range(range_header, size)
         if parsed is None:
             return Response(
@@ -855,7 +857,7 @@ async def download_endpoint(request: Request) -> Response:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     headers["Content-Length"] = str(max(end - start + 1, 0))
     if request.method == "HEAD":
-        return Response(status_code=status, headers=headers, media_type="application/octet-stream")
+        return Response(status_code=status, headers=headers, media_type=item.mime)
 
     async def body() -> AsyncIterator[bytes]:
         # Plain reads of 1 MiB from local disk are cheaper than a worker thread per read.
@@ -869,9 +871,7 @@ async def download_endpoint(request: Request) -> Response:
                 remaining -= len(chunk)
                 yield chunk
 
-    return StreamingResponse(
-        body(), status_code=status, headers=headers, media_type="application/octet-stream"
-    )
+    return StreamingResponse(body(), status_code=status, headers=headers, media_type=item.mime)
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
