@@ -110,3 +110,23 @@ def test_delta_only_on_root(h: Harness) -> None:
     folder = h.mkdir(d, "root", "f")
     r = h.get(f"/drives/{d}/items/{folder['id']}/delta")
     assert r.status_code == 400
+
+
+def test_parents_come_before_children(h: Harness) -> None:
+    d = h.drive_id()
+    inner = h.upload(d, "early/deep/f.txt", b"x")
+    late = h.mkdir(d, "root", "late")
+    early = h.get(f"/drives/{d}/root:/early").json()
+    _, link, _ = follow(h, f"/drives/{d}/root/delta")
+    # `early` (created first) moves into `late` (created after it)
+    h.patch(f"/drives/{d}/items/{early['id']}", json={"parentReference": {"id": late["id"]}})
+    full, _, _ = follow(h, f"/drives/{d}/root/delta?$top=1")
+    seen: set[str] = set()
+    for item in full:
+        assert "root" in item or item["parentReference"]["id"] in seen, item["name"]
+        seen.add(item["id"])
+    changes, _, _ = follow(h, link)
+    order = [i["id"] for i in changes]
+    assert order.index(early["id"]) < order.index(inner["id"])
+    moved = next(i for i in changes if i["id"] == inner["id"])
+    assert moved["parentReference"]["path"] == f"/drives/{d}/root:/late/early/deep"

@@ -1138,6 +1138,10 @@ class Store:
                         "UPDATE items SET child_count = child_count + 1 WHERE id = ?",
                         (new_parent_id,),
                     )
+                if (moved or renamed) and item.is_folder:
+                    # Everything below has a new path: it is reported again by delta, after
+                    # the folder, so that a delta page always lists a parent before its children.
+                    self._touch_descendants(db, item_id)
                 if new_version:
                     assert item.content_key is not None
                     self._add_version(
@@ -1234,6 +1238,19 @@ class Store:
             assert source.content_key is not None
             self._add_version(db, new_id, 1, source.size, source.content_key, now, by, drive_id)
         return new_id
+
+    def _touch_descendants(self, db: sqlite3.Connection, folder_id: str) -> None:
+        below = [
+            r[0]
+            for r in db.execute(
+                "WITH RECURSIVE sub(id) AS (SELECT id FROM items WHERE parent_id = ? "
+                "AND deleted = 0 UNION ALL SELECT i.id FROM items i JOIN sub "
+                "ON i.parent_id = sub.id WHERE i.deleted = 0) SELECT id FROM sub",
+                (folder_id,),
+            )
+        ]
+        for child_id in below:
+            db.execute("UPDATE items SET seq = ? WHERE id = ?", (self._next_seq(), child_id))
 
     def delete(self, drive_id: str, item_id: str) -> None:
         """Delete an item and everything below it (to the recycle bin: the bytes move from
