@@ -47,6 +47,8 @@ def test_provisioning(
     assert drive_status("nestor@contoso.com") == 404  # not yet
     time.sleep(0.9)
     assert drive_status("nestor@contoso.com") == 200
+    live = client.get(f"{info['base_url']}/_emulator/info", headers=server.admin_headers()).json()
+    assert {u["upn"]: u for u in live["users"]}["nestor@contoso.com"]["drive_id"]
     assert drive_status("diego@contoso.com") == 404  # unlicensed: never
 
 

@@ -3,7 +3,7 @@ middleware stack (observe outermost, then faults, then Graph authentication).
 
 Admin endpoints (all need the header `X-Emulator-Key: <admin_key from emulator.json>`):
 
-    GET  /_emulator/info              the emulator.json contents
+    GET  /_emulator/info              the emulator.json contents, users and drives as of now
     GET  /_emulator/stats             counters (see observe.Stats.snapshot)
     POST /_emulator/stats/reset       zero the counters
     GET  /_emulator/faults            current faults (and the two timing settings)
@@ -86,7 +86,8 @@ def _faults_view(settings: EmulatorSettings) -> dict[str, Any]:
 async def _info(request: Request) -> Response:
     if (refused := _admin(request)) is not None:
         return refused
-    return JSONResponse(getattr(request.app.state, "info", {}))
+    provider = getattr(request.app.state, "info_provider", None)
+    return JSONResponse(provider() if provider else {})
 
 
 async def _stats(request: Request) -> Response:
@@ -182,7 +183,8 @@ def create_app(
 
     `graph_routes` replaces `sharelift.emulator.graph.routes(store)` (tests of the frame only).
     `app.state` holds settings, store, identity, stats, request_log, throttle, provisioner;
-    the server adds `info` once it knows its URL. Close `app.state.request_log` when done.
+    the server adds `info` and `info_provider` once it knows its URL. Close
+    `app.state.request_log` when done.
     """
     certs = ensure_certs(settings.data_dir, settings.tenant)
     registration, signing_key = load_or_create_registration(settings.data_dir)

@@ -651,7 +651,10 @@ class Identity:
         if grant == "refresh_token":
             client_id = self._authenticate_client(form, basic, required=False)
             user = self._redeem_refresh_token(form.get("refresh_token", ""), client_id)
-            return self._token_response(self._resource_of(scopes), user, client_id, scopes, form)
+            # Entra ID answers a refresh with a new refresh token too (they rotate), whatever the
+            # scopes of this request: offline_access was granted with the first one.
+            granted = scopes if "offline_access" in scopes else [*scopes, "offline_access"]
+            return self._token_response(self._resource_of(scopes), user, client_id, granted, form)
         raise OAuthError(
             400,
             "unsupported_grant_type",

@@ -200,6 +200,7 @@ class EmulatorServer:
         self.identity.base_url = f"https://{_url_host(settings.host)}:{self.port}"
         self.info = self.build_info()
         self.app.state.info = self.info
+        self.app.state.info_provider = self.build_info
         write_private(settings.data_dir / INFO_FILE, json.dumps(self.info, indent=2).encode())
 
     def _config(self) -> Config:
