@@ -207,9 +207,8 @@ def _decide_listing(
                 decision.path_length,
             )  # fmt: skip
             if child.is_dir:
-                pending[child.parts] = (
-                    entry  # emitted with its own listing, just before its content
-                )
+                # Emitted with the folder's own listing, just before its content.
+                pending[child.parts] = entry
                 continue
         yield entry
 
