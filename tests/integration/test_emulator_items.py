@@ -138,6 +138,7 @@ def test_root_and_item_shapes(h: Harness) -> None:
         f"/drives/{d}/items/{folder['id']}:/Q1.csv:",
         f"/drives/{d}/items/root:/Reports/Q1.csv",
         "/me/drive/root:/Reports/Q1.csv:",
+        "/drive/items/root:/Reports/Q1.csv:",
         f"/users/{h.upn}/drive/items/" + item["id"],
     ]:
         got = h.get(path)

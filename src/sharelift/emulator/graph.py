@@ -194,8 +194,10 @@ async def graph_endpoint(request: Request) -> Response:
 
 async def dispatch(request: Request, path: str) -> Response:
     store = store_of(request)
-    method = request.method
     head, rest = _take_segment(path.lstrip("/"))
+    if head == "drive":
+        # `/drive` is Graph's shorthand for `/me/drive`.
+        head, rest = "me", "/drive" + rest
     if head == "me":
         principal = getattr(request.state, "principal", None)
         if principal is None or principal.kind != "user" or not principal.upn:
@@ -216,10 +218,6 @@ async def dispatch(request: Request, path: str) -> Response:
         if drive is None:
             raise DriveError(404, "itemNotFound", "The drive could not be found.")
         return await drive_routes(request, drive, rest)
-    if head == "drive":
-        raise DriveError(400, "BadRequest", "/drive needs a signed-in user: use /me/drive.")
-    if method not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-        raise DriveError(405, "methodNotAllowed", f"{method} is not supported.")
     raise bad_segment(head)
 
 
