@@ -135,3 +135,23 @@ def test_bandwidth_cap(emulator: EmulatorServer, graph: httpx.Client) -> None:
     capped = time.monotonic() - start
     assert capped >= 1.3, (unlimited, capped)
     assert unlimited < 1.0
+
+
+def test_batch_inner_requests_skip_latency_but_are_throttled(
+    emulator: EmulatorServer, graph: httpx.Client
+) -> None:
+    requests = [{"id": str(i), "method": "GET", "url": "/users"} for i in range(5)]
+    graph.post("/$batch", json={"requests": requests[:1]})  # warm the connection
+    emulator.set_faults(latency_ms=300)
+    start = time.monotonic()
+    r = graph.post("/$batch", json={"requests": requests})
+    elapsed = time.monotonic() - start
+    assert r.status_code == 200
+    assert 0.3 <= elapsed < 0.9  # the outer request waits, its five inner ones do not
+    emulator.set_faults(latency_ms=0, ru_per_minute=6)
+    statuses = {
+        x["id"]: x["status"]
+        for x in graph.post("/$batch", json={"requests": requests}).json()["responses"]
+    }
+    assert sorted(statuses.values()) == [200, 200, 200, 429, 429]
+    assert emulator.stats()["batch_inner"] >= 10

@@ -8,7 +8,8 @@ Admin endpoints (all need the header `X-Emulator-Key: <admin_key from emulator.j
     POST /_emulator/stats/reset       zero the counters
     GET  /_emulator/faults            current faults (and the two timing settings)
     PUT  /_emulator/faults            change some of them: {"latency_ms": 50, ...}
-    POST /_emulator/faults/reset      all faults off, throttling windows emptied
+    POST /_emulator/faults/reset      all faults off, throttling windows emptied, the two
+                                      timing settings back to their start values
     POST /_emulator/device/approve    {"user_code", "upn"}: sign a user in for a device code
     POST /_emulator/device/decline    {"user_code"}: the user refuses
 """
@@ -129,9 +130,7 @@ async def _faults_reset(request: Request) -> Response:
     if (refused := _admin(request)) is not None:
         return refused
     settings: EmulatorSettings = request.app.state.settings
-    settings.faults.update(dataclasses.asdict(Faults()))
-    throttle: Throttle = request.app.state.throttle
-    throttle.reset()
+    reset_faults(request.app)
     return JSONResponse(_faults_view(settings))
 
 
@@ -159,6 +158,16 @@ async def _device_decline(request: Request) -> Response:
     except KeyError:
         return JSONResponse({"error": "notFound", "message": "no such pending code"}, 404)
     return Response(status_code=204)
+
+
+def reset_faults(app: Starlette) -> None:
+    """All faults off, throttling windows emptied, the timing knobs back to their start values."""
+    settings: EmulatorSettings = app.state.settings
+    settings.faults.update(dataclasses.asdict(Faults()))
+    for name, value in app.state.initial_knobs.items():
+        setattr(settings, name, value)
+    throttle: Throttle = app.state.throttle
+    throttle.reset()
 
 
 def admin_routes() -> list[BaseRoute]:
@@ -217,4 +226,5 @@ def create_app(
     app.state.request_log = request_log
     app.state.throttle = throttle
     app.state.provisioner = sharepoint.Provisioner(store, settings)
+    app.state.initial_knobs = {name: getattr(settings, name) for name in _SETTINGS_KNOBS}
     return app

@@ -329,14 +329,15 @@ class FaultsMiddleware:
                     )
                 return
 
-        rate = faults.bandwidth_bps
-        if not extra and rate <= 0:
+        # An inner $batch request's bytes are part of the outer request's, already paced.
+        paced = not inner and faults.bandwidth_bps > 0
+        if not extra and not paced:
             await self.app(scope, receive, send)
             return
 
         async def paced_receive() -> Message:
             message = await receive()
-            if message["type"] == "http.request":
+            if paced and message["type"] == "http.request":
                 await self.bandwidth.take(
                     len(message.get("body", b"")), self.settings.faults.bandwidth_bps
                 )
@@ -345,7 +346,7 @@ class FaultsMiddleware:
         async def decorated_send(message: Message) -> None:
             if message["type"] == "http.response.start" and extra:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
-            elif message["type"] == "http.response.body":
+            elif paced and message["type"] == "http.response.body":
                 await self.bandwidth.take(
                     len(message.get("body", b"")), self.settings.faults.bandwidth_bps
                 )

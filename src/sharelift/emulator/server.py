@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import dataclasses
 import ipaddress
 import json
 import logging
@@ -32,9 +31,9 @@ from hypercorn.config import Config
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from sharelift.emulator.app import ADMIN_KEY_HEADER, create_app
+from sharelift.emulator.app import ADMIN_KEY_HEADER, create_app, reset_faults
 from sharelift.emulator.certs import write_private
-from sharelift.emulator.faults import ConnectionDropper, DroppedConnection, Throttle
+from sharelift.emulator.faults import ConnectionDropper, DroppedConnection
 from sharelift.emulator.identity import GRAPH_RESOURCE, Identity
 from sharelift.emulator.observe import RequestLog, Stats
 from sharelift.emulator.settings import EmulatorSettings, Faults
@@ -423,11 +422,10 @@ class EmulatorServer:
         return self.settings.faults
 
     def reset_faults(self) -> None:
-        """All faults off and throttling windows emptied."""
+        """All faults off, throttling windows emptied, provisioning delay and upload-session
+        lifetime back to their start values."""
         assert self.app is not None
-        self.settings.faults.update(dataclasses.asdict(Faults()))
-        throttle: Throttle = self.app.state.throttle
-        throttle.reset()
+        reset_faults(self.app)
 
     def approve_device_code(self, user_code: str, upn: str) -> None:
         """Sign `upn` in for a pending device code; raises KeyError / LookupError."""
