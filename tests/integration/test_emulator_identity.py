@@ -279,3 +279,55 @@ def test_graph_refuses_bad_tokens(
     assert error["innerError"]["request-id"]
     if case == "expired":
         assert "expired" in error["message"]
+
+
+def test_device_login_page_and_form_post(
+    emulator: EmulatorServer, http_client: Callable[..., httpx.Client]
+) -> None:
+    info = emulator.info
+    client = http_client(emulator)
+    start = client.post(
+        f"{info['authority']}/oauth2/v2.0/devicecode",
+        data={"client_id": info["client_id"], "scope": "User.Read offline_access openid"},
+    ).json()
+    assert "sign in" in client.get(start["verification_uri"]).text.lower()
+    page = client.post(
+        start["verification_uri"], data={"user_code": start["user_code"], "upn": "alex@contoso.com"}
+    )
+    assert "Signed in" in page.text
+    r = client.post(
+        f"{info['authority']}/oauth2/v2.0/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "client_id": info["client_id"],
+            "device_code": start["device_code"],
+        },
+    )
+    body = r.json()
+    assert r.status_code == 200 and body["refresh_token"] and body["id_token"]
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["upn"] == "alex@contoso.com"
+    again = client.post(
+        f"{info['authority']}/oauth2/v2.0/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "client_id": info["client_id"],
+            "device_code": start["device_code"],
+        },
+    )
+    assert again.json()["error"] == "invalid_grant"  # a device code is redeemed once
+    refreshed = client.post(
+        f"{info['authority']}/oauth2/v2.0/token",
+        data={
+            "grant_type": "refresh_token",
+            "client_id": info["client_id"],
+            "refresh_token": body["refresh_token"],
+            "scope": "User.Read",
+        },
+    ).json()
+    assert refreshed["access_token"] and refreshed["refresh_token"]
+    unsupported = client.post(
+        f"{info['authority']}/oauth2/v2.0/token",
+        data={"grant_type": "password", "client_id": info["client_id"]},
+    )
+    assert unsupported.json()["error"] == "unsupported_grant_type"
