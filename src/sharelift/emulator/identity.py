@@ -43,7 +43,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -267,8 +267,15 @@ class Identity:
         }
 
     def tenant_aliases(self) -> set[str]:
-        """Tenant segments accepted in URLs: the id, the domain, and the multi-tenant names."""
-        return {self.tenant_id, self.domain, "organizations", "common"}
+        """Tenant segments accepted in URLs: the id, the domains (the initial *.onmicrosoft.com
+        one and the users' {tenant}.com), and the multi-tenant names."""
+        return {
+            self.tenant_id,
+            self.domain,
+            f"{self.settings.tenant}.com",
+            "organizations",
+            "common",
+        }
 
     def knows_tenant(self, segment: str) -> bool:
         return segment.lower() in {a.lower() for a in self.tenant_aliases()}
@@ -922,8 +929,6 @@ _DEVICE_PAGE = """<!doctype html><html><head><title>sharelift emulator sign-in</
 
 async def _devicelogin(request: Request) -> Response:
     """A sign-in page for people: enter the code and a user's UPN (no password)."""
-    from starlette.responses import HTMLResponse
-
     message = ""
     if request.method == "POST":
         form = await _form(request)
