@@ -458,3 +458,17 @@ def test_copy_with_monitor(h: Harness) -> None:
         f"/drives/{d}/items/{src['id']}/copy", json={"parentReference": {"id": src["id"]}}
     )
     assert_graph_error(into_self, 400, "invalidRequest")
+
+
+def test_special_characters_in_paths(h: Harness) -> None:
+    from urllib.parse import quote
+
+    d = h.drive_id()
+    name = "a#b %c+d&e;f=g'h~i ü.txt"
+    r = h.put(f"/drives/{d}/root:/{quote('dir ä')}/{quote(name)}:/content", content=b"x")
+    assert r.status_code == 201, r.text
+    assert r.json()["name"] == name
+    assert r.json()["parentReference"]["path"] == f"/drives/{d}/root:/dir ä"
+    got = h.get(f"/drives/{d}/root:/{quote('DIR Ä')}/{quote(name.upper())}")
+    assert got.status_code == 200 and got.json()["id"] == r.json()["id"]
+    assert r.json()["webUrl"].endswith("/dir%20%C3%A4/" + quote(name))
