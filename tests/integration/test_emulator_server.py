@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -77,10 +78,12 @@ def test_state_survives_a_restart(
     data = tmp_path / "persist"
     first = emulator_factory(data_dir=data)
     before = dict(first.info)
+    assert f"emulator-{first.port}" in {t.name for t in threading.enumerate()}
     ca = (data / "ca.pem").read_bytes()
     start = time.monotonic()
     first.stop()
     assert time.monotonic() - start < 2.5
+    assert f"emulator-{first.port}" not in {t.name for t in threading.enumerate()}
 
     second = emulator_factory(data_dir=data)
     after = second.info

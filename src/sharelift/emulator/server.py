@@ -277,7 +277,9 @@ class EmulatorServer:
         if self._thread is not None:
             raise EmulatorError("this emulator server was already started")
         self._prepare()
-        self._thread = threading.Thread(target=self._run_thread, name="emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run_thread, name=f"emulator-{self.port}", daemon=True
+        )
         self._thread.start()
         self._ready.wait(30)
         if self._error is not None:
