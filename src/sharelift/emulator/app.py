@@ -95,6 +95,8 @@ async def _stats(request: Request) -> Response:
     if (refused := _admin(request)) is not None:
         return refused
     stats: Stats = request.app.state.stats
+    log: RequestLog = request.app.state.request_log
+    log.flush()  # so requests.jsonl is complete for whoever reads the counters
     return JSONResponse(stats.snapshot())
 
 
