@@ -19,6 +19,7 @@ from sharelift.emulator.store import (
     check_name,
     conflict_candidate,
 )
+from sharelift.errors import EmulatorError
 
 
 @pytest.fixture
@@ -123,3 +124,9 @@ def test_accepted_names_and_rename_candidates() -> None:
     assert conflict_candidate("a.tar.gz", False, 2) == "a.tar 2.gz"
     assert conflict_candidate("folder.v2", True, 1) == "folder.v2 1"
     assert conflict_candidate(".env", False, 1) == ".env 1"
+
+
+def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "emulator.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(EmulatorError, match="not an emulator database"):
+        Store.open(EmulatorSettings(data_dir=tmp_path))

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import quote
 
 from sharelift.emulator.settings import EmulatorSettings
+from sharelift.errors import EmulatorError
 from sharelift.quickxorhash import QuickXorHash
 
 TIB = 1024**4
@@ -459,16 +460,29 @@ class Store:
 
     @classmethod
     def open(cls, settings: EmulatorSettings) -> Store:
-        """Create `settings.data_dir` (and its database) or reopen it."""
+        """Create `settings.data_dir` (and its database) or reopen it.
+
+        Raises EmulatorError when the folder or its database cannot be used."""
         data_dir = Path(settings.data_dir)
-        for sub in ("content", "tmp", "sessions"):
-            (data_dir / sub).mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            data_dir / "emulator.db", check_same_thread=False, isolation_level=None
-        )
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
+        try:
+            for sub in ("content", "tmp", "sessions"):
+                (data_dir / sub).mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                data_dir / "emulator.db", check_same_thread=False, isolation_level=None
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise EmulatorError(
+                f"cannot use {data_dir} as the emulator's data folder: {exc}"
+            ) from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise EmulatorError(
+                f"{data_dir / 'emulator.db'} is not an emulator database: {exc}"
+            ) from exc
         store = cls(settings, conn)
         store._sweep()
         return store
