@@ -350,6 +350,7 @@ def parent_and_name(
     parent = store.item(drive_id, address.base_id)
     if parent is None:
         raise not_found()
+    # Uploading by path creates the missing folders on the way, as OneDrive does.
     for segment in segments[:-1]:
         if not parent.is_folder:
             raise not_found()
@@ -743,6 +744,7 @@ async def delta(request: Request, store: Store, address: Address) -> Response:
     if not folder.is_root:
         raise DriveError(400, "invalidRequest", "Delta is only supported on the root of a drive.")
     token = request.query_params.get("$skiptoken") or request.query_params.get("token")
+    # token=latest: "an empty response with the deltaLink of the current state" (same page).
     if token == "latest":  # noqa: S105 — Graph's documented token value, not a secret
         after = store.current_seq()
         body = {

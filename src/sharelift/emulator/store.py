@@ -204,6 +204,8 @@ def name_exists() -> DriveError:
 
 
 def insufficient_storage() -> DriveError:
+    # Graph's error table: 507 Insufficient Storage, "The maximum storage quota has been
+    # reached" (https://learn.microsoft.com/graph/errors); inner code quotaLimitReached.
     return DriveError(
         507,
         "insufficientStorage",
@@ -889,8 +891,9 @@ class Store:
     ) -> tuple[Item, bool]:
         """Create a folder; returns (folder, created). conflict: fail | replace | rename.
 
-        With replace an existing folder is kept as it is (and returned, created=False); an
-        existing file of that name is replaced by the new folder."""
+        With replace an existing folder is kept as it is (and returned, created=False), as
+        observed on OneDrive (OneDrive/onedrive-api-docs#1162: 200 with the folder); an existing
+        file of that name is replaced by the new folder."""
         with self._lock:
             parent = self._folder(drive_id, parent_id)
             self._check_new_name(parent, name, True)
@@ -1079,7 +1082,9 @@ class Store:
         conflict: str = "fail",
     ) -> Item:
         """PATCH: rename, move, set fileSystemInfo. On a file, a change of fileSystemInfo adds a
-        version that counts against the quota, as OneDrive for Business does."""
+        version that counts against the quota, as OneDrive for Business does (rclone's OneDrive
+        docs, section "Versions": changing a file's modification time creates a second version,
+        so the file apparently uses twice the space)."""
         with self._lock:
             item = self.item(drive_id, item_id)
             if item is None:

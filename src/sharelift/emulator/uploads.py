@@ -67,6 +67,8 @@ async def stage_body(request: Request, store: Store, limit: int | None = None) -
 
 
 def too_large(limit: int) -> DriveError:
+    # The simple-upload page sets the limit (250 MB today, 4 MB in older pages); Graph's error
+    # table answers an oversized body with 413 Request Entity Too Large.
     return DriveError(
         413,
         "requestEntityTooLarge",
