@@ -124,15 +124,17 @@ def select(body: dict[str, Any], request: Request) -> dict[str, Any]:
 
 
 def quota(drive: Drive) -> dict[str, Any]:
+    """The quota facet (https://learn.microsoft.com/graph/api/resources/quota): nearing when
+    less than 10% remains, critical under 1%, exceeded when used passes total."""
     remaining = max(drive.quota_total - drive.used, 0)
     ratio = drive.used / drive.quota_total if drive.quota_total else 1.0
     state = (
         "exceeded"
-        if ratio >= 1
+        if ratio > 1
         else "critical"
-        if ratio >= 0.98
+        if ratio > 0.99
         else "nearing"
-        if ratio >= 0.9
+        if ratio > 0.9
         else "normal"
     )
     return {
