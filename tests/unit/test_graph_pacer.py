@@ -254,6 +254,29 @@ async def test_a_window_opened_while_queued_for_a_slot_is_honoured() -> None:
     assert started == [105.0]
 
 
+async def test_a_window_opened_while_waiting_for_the_pace_is_honoured() -> None:
+    clock = FakeClock()
+    pacer = make_pacer(clock, initial_concurrency=2, max_concurrency=2)
+    pacer.record(
+        200,
+        headers(RateLimit_Limit="1000", RateLimit_Remaining="40", RateLimit_Reset="10"),
+        started=None,
+    )
+    started: list[float] = []
+
+    async def first() -> None:
+        async with pacer.slot() as slot:
+            await asyncio.sleep(0)
+            pacer.record(429, headers(Retry_After="5"), started=slot.started)
+
+    async def second() -> None:  # its turn in the pace (100.5) falls inside the window
+        async with pacer.slot():
+            started.append(clock.now)
+
+    await asyncio.gather(first(), second())
+    assert started == [105.0]
+
+
 async def test_before_retry_counts_and_backs_off_only_when_not_throttled() -> None:
     clock = FakeClock()
     pacer = make_pacer(clock, base_delay=0.5, max_delay=4.0)

@@ -190,18 +190,21 @@ class Pacer:
             await self._wait_window()
             await self._take()
             if self._throttled_until <= self._clock():
-                break
-            # A 429 opened a window while this task queued for a slot: give it back and wait.
+                delay = self._reserve_start()
+                if delay <= 0:
+                    return
+                try:
+                    await self._sleep(delay)
+                except BaseException:
+                    self._in_flight -= 1
+                    self._wake()
+                    raise
+                if self._throttled_until <= self._clock():
+                    return
+            # A 429 opened a window while this task queued for a slot, or waited for its turn
+            # in the pace: give the slot back and wait for the window.
             self._in_flight -= 1
             self._wake()
-        delay = self._reserve_start()
-        if delay > 0:
-            try:
-                await self._sleep(delay)
-            except BaseException:
-                self._in_flight -= 1
-                self._wake()
-                raise
 
     async def _wait_window(self) -> None:
         while (remaining := self._throttled_until - self._clock()) > 0:
