@@ -472,3 +472,27 @@ def test_special_characters_in_paths(h: Harness) -> None:
     got = h.get(f"/drives/{d}/root:/{quote('DIR Ä')}/{quote(name.upper())}")
     assert got.status_code == 200 and got.json()["id"] == r.json()["id"]
     assert r.json()["webUrl"].endswith("/dir%20%C3%A4/" + quote(name))
+
+
+def test_folder_sizes_add_up(h: Harness) -> None:
+    d = h.drive_id()
+    h.upload(d, "top/a.bin", b"a" * 10)
+    h.upload(d, "top/sub/b.bin", b"b" * 20)
+    other = h.mkdir(d, "root", "other")
+
+    def size(path: str) -> int:
+        value: int = h.get(f"/drives/{d}/root:/{path}" if path else f"/drives/{d}/root").json()[
+            "size"
+        ]
+        return value
+
+    assert (size("top"), size("top/sub"), size("")) == (30, 20, 30)
+    h.upload(d, "top/sub/b.bin", b"b" * 5)  # replaced: smaller
+    assert (size("top"), size("top/sub")) == (15, 5)
+    sub = h.get(f"/drives/{d}/root:/top/sub").json()
+    h.patch(f"/drives/{d}/items/{sub['id']}", json={"parentReference": {"id": other["id"]}})
+    assert (size("top"), size("other"), size("")) == (10, 5, 15)
+    h.post(f"/drives/{d}/items/{other['id']}/copy", json={"name": "other2"})
+    assert (size("other2"), size("")) == (5, 20)
+    h.delete(f"/drives/{d}/items/{other['id']}")
+    assert size("") == 15

@@ -1015,6 +1015,7 @@ class Store:
                         by,
                     )
                     self._add_version(db, item_id, 1, content.size, key, now, by, drive_id)
+                    self._grow(db, parent_id, content.size)
                 item = self.item(drive_id, item_id)
                 assert item is not None
                 return item, True
@@ -1063,6 +1064,8 @@ class Store:
                     self._add_version(
                         db, item_id, item.version_n + 1, content.size, key, now, by, drive_id
                     )
+                    assert item.parent_id is not None
+                    self._grow(db, item.parent_id, content.size - item.size)
                 updated = self.item(drive_id, item_id)
                 assert updated is not None
                 return updated
@@ -1157,6 +1160,9 @@ class Store:
                         "UPDATE items SET child_count = child_count + 1 WHERE id = ?",
                         (new_parent_id,),
                     )
+                    assert item.parent_id is not None and new_parent_id is not None
+                    self._grow(db, item.parent_id, -item.size)
+                    self._grow(db, new_parent_id, item.size)
                 if (moved or renamed) and item.is_folder:
                     # Everything below has a new path: it is reported again by delta, after
                     # the folder, so that a delta page always lists a parent before its children.
@@ -1208,21 +1214,14 @@ class Store:
                 if probe.id == source.id:
                     raise DriveError(400, "invalidRequest", "Cannot copy a folder into itself.")
                 probe = None if probe.parent_id is None else self.item(drive_id, probe.parent_id)
-            self._quota_check(drive_id, self._tree_size(drive_id, source))
+            self._quota_check(drive_id, source.size)
             now = time.time()
             with self._tx() as db:
                 top = self._copy_into(db, drive_id, source, parent_id, target_name, now, by)
+                self._grow(db, parent_id, source.size)
             copied = self.item(drive_id, top)
             assert copied is not None
             return copied
-
-    def _tree_size(self, drive_id: str, item: Item) -> int:
-        if not item.is_folder:
-            return item.size
-        return sum(
-            self._tree_size(drive_id, child)
-            for child in self.children(drive_id, item.id, None, 1 << 30)
-        )
 
     def _copy_into(
         self,
@@ -1257,6 +1256,17 @@ class Store:
             assert source.content_key is not None
             self._add_version(db, new_id, 1, source.size, source.content_key, now, by, drive_id)
         return new_id
+
+    def _grow(self, db: sqlite3.Connection, folder_id: str, delta: int) -> None:
+        """Add `delta` bytes to a folder's size and to every folder above it: a folder's size
+        is the total size of the files below it, as OneDrive for Business reports it."""
+        if delta:
+            db.execute(
+                "WITH RECURSIVE up(id) AS (SELECT ? UNION ALL SELECT i.parent_id FROM items i "
+                "JOIN up ON i.id = up.id WHERE i.parent_id IS NOT NULL) "
+                "UPDATE items SET size = size + ? WHERE id IN (SELECT id FROM up)",
+                (folder_id, delta),
+            )
 
     def _touch_descendants(self, db: sqlite3.Connection, folder_id: str) -> None:
         below = [
@@ -1307,6 +1317,8 @@ class Store:
                     "UPDATE items SET child_count = child_count - 1 WHERE id = ?",
                     (item.parent_id,),
                 )
+                assert item.parent_id is not None
+                self._grow(db, item.parent_id, -item.size)
                 db.execute(
                     "UPDATE drives SET used = used - ?, deleted = deleted + ? WHERE id = ?",
                     (freed, freed, drive_id),
