@@ -16,7 +16,7 @@ import itertools
 import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,6 @@ class Harness:
     client: httpx.Client
     tokens: dict[str, str]
     principal: str = USER
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def store(self) -> Store:
