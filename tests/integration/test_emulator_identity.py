@@ -315,7 +315,7 @@ def test_device_login_page_and_form_post(
             "device_code": start["device_code"],
         },
     )
-    assert again.json()["error"] == "invalid_grant"  # a device code is redeemed once
+    assert again.json()["error"] == "bad_verification_code"  # a device code is redeemed once
     refreshed = client.post(
         f"{info['authority']}/oauth2/v2.0/token",
         data={

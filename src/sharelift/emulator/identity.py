@@ -781,8 +781,12 @@ class Identity:
         with self._lock:
             grant = self._devices.get(device_code)
             if grant is None or grant.client_id != client_id:
+                # Unknown, already redeemed, or another app's code.
                 raise OAuthError(
-                    400, "invalid_grant", 70000, "The provided device code is not valid."
+                    400,
+                    "bad_verification_code",
+                    70019,
+                    "The device_code sent to the /token endpoint wasn't recognized.",
                 )
             if grant.expires_at < time.time():
                 del self._devices[device_code]
