@@ -5,6 +5,7 @@
                         stopped at the end of the test; emulator_factory(data_dir=d) reuses d
     app_token           app_token(server, scope=None) -> an app-only access token via real MSAL
                         client credentials (secret); scope defaults to Graph's .default
+    user_token          user_token(server, upn="megan@contoso.com") -> a delegated Graph token
     http_client         http_client(server, **kw) -> httpx.Client trusting the CA (HTTP/2 on);
                         closed at the end of the test
     async_http_client   the same as an httpx.AsyncClient (close it yourself, or use `async with`)
@@ -110,6 +111,19 @@ def app_token() -> Callable[..., str]:
             close_msal(app)
         assert "access_token" in result, result.get("error_description")
         return str(result["access_token"])
+
+    return get
+
+
+@pytest.fixture
+def user_token() -> Callable[..., str]:
+    """user_token(server, upn="megan@contoso.com") -> a delegated Graph token for that user,
+    signed by the emulator itself (what the device-code flow would give, without the wait)."""
+
+    def get(server: EmulatorServer, upn: str = "megan@contoso.com") -> str:
+        user = server.identity.find_user(upn)
+        assert user is not None, f"no user {upn} in the emulator"
+        return server.identity.issue_access_token(audience="https://graph.microsoft.com", user=user)
 
     return get
 

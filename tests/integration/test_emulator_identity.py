@@ -331,3 +331,16 @@ def test_device_login_page_and_form_post(
         data={"grant_type": "password", "client_id": info["client_id"]},
     )
     assert unsupported.json()["error"] == "unsupported_grant_type"
+
+
+def test_user_token_helper_reaches_me(
+    emulator: EmulatorServer,
+    http_client: Callable[..., httpx.Client],
+    user_token: Callable[..., str],
+) -> None:
+    r = http_client(emulator).get(
+        f"{emulator.info['graph_url']}/me/drive",
+        headers={"Authorization": f"Bearer {user_token(emulator, 'adele@contoso.com')}"},
+    )
+    assert r.status_code == 200
+    assert r.json()["owner"]["user"]["email"] == "adele@contoso.com"
