@@ -25,6 +25,7 @@ import uuid
 import weakref
 from typing import Any
 
+import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -117,7 +118,7 @@ async def upload_endpoint(request: Request) -> Response:
             if request.method == "POST":
                 if session.file_size is None or session.received < session.file_size:
                     raise DriveError(400, "invalidRequest", "The upload is not complete.")
-                return _commit(request, store, session)
+                return await _commit(request, store, session)
             return await _fragment(request, store, session)
     except DriveError as exc:
         return drive_error(request, exc)
@@ -187,11 +188,12 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
     session = store.session_received(session.id, end + 1, total)
     if end + 1 < total or session.defer_commit:
         return json_response(request, _status(session), 202)
-    return _commit(request, store, session)
+    return await _commit(request, store, session)
 
 
-def _commit(request: Request, store: Store, session: Session) -> Response:
-    item, created = store.commit_session(session)
+async def _commit(request: Request, store: Store, session: Session) -> Response:
+    # Hashing a large file takes seconds: off the event loop, so other requests go on.
+    item, created = await anyio.to_thread.run_sync(store.commit_session, session)
     drive = store.drive(session.drive_id)
     assert drive is not None
     return _item_response(request, store, drive, item, created)
