@@ -35,6 +35,12 @@ def test_provisioning(
         headers={**admin, "Accept": "application/json;odata=verbose"},
     )
     assert "error" in verbose.json()
+    ok_verbose = client.post(
+        url,
+        json={"emailIDs": []},
+        headers={**admin, "Accept": "application/json;odata=verbose"},
+    )
+    assert ok_verbose.json() == {"d": {"CreatePersonalSiteEnqueueBulk": None}}
 
     batch = ["nestor@contoso.com", "diego@contoso.com", *unknown]
     assert len(batch) == 200

@@ -129,6 +129,8 @@ async def _create_personal_site_enqueue_bulk(request: Request) -> Response:
             "per request.",
         )
     provisioner.enqueue(list(emails))
+    if "odata=verbose" in request.headers.get("accept", ""):
+        return JSONResponse({"d": {"CreatePersonalSiteEnqueueBulk": None}})
     return JSONResponse({"odata.null": True})
 
 
