@@ -166,6 +166,12 @@ def _hash_range(fd: int, length: int, hasher: QuickXorHash) -> None:
         offset += n
 
 
+def _changed(fd: int, before: os.stat_result) -> bool:
+    """True when the open file's size or modification time moved since `before`."""
+    after = os.fstat(fd)
+    return (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns)
+
+
 def _ns(seconds: float) -> int:
     """Nanoseconds as the walk sees them (from its float seconds), so that the state's
     mtime compares equal on the next walk."""
@@ -648,8 +654,7 @@ class Engine:
                 item, digest = await self._upload(work, fd, st, parent_id, conflict)
                 if item is None:  # stopped between fragments: resumable next run
                     return
-                after = os.fstat(fd)
-                if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+                if _changed(fd, st):
                     raise SourceChanged("the file changed while it was uploaded")
                 if item.quick_xor_hash != digest:
                     last_error = (
@@ -735,6 +740,10 @@ class Engine:
             while True:
                 length = min(chunk, size - offset)
                 data = await asyncio.to_thread(_read_exact, fd, offset, length, hasher)
+                if offset + length >= size and _changed(fd, st):
+                    # The last fragment commits the file: a mix of old and new bytes must not
+                    # reach the target (a later run would take it for the newer version).
+                    raise SourceChanged("the file changed while it was uploaded")
                 try:
                     result = await self.drive.upload_fragment(
                         session_url, data, offset=offset, total=size
