@@ -140,6 +140,14 @@ def test_expiry_and_extension(server: EmulatorServer) -> None:
         assert h.client.get(url).status_code == 404
 
 
+def test_expire_all_sessions_on_demand(h: Harness) -> None:
+    urls = [open_session(h, f"s{i}.bin")["uploadUrl"] for i in range(3)]
+    assert h.store.expire_sessions() >= 3
+    for url in urls:
+        r = put_range(h, url, b"x" * 10, 0, 10)
+        assert r.status_code == 404 and error_code(r) == "itemNotFound"
+
+
 def test_name_taken_at_commit(h: Harness) -> None:
     url = open_session(h, "race.txt", **{"@microsoft.graph.conflictBehavior": "fail"})["uploadUrl"]
     assert put_range(h, url, b"x" * UNIT, 0, UNIT + 5).status_code == 202

@@ -1423,6 +1423,14 @@ class Store:
             assert session is not None
             return session
 
+    def expire_sessions(self) -> int:
+        """Expire every open upload session now (a fault on demand); returns how many."""
+        with self._lock:
+            ids = [r[0] for r in self._db.execute("SELECT id FROM sessions")]
+        for session_id in ids:
+            self.drop_session(session_id)
+        return len(ids)
+
     def session_file(self, session_id: str) -> Path:
         return self.sessions_dir / session_id
 
