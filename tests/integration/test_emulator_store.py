@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from sharelift.emulator.graph import parse_range
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import (
     DEFAULT_USERS,
@@ -19,6 +23,7 @@ from sharelift.emulator.store import (
     check_name,
     conflict_candidate,
 )
+from sharelift.emulator.wire import iso, parse_iso
 from sharelift.errors import EmulatorError
 
 
@@ -130,3 +135,19 @@ def test_a_foreign_database_is_refused(tmp_path: Path) -> None:
     (tmp_path / "emulator.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(EmulatorError, match="not an emulator database"):
         Store.open(EmulatorSettings(data_dir=tmp_path))
+
+
+@given(st.integers(0, 10_000), st.integers(0, 20_000), st.integers(0, 20_000))
+def test_ranges_stay_inside_the_file(size: int, a: int, b: int) -> None:
+    for header in (f"bytes={a}-{b}", f"bytes={a}-", f"bytes=-{b}"):
+        parsed = parse_range(header, size)
+        if parsed is not None:
+            start, end = parsed
+            assert 0 <= start <= end < size
+
+
+@given(st.datetimes(min_value=datetime(1980, 1, 1), max_value=datetime(2100, 1, 1)))
+def test_timestamps_round_trip_to_the_second(moment: datetime) -> None:
+    stamp = moment.replace(tzinfo=UTC)
+    text = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"  # nine fraction digits, as Go sends
+    assert iso(parse_iso(text)) == stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
