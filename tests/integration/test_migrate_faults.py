@@ -1,0 +1,414 @@
+"""The migration engine against a misbehaving service: throttling, 5xx, dropped connections,
+expired upload sessions, files that change while they are read, abandoned sessions.
+
+Each test runs the engine in this process against an emulator with faults switched on, then
+compares what the target holds with the source (sizes and quickXorHash of every file, so a
+duplicate such as "name 1.ext" or a missing file shows up as a difference).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from migrate_helpers import (
+    UNIT,
+    download,
+    expected_files,
+    graph_client,
+    live_sessions,
+    megan,
+    run_engine,
+    target_files,
+    write_tree,
+)
+
+from sharelift.emulator.server import EmulatorServer
+from sharelift.graph.drive import FragmentResult
+from sharelift.state import StateStore
+from sharelift.transfer import Engine
+
+
+def small_tree(seed: int, files: int = 24) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    tree = {
+        f"d{i % 4}/sub{i % 2}/f{i:02}.bin": rng.randbytes(rng.randint(1, 4000))
+        for i in range(files)
+    }
+    tree["big.bin"] = rng.randbytes(3 * UNIT + 777)  # four fragments at 320 KiB
+    tree["empty.txt"] = b""
+    return tree
+
+
+@pytest.fixture
+def server(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorServer:
+    return emulator_factory(request_log=True)
+
+
+@pytest.fixture
+def token(server: EmulatorServer, app_token: Callable[..., str]) -> str:
+    return app_token(server)
+
+
+@pytest.fixture
+def graph(server: EmulatorServer, token: str) -> Iterator[httpx.Client]:
+    with graph_client(server, token) as client:
+        yield client
+
+
+def request_log(server: EmulatorServer) -> list[dict[str, Any]]:
+    server.stats()  # flushes the log
+    text = (server.data_dir / "requests.jsonl").read_text()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def migrate_under_faults(
+    server: EmulatorServer,
+    token: str,
+    graph: httpx.Client,
+    tmp_path: Path,
+    files: dict[str, bytes],
+    transport: httpx.AsyncBaseTransport | None = None,
+    **faults: float,
+) -> dict[str, Any]:
+    src = tmp_path / "src"
+    write_tree(src, files)
+    server.reset_stats()
+    server.set_faults(**faults)
+    state = tmp_path / "state.db"
+    result = asyncio.run(
+        run_engine(server, token, src, "Faults", state, chunk_size=UNIT, transport=transport)
+    )
+    stats = server.stats()
+    server.reset_faults()
+    assert (result.status, result.failed) == ("completed", 0), (result, stats)
+    assert result.uploaded == len(files)
+    _, drive = megan(server)
+    assert target_files(graph, drive, "Faults") == expected_files(files)
+    # The state store agrees with the target: every file done, no session left over.
+    with StateStore.open(tmp_path / "state.db") as store:
+        job = store.jobs()[0]
+        folders = {rel.rsplit("/", i)[0] for rel in files for i in range(1, rel.count("/") + 1)}
+        assert store.count_items(job.id) == {"done": len(files) + len(folders)}
+        assert store.upload_sessions(job.id) == []
+    assert live_sessions(server) == []
+    return stats
+
+
+class WatchingTransport(httpx.AsyncBaseTransport):
+    """The real transport, noting when each request leaves and each 429 comes back."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        context = ssl.create_default_context(cafile=server.info["ca_file"])
+        self._inner = httpx.AsyncHTTPTransport(verify=context, http2=True)
+        self.sent: list[float] = []
+        self.throttled: list[tuple[float, float]] = []
+        """(when the 429 arrived, its Retry-After in seconds)."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(time.monotonic())
+        response = await self._inner.handle_async_request(request)
+        if response.status_code == 429:
+            # Read whole, as the client does before its pacer hears of the 429.
+            await response.aread()
+            self.throttled.append((time.monotonic(), float(response.headers["Retry-After"])))
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_throttled_by_resource_units_honours_retry_after(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    files = small_tree(1)
+    watch = WatchingTransport(server)
+    stats = migrate_under_faults(
+        server, token, graph, tmp_path, files, transport=watch, ru_per_minute=40, ru_window_s=1.5
+    )
+    assert stats["throttled"] >= 1 and watch.throttled, stats
+    # Honouring Retry-After: once a 429 has arrived, no request leaves until the window it
+    # announced is over (requests admitted before it arrived have left already).
+    for arrived, retry_after in watch.throttled:
+        early = [t - arrived for t in watch.sent if arrived < t < arrived + retry_after - 0.01]
+        assert early == [], (retry_after, early)
+    # A client ignoring Retry-After would meet a 429 on nearly every request of a window.
+    assert stats["throttled"] <= stats["requests"] // 3, stats
+
+
+def test_server_errors_are_retried(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    stats = migrate_under_faults(server, token, graph, tmp_path, small_tree(2), error_rate=0.1)
+    assert stats["injected_5xx"] >= 1, stats
+
+
+def test_dropped_connections_make_no_duplicates(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    stats = migrate_under_faults(server, token, graph, tmp_path, small_tree(3), drop_rate=0.05)
+    assert stats["dropped"] >= 1, stats
+
+
+def _expire_after_first_fragment(server: EmulatorServer, *, stop: bool) -> Callable[[Engine], None]:
+    """A hook making the first session of the round expire right after its first fragment
+    (the emulator gives that fragment a 0.2 s lifetime, then the upload waits 0.5 s); with
+    `stop`, the round is stopped instead, leaving the session for the next run."""
+
+    def hook(engine: Engine) -> None:
+        drive = engine.drive
+        original = drive.upload_fragment
+        fragments = 0
+
+        async def upload_fragment(
+            upload_url: str, data: bytes | memoryview, *, offset: int, total: int
+        ) -> FragmentResult:
+            nonlocal fragments
+            fragments += 1
+            if fragments == 1:
+                server.settings.upload_session_lifetime_s = 0.2
+            try:
+                result = await original(upload_url, data, offset=offset, total=total)
+            finally:
+                server.settings.upload_session_lifetime_s = 900
+            if fragments == 1:
+                if stop:
+                    engine.request_stop()
+                else:
+                    await asyncio.sleep(0.5)
+            return result
+
+        drive.upload_fragment = upload_fragment  # type: ignore[method-assign]
+
+    return hook
+
+
+def test_expired_session_mid_upload_starts_over(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    data = random.Random(4).randbytes(4 * UNIT + 5)
+    src = tmp_path / "src"
+    write_tree(src, {"big.bin": data})
+    server.reset_stats()
+    result = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            "Expiry1",
+            tmp_path / "s.db",
+            chunk_size=UNIT,
+            hook=_expire_after_first_fragment(server, stop=False),
+        )
+    )
+    assert (result.status, result.uploaded, result.failed) == ("completed", 1, 0)
+    uploads = [r["status"] for r in request_log(server) if r["kind"] == "upload"]
+    # The second fragment met the expired session; then all five went again, in a new one.
+    assert uploads == [202, 404, 202, 202, 202, 202, 201], uploads
+    _, drive = megan(server)
+    assert download(graph, drive, "Expiry1/big.bin") == data
+    assert live_sessions(server) == []
+
+
+def test_session_expired_between_runs_starts_over(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    data = random.Random(5).randbytes(4 * UNIT + 5)
+    src = tmp_path / "src"
+    write_tree(src, {"big.bin": data})
+    state = tmp_path / "s.db"
+    first = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            "Expiry2",
+            state,
+            chunk_size=UNIT,
+            hook=_expire_after_first_fragment(server, stop=True),
+        )
+    )
+    assert (first.status, first.uploaded) == ("interrupted", 0)
+    with StateStore.open(state) as store:
+        assert len(store.upload_sessions(store.jobs()[0].id)) == 1  # kept for resuming
+    asyncio.run(asyncio.sleep(0.3))  # the saved session expires meanwhile
+    server.reset_stats()
+    second = asyncio.run(run_engine(server, token, src, "Expiry2", state, chunk_size=UNIT))
+    assert (second.status, second.uploaded, second.failed) == ("completed", 1, 0)
+    stats = server.stats()
+    assert stats["by_kind"]["upload"] == 5, stats  # from byte 0, in a new session
+    _, drive = megan(server)
+    assert download(graph, drive, "Expiry2/big.bin") == data
+    with StateStore.open(state) as store:
+        assert store.upload_sessions(store.jobs()[0].id) == []
+    assert live_sessions(server) == []
+
+
+def _rewrite_after_first_fragment(path: Path, times: int) -> Callable[[Engine], None]:
+    """A hook rewriting `path` (same size, new bytes, new mtime) after the first fragment of
+    each of the first `times` upload sessions: a file that changes while it is uploaded."""
+
+    def hook(engine: Engine) -> None:
+        drive = engine.drive
+        original = drive.upload_fragment
+        rewrites = 0
+        rng = random.Random(6)
+        size = path.stat().st_size
+
+        async def upload_fragment(
+            upload_url: str, data: bytes | memoryview, *, offset: int, total: int
+        ) -> FragmentResult:
+            nonlocal rewrites
+            result = await original(upload_url, data, offset=offset, total=total)
+            if offset == 0 and rewrites < times:
+                rewrites += 1
+                await asyncio.to_thread(path.write_bytes, rng.randbytes(size))
+                stamp = 1_700_000_000 + rewrites
+                os.utime(path, (stamp, stamp))
+            return result
+
+        drive.upload_fragment = upload_fragment  # type: ignore[method-assign]
+
+    return hook
+
+
+def test_file_rewritten_during_upload_is_sent_again(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    write_tree(src, {"moving.bin": random.Random(7).randbytes(3 * UNIT + 9)})
+    path = src / "moving.bin"
+    result = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            "Moving1",
+            tmp_path / "s.db",
+            chunk_size=UNIT,
+            hook=_rewrite_after_first_fragment(path, times=1),
+        )
+    )
+    assert (result.status, result.uploaded, result.failed) == ("completed", 1, 0)
+    _, drive = megan(server)
+    assert download(graph, drive, "Moving1/moving.bin") == path.read_bytes()
+    assert list(target_files(graph, drive, "Moving1")) == ["moving.bin"]
+    assert live_sessions(server) == []
+
+
+def test_file_that_keeps_changing_fails_and_leaves_nothing(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    write_tree(src, {"moving.bin": random.Random(8).randbytes(3 * UNIT + 9), "calm.txt": b"calm"})
+    state = tmp_path / "s.db"
+    result = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            "Moving2",
+            state,
+            chunk_size=UNIT,
+            hook=_rewrite_after_first_fragment(src / "moving.bin", times=99),
+        )
+    )
+    assert (result.status, result.uploaded, result.failed) == ("completed", 1, 1)
+    with StateStore.open(state) as store:
+        job = store.jobs()[0]
+        item = store.item(job.id, b"moving.bin")
+        assert item is not None
+        assert (item.status, item.error_code) == ("failed", "SOURCE_CHANGING")
+        assert store.upload_sessions(job.id) == []
+    _, drive = megan(server)
+    # No half-old, half-new file at the target, and no session left open there.
+    assert target_files(graph, drive, "Moving2") == expected_files({"calm.txt": b"calm"})
+    assert live_sessions(server) == []
+
+
+def _after_first_fragment(action: Callable[[], None]) -> Callable[[Engine], None]:
+    """A hook running `action` (in a thread) once, after the round's first fragment."""
+
+    def hook(engine: Engine) -> None:
+        drive = engine.drive
+        original = drive.upload_fragment
+        done = False
+
+        async def upload_fragment(
+            upload_url: str, data: bytes | memoryview, *, offset: int, total: int
+        ) -> FragmentResult:
+            nonlocal done
+            result = await original(upload_url, data, offset=offset, total=total)
+            if not done:
+                done = True
+                await asyncio.to_thread(action)
+            return result
+
+        drive.upload_fragment = upload_fragment  # type: ignore[method-assign]
+
+    return hook
+
+
+def test_abandoned_uploads_leave_no_session(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    """Invariant 4: a file deleted between plan and upload, a name taken at the target while
+    the upload runs (409 at commit) and a target folder deleted under a running session all
+    end with no upload session, neither at the emulator nor in the state store."""
+    rng = random.Random(9)
+    files = {
+        "a/first.bin": rng.randbytes(2 * UNIT + 1),
+        "a/gone.txt": b"deleted before its turn",
+        "b/taken.bin": rng.randbytes(2 * UNIT + 2),
+        "c/orphan.bin": rng.randbytes(2 * UNIT + 3),
+    }
+    src = tmp_path / "src"
+    write_tree(src, files)
+    _, drive = megan(server)
+    state = tmp_path / "s.db"
+    base = "Abandon"
+
+    def meddle() -> None:
+        (src / "a/gone.txt").unlink()
+        r = graph.put(f"/drives/{drive}/root:/{base}/b/taken.bin:/content", content=b"theirs")
+        assert r.status_code == 201, r.text
+        folder = graph.get(f"/drives/{drive}/root:/{base}/c").json()
+        assert graph.delete(f"/drives/{drive}/items/{folder['id']}").status_code == 204
+
+    # One worker: "a/first.bin" goes first; the others meet the meddling in their turn.
+    result = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            base,
+            state,
+            workers=1,
+            chunk_size=UNIT,
+            hook=_after_first_fragment(meddle),
+        )
+    )
+    assert result.status == "completed"
+    with StateStore.open(state) as store:
+        job = store.jobs()[0]
+        outcome = {
+            os.fsdecode(i.path): (i.status, i.error_code)
+            for i in store.items(job.id)
+            if i.kind == "file"
+        }
+        assert store.upload_sessions(job.id) == []
+    assert outcome["a/first.bin"] == ("done", None)
+    assert outcome["a/gone.txt"] == ("failed", "READ_ERROR")
+    assert outcome["b/taken.bin"] == ("skipped", "TARGET_NEWER")  # theirs came later
+    assert outcome["c/orphan.bin"][0] == "failed"
+    assert live_sessions(server) == []
+    assert download(graph, drive, f"{base}/b/taken.bin") == b"theirs"
