@@ -32,12 +32,12 @@ import functools
 import os
 import stat
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sharelift.graph.drive import FRAGMENT_UNIT, DriveClient, NewFile
 from sharelift.graph.errors import Conflict, GraphError, NotFound
-from sharelift.graph.types import DriveItem, FileSystemInfo
+from sharelift.graph.types import DriveItem, FileSystemInfo, UploadSession
 from sharelift.plan import Action, Planned, RemoteItem, plan_folder, target_is_newer
 from sharelift.progress import Tally
 from sharelift.quickxorhash import QuickXorHash
@@ -109,6 +109,8 @@ class _Upload:
     row: int
     folder: _Folder
     source: str
+    own_file_gone: bool = False
+    """The file a previous round uploaded for this item is no longer at the target."""
 
 
 @dataclass
@@ -723,11 +725,10 @@ class Engine:
             return item, _EMPTY_HASH
         hasher = QuickXorHash()
         offset = 0
+        new = NewFile(parent_id, name, size, created, modified, conflict)  # type: ignore[arg-type]
         session_url = await self._resume(work, fd, st, hasher)
         if session_url is None:
-            session = await self.drive.create_upload_session(
-                NewFile(parent_id, name, size, created, modified, conflict)  # type: ignore[arg-type]
-            )
+            session = await self._open_session(work, new)
             assert session.upload_url is not None
             session_url = session.upload_url
             expires = session.expiration.isoformat() if session.expiration else None
@@ -757,9 +758,7 @@ class Engine:
                     self.store.drop_upload_session(work.row)
                     hasher = QuickXorHash()
                     offset = 0
-                    session = await self.drive.create_upload_session(
-                        NewFile(parent_id, name, size, created, modified, conflict)  # type: ignore[arg-type]
-                    )
+                    session = await self._open_session(work, new)
                     assert session.upload_url is not None
                     session_url = session.upload_url
                     self.store.save_upload_session(
@@ -784,6 +783,26 @@ class Engine:
                     await self.drive.cancel_upload_session(session_url)
                 self.store.drop_upload_session(work.row)
             raise
+
+    async def _open_session(self, work: _Upload, new: NewFile) -> UploadSession:
+        """A session for `new`. A file this job uploaded before is replaced by its id: under
+        --on-conflict rename it may be "report 1.docx", while "report.docx" belongs to someone
+        else. When that file is gone from the target, the name is tried with "fail", so that
+        whatever holds it now goes through the conflict policy."""
+        row = work.plan.state
+        if (
+            new.conflict == "replace"
+            and not work.own_file_gone
+            and row is not None
+            and row.item_id is not None
+            and row.target_path == work.plan.target_relpath
+        ):
+            try:
+                return await self.drive.create_upload_session(replace(new, item_id=row.item_id))
+            except NotFound:
+                work.own_file_gone = True
+                new = replace(new, conflict="fail")
+        return await self.drive.create_upload_session(new)
 
     async def _resume(
         self, work: _Upload, fd: int, st: os.stat_result, hasher: QuickXorHash

@@ -128,6 +128,9 @@ class NewFile:
     created: datetime | None = None
     modified: datetime | None = None
     conflict: ConflictBehavior = "replace"
+    item_id: str | None = None
+    """The existing file whose content this replaces, addressed by id (wherever it is and
+    whatever it is named now); None to address `name` in `parent_id`."""
 
 
 class DriveClient:
@@ -350,16 +353,22 @@ class DriveClient:
 
     def upload_session_request(self, request_id: str, new: NewFile) -> BatchRequest:
         """A $batch request creating an upload session for `new` (see create_upload_session)."""
+        url = (
+            f"{self.item_url(new.item_id)}/createUploadSession"
+            if new.item_id is not None
+            else self.path_url(new.name, under=new.parent_id, action="createUploadSession")
+        )
         return BatchRequest(
             id=request_id,
             method="POST",
-            url=self.path_url(new.name, under=new.parent_id, action="createUploadSession"),
+            url=url,
             body=_session_body(new),
             retry_safe=True,
         )
 
     async def create_upload_session(self, new: NewFile) -> UploadSession:
-        """Open an upload session that will create `new` with its times, in one version.
+        """Open an upload session that will create `new` (or replace the content of the file
+        `new.item_id`) with its times, in one version. Raises NotFound when that file is gone.
 
         Retried after a lost response: the worst case is an orphaned empty session, which Graph
         expires on its own. The caller owns the returned session: finish it or cancel it.
@@ -533,6 +542,8 @@ def _session_body(new: NewFile) -> dict[str, Any]:
         "name": new.name,
         "fileSize": new.size,
     }
+    if new.item_id is not None:
+        del item["name"]  # the addressed file keeps its own name
     times = FileSystemInfo(created=new.created, last_modified=new.modified).to_json()
     if times:
         item["fileSystemInfo"] = times
