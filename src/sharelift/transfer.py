@@ -133,8 +133,12 @@ def _finished(
 
 
 def _open_readonly(path: str) -> int:
-    """Open for reading without touching atime where the OS lets us (invariant 1)."""
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+    """Open for reading without touching atime where the OS lets us (invariant 1).
+
+    O_NONBLOCK: a file replaced by a FIFO since the walk must not wait for a writer (it would
+    hold the event loop); it has no effect on reading regular files.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
     noatime = getattr(os, "O_NOATIME", 0)
     if noatime:
         try:
