@@ -13,6 +13,7 @@ import json
 import os
 import random
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -412,3 +413,47 @@ def test_abandoned_uploads_leave_no_session(
     assert outcome["c/orphan.bin"][0] == "failed"
     assert live_sessions(server) == []
     assert download(graph, drive, f"{base}/b/taken.bin") == b"theirs"
+
+
+def test_file_replaced_by_a_fifo_before_its_upload_does_not_hang(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    """A file that becomes a FIFO between the walk and its upload is reported, not opened for
+    ever (opening a FIFO for reading waits for a writer)."""
+    rng = random.Random(12)
+    files = {"a.bin": rng.randbytes(2 * UNIT + 1), "b.txt": b"becomes a pipe"}
+    src = tmp_path / "src"
+    write_tree(src, files)
+    fifo = src / "b.txt"
+    rescued = threading.Event()
+
+    def to_fifo() -> None:
+        fifo.unlink()
+        os.mkfifo(fifo)
+
+        def rescue() -> None:  # unblocks a reader that waits for a writer, so the test ends
+            if not rescued.wait(10):
+                with open(fifo, "wb"):
+                    pass
+
+        threading.Thread(target=rescue, daemon=True).start()
+
+    started = time.monotonic()
+    result = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            "Fifo",
+            tmp_path / "s.db",
+            workers=1,
+            chunk_size=UNIT,
+            hook=_after_first_fragment(to_fifo),
+        )
+    )
+    rescued.set()
+    assert time.monotonic() - started < 8
+    assert (result.status, result.uploaded, result.failed) == ("completed", 1, 1)
+    with StateStore.open(tmp_path / "s.db") as store:
+        item = store.item(store.jobs()[0].id, b"b.txt")
+        assert item is not None and (item.status, item.error_code) == ("failed", "SPECIAL_FILE")
