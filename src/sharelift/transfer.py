@@ -652,9 +652,11 @@ class Engine:
                     return
                 if action is Action.ADOPT_IF_SAME and remote is not None:
                     if await self._same_as_remote(fd, st, remote):
+                        await self._cancel_saved_session(work.row)
                         self._adopt(work, st, remote)
                         return
                     if self.config.policy == "newer" and target_is_newer(remote, plan.item):
+                        await self._cancel_saved_session(work.row)
                         self._skip(work, "TARGET_NEWER", "the target has a newer version")
                         return
                 item, digest = await self._upload(work, fd, st, parent_id, conflict)
@@ -702,6 +704,15 @@ class Engine:
                 os.close(fd)
         code = "SOURCE_CHANGING" if "changed" in last_error else "HASH_MISMATCH"
         self._fail(work, code, f"{last_error} (after {self.config.attempts} attempts)")
+
+    async def _cancel_saved_session(self, row: int) -> None:
+        """A session an earlier run left for an item that needs no upload now: cancel it at
+        once (invariant 4), so no finished item holds one."""
+        saved = self.store.upload_session(row)
+        if saved is not None:
+            with contextlib.suppress(GraphError):
+                await self.drive.cancel_upload_session(saved.upload_url)
+            self.store.drop_upload_session(row)
 
     async def _same_as_remote(self, fd: int, st: os.stat_result, remote: RemoteItem) -> bool:
         if remote.size != st.st_size or remote.quick_xor is None:
