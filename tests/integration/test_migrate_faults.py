@@ -457,3 +457,46 @@ def test_file_replaced_by_a_fifo_before_its_upload_does_not_hang(
     with StateStore.open(tmp_path / "s.db") as store:
         item = store.item(store.jobs()[0].id, b"b.txt")
         assert item is not None and (item.status, item.error_code) == ("failed", "SPECIAL_FILE")
+
+
+def _stop_after_first_fragment(engine: Engine) -> None:
+    drive = engine.drive
+    original = drive.upload_fragment
+
+    async def upload_fragment(
+        upload_url: str, data: bytes | memoryview, *, offset: int, total: int
+    ) -> FragmentResult:
+        result = await original(upload_url, data, offset=offset, total=total)
+        engine.request_stop()
+        return result
+
+    drive.upload_fragment = upload_fragment  # type: ignore[method-assign]
+
+
+def test_adopting_a_file_cancels_the_session_a_killed_run_left(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    """A run stopped inside big.bin's session; big.bin then reached the target whole (as when
+    a run is killed between Graph's commit and the state's write). The next run adopts it and
+    cancels the leftover session at once, even when that run is itself interrupted."""
+    rng = random.Random(13)
+    files = {"big.bin": rng.randbytes(2 * UNIT + 1), "other.bin": rng.randbytes(2 * UNIT + 2)}
+    src = tmp_path / "src"
+    write_tree(src, files)
+    state = tmp_path / "s.db"
+    options: dict[str, Any] = {"workers": 1, "chunk_size": UNIT, "hook": _stop_after_first_fragment}
+    first = asyncio.run(run_engine(server, token, src, "Adopt", state, **options))
+    assert first.status == "interrupted"
+    assert len(live_sessions(server)) == 1
+    _, drive = megan(server)
+    put = graph.put(f"/drives/{drive}/root:/Adopt/big.bin:/content", content=files["big.bin"])
+    assert put.status_code == 201
+    second = asyncio.run(run_engine(server, token, src, "Adopt", state, **options))
+    assert (second.status, second.adopted) == ("interrupted", 1)
+    with StateStore.open(state) as store:
+        job = store.jobs()[0]
+        big = store.item(job.id, b"big.bin")
+        assert big is not None and big.status == "done"
+        (kept,) = store.upload_sessions(job.id)  # other.bin's, to resume
+        assert kept.item_row != big.id
+    assert len(live_sessions(server)) == 1
