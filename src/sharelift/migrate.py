@@ -122,6 +122,8 @@ class _Signals:
         self._say = say
         self._loop = asyncio.get_running_loop()
         self._installed: list[signal.Signals] = []
+        self.stopped_now = False
+        """True once a second signal cancelled the run."""
 
     def _fire(self, signum: signal.Signals) -> None:
         if not self._engine.stopping.is_set():
@@ -132,6 +134,7 @@ class _Signals:
             self._engine.request_stop()
         else:
             self._say(f"{signum.name}: stopping now")
+            self.stopped_now = True
             self._main.cancel()
 
     def __enter__(self) -> _Signals:
@@ -205,9 +208,16 @@ async def run_job(
             assert main is not None
             if renderer is not None:
                 renderer.start(tally)
+            signals = _Signals(engine, main, say)
             try:
-                with _Signals(engine, main, say):
+                with signals:
                     result = await engine.run()
+            except asyncio.CancelledError:
+                if not signals.stopped_now:
+                    raise
+                # The round is closed as interrupted already; end as an interrupted run does
+                # (the CLI's exit code 130), not with the cancellation's traceback.
+                raise KeyboardInterrupt from None
             finally:
                 if renderer is not None:
                     renderer.stop()
