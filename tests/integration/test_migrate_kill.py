@@ -258,3 +258,43 @@ def test_unreadable_files_are_reported_and_the_rest_migrates(
     summary = (reports / "FailureSummary.csv").read_text("utf-8-sig")
     for code in unreadable.values():
         assert code in summary
+
+
+def test_second_ctrl_c_stops_at_once(
+    server: EmulatorServer, graph: httpx.Client, tmp_path: Path
+) -> None:
+    files = share(12)
+    src = tmp_path / "src"
+    write_tree(src, files)
+    state = tmp_path / "state.db"
+    server.set_faults(bandwidth_bps=300_000)  # a fragment in flight takes seconds
+    proc = subprocess.Popen(
+        migrate_command(server, src, "Twice", state, "--chunk-size", "320k", "--workers", "4"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: big_session_started(server), "big.bin's first fragment")
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=15)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err, err
+    assert took < 3, took
+    with StateStore.open(state) as store:
+        assert store.check() == []
+        (job,) = store.jobs()
+        assert [r.status for r in store.rounds(job.id)] == ["interrupted"]
+    server.set_faults(bandwidth_bps=0)
+    done = run_migrate(server, src, "Twice", state, "--chunk-size", "320k")
+    assert done.returncode == 0, done.stderr
+    assert_target_is_source(server, graph, "Twice", files)
+    assert_state_clean(state)
