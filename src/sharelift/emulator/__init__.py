@@ -9,7 +9,8 @@ Modules:
     store       the tenant model in SQLite (users, sites, drives, items, versions, sessions,
                 change log) plus content files; thread-safe; survives restarts
     graph       Graph v1.0 routes: users, sites, drives, items, children, folders, uploads,
-                downloads, delta
+                downloads, versions, copy, delta
+    wire        Graph's JSON shapes: driveItem, drive, site, user, error bodies
     uploads     upload sessions on their unauthenticated upload URLs
     batch       JSON $batch: inner requests re-enter the whole app, so each is throttled alone
     identity    OAuth 2.0 / OpenID endpoints MSAL talks to; signs and verifies JWTs
