@@ -1,0 +1,338 @@
+"""Side-by-side benchmarks: sharelift against rclone's OneDrive backend, one emulator, one run.
+
+Usage:
+    .venv/bin/python bench/run.py SCENARIO [--scale 1.0] [options]
+
+SCENARIO is one of small, large, throttled, rerun, hash, memory (see bench/README.md and
+docs/performance.md for what each measures and the goal it checks). --scale multiplies the
+file counts (not the file sizes) for a quicker, smaller run. Data is generated once under
+bench/data/; each run's emulator, logs and state live under bench/results/ (both gitignored).
+Prints one table per scenario with wall time, files/s, MB/s, Graph requests (the emulator's
+counters), 429s, CPU seconds, peak RSS, and the ratio sharelift / rclone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import (
+    MIB,
+    PYTHON,
+    RESULTS,
+    Emulator,
+    Proxy,
+    Rclone,
+    Run,
+    clean_env,
+    fmt_table,
+    make_empty_tree,
+    make_large,
+    make_tree,
+    measure,
+    ratio_line,
+    sharelift_cmd,
+    tree_size,
+)
+
+KIB = 1024
+
+
+def scaled(n: int, scale: float, least: int = 1) -> int:
+    return max(least, round(n * scale))
+
+
+class Bench:
+    """One emulator (own process) + the CONNECT proxy + the two clients, for one scenario."""
+
+    def __init__(self, name: str, via_proxy: bool = True) -> None:
+        self.name = name
+        self.dir = RESULTS / name
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True)
+        self.emulator = Emulator(name)
+        self.proxy = Proxy(self.emulator)
+        self.env = clean_env(self.dir, self.proxy.url)
+        self.sl_env = self.env if via_proxy else clean_env(self.dir, None)
+        self.rclone = Rclone(self.emulator, self.emulator.drives[1], self.dir / "rclone")
+        self.runs: list[Run] = []
+
+    def sharelift(self, label: str, source: Path, folder: str, *flags: str, state: str = "") -> Run:
+        state_file = self.dir / f"{state or label}.db"
+        cmd = sharelift_cmd(
+            source, self.emulator, self.emulator.drives[0], folder, state_file, *flags
+        )
+        return self._measure(Run(label, cmd), self.sl_env)
+
+    def rclone_run(self, label: str, *args: str) -> Run:
+        return self._measure(Run(label, self.rclone.cmd(*args)), self.env)
+
+    def _measure(self, run: Run, env: dict[str, str]) -> Run:
+        print(f"  running {run.label}: {' '.join(run.command)}", flush=True)
+        measure(run, env, self.emulator, self.dir / f"{run.label}.log")
+        print(
+            f"    {run.wall:.1f} s, exit {run.returncode}, {run.requests} requests, "
+            f"{run.throttled} x 429",
+            flush=True,
+        )
+        self.runs.append(run)
+        return run
+
+    def close(self) -> None:
+        self.proxy.stop()
+        self.emulator.stop()
+
+
+def report(title: str, runs: list[Run], pairs: list[tuple[Run, Run]], notes: list[str]) -> None:
+    lines = [f"## {title}", "", fmt_table(runs), ""]
+    lines += [ratio_line(a, b) for a, b in pairs]
+    lines += notes
+    text = "\n".join(lines)
+    print("\n" + text + "\n")
+    for r in runs:
+        print(f"command ({r.label}): {' '.join(r.command)}")
+    out = RESULTS / f"{title.split()[0].lower()}-{time.strftime('%Y%m%dT%H%M%S')}.md"
+    out.write_text(
+        text
+        + "\n\n"
+        + "\n".join(f"    {r.label}: {' '.join(r.command)}" for r in runs)
+        + "\n"
+        + json.dumps([{**r.__dict__, "command": r.command} for r in runs], default=str, indent=1)
+    )
+    print(f"saved to {out}")
+
+
+def _count(run: Run, files: int, size: int) -> None:
+    run.files, run.bytes = files, size
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+
+def small(args: argparse.Namespace) -> None:
+    """10,000 files of 4-64 KiB in 200 folders; 50 ms added latency per request."""
+    files, folders = scaled(10_000, args.scale), scaled(200, args.scale, 2)
+    src = make_tree(f"small-{files}", files, folders, 4 * KIB, 64 * KIB)
+    n, size = tree_size(src)
+    b = Bench("small")
+    try:
+        b.emulator.faults(latency_ms=args.latency_ms)
+        pairs = []
+        for conc in args.concurrency:
+            ours = b.sharelift(f"sharelift-{conc}", src, f"small-{conc}", "--workers", str(conc))
+            theirs = b.rclone_run(
+                f"rclone-{conc}", "copy", str(src), f"od:small-{conc}",
+                "--transfers", str(conc), "--checkers", str(conc), "--no-check-dest", "-q",
+            )  # fmt: skip
+            for r in (ours, theirs):
+                _count(r, n, size)
+            pairs.append((ours, theirs))
+        report(
+            f"small files ({n} files, {size / MIB:.0f} MiB, {folders} folders, "
+            f"{args.latency_ms:g} ms latency)",
+            b.runs,
+            pairs,
+            ["goal: sharelift files/s >= 2x rclone's at 16, and at each one's best setting"],
+        )
+    finally:
+        b.close()
+
+
+def large(args: argparse.Namespace) -> None:
+    """8 files of 256 MiB; no added latency."""
+    files = scaled(8, args.scale)
+    src = make_large(f"large-{files}", files, 256 * MIB)
+    n, size = tree_size(src)
+    b = Bench("large")
+    try:
+        chunk = args.chunk
+        ours = b.sharelift(
+            "sharelift", src, "large", "--workers", str(files), "--chunk-size", chunk
+        )
+        theirs = b.rclone_run(
+            "rclone", "copy", str(src), "od:large", "--transfers", str(files),
+            "--checkers", str(files), "--no-check-dest", "--onedrive-chunk-size", chunk, "-q",
+        )  # fmt: skip
+        for r in (ours, theirs):
+            _count(r, n, size)
+        gb = size / 1e9
+        report(
+            f"large files ({n} x {size // n // MIB} MiB, chunk {chunk})",
+            b.runs,
+            [(ours, theirs)],
+            [
+                f"CPU s per GB: sharelift {ours.cpu / gb:.2f}, rclone {theirs.cpu / gb:.2f} "
+                f"(ratio {ours.cpu / theirs.cpu:.2f}; goal <= 1.5)",
+                "goal: MB/s >= rclone's",
+            ],
+        )
+    finally:
+        b.close()
+
+
+def _ok_ru(emulator: Emulator, since: float) -> tuple[int, int]:
+    """(resource units of requests not throttled, of throttled ones) logged since `since`."""
+    ok = bad = 0
+    with open(emulator.requests_log()) as log:
+        for line in log:
+            rec = json.loads(line)
+            if rec["time"] < since:
+                continue
+            if rec["fault"] == "throttled":
+                bad += rec["ru"]
+            else:
+                ok += rec["ru"]
+    return ok, bad
+
+
+def throttled(args: argparse.Namespace) -> None:
+    """3,000 small files under a resource-unit budget with Retry-After."""
+    files, folders = scaled(3_000, args.scale), scaled(60, args.scale, 2)
+    src = make_tree(f"throttled-{files}", files, folders, 4 * KIB, 64 * KIB)
+    n, size = tree_size(src)
+    b = Bench("throttled")
+    rate = args.ru / args.window  # RU per second
+    notes = []
+    try:
+        runs = []
+        for label in ("sharelift", "rclone"):
+            b.emulator.reset_faults()
+            b.emulator.faults(ru_per_minute=args.ru, ru_window_s=args.window)
+            since = time.time()
+            if label == "sharelift":
+                r = b.sharelift(label, src, "throttled", "--workers", str(args.concurrency))
+            else:
+                r = b.rclone_run(
+                    label, "copy", str(src), "od:throttled", "--transfers", str(args.concurrency),
+                    "--checkers", str(args.concurrency), "--no-check-dest", "-q",
+                )  # fmt: skip
+            _count(r, n, size)
+            time.sleep(1.5)  # the emulator's request log flushes at least every second
+            ok, bad = _ok_ru(b.emulator, since)
+            minimum = ok / rate
+            # A fixed window hands out a whole budget at once: the exact lower bound.
+            windows = max(0, -(-ok // args.ru) - 1) * args.window
+            r.extra = {"ru_ok": ok, "ru_throttled": bad, "min_s": minimum}
+            notes.append(
+                f"{label}: {ok} RU in requests that passed (+{bad} RU in throttled ones); "
+                f"budget {args.ru} RU / {args.window:g} s -> minimum {minimum:.1f} s at the "
+                f"budget's rate ({windows:g} s by whole windows); wall {r.wall:.1f} s = "
+                f"{r.wall / minimum:.2f}x the minimum (goal <= 1.15); failures: exit {r.returncode}"
+            )
+            runs.append(r)
+        report(
+            f"throttled ({n} files, {args.ru} RU per {args.window:g} s window)",
+            b.runs,
+            [(runs[0], runs[1])],
+            notes,
+        )
+    finally:
+        b.close()
+
+
+def rerun(args: argparse.Namespace) -> None:
+    """N unchanged files already migrated: the second run."""
+    files, folders = scaled(100_000, args.scale), scaled(1000, args.scale, 2)
+    src = make_tree(f"rerun-{files}", files, folders, 1 * KIB, 4 * KIB)
+    n, size = tree_size(src)
+    b = Bench("rerun")
+    try:
+        first = b.sharelift("sharelift-first", src, "rerun", "--workers", "32", state="rerun")
+        again = b.sharelift("sharelift-rerun", src, "rerun", "--workers", "32", state="rerun")
+        rfirst = b.rclone_run(
+            "rclone-first", "copy", str(src), "od:rerun", "--transfers", "32",
+            "--checkers", "32", "-q",
+        )  # fmt: skip
+        ragain = b.rclone_run(
+            "rclone-rerun", "copy", str(src), "od:rerun", "--transfers", "32",
+            "--checkers", "32", "-q",
+        )  # fmt: skip
+        for r in (first, again, rfirst, ragain):
+            _count(r, n, size)
+        report(
+            f"re-run ({n} unchanged files in {folders} folders)",
+            b.runs,
+            [(again, ragain)],
+            [
+                f"sharelift re-run: {again.wall:.2f} s, {again.requests} Graph requests "
+                f"(goal: under 10 s, no per-file request)"
+            ],
+        )
+    finally:
+        b.close()
+
+
+def hash_(args: argparse.Namespace) -> None:
+    """QuickXorHash of 1 GiB: bench/hash.py (sharelift in memory and on a file, rclone)."""
+    size = max(1, round(1024 * args.scale))
+    cmd = [PYTHON, str(Path(__file__).with_name("hash.py")), "--size-mib", str(size)]
+    print("  running", " ".join(cmd), flush=True)
+    raise SystemExit(subprocess.call(cmd))
+
+
+def memory(args: argparse.Namespace) -> None:
+    """Scan and plan 1,000,000 files (a dry run against the emulator): peak RSS."""
+    files = scaled(1_000_000, args.scale)
+    print(f"  generating {files} empty files (once)...", flush=True)
+    src = make_empty_tree(f"memory-{files}", files)
+    b = Bench("memory")
+    try:
+        ours = b.sharelift("sharelift-dry-run", src, "memory", "--dry-run")
+        scan = b._measure(
+            Run("sharelift-scan", [PYTHON, "-m", "sharelift", "scan", str(src), "--json"]), b.env
+        )
+        theirs = b.rclone_run(
+            "rclone-dry-run", "copy", str(src), "od:memory", "--dry-run", "--checkers", "16", "-q"
+        )
+        for r in (ours, scan, theirs):
+            _count(r, files, 0)
+        report(
+            f"memory (scan and plan {files} files)",
+            b.runs,
+            [(ours, theirs)],
+            [f"sharelift peak RSS {ours.rss_mib:.0f} MiB (goal: under 300 MB = 286 MiB)"],
+        )
+    finally:
+        b.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="scenario", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--scale", type=float, default=1.0, help="multiply file counts by this")
+    p = sub.add_parser("small", parents=[common])
+    p.add_argument("--latency-ms", type=float, default=50)
+    p.add_argument(
+        "--concurrency", type=int, nargs="+", default=[16],
+        help="transfers to compare at (both clients), e.g. 16 64",
+    )  # fmt: skip
+    p.set_defaults(run=small)
+    p = sub.add_parser("large", parents=[common])
+    p.add_argument("--chunk", default="10M", help="fragment size for both (multiple of 320k)")
+    p.set_defaults(run=large)
+    p = sub.add_parser("throttled", parents=[common])
+    p.add_argument("--ru", type=int, default=1000, help="resource units per window")
+    p.add_argument("--window", type=float, default=15.0, help="window length, seconds")
+    p.add_argument("--concurrency", type=int, default=16)
+    p.set_defaults(run=throttled)
+    p = sub.add_parser("rerun", parents=[common])
+    p.set_defaults(run=rerun)
+    p = sub.add_parser("hash", parents=[common])
+    p.set_defaults(run=hash_)
+    p = sub.add_parser("memory", parents=[common])
+    p.set_defaults(run=memory)
+    args = parser.parse_args()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    args.run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
