@@ -384,7 +384,15 @@ class Engine:
         del self._folders[listing.parts]
         parent_path = os.fsencode("/".join(listing.parts))
         if folder is None:  # the folder itself is not migrated: neither is anything in it
-            self._not_migrated_children(listing)
+            failed = parent_path in self._counts.failed_folders
+            self._close_children(
+                listing,
+                "failed" if failed else "skipped",
+                "PARENT_NOT_MIGRATED",
+                "a folder above it could not be created"
+                if failed
+                else "a folder above it is not migrated",
+            )
             return
         if listing.problem is not None:
             self._fail_folder(parent_path, listing.problem.value, listing.detail or "")
@@ -392,7 +400,9 @@ class Engine:
         folder_id = await folder.ready
         if folder_id is None:
             self._counts.failed_folders.add(parent_path)
-            self._fail_children(listing, "PARENT_NOT_MIGRATED", "its folder could not be created")
+            self._close_children(
+                listing, "failed", "PARENT_NOT_MIGRATED", "its folder could not be created"
+            )
             return
         prefix = self._prefix()
         base = f"{prefix.path}/{folder.target_relpath}" if folder.target_relpath else prefix.path
@@ -510,7 +520,9 @@ class Engine:
         if not plan.item.is_dir:
             self.tally.finished(plan.item.relpath, status, 0, plan.code or "")
 
-    def _not_migrated_children(self, listing: Listing) -> None:
+    def _close_children(self, listing: Listing, status: str, code: str, message: str) -> None:
+        """Record every child of a folder that cannot take them; the walk still lists its
+        subfolders, so each gets its answer (None: not migrated) and none waits forever."""
         for item in listing.children:
             if item.is_dir and item.filtered is None and item.problem is None:
                 self._expect(item.parts).set_result(None)
@@ -522,13 +534,14 @@ class Engine:
                 round_id=self._round_id,
             )
             self.store.record_outcome(
-                row,
-                round_id=self._round_id,
-                status="skipped",
-                code="PARENT_NOT_MIGRATED",
-                message="a folder above it is not migrated",
+                row, round_id=self._round_id, status=status, code=code, message=message
             )
-            self._counts.skipped += 1
+            if status == "failed":
+                self._counts.failed += 1
+                if item.is_dir:
+                    self._counts.failed_folders.add(os.fsencode(item.relpath))
+            else:
+                self._counts.skipped += 1
 
     def _fail_folder(self, path: bytes, code: str, message: str) -> None:
         self._counts.failed_folders.add(path)
@@ -537,22 +550,6 @@ class Engine:
             self.store.record_outcome(
                 row.id, round_id=self._round_id, status="failed", code=code, message=message
             )
-
-    def _fail_children(self, listing: Listing, code: str, message: str) -> None:
-        for item in listing.children:
-            row = self.store.upsert_item(
-                self.job.id,
-                os.fsencode(item.relpath),
-                "folder" if item.is_dir else "file",
-                status="pending",
-                round_id=self._round_id,
-            )
-            self.store.record_outcome(
-                row, round_id=self._round_id, status="failed", code=code, message=message
-            )
-            self._counts.failed += 1
-            if item.is_dir:
-                self._counts.failed_folders.add(os.fsencode(item.relpath))
 
     def _folder_done(self, row: int, plan: Planned, ready: asyncio.Future[str | None]) -> None:
         folder_id = ready.result()

@@ -199,3 +199,28 @@ def test_verify_target_restores_deleted_files(
     result = asyncio.run(run_round(emulator, token, src, target, state, verify_target=True))
     assert result.uploaded == 1
     assert download(graph, drive, "Migrated-5/photos/IMG 0001.JPG") == files["photos/IMG 0001.JPG"]
+
+
+def test_a_folder_that_cannot_be_created_fails_its_subtree_without_hanging(
+    emulator: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "share"
+    make_tree(src)
+    drive = megan_drive(emulator)
+    # A *file* named "docs" already sits where the source folder docs/ must go.
+    put = graph.put(f"/drives/{drive}/root:/Migrated-6/docs:/content", content=b"in the way")
+    assert put.status_code in (200, 201)
+    target = f"onedrive:megan@{emulator.info['domain']}/Migrated-6"
+    state = tmp_path / "s.db"
+    result = asyncio.run(
+        asyncio.wait_for(run_round(emulator, token, src, target, state), timeout=60)
+    )
+    assert result.status == "completed"
+    with StateStore.open(state) as store:
+        job = store.jobs()[0]
+        failed = {i.display_path: i.error_code for i in store.items(job.id, "failed")}
+    # docs/ itself, and everything under it, including the nested folder's own children.
+    assert failed["docs/deep/er/leaf.bin"] == "PARENT_NOT_MIGRATED"
+    assert failed["docs/Bericht ü.docx"] == "PARENT_NOT_MIGRATED"
+    assert "docs" in failed
+    assert download(graph, drive, "Migrated-6/big.bin") == (src / "big.bin").read_bytes()
