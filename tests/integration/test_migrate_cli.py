@@ -268,3 +268,45 @@ def test_status_and_report(
         main(["report", "--state", str(tmp_path / "state.db"), "--out", str(tmp_path / "r")]) == 0
     )
     assert (tmp_path / "r" / "ItemReport.csv").read_text(encoding="utf-8-sig").count("\n") == 4
+
+
+@pytest.mark.parametrize("user_assigned", [False, True])
+def test_managed_identity_through_msal(
+    emulator: EmulatorServer,
+    graph: httpx.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    user_assigned: bool,
+) -> None:
+    # As on Azure App Service: the platform sets IDENTITY_ENDPOINT and IDENTITY_HEADER.
+    mi = emulator.info["managed_identity"]
+    monkeypatch.setenv("IDENTITY_ENDPOINT", mi["endpoint"])
+    monkeypatch.setenv("IDENTITY_HEADER", mi["header"])
+    extra = ["--managed-identity-client-id", mi["user_assigned_client_id"]] if user_assigned else []
+    folder = f"ByIdentity{int(user_assigned)}"
+    code = _migrate(
+        emulator,
+        tmp_path,
+        f"onedrive:megan@contoso.com/{folder}",
+        "--auth",
+        "managed_identity",
+        *extra,
+    )
+    assert code == 0
+    drive = next(u["drive_id"] for u in emulator.info["users"] if u["upn"] == "megan@contoso.com")
+    assert graph.get(f"/drives/{drive}/root:/{folder}/sub/two.txt").status_code == 200
+
+
+def test_managed_identity_with_a_wrong_header_exits_3(
+    emulator: EmulatorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("IDENTITY_ENDPOINT", emulator.info["managed_identity"]["endpoint"])
+    monkeypatch.setenv("IDENTITY_HEADER", "wrong")
+    code = _migrate(
+        emulator, tmp_path, "onedrive:megan@contoso.com/x", "--auth", "managed_identity"
+    )
+    assert code == 3
+    assert "managed identity" in capsys.readouterr().err

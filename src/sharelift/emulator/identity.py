@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
 import hmac
 import json
 import secrets
@@ -472,6 +473,49 @@ class Identity:
             roles=tuple(claims.get("roles") or ()),
         )
 
+    # -- managed identity (Azure App Service's local token endpoint) --------------------------
+
+    @property
+    def managed_identity(self) -> dict[str, str]:
+        """The App Service managed-identity endpoint a workload finds in IDENTITY_ENDPOINT and
+        IDENTITY_HEADER, with the client ids of the tenant's system-assigned identity and of one
+        user-assigned identity.
+        https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity#rest-endpoint-reference
+        """
+        header = hashlib.sha256(f"{self.registration.admin_key}:msi".encode()).hexdigest()[:32]
+        return {
+            "endpoint": f"{self.base_url}/msi/token",
+            "header": header,
+            "client_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"mi:{self.tenant_id}")),
+            "user_assigned_client_id": str(
+                uuid.uuid5(uuid.NAMESPACE_URL, f"mi-user:{self.tenant_id}")
+            ),
+        }
+
+    def managed_identity_token(
+        self, *, header: str | None, resource: str, client_id: str | None
+    ) -> dict[str, Any]:
+        """An app-only token for the managed identity, in App Service's response shape.
+
+        Raises OAuthError (rendered as App Service's `{"statusCode", "message"}`)."""
+        mi = self.managed_identity
+        if not header or not hmac.compare_digest(header, mi["header"]):
+            raise OAuthError(401, "unauthorized", 0, "X-IDENTITY-HEADER is missing or wrong")
+        if client_id and client_id != mi["user_assigned_client_id"]:
+            raise OAuthError(400, "invalid_request", 0, f"No identity with client_id {client_id}")
+        audience = self._resource_of([resource])
+        lifetime = self.settings.token_lifetime_s
+        token = self.issue_access_token(
+            audience=audience, lifetime_s=lifetime, client_id=client_id or mi["client_id"]
+        )
+        return {
+            "access_token": token,
+            "expires_on": str(int(time.time() + lifetime)),
+            "resource": resource,
+            "token_type": "Bearer",
+            "client_id": client_id or mi["client_id"],
+        }
+
     def graph_audiences(self) -> set[str]:
         return {GRAPH_RESOURCE, GRAPH_APP_ID, GRAPH_RESOURCE + "/"}
 
@@ -914,6 +958,25 @@ async def _token(request: Request) -> Response:
     return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
+async def _msi_token(request: Request) -> Response:
+    identity = _identity(request)
+    if request.query_params.get("api-version") != "2019-08-01":
+        return JSONResponse(
+            {"statusCode": 400, "message": "api-version 2019-08-01 is required"}, status_code=400
+        )
+    try:
+        body = identity.managed_identity_token(
+            header=request.headers.get("x-identity-header"),
+            resource=request.query_params.get("resource", ""),
+            client_id=request.query_params.get("client_id"),
+        )
+    except OAuthError as exc:
+        return JSONResponse(
+            {"statusCode": exc.status, "message": exc.description}, status_code=exc.status
+        )
+    return JSONResponse(body)
+
+
 async def _devicecode(request: Request) -> Response:
     identity, tenant = _identity(request), request.path_params["tenant"]
     if not identity.knows_tenant(tenant):
@@ -957,6 +1020,7 @@ def routes() -> list[BaseRoute]:
         Route("/{tenant}/oauth2/v2.0/token", _token, methods=["POST"]),
         Route("/{tenant}/oauth2/v2.0/devicecode", _devicecode, methods=["POST"]),
         Route("/devicelogin", _devicelogin, methods=["GET", "POST"]),
+        Route("/msi/token", _msi_token, methods=["GET"]),
     ]
 
 

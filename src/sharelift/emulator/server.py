@@ -400,6 +400,7 @@ class EmulatorServer:
                 for u in self.store.users()
             ],
             "drives": self.store.drives_summary(),
+            "managed_identity": identity.managed_identity,
             "admin_key": reg.admin_key,
             "admin_header": "X-Emulator-Key",
         }
