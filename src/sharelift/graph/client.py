@@ -1,7 +1,8 @@
 """The HTTP client for Microsoft Graph: transport, authentication, retries, errors, $batch.
 
-`GraphClient` is the only object in sharelift that sends HTTP to Microsoft. It wraps one
-`httpx.AsyncClient` (HTTP/2, TLS verification always on, proxies from the environment) and
+`GraphClient` is the only object in sharelift that sends HTTP to Microsoft. It wraps an
+`httpx.AsyncClient` (HTTP/2, TLS verification always on, proxies from the environment; upload
+URLs over a second one speaking HTTP/1.1, which moves large bodies much faster) and
 routes every exchange through the tenant's `Pacer`. One `should_retry` decides, for every
 call, whether a failure is worth another attempt.
 
@@ -237,6 +238,25 @@ class GraphClient:
             follow_redirects=False,
             transport=transport,
         )
+        # Fragment PUTs to upload URLs go over HTTP/1.1, one connection each: a large body
+        # over one multiplexed HTTP/2 connection is held to its flow-control window and
+        # httpx/h2's per-frame work (measured: ~10 MiB/s over h2 against 100+ MiB/s over
+        # HTTP/1.1 to the same server), while Graph calls keep HTTP/2 multiplexing.
+        self._uploads = (
+            self._http
+            if transport is not None  # tests: one seam for every request
+            else httpx.AsyncClient(
+                http2=False,
+                verify=context,
+                trust_env=True,
+                timeout=timeout,
+                limits=httpx.Limits(
+                    max_connections=connections, max_keepalive_connections=connections
+                ),
+                headers={"User-Agent": user_agent},
+                follow_redirects=False,
+            )
+        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -251,6 +271,8 @@ class GraphClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._uploads is not self._http:
+            await self._uploads.aclose()
 
     def __repr__(self) -> str:
         return f"GraphClient(base_url={str(self.base_url)!r})"
@@ -325,7 +347,9 @@ class GraphClient:
                 if auth:  # fetched after any throttle wait, so it is fresh when it is sent
                     outgoing["Authorization"] = "Bearer " + await self._bearer()
                 try:
-                    response = await self._http.request(
+                    # Pre-authenticated upload URLs (auth=False) take the HTTP/1.1 client.
+                    http = self._http if auth else self._uploads
+                    response = await http.request(
                         method, url, json=json, content=body, headers=outgoing
                     )
                 except httpx.TransportError as exc:
