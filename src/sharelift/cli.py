@@ -23,13 +23,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sharelift import __version__
-from sharelift.errors import EXIT_INTERRUPTED, EXIT_USAGE, ShareliftError, UsageError
+from sharelift.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    ConfigError,
+    ShareliftError,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     from sharelift.auth import Credential
     from sharelift.clouds import Cloud
     from sharelift.source import ScanOptions
     from sharelift.target import TargetSpec
+    from sharelift.transfer import EngineConfig
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -305,8 +312,30 @@ def _add_migrate(sub: argparse._SubParsersAction[_Parser]) -> None:
         "URL copied from the browser, onedrive:USER@DOMAIN[/folder], drive:ID[/folder], or "
         "--site/--library/--subfolder. Run it again to migrate what changed.",
     )
-    p.add_argument("source", metavar="SOURCE", help="the folder to migrate (its contents go)")
+    p.add_argument(
+        "source", metavar="SOURCE", nargs="?", help="the folder to migrate (its contents go)"
+    )
     p.add_argument("target", metavar="TARGET", nargs="?", help="where to (see above)")
+    b = p.add_argument_group("job files (SPMT / Migration Manager CSV or JSON; see docs/bulk.md)")
+    b.add_argument("--jobs", metavar="FILE", help="run every row of a CSV or JSON job file")
+    b.add_argument(
+        "--map-source",
+        metavar="WIN=LOCAL",
+        action="append",
+        default=[],
+        help="map a Windows source prefix to a local folder, e.g. '\\\\fs01\\dept=/mnt/dept' "
+        "(repeatable; longest prefix wins; case-insensitive)",
+    )
+    b.add_argument(
+        "--strict", action="store_true", help="refuse the whole job file when any row is bad"
+    )
+    b.add_argument(
+        "--max-parallel-jobs",
+        type=int,
+        default=4,
+        metavar="N",
+        help="jobs running at once (4; 1 = one after another)",
+    )
     t = p.add_argument_group("target as SPMT names it")
     t.add_argument(
         "--site", metavar="URL", help="site URL, e.g. https://contoso.sharepoint.com/sites/Team"
@@ -398,6 +427,10 @@ def _run_migrate(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.jobs:
+        return _run_migrate_jobs(args, engine)
+    if not args.source:
+        raise UsageError("SOURCE is missing (or give --jobs FILE)")
     spec = _target_spec(args)
     options = _scan_options(args)
     cloud, credential = _connect(args)
@@ -432,6 +465,63 @@ def _run_migrate(args: argparse.Namespace) -> int:
         print(f"target:  {outcome.target.web_url}")
         if outcome.reports is not None:
             print(f"reports: {outcome.reports.folder}")
+    return outcome.exit_code
+
+
+def _run_migrate_jobs(args: argparse.Namespace, engine: EngineConfig) -> int:
+    """`migrate --jobs FILE`: validate every row, run the valid ones, write the summary."""
+    import asyncio
+    import json
+
+    from sharelift.bulk import run_jobs
+    from sharelift.jobs import SourceMap, load_job_file
+    from sharelift.migrate import Endpoints, MigrateRequest, default_state_path
+    from sharelift.target import TargetSpec
+
+    if args.source or args.target or args.site or args.library:
+        raise UsageError("--jobs FILE names sources and targets: give no SOURCE or TARGET")
+    if args.max_parallel_jobs < 1:
+        raise UsageError("--max-parallel-jobs must be at least 1")
+    if args.dry_run:
+        raise UsageError("--dry-run is for one job; check a job file with `sharelift scan`")
+    job_file = load_job_file(args.jobs, SourceMap(args.map_source), strict=args.strict)
+    for error in job_file.errors:
+        print(f"sharelift: error: {error}", file=sys.stderr)
+    if not job_file.jobs:
+        raise ConfigError(f"{args.jobs}: no valid rows to run")
+    options = _scan_options(args)
+    cloud, credential = _connect(args)
+    template = MigrateRequest(
+        source="",
+        target=TargetSpec("drive", ""),
+        endpoints=Endpoints(cloud.graph_url, cloud.graph_scope, cloud.ca_file),
+        options=options,
+        engine=engine,
+        state_path=Path(args.state) if args.state else default_state_path(),
+        report_dir=Path(args.report) if args.report else None,
+        include_root=args.include_root,
+    )
+
+    def say(line: str) -> None:
+        if not args.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    outcome = asyncio.run(
+        run_jobs(
+            job_file,
+            template,
+            credential,
+            max_parallel=args.max_parallel_jobs,
+            say=say,
+        )
+    )
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
+    if args.json:
+        doc = {"event": "summary", "jobs": outcome.counts(), "summary": str(outcome.summary_csv)}
+        print(json.dumps(doc, ensure_ascii=False))
+    else:
+        print(f"{len(outcome.results)} jobs: {counts}")
+        print(f"summary: {outcome.summary_csv}")
     return outcome.exit_code
 
 
@@ -560,6 +650,9 @@ def _add_status(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("--state", metavar="PATH", help="the state store (default: user state folder)")
     p.add_argument("--job", type=int, metavar="ID", help="only this job")
+    p.add_argument(
+        "--jobs", metavar="FILE", help="only the jobs of this job file (one line per row)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=_run_status)
 
@@ -577,6 +670,9 @@ def _run_status(args: argparse.Namespace) -> int:
     path = Path(args.state) if args.state else default_state_path()
     with StateStore.open(path, readonly=True) as store:
         jobs = [j for j in store.jobs() if args.job is None or j.id == args.job]
+        if args.jobs:  # bulk runs name each job FILE#ROW (with the file's absolute path)
+            prefix = f"{Path(args.jobs).resolve()}#"
+            jobs = [j for j in jobs if str(j.options.get("name", "")).startswith(prefix)]
         if args.job is not None and not jobs:
             raise UsageError(f"--job {args.job}: no such job in {path}")
         report = [job_status(store, job) for job in jobs]

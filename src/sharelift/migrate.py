@@ -156,10 +156,20 @@ async def run_job(
     renderer: Renderer | None = None,
     say: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
     pacer: Pacer | None = None,
+    client: GraphClient | None = None,
+    store: StateStore | None = None,
+    signals: bool = True,
 ) -> MigrateOutcome:
     """Run one job (one round); see the module docstring. Raises SourceError, TargetError,
-    AuthError, StateError for what prevents the round from starting at all."""
+    AuthError, StateError for what prevents the round from starting at all.
+
+    `client`: a GraphClient shared with other jobs of the same tenant (left open); without it,
+    the job opens its own. `store`: the state store already open in this process (several jobs
+    at once share one connection, as two connections in one thread would wait on each other's
+    write group); left open. `signals=False` leaves Ctrl-C / SIGTERM to the caller."""
     check_source(request.source)
+    if client is not None:
+        return await _run_job(request, client, store, renderer, say, signals)
     scopes = [request.endpoints.graph_scope]
 
     async def token() -> str:
@@ -170,64 +180,80 @@ async def run_job(
         base_url=request.endpoints.graph_url,
         verify=request.endpoints.ca_file,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
-    ) as client:
-        target = await resolve_target(client, request.target)
-        if request.include_root:
-            target = _with_root(request.source, target, request.options)
-            with contextlib.suppress(Exception):
-                item = await DriveClient(client, target.drive_id).get_item_by_path(target.folder)
-                if item.is_folder:
-                    target = replace(target, folder_id=item.id)
-        options = replace(
-            request.options,
-            target=TargetPrefix(target.server_relative_path, at_library_root=not target.folder),
+    ) as own:
+        return await _run_job(request, own, store, renderer, say, signals)
+
+
+async def _run_job(
+    request: MigrateRequest,
+    client: GraphClient,
+    shared_store: StateStore | None,
+    renderer: Renderer | None,
+    say: Callable[[str], None],
+    use_signals: bool,
+) -> MigrateOutcome:
+    target = await resolve_target(client, request.target)
+    if request.include_root:
+        target = _with_root(request.source, target, request.options)
+        with contextlib.suppress(Exception):
+            item = await DriveClient(client, target.drive_id).get_item_by_path(target.folder)
+            if item.is_folder:
+                target = replace(target, folder_id=item.id)
+    options = replace(
+        request.options,
+        target=TargetPrefix(target.server_relative_path, at_library_root=not target.folder),
+    )
+    if request.dry_run:
+        counts = dry_run(request, target, options, say)
+        return MigrateOutcome(None, None, None, target, counts)
+    opened = (
+        contextlib.nullcontext(shared_store)
+        if shared_store is not None
+        else StateStore.open(request.state_path)
+    )
+    with opened as store:
+        job = store.ensure_job(
+            job_key(request.source, target),
+            _absolute(request.source),
+            target.web_url,
+            {"name": request.job_name or "", "policy": request.engine.policy},
         )
-        if request.dry_run:
-            counts = dry_run(request, target, options, say)
-            return MigrateOutcome(None, None, None, target, counts)
-        with StateStore.open(request.state_path) as store:
-            job = store.ensure_job(
-                job_key(request.source, target),
-                _absolute(request.source),
-                target.web_url,
-                {"name": request.job_name or "", "policy": request.engine.policy},
-            )
-            store.set_job_target(job.id, target.drive_id, target.folder_id, target.folder)
-            tally = Tally()
-            engine = Engine(
-                drive=DriveClient(client, target.drive_id),
-                store=store,
-                job=job,
-                source=request.source,
-                target=target,
-                options=options,
-                config=request.engine,
-                tally=tally,
-            )
-            main = asyncio.current_task()
-            assert main is not None
+        store.set_job_target(job.id, target.drive_id, target.folder_id, target.folder)
+        tally = Tally()
+        engine = Engine(
+            drive=DriveClient(client, target.drive_id),
+            store=store,
+            job=job,
+            source=request.source,
+            target=target,
+            options=options,
+            config=request.engine,
+            tally=tally,
+        )
+        main = asyncio.current_task()
+        assert main is not None
+        if renderer is not None:
+            renderer.start(tally)
+        signals = _Signals(engine, main, say)
+        try:
+            with signals if use_signals else contextlib.nullcontext(signals):
+                result = await engine.run()
+        except asyncio.CancelledError:
+            if not signals.stopped_now:
+                raise
+            # The round is closed as interrupted already; end as an interrupted run does
+            # (the CLI's exit code 130), not with the cancellation's traceback.
+            raise KeyboardInterrupt from None
+        finally:
             if renderer is not None:
-                renderer.start(tally)
-            signals = _Signals(engine, main, say)
-            try:
-                with signals:
-                    result = await engine.run()
-            except asyncio.CancelledError:
-                if not signals.stopped_now:
-                    raise
-                # The round is closed as interrupted already; end as an interrupted run does
-                # (the CLI's exit code 130), not with the cancellation's traceback.
-                raise KeyboardInterrupt from None
-            finally:
-                if renderer is not None:
-                    renderer.stop()
-            rnd = store.round(result.round_id)
-            assert rnd is not None
-            folder = request.report_dir or (
-                request.state_path.parent / "reports" / f"job-{job.id}" / f"round-{rnd.number}"
-            )
-            reports, summary = write_round_reports(store, job, rnd, folder)
-            return MigrateOutcome(result, summary, reports, target)
+                renderer.stop()
+        rnd = store.round(result.round_id)
+        assert rnd is not None
+        folder = request.report_dir or (
+            request.state_path.parent / "reports" / f"job-{job.id}" / f"round-{rnd.number}"
+        )
+        reports, summary = write_round_reports(store, job, rnd, folder)
+        return MigrateOutcome(result, summary, reports, target)
 
 
 def dry_run(

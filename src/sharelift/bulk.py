@@ -1,0 +1,255 @@
+"""Many jobs in one run: the valid rows of a job file, concurrently, over one Graph client.
+
+    JobFile ─► run_jobs ─► up to `max_parallel` jobs at a time, each `run_job` over the one
+                           shared GraphClient (one pacer for the tenant, DESIGN invariant 7)
+            ─► per-job reports (as a single job writes them) + one aggregated summary:
+               SummaryReport.csv (a row per job and a Total row) and summary.json
+
+A job that cannot start (its target does not resolve, its OneDrive never appeared, its source
+vanished) is recorded as failed with the reason; the other jobs go on. Rows rejected while the
+file was read are listed in the summary as `invalid`. Nothing here prints except through `say`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sharelift.auth import Credential
+from sharelift.errors import ShareliftError
+from sharelift.graph.client import GraphClient
+from sharelift.graph.pacer import Pacer
+from sharelift.jobs import Job, JobFile
+from sharelift.migrate import MigrateOutcome, MigrateRequest, run_job
+from sharelift.state import StateStore
+
+ReadyCheck = Callable[[Job], Awaitable[str | None]]
+"""Awaited before a job starts: None when its target is ready, else why it is not."""
+
+SUMMARY_COLUMNS = [
+    "Job",
+    "Source",
+    "Destination",
+    "Status",
+    "Message",
+    "Total bytes",
+    "Count of files",
+    "Migrated bytes",
+    "Total scanned items",
+    "Migrated items",
+    "Items not migrated",
+    "Skipped items",
+    "Failed items",
+    "Warning count",
+    "Start",
+    "End",
+    "Duration (s)",
+    "GB/hour",
+    "Round number",
+    "Task ID",
+    "Report folder",
+]
+_NUMBERS = SUMMARY_COLUMNS[5:14]
+
+
+@dataclass
+class JobResult:
+    """What happened to one row: a round ran (`outcome`), or it could not start (`message`)."""
+
+    name: str
+    source: str
+    destination: str
+    status: str
+    """completed, completed with failures, failed, interrupted, not started, invalid."""
+    message: str = ""
+    outcome: MigrateOutcome | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "completed"
+
+
+@dataclass
+class BulkOutcome:
+    """Every row's result and where the aggregated summary is."""
+
+    results: list[JobResult]
+    summary_csv: Path
+    summary_json: Path
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row completed cleanly, 130 when interrupted, else 1."""
+        if any(r.status == "interrupted" for r in self.results):
+            return 130
+        return 0 if all(r.ok for r in self.results) else 1
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in self.results:
+            out[r.status] = out.get(r.status, 0) + 1
+        return out
+
+
+async def run_jobs(
+    job_file: JobFile,
+    template: MigrateRequest,
+    credential: Credential,
+    *,
+    max_parallel: int = 4,
+    ready: ReadyCheck | None = None,
+    say: Callable[[str], None] = lambda line: None,
+) -> BulkOutcome:
+    """Run every valid job of `job_file` once (one round each) and write the summary.
+
+    `template` carries what all jobs share (endpoints, engine, state store, base scan options,
+    report folder); each job's source, target and row settings replace its fields. With
+    `template.report_dir`, job reports go to `DIR/row-N` and the summary to DIR; otherwise job
+    reports go where a single job's go and the summary to
+    `<state folder>/reports/<file stem>-<UTC time>`.
+    """
+    if max_parallel < 1:
+        raise ValueError("max_parallel must be at least 1")
+    scopes = [template.endpoints.graph_scope]
+
+    async def token() -> str:
+        return await asyncio.to_thread(credential.token, scopes)
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = template.report_dir or (
+        template.state_path.parent / "reports" / f"{job_file.path.stem}-{stamp}"
+    )
+    gate = asyncio.Semaphore(max_parallel)
+    pacer = Pacer(max_concurrency=template.engine.workers)
+    async with GraphClient(
+        token=token,
+        base_url=template.endpoints.graph_url,
+        verify=template.endpoints.ca_file,
+        pacer=pacer,
+    ) as client:
+        store = StateStore.open(template.state_path)
+
+        async def one(job: Job) -> JobResult:
+            base = JobResult(job.name, job.source, str(job.target), "not started")
+            if ready is not None:
+                why = await ready(job)
+                if why is not None:
+                    base.status, base.message = "failed", why
+                    say(f"{job.name}: not started: {why}")
+                    return base
+            request = replace(
+                template,
+                source=job.source,
+                target=job.target,
+                options=job.scan_options(template.options),
+                report_dir=(folder / f"row-{job.row}") if template.report_dir else None,
+                job_name=f"{job_file.path.resolve()}#{job.row}",
+            )
+            async with gate:
+                say(f"{job.name}: {job.source_text} -> {job.target}")
+                try:
+                    outcome = await run_job(
+                        request, credential, client=client, store=store, signals=False, say=say
+                    )
+                except ShareliftError as exc:
+                    base.status, base.message = "failed", str(exc)
+                    say(f"{job.name}: failed: {exc}")
+                    return base
+            base.outcome = outcome
+            base.destination = outcome.target.web_url
+            result = outcome.result
+            if result is None:
+                base.status = "planned"
+            elif result.status == "interrupted":
+                base.status = "interrupted"
+            elif result.status != "completed" or result.failed:
+                base.status = "completed with failures"
+            else:
+                base.status = "completed"
+            say(f"{job.name}: {base.status}")
+            return base
+
+        try:
+            results = list(await asyncio.gather(*(one(job) for job in job_file.jobs)))
+        finally:
+            store.close()
+    results += [
+        JobResult(f"{e.file}#{e.row}", "", "", "invalid", message=str(e)) for e in job_file.errors
+    ]
+    results.sort(key=lambda r: int(r.name.rsplit("#", 1)[1]))
+    csv_path, json_path = write_bulk_summary(folder, job_file.path, results)
+    return BulkOutcome(results, csv_path, json_path)
+
+
+def _row(result: JobResult) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "Job": result.name,
+        "Source": result.source,
+        "Destination": result.destination,
+        "Status": result.status,
+        "Message": result.message,
+    }
+    summary = result.outcome.summary if result.outcome else None
+    if summary is not None:
+        row.update(
+            {
+                "Total bytes": summary.total_bytes,
+                "Count of files": summary.count_of_files,
+                "Migrated bytes": summary.migrated_bytes,
+                "Total scanned items": summary.total_scanned_items,
+                "Migrated items": summary.migrated_items,
+                "Items not migrated": summary.items_not_migrated,
+                "Skipped items": summary.skipped_items,
+                "Failed items": summary.failed_items,
+                "Warning count": summary.warning_count,
+                "Start": summary.start,
+                "End": summary.end,
+                "Duration (s)": round(summary.duration_seconds, 3),
+                "GB/hour": round(summary.gb_per_hour, 3),
+                "Round number": summary.round_number,
+                "Task ID": summary.task_id,
+            }
+        )
+    reports = result.outcome.reports if result.outcome else None
+    if reports is not None:
+        row["Report folder"] = str(reports.folder)
+    return row
+
+
+def write_bulk_summary(
+    folder: Path, job_file: Path, results: Sequence[JobResult]
+) -> tuple[Path, Path]:
+    """SummaryReport.csv (a row per job, then a Total row) and summary.json in `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [_row(r) for r in results]
+    total: dict[str, Any] = {"Job": "Total", "Status": f"{len(results)} jobs"}
+    for column in _NUMBERS:
+        total[column] = sum(int(r.get(column, 0) or 0) for r in rows)
+    csv_path = folder / "SummaryReport.csv"
+    with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, SUMMARY_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        writer.writerow(total)
+    statuses: dict[str, int] = {}
+    for r in results:
+        statuses[r.status] = statuses.get(r.status, 0) + 1
+    doc = {
+        "job_file": str(job_file),
+        "jobs": len(results),
+        "statuses": statuses,
+        "totals": {k.lower().replace(" ", "_"): total[k] for k in _NUMBERS},
+        "results": rows,
+    }
+    json_path = folder / "summary.json"
+    json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    return csv_path, json_path
+
+
+__all__ = ["BulkOutcome", "JobResult", "ReadyCheck", "run_jobs", "write_bulk_summary"]
