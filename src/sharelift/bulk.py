@@ -31,6 +31,8 @@ from sharelift.state import StateStore
 
 ReadyCheck = Callable[[Job], Awaitable[str | None]]
 """Awaited before a job starts: None when its target is ready, else why it is not."""
+Prepare = Callable[[GraphClient], Awaitable[ReadyCheck]]
+"""Run once over the shared client before any job (OneDrive provisioning); gives the check."""
 
 SUMMARY_COLUMNS = [
     "Job",
@@ -103,7 +105,7 @@ async def run_jobs(
     credential: Credential,
     *,
     max_parallel: int = 4,
-    ready: ReadyCheck | None = None,
+    prepare: Prepare | None = None,
     say: Callable[[str], None] = lambda line: None,
 ) -> BulkOutcome:
     """Run every valid job of `job_file` once (one round each) and write the summary.
@@ -112,7 +114,8 @@ async def run_jobs(
     report folder); each job's source, target and row settings replace its fields. With
     `template.report_dir`, job reports go to `DIR/row-N` and the summary to DIR; otherwise job
     reports go where a single job's go and the summary to
-    `<state folder>/reports/<file stem>-<UTC time>`.
+    `<state folder>/reports/<file stem>-<UTC time>`. `prepare` runs first and returns the
+    check each job awaits before it starts (it may wait for the job's OneDrive to exist).
     """
     if max_parallel < 1:
         raise ValueError("max_parallel must be at least 1")
@@ -133,6 +136,7 @@ async def run_jobs(
         verify=template.endpoints.ca_file,
         pacer=pacer,
     ) as client:
+        ready = await prepare(client) if prepare is not None else None
         store = StateStore.open(template.state_path)
 
         async def one(job: Job) -> JobResult:
@@ -252,4 +256,4 @@ def write_bulk_summary(
     return csv_path, json_path
 
 
-__all__ = ["BulkOutcome", "JobResult", "ReadyCheck", "run_jobs", "write_bulk_summary"]
+__all__ = ["BulkOutcome", "JobResult", "Prepare", "ReadyCheck", "run_jobs", "write_bulk_summary"]

@@ -33,7 +33,9 @@ from sharelift.errors import (
 
 if TYPE_CHECKING:
     from sharelift.auth import Credential
+    from sharelift.bulk import ReadyCheck
     from sharelift.clouds import Cloud
+    from sharelift.graph.client import GraphClient
     from sharelift.source import ScanOptions
     from sharelift.target import TargetSpec
     from sharelift.transfer import EngineConfig
@@ -336,6 +338,12 @@ def _add_migrate(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="N",
         help="jobs running at once (4; 1 = one after another)",
     )
+    b.add_argument(
+        "--provision",
+        action="store_true",
+        help="create missing OneDrive targets first; each job starts when its OneDrive exists",
+    )
+    _add_provision_tuning(b)
     t = p.add_argument_group("target as SPMT names it")
     t.add_argument(
         "--site", metavar="URL", help="site URL, e.g. https://contoso.sharepoint.com/sites/Team"
@@ -506,12 +514,31 @@ def _run_migrate_jobs(args: argparse.Namespace, engine: EngineConfig) -> int:
         if not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
+    prepare = None
+    if args.provision:
+        from sharelift.provision import Provisioner, admin_client, provision_for_jobs
+
+        hosts = [j.target.host for j in job_file.jobs if j.personal_path]
+        name = _sharepoint_tenant(args, cloud, hosts) if hosts else ""
+
+        async def prepare(graph: GraphClient) -> ReadyCheck:
+            provisioner = Provisioner(
+                graph, timeout=args.provision_timeout, poll_interval=args.poll_interval
+            )
+            return await provision_for_jobs(
+                graph,
+                lambda: admin_client(cloud, credential, name),
+                job_file.jobs,
+                provisioner,
+            )
+
     outcome = asyncio.run(
         run_jobs(
             job_file,
             template,
             credential,
             max_parallel=args.max_parallel_jobs,
+            prepare=prepare,
             say=say,
         )
     )
@@ -526,6 +553,148 @@ def _run_migrate_jobs(args: argparse.Namespace, engine: EngineConfig) -> int:
 
 
 _COMMANDS.append(_add_migrate)
+
+
+# --- provision -------------------------------------------------------------------------------
+
+
+def _add_provision_tuning(g: argparse._ArgumentGroup) -> None:
+    g.add_argument(
+        "--provision-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for requested OneDrives (600)",
+    )
+    g.add_argument(
+        "--poll-interval",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="time between checks for requested OneDrives (15)",
+    )
+    g.add_argument(
+        "--sharepoint-tenant",
+        metavar="NAME",
+        default=os.environ.get("SHARELIFT_SHAREPOINT_TENANT", ""),
+        help="the tenant's SharePoint name, contoso for contoso-admin.sharepoint.com "
+        "(default: from the targets or a NAME.onmicrosoft.com --tenant)",
+    )
+
+
+def _sharepoint_tenant(args: argparse.Namespace, cloud: Cloud, hosts: Sequence[str]) -> str:
+    from sharelift.provision import tenant_name_from
+
+    if cloud.emulator:
+        return str(cloud.emulator.get("tenant", ""))
+    name = args.sharepoint_tenant or tenant_name_from(hosts, args.tenant)
+    if not name:
+        raise UsageError(
+            "provisioning needs the tenant's SharePoint name: give --sharepoint-tenant NAME "
+            "(contoso for contoso-admin.sharepoint.com)"
+        )
+    return name
+
+
+def _add_provision(sub: argparse._SubParsersAction[_Parser]) -> None:
+    p = sub.add_parser(
+        "provision",
+        help="pre-provision users' OneDrives (in batches of 200) and wait until they exist",
+        description="Ask SharePoint to create the OneDrives of the users given (UPN arguments, "
+        "--users CSV, or the OneDrive targets of --jobs FILE) and wait until each exists. "
+        "Users that have one are skipped; running it again is safe. Needs an app-only "
+        "certificate credential that SharePoint accepts. Exit 0: all ready; 1: some failed "
+        "(unknown or unlicensed user); 75: some still pending, run again later.",
+    )
+    p.add_argument("upns", metavar="UPN", nargs="*", help="user principal names")
+    p.add_argument("--users", metavar="FILE", help="CSV with a upn (or email) column")
+    p.add_argument("--jobs", metavar="FILE", help="the OneDrive targets of a job file")
+    p.add_argument(
+        "--map-source",
+        metavar="WIN=LOCAL",
+        action="append",
+        default=[],
+        help="as for migrate --jobs (rows whose source does not map are still provisioned)",
+    )
+    p.add_argument("--no-wait", action="store_true", help="ask, check once, do not wait")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    g = p.add_argument_group("provisioning")
+    _add_provision_tuning(g)
+    _add_connection_flags(p)
+    p.set_defaults(run=_run_provision)
+
+
+def _run_provision(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from sharelift.graph.client import GraphClient
+    from sharelift.graph.pacer import Pacer
+    from sharelift.jobs import SourceMap, load_job_file
+    from sharelift.provision import (
+        Provisioner,
+        ProvisionReport,
+        admin_client,
+        read_upns,
+        upns_for_personal_sites,
+    )
+
+    upns = list(args.upns)
+    if args.users:
+        upns += read_upns(Path(args.users))
+    paths: list[str] = []
+    hosts: list[str] = []
+    if args.jobs:
+        # Every row with a OneDrive target counts, whether or not its source is reachable here.
+        job_file = load_job_file(args.jobs, SourceMap(args.map_source), check_sources=False)
+        for error in job_file.errors:
+            print(f"sharelift: error: {error}", file=sys.stderr)
+        paths = [j.personal_path for j in job_file.jobs if j.personal_path]
+        hosts = [j.target.host for j in job_file.jobs if j.personal_path]
+    if not upns and not paths:
+        raise UsageError("no users: give UPNs, --users FILE or --jobs FILE")
+    bad = [u for u in upns if "@" not in u]
+    if bad:
+        raise UsageError(f"{bad[0]!r} is not a user principal name")
+    cloud, credential = _connect(args)
+    name = _sharepoint_tenant(args, cloud, hosts or [u.partition("@")[2] for u in upns])
+    scopes = [cloud.graph_scope]
+
+    async def token() -> str:
+        return await asyncio.to_thread(credential.token, scopes)
+
+    async def run() -> ProvisionReport:
+        async with GraphClient(
+            token=token, base_url=cloud.graph_url, verify=cloud.ca_file, pacer=Pacer()
+        ) as graph:
+            found = await upns_for_personal_sites(graph, paths)
+            for path in sorted(set(paths) - set(found)):
+                print(f"sharelift: error: no user of the tenant owns {path}", file=sys.stderr)
+            provisioner = Provisioner(
+                graph,
+                timeout=0.0 if args.no_wait else args.provision_timeout,
+                poll_interval=args.poll_interval,
+            )
+            try:
+                async with admin_client(cloud, credential, name) as admin:
+                    return await provisioner.run([*upns, *found.values()], admin)
+            finally:
+                await provisioner.aclose()
+
+    report = asyncio.run(run())
+    if args.json:
+        doc = {"users": [dataclasses.asdict(u) for u in report.users]}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        for user in report.users:
+            detail = f" ({user.message})" if user.message else ""
+            print(f"{user.status:8} {user.upn}{detail}")
+        counts = {s: len(report.by_status(s)) for s in ("ready", "pending", "failed")}
+        print(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return report.exit_code
+
+
+_COMMANDS.append(_add_provision)
 
 
 # --- emulator --------------------------------------------------------------------------------

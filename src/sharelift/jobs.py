@@ -180,12 +180,17 @@ def _windows_key(path: str) -> str:
 
 
 def load_job_file(
-    path: str | os.PathLike[str], source_map: SourceMap | None = None, *, strict: bool = False
+    path: str | os.PathLike[str],
+    source_map: SourceMap | None = None,
+    *,
+    strict: bool = False,
+    check_sources: bool = True,
 ) -> JobFile:
     """Read and validate a CSV or JSON job file (by content: JSON starts with `{`).
 
     Raises ConfigError when the file cannot be read or parsed at all, holds no row, or (with
-    `strict`) has any bad row; otherwise bad rows are in `JobFile.errors`.
+    `strict`) has any bad row; otherwise bad rows are in `JobFile.errors`. With
+    `check_sources=False` sources are neither mapped nor looked at (to read the targets only).
     """
     file = Path(path)
     try:
@@ -208,7 +213,7 @@ def load_job_file(
         if isinstance(row, RowError):
             errors.append(row)
             continue
-        job = _validate(file, row, mapper)
+        job = _validate(file, row, mapper if check_sources else None)
         if isinstance(job, RowError):
             errors.append(job)
             continue
@@ -342,7 +347,7 @@ def _json_rows(file: Path, text: str) -> Iterator[_Row | RowError]:
         )
 
 
-def _validate(file: Path, row: _Row, mapper: SourceMap) -> Job | RowError:
+def _validate(file: Path, row: _Row, mapper: SourceMap | None) -> Job | RowError:
     def error(column: str, message: str) -> RowError:
         return RowError(file.name, row.row, column, message)
 
@@ -359,10 +364,10 @@ def _validate(file: Path, row: _Row, mapper: SourceMap) -> Job | RowError:
     ):
         return error("RegisterAsHubSite", "hub sites are not managed by sharelift; leave it empty")
     try:
-        source = mapper.map(row.source)
+        source = mapper.map(row.source) if mapper is not None else row.source
     except ValueError as exc:
         return error(names["source"], str(exc))
-    if not os.path.isdir(source):
+    if mapper is not None and not os.path.isdir(source):
         shown = source if source == row.source else f"{row.source} (mapped to {source})"
         return error(names["source"], f"{shown} is not a folder here")
     if not row.target_web:

@@ -92,6 +92,9 @@ def identity_of(request: Request) -> Identity:
     return {"application": {"id": principal.app_id, "displayName": principal.display_name}}
 
 
+ENTERPRISE_E3_SKU = "6fd2c87f-b296-42f0-b197-1e91e994b900"  # Office 365 E3, as Graph lists it
+
+
 def bad_segment(segment: str) -> DriveError:
     return DriveError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
 
@@ -246,6 +249,12 @@ async def user_routes(request: Request, upn: str, rest: str) -> Response:
     if rest in ("", "/"):
         only_get(request)
         body = {"@odata.context": f"{GRAPH_CONTEXT}#users/$entity", **user_json(user)}
+        # Graph returns assignedLicenses only when $select names it
+        # (https://learn.microsoft.com/graph/api/resources/user#properties).
+        if "assignedlicenses" in (request.query_params.get("$select") or "").lower():
+            body["assignedLicenses"] = (
+                [{"disabledPlans": [], "skuId": ENTERPRISE_E3_SKU}] if user.licensed else []
+            )
         return json_response(request, select(body, request))
     if rest == "/drives":
         only_get(request)

@@ -304,6 +304,11 @@ class Pacer:
         ceiling = min(self._max_delay, self._base_delay * 2.0 ** min(attempt, 32))
         return ceiling * (0.5 + 0.5 * self._random())
 
+    async def pause(self, seconds: float) -> None:
+        """Wait between polls of a long-running operation (a OneDrive being provisioned), on
+        the pacer's clock, so that polling too waits in one place."""
+        await self._sleep(max(0.0, seconds))
+
     async def before_retry(self, attempt: int, *, throttled: bool) -> None:
         """Count a retry and wait before it.
 
