@@ -35,7 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from sharelift.errors import AuthError
+from sharelift.errors import AuthError, UsageError
 
 TOKEN_ENV = "SHARELIFT_ACCESS_TOKEN"  # noqa: S105 (a variable name, not a secret)
 METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
@@ -147,6 +147,42 @@ def http_session(ca_file: str | None) -> requests.Session:
     return _TrustingSession(ca_file)
 
 
+def trust_bundle(*ca_files: str | None) -> str:
+    """One PEM bundle: the system's CAs, certifi's, and each of `ca_files` (a company proxy's
+    CA, the emulator's), written to a private temporary file removed when the process ends.
+
+    requests (under MSAL) takes a single CA file that replaces the default trust, so adding a
+    CA means handing it everything else too. Raises UsageError naming an unreadable file or
+    one without a PEM certificate.
+    """
+    import atexit
+    import ssl
+    import tempfile
+
+    import certifi
+
+    parts: list[bytes] = []
+    system = ssl.get_default_verify_paths().cafile
+    for path in (system, certifi.where()):
+        if path and os.path.isfile(path):
+            parts.append(Path(path).read_bytes())
+    for extra in ca_files:
+        if not extra:
+            continue
+        try:
+            data = Path(extra).read_bytes()
+        except OSError as exc:
+            raise UsageError(f"CA bundle {extra}: {exc.strerror}") from None
+        if b"-----BEGIN CERTIFICATE-----" not in data:
+            raise UsageError(f"CA bundle {extra}: no PEM certificate in it")
+        parts.append(data)
+    fd, name = tempfile.mkstemp(prefix="sharelift-ca-", suffix=".pem")  # created 0600
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(b"\n".join(p.rstrip(b"\n") + b"\n" for p in parts))
+    atexit.register(lambda: Path(name).unlink(missing_ok=True))
+    return name
+
+
 class _Cached:
     """A persistent MSAL token cache in a private file (0600, folder 0700)."""
 
@@ -177,19 +213,34 @@ class _Cached:
             self.path.unlink(missing_ok=True)
 
 
+def _unreachable(exc: requests.RequestException) -> AuthError:
+    """The identity service could not be reached; say why without echoing a request."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return AuthError(
+            "the identity service's TLS certificate is not trusted; behind a TLS-inspecting "
+            "proxy, add its CA with --ca-bundle FILE (or SHARELIFT_CA_BUNDLE)"
+        )
+    if isinstance(exc, requests.exceptions.ProxyError):
+        return AuthError("the proxy (HTTPS_PROXY) refused or dropped the identity service call")
+    return AuthError(f"cannot reach the identity service ({type(exc).__name__})")
+
+
 class AppCredential:
     """App-only (client credentials) with a secret or a certificate."""
 
     def __init__(self, settings: AuthSettings, credential: str | dict[str, str]) -> None:
         self._lock = threading.Lock()
         self._session = http_session(settings.ca_file)
-        self._app = msal.ConfidentialClientApplication(
-            settings.client_id,
-            authority=settings.authority,
-            client_credential=credential,
-            http_client=self._session,
-            instance_discovery=settings.instance_discovery,
-        )
+        try:  # MSAL reads the authority's OpenID configuration here already
+            self._app = msal.ConfidentialClientApplication(
+                settings.client_id,
+                authority=settings.authority,
+                client_credential=credential,
+                http_client=self._session,
+                instance_discovery=settings.instance_discovery,
+            )
+        except requests.RequestException as exc:
+            raise _unreachable(exc) from None
         self._client_id = settings.client_id
 
     def token(self, scopes: Sequence[str]) -> str:
@@ -198,6 +249,8 @@ class AppCredential:
                 result = self._app.acquire_token_for_client(scopes=list(scopes))
             except ValueError as exc:  # raised by MSAL for e.g. an unusable authority
                 raise AuthError(f"app sign-in for client {self._client_id}: {exc}") from None
+            except requests.RequestException as exc:
+                raise _unreachable(exc) from None
         if not result or "access_token" not in result:
             raise _msal_error(result, f"app sign-in for client {self._client_id} failed")
         return str(result["access_token"])
@@ -217,13 +270,16 @@ class DeviceCodeCredential:
         self._lock = threading.Lock()
         self._cache = _Cached(settings.cache_path)
         self._session = http_session(settings.ca_file)
-        self._app = msal.PublicClientApplication(
-            settings.client_id,
-            authority=settings.authority,
-            token_cache=self._cache.cache,
-            http_client=self._session,
-            instance_discovery=settings.instance_discovery,
-        )
+        try:  # MSAL reads the authority's OpenID configuration here already
+            self._app = msal.PublicClientApplication(
+                settings.client_id,
+                authority=settings.authority,
+                token_cache=self._cache.cache,
+                http_client=self._session,
+                instance_discovery=settings.instance_discovery,
+            )
+        except requests.RequestException as exc:
+            raise _unreachable(exc) from None
 
     def token(self, scopes: Sequence[str]) -> str:
         with self._lock:

@@ -136,6 +136,9 @@ async def run_jobs(
         verify=template.endpoints.ca_file,
         pacer=pacer,
     ) as client:
+        # Sign in once before anything starts: a credential that cannot work (no terminal
+        # for a prompt, a missing secret) fails the run at once, not each job in turn.
+        await token()
         ready = await prepare(client) if prepare is not None else None
         store = StateStore.open(template.state_path)
 

@@ -240,6 +240,13 @@ def _add_connection_flags(p: argparse.ArgumentParser) -> None:
         default="",
         help="a user-assigned managed identity's client id",
     )
+    g.add_argument(
+        "--ca-bundle",
+        metavar="FILE",
+        default=os.environ.get("SHARELIFT_CA_BUNDLE"),
+        help="a CA (PEM) to trust in addition to the system's, e.g. a TLS-inspecting proxy's "
+        "(env SHARELIFT_CA_BUNDLE); for Graph, uploads and sign-in alike",
+    )
 
 
 def _connect(
@@ -254,6 +261,10 @@ def _connect(
         args.cloud if args.cloud != "global" or not profile else profile.get("cloud", "global"),
         args.emulator or profile.get("emulator"),
     )
+    if args.ca_bundle:  # added to the trust, never replacing it; verification stays on
+        from sharelift.auth import trust_bundle
+
+        cloud = dataclasses.replace(cloud, ca_file=trust_bundle(cloud.ca_file, args.ca_bundle))
     method = args.auth or profile.get("auth") or ("secret" if cloud.emulator else "device_code")
     client_id = args.client_id or profile.get("client_id", "")
     tenant = args.tenant or profile.get("tenant", "")
@@ -479,10 +490,12 @@ def _run_migrate(args: argparse.Namespace) -> int:
 def _run_migrate_jobs(args: argparse.Namespace, engine: EngineConfig) -> int:
     """`migrate --jobs FILE`: validate every row, run the valid ones, write the summary."""
     import asyncio
+    import hashlib
     import json
 
     from sharelift.bulk import run_jobs
     from sharelift.jobs import SourceMap, load_job_file
+    from sharelift.lock import RunLock, lock_path
     from sharelift.migrate import Endpoints, MigrateRequest, default_state_path
     from sharelift.target import TargetSpec
 
@@ -532,16 +545,18 @@ def _run_migrate_jobs(args: argparse.Namespace, engine: EngineConfig) -> int:
                 provisioner,
             )
 
-    outcome = asyncio.run(
-        run_jobs(
-            job_file,
-            template,
-            credential,
-            max_parallel=args.max_parallel_jobs,
-            prepare=prepare,
-            say=say,
+    digest = hashlib.sha256(str(job_file.path.resolve()).encode()).hexdigest()[:24]
+    with RunLock(lock_path(template.state_path, f"jobs-{digest}"), f"job file {args.jobs}"):
+        outcome = asyncio.run(
+            run_jobs(
+                job_file,
+                template,
+                credential,
+                max_parallel=args.max_parallel_jobs,
+                prepare=prepare,
+                say=say,
+            )
         )
-    )
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
     if args.json:
         doc = {"event": "summary", "jobs": outcome.counts(), "summary": str(outcome.summary_csv)}

@@ -7,6 +7,7 @@
     ├── AuthError                   no credential, a refused one, or no TTY for a prompt (exit 3)
     ├── TargetError                 TARGET cannot be resolved to a drive and folder (exit 4)
     ├── EmulatorError               the local emulator cannot start or its data folder is unusable
+    ├── BusyError                   the same job (or job file) is running already (exit 75)
     └── GraphError                  a Microsoft Graph call failed; its own tree (NotFound,
                                     Throttled, TransportError, ...) is in sharelift.graph.errors
 
@@ -21,6 +22,7 @@ EXIT_FINDINGS = 1  # the command completed, but with failures or (with --fail-on
 EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_TARGET = 4
+EXIT_TEMPFAIL = 75  # sysexits' EX_TEMPFAIL: nothing is wrong, try again later (cron, systemd)
 EXIT_INTERRUPTED = 130
 
 
@@ -64,3 +66,9 @@ class EmulatorError(ShareliftError):
     """The emulator cannot start, or its data folder is not an emulator's."""
 
     exit_code = 1
+
+
+class BusyError(ShareliftError):
+    """Another run holds the lock of this job or job file; this run changed nothing."""
+
+    exit_code = EXIT_TEMPFAIL

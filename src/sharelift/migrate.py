@@ -32,6 +32,7 @@ from sharelift.errors import UsageError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
+from sharelift.lock import RunLock, lock_path
 from sharelift.plan import Action, Planned, plan_folder
 from sharelift.progress import Renderer, Tally
 from sharelift.report import ReportFiles, RoundSummary, write_round_reports
@@ -211,9 +212,16 @@ async def _run_job(
         if shared_store is not None
         else StateStore.open(request.state_path)
     )
-    with opened as store:
+    key = job_key(request.source, target)
+    # Two runs of one job (two cron entries, a run started by hand) would fight over the same
+    # items and upload sessions; the second is refused before it touches anything.
+    lock = RunLock(
+        lock_path(request.state_path, f"job-{key}"),
+        f"the job {_absolute(request.source)} -> {target.web_url}",
+    )
+    with lock, opened as store:
         job = store.ensure_job(
-            job_key(request.source, target),
+            key,
             _absolute(request.source),
             target.web_url,
             {"name": request.job_name or "", "policy": request.engine.policy},
