@@ -13,8 +13,10 @@ file was read are listed in the summary as `invalid`. Nothing here prints except
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -129,6 +131,7 @@ async def run_jobs(
         template.state_path.parent / "reports" / f"{job_file.path.stem}-{stamp}"
     )
     gate = asyncio.Semaphore(max_parallel)
+    stop = asyncio.Event()
     pacer = Pacer(max_concurrency=template.engine.workers)
     async with GraphClient(
         token=token,
@@ -159,10 +162,19 @@ async def run_jobs(
                 job_name=f"{job_file.path.resolve()}#{job.row}",
             )
             async with gate:
+                if stop.is_set():
+                    base.message = "the run was stopped before this job started"
+                    return base
                 say(f"{job.name}: {job.source_text} -> {job.target}")
                 try:
                     outcome = await run_job(
-                        request, credential, client=client, store=store, signals=False, say=say
+                        request,
+                        credential,
+                        client=client,
+                        store=store,
+                        signals=False,
+                        stop=stop,
+                        say=say,
                     )
                 except ShareliftError as exc:
                     base.status, base.message = "failed", str(exc)
@@ -183,7 +195,13 @@ async def run_jobs(
             return base
 
         try:
-            results = list(await asyncio.gather(*(one(job) for job in job_file.jobs)))
+            with _Signals(stop, say) as signals:
+                try:
+                    results = list(await asyncio.gather(*(one(job) for job in job_file.jobs)))
+                except asyncio.CancelledError:
+                    if not signals.stopped_now:
+                        raise
+                    raise KeyboardInterrupt from None
         finally:
             store.close()
     results += [
@@ -192,6 +210,39 @@ async def run_jobs(
     results.sort(key=lambda r: int(r.name.rsplit("#", 1)[1]))
     csv_path, json_path = write_bulk_summary(folder, job_file.path, results)
     return BulkOutcome(results, csv_path, json_path)
+
+
+class _Signals:
+    """First Ctrl-C or SIGTERM: every running job finishes its files in flight and stops, no
+    new job starts. Second: stop now (the rounds are recorded as interrupted)."""
+
+    def __init__(self, stop: asyncio.Event, say: Callable[[str], None]) -> None:
+        self._stop = stop
+        self._say = say
+        self._main = asyncio.current_task()
+        self._loop = asyncio.get_running_loop()
+        self._installed: list[signal.Signals] = []
+        self.stopped_now = False
+
+    def _fire(self, signum: signal.Signals) -> None:
+        if not self._stop.is_set():
+            self._say(f"{signum.name}: finishing the files in flight, then stopping every job")
+            self._stop.set()
+        elif self._main is not None:
+            self._say(f"{signum.name}: stopping now")
+            self.stopped_now = True
+            self._main.cancel()
+
+    def __enter__(self) -> _Signals:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                self._loop.add_signal_handler(signum, self._fire, signum)
+                self._installed.append(signum)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum in self._installed:
+            self._loop.remove_signal_handler(signum)
 
 
 def _row(result: JobResult) -> dict[str, Any]:

@@ -160,6 +160,7 @@ async def run_job(
     client: GraphClient | None = None,
     store: StateStore | None = None,
     signals: bool = True,
+    stop: asyncio.Event | None = None,
 ) -> MigrateOutcome:
     """Run one job (one round); see the module docstring. Raises SourceError, TargetError,
     AuthError, StateError for what prevents the round from starting at all.
@@ -167,10 +168,11 @@ async def run_job(
     `client`: a GraphClient shared with other jobs of the same tenant (left open); without it,
     the job opens its own. `store`: the state store already open in this process (several jobs
     at once share one connection, as two connections in one thread would wait on each other's
-    write group); left open. `signals=False` leaves Ctrl-C / SIGTERM to the caller."""
+    write group); left open. `signals=False` leaves Ctrl-C / SIGTERM to the caller, who may
+    set `stop` to end the round gracefully (files in flight finish, the round is interrupted)."""
     check_source(request.source)
     if client is not None:
-        return await _run_job(request, client, store, renderer, say, signals)
+        return await _run_job(request, client, store, renderer, say, signals, stop)
     scopes = [request.endpoints.graph_scope]
 
     async def token() -> str:
@@ -182,7 +184,7 @@ async def run_job(
         verify=request.endpoints.ca_file,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
     ) as own:
-        return await _run_job(request, own, store, renderer, say, signals)
+        return await _run_job(request, own, store, renderer, say, signals, stop)
 
 
 async def _run_job(
@@ -192,6 +194,7 @@ async def _run_job(
     renderer: Renderer | None,
     say: Callable[[str], None],
     use_signals: bool,
+    stop: asyncio.Event | None = None,
 ) -> MigrateOutcome:
     target = await resolve_target(client, request.target)
     if request.include_root:
@@ -243,6 +246,7 @@ async def _run_job(
         if renderer is not None:
             renderer.start(tally)
         signals = _Signals(engine, main, say)
+        watcher = asyncio.create_task(_stop_on(stop, engine)) if stop is not None else None
         try:
             with signals if use_signals else contextlib.nullcontext(signals):
                 result = await engine.run()
@@ -253,6 +257,8 @@ async def _run_job(
             # (the CLI's exit code 130), not with the cancellation's traceback.
             raise KeyboardInterrupt from None
         finally:
+            if watcher is not None:
+                watcher.cancel()
             if renderer is not None:
                 renderer.stop()
         rnd = store.round(result.round_id)
@@ -262,6 +268,11 @@ async def _run_job(
         )
         reports, summary = write_round_reports(store, job, rnd, folder)
         return MigrateOutcome(result, summary, reports, target)
+
+
+async def _stop_on(event: asyncio.Event, engine: Engine) -> None:
+    await event.wait()
+    engine.request_stop()
 
 
 def dry_run(

@@ -215,3 +215,54 @@ def test_migration_through_a_tls_inspecting_proxy(
     assert tunnels >= 2  # identity and Graph (and upload URLs) all went through it
     drive = next(u["drive_id"] for u in emulator.info["users"] if u["upn"] == "adele@contoso.com")
     assert graph.get(f"/drives/{drive}/root:/ViaProxy/f2.txt").status_code == 200
+
+
+def test_sigterm_stops_a_job_file_run_gracefully(emulator: EmulatorServer, tmp_path: Path) -> None:
+    rows = []
+    for n in range(3):
+        src = tmp_path / f"share{n}"
+        src.mkdir()
+        for i in range(20):
+            (src / f"f{i}.txt").write_text(f"{n}/{i}")
+        rows.append(f"{src},,,{TEAM},Documents,Term/{n}")
+    job_file = tmp_path / "jobs.csv"
+    job_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    env = _clean_env(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(sys.path)
+    emulator.set_faults(latency_ms=100)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sharelift",
+            "migrate",
+            "--jobs",
+            str(job_file),
+            "--max-parallel-jobs",
+            "1",
+            "--workers",
+            "1",
+            "--emulator",
+            str(emulator.data_dir),
+            "--state",
+            str(tmp_path / "state.db"),
+            "--report",
+            str(tmp_path / "reports"),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    locks = tmp_path / "state.db.locks"
+    deadline = time.monotonic() + 30
+    while not (locks.is_dir() and any(locks.glob("job-*.lock"))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    proc.send_signal(15)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "SIGTERM: finishing the files in flight" in err
+    summary = (tmp_path / "reports" / "SummaryReport.csv").read_text(encoding="utf-8-sig")
+    assert "interrupted" in summary and "stopped before this job started" in summary
