@@ -30,6 +30,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import re
 import stat
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
@@ -762,6 +763,16 @@ class Engine:
                         session_url, data, offset=offset, total=size
                     )
                 except NotFound:
+                    if offset + length >= size:
+                        # A retried last fragment meets a finished session when the answer to
+                        # the first try was lost after Graph made the file: look before sending
+                        # it all again (under "rename" that would make a second copy).
+                        digest = hasher.b64digest()
+                        made = await self._find_made(parent_id, new, digest)
+                        if made is not None:
+                            self.tally.sent(length)
+                            self.store.drop_upload_session(work.row)
+                            return made, digest
                     # The session expired or vanished: start over once, from byte 0.
                     if restarted:
                         raise
@@ -795,6 +806,24 @@ class Engine:
                     await self.drive.cancel_upload_session(session_url)
                 self.store.drop_upload_session(work.row)
             raise
+
+    async def _find_made(self, parent_id: str, new: NewFile, digest: str) -> DriveItem | None:
+        """The file an upload session for `new` made, when one with its size and hash is
+        there: under its name, or under a name Graph's "rename" gives ("name 1.ext")."""
+        if new.conflict != "rename":
+            try:
+                item = await self.drive.get_item_by_path(new.name, under=parent_id)
+            except NotFound:
+                return None
+            return item if (item.size, item.quick_xor_hash) == (new.size, digest) else None
+        stem, ext = os.path.splitext(new.name)
+        renamed = re.compile(rf"{re.escape(stem)}( \d+)?{re.escape(ext)}", re.IGNORECASE)
+        async for item in self.drive.list_children(parent_id):
+            if (item.size, item.quick_xor_hash) == (new.size, digest) and renamed.fullmatch(
+                item.name or ""
+            ):
+                return item
+        return None
 
     async def _open_session(self, work: _Upload, new: NewFile) -> UploadSession:
         """A session for `new`. A file this job uploaded before is replaced by its id: under
