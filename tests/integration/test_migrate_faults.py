@@ -106,7 +106,8 @@ def migrate_under_faults(
 
 
 class WatchingTransport(httpx.AsyncBaseTransport):
-    """The real transport, noting when each request leaves and each 429 comes back."""
+    """The real transport, noting when each request leaves and each 429 comes back (also
+    inside a $batch answer)."""
 
     def __init__(self, server: EmulatorServer) -> None:
         context = ssl.create_default_context(cafile=server.info["ca_file"])
@@ -118,10 +119,18 @@ class WatchingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.sent.append(time.monotonic())
         response = await self._inner.handle_async_request(request)
-        if response.status_code == 429:
-            # Read whole, as the client does before its pacer hears of the 429.
+        batch = request.url.path.endswith("/$batch") and response.status_code == 200
+        if response.status_code == 429 or batch:
+            # Read whole, as the client does before its pacer hears of the 429s.
             await response.aread()
-            self.throttled.append((time.monotonic(), float(response.headers["Retry-After"])))
+            arrived = time.monotonic()
+            if response.status_code == 429:
+                self.throttled.append((arrived, float(response.headers["Retry-After"])))
+            else:  # each request inside a $batch is throttled on its own
+                for inner in response.json()["responses"]:
+                    if inner["status"] == 429:
+                        headers = {k.lower(): v for k, v in inner.get("headers", {}).items()}
+                        self.throttled.append((arrived, float(headers["retry-after"])))
         return response
 
     async def aclose(self) -> None:
@@ -500,3 +509,51 @@ def test_adopting_a_file_cancels_the_session_a_killed_run_left(
         (kept,) = store.upload_sessions(job.id)  # other.bin's, to resume
         assert kept.item_row != big.id
     assert len(live_sessions(server)) == 1
+
+
+def test_lost_answer_to_the_last_fragment_makes_no_second_copy(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    """The answer to the last fragment is lost after Graph made the file, so the PUT is sent
+    again and meets the finished session (404). Under --on-conflict rename, beside a file of
+    the same name that is not ours, starting over would make "a 2.bin" next to "a 1.bin"."""
+    data = random.Random(14).randbytes(2 * UNIT + 3)
+    src = tmp_path / "src"
+    write_tree(src, {"a.bin": data})
+    _, drive = megan(server)
+    assert graph.put(f"/drives/{drive}/root:/Lost/a.bin:/content", content=b"theirs").is_success
+
+    def hook(engine: Engine) -> None:
+        drive_client = engine.drive
+        original = drive_client.upload_fragment
+        lost = False
+
+        async def upload_fragment(
+            upload_url: str, data: bytes | memoryview, *, offset: int, total: int
+        ) -> FragmentResult:
+            nonlocal lost
+            result = await original(upload_url, data, offset=offset, total=total)
+            if offset + len(data) == total and not lost:
+                lost = True  # the answer never came: the client sends the fragment again
+                return await original(upload_url, data, offset=offset, total=total)
+            return result
+
+        drive_client.upload_fragment = upload_fragment  # type: ignore[method-assign]
+
+    result = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            "Lost",
+            tmp_path / "s.db",
+            chunk_size=UNIT,
+            hook=hook,
+            policy="rename",
+        )
+    )
+    assert (result.status, result.uploaded, result.failed) == ("completed", 1, 0)
+    assert target_files(graph, drive, "Lost") == expected_files(
+        {"a.bin": b"theirs", "a 1.bin": data}
+    )
+    assert live_sessions(server) == []
