@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 
 from sharelift.graph.drive import FRAGMENT_UNIT, DriveClient, NewFile
 from sharelift.graph.errors import Conflict, GraphError, NotFound
+from sharelift.graph.sessions import SessionBatcher
 from sharelift.graph.types import DriveItem, FileSystemInfo, UploadSession
 from sharelift.plan import Action, Planned, RemoteItem, plan_folder, target_is_newer
 from sharelift.progress import Tally
@@ -57,7 +58,8 @@ class EngineConfig:
     """How a round runs.
 
     Memory: about `workers * chunk_size` bytes of fragment buffers (10 MiB x 16 = 160 MiB at
-    the defaults) plus `2 * workers` queued file descriptions and the walk's current folders.
+    the defaults) plus `4 * workers` queued file descriptions (each new small one with an
+    upload session opened ahead) and the walk's current folders.
     """
 
     chunk_size: int = DEFAULT_CHUNK
@@ -104,7 +106,7 @@ class _Folder:
     """True when its children at the target must be listed before planning (first contact)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Upload:
     plan: Planned
     row: int
@@ -112,6 +114,9 @@ class _Upload:
     source: str
     own_file_gone: bool = False
     """The file a previous round uploaded for this item is no longer at the target."""
+    ahead: asyncio.Task[tuple[NewFile, str] | None] | None = None
+    """An upload session opened while the file waited in the queue (a new small file), with
+    the NewFile it was made for; already saved in the state store."""
 
 
 @dataclass
@@ -229,7 +234,7 @@ class Engine:
         self.tally = tally or Tally()
         self.stopping = asyncio.Event()
         self._counts = _Counters()
-        self._files: asyncio.Queue[_Upload | None] = asyncio.Queue(maxsize=2 * config.workers)
+        self._files: asyncio.Queue[_Upload | None] = asyncio.Queue(maxsize=4 * config.workers)
         self._folders: dict[tuple[str, ...], asyncio.Future[_Folder | None]] = {}
         """Folders the walk will list, resolved by their parent's planning (None: not
         migrated). An entry lives from the parent's listing to its own: the walk's frontier."""
@@ -238,6 +243,11 @@ class Engine:
         self._root_id = target.folder_id
         self._resumed_at: dict[int, int] = {}
         """Where a resumed session continues, by item row."""
+        # Sessions opened ahead wait up to 0.1 s for company: the queue holds enough files
+        # that a worker rarely reaches one before its session exists.
+        self._sessions = SessionBatcher(drive, linger=0.1)
+        self._ahead: set[_Upload] = set()
+        """Uploads with a session opened ahead that no worker has taken up yet."""
 
     def request_stop(self) -> None:
         """Stop taking new work; uploads in flight finish their current fragment and stop,
@@ -349,6 +359,9 @@ class Engine:
                 await progress
             for task in tasks:
                 task.cancel()
+            for work in list(self._ahead):  # queued when the walk ended early, never taken up
+                await self._drop_ahead(work)
+            await self._sessions.aclose()
             if isinstance(listings, Generator):
                 listings.close()
         for w in workers:
@@ -464,9 +477,10 @@ class Engine:
             if plan.action in (Action.UPLOAD, Action.ADOPT_IF_SAME):
                 self.tally.found(1, item.size)
                 row = self._row(plan, "pending")
-                await self._files.put(
-                    _Upload(plan, row, folder, os.path.join(self.source, *item.parts))
-                )
+                work = _Upload(plan, row, folder, os.path.join(self.source, *item.parts))
+                await self._files.put(work)
+                # No await since the put: no worker can have taken it up yet.
+                self._open_ahead(work)
                 continue
             self._record_not_migrated(plan)
             if item.is_dir and item.filtered is None and item.problem is None:
@@ -622,9 +636,77 @@ class Engine:
             work = await self._files.get()
             if work is None:
                 return
-            if self.stopping.is_set():
-                continue  # left pending: the next run picks it up
-            await self._transfer(work)
+            try:
+                if self.stopping.is_set():
+                    continue  # left pending: the next run picks it up
+                await self._transfer(work)
+            finally:
+                if work.ahead is not None:  # not used (failed, skipped, stopped): cancel it
+                    await self._drop_ahead(work)
+
+    def _open_ahead(self, work: _Upload) -> None:
+        """Start opening the upload session of a new small file while it waits in the queue,
+        so that its worker only sends the one fragment: the sessions go 20 to a $batch."""
+        plan = work.plan
+        if not (
+            plan.action is Action.UPLOAD
+            and plan.state is None  # never seen: no session of an earlier run to resume
+            and 0 < plan.item.size <= self.config.chunk_size
+        ):
+            return
+        work.ahead = asyncio.create_task(self._session_ahead(work))
+        self._ahead.add(work)
+
+    async def _session_ahead(self, work: _Upload) -> tuple[NewFile, str] | None:
+        parent_id = await work.folder.ready
+        if parent_id is None:
+            return None
+        st = await asyncio.to_thread(os.stat, work.source)
+        if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+            return None
+        new = self._new_file(work, st, parent_id, work.plan.conflict)
+        session = await self._sessions.open(new)
+        assert session.upload_url is not None
+        expires = session.expiration.isoformat() if session.expiration else None
+        # Saved the moment it exists (invariant 4), before anything else can happen.
+        self.store.save_upload_session(
+            work.row, session.upload_url, expires, st.st_size, st.st_mtime_ns
+        )
+        return new, session.upload_url
+
+    async def _take_ahead(self, work: _Upload, new: NewFile) -> str | None:
+        """The session opened ahead for `work` when it was made for exactly `new` (same
+        parent, name, size, times, conflict behaviour); else None, the session cancelled."""
+        task, work.ahead = work.ahead, None
+        if task is None:
+            return None
+        self._ahead.discard(work)
+        try:
+            opened = await task
+        except Exception:  # the usual way below meets the same error where it is handled
+            return None
+        if opened is None:
+            return None
+        made_for, url = opened
+        if made_for == new:
+            return url
+        with contextlib.suppress(GraphError):
+            await self.drive.cancel_upload_session(url)
+        self.store.drop_upload_session(work.row)
+        return None
+
+    async def _drop_ahead(self, work: _Upload) -> None:
+        task, work.ahead = work.ahead, None
+        if task is None:
+            return
+        self._ahead.discard(work)
+        # Waited for, not cancelled: a session answered at the moment of a cancel would be lost.
+        done = await asyncio.gather(task, return_exceptions=True)
+        opened = done[0]
+        if isinstance(opened, tuple):
+            with contextlib.suppress(GraphError):
+                await self.drive.cancel_upload_session(opened[1])
+            self.store.drop_upload_session(work.row)
 
     async def _transfer(self, work: _Upload) -> None:
         plan = work.plan
@@ -738,16 +820,18 @@ class Engine:
             return item, _EMPTY_HASH
         hasher = QuickXorHash()
         offset = 0
-        new = NewFile(parent_id, name, size, created, modified, conflict)  # type: ignore[arg-type]
-        session_url = await self._resume(work, fd, st, hasher)
+        new = self._new_file(work, st, parent_id, conflict)
+        session_url = await self._take_ahead(work, new)
+        if session_url is None:
+            session_url = await self._resume(work, fd, st, hasher)
+            if session_url is not None:
+                offset = self._resumed_at.pop(work.row, 0)
         if session_url is None:
             session = await self._open_session(work, new)
             assert session.upload_url is not None
             session_url = session.upload_url
             expires = session.expiration.isoformat() if session.expiration else None
             self.store.save_upload_session(work.row, session_url, expires, size, st.st_mtime_ns)
-        else:
-            offset = self._resumed_at.pop(work.row, 0)
         chunk = self.config.chunk_size
         restarted = False
         try:
@@ -806,6 +890,14 @@ class Engine:
                     await self.drive.cancel_upload_session(session_url)
                 self.store.drop_upload_session(work.row)
             raise
+
+    @staticmethod
+    def _new_file(work: _Upload, st: os.stat_result, parent_id: str, conflict: str) -> NewFile:
+        """The file an upload session creates: its name, size and times as read now."""
+        plan = work.plan
+        name = (plan.target_relpath or "").rsplit("/", 1)[-1]
+        created, modified = _times(st.st_mtime, st.st_ctime, plan.item.birthtime)
+        return NewFile(parent_id, name, st.st_size, created, modified, conflict)  # type: ignore[arg-type]
 
     async def _find_made(self, parent_id: str, new: NewFile, digest: str) -> DriveItem | None:
         """The file an upload session for `new` made, when one with its size and hash is
