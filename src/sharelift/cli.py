@@ -225,7 +225,9 @@ def _add_connection_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--secret-file",
         metavar="FILE",
-        help="read the client secret from FILE (or set SHARELIFT_CLIENT_SECRET)",
+        default=os.environ.get("SHARELIFT_SECRET_FILE"),
+        help="read the client secret from FILE (env SHARELIFT_SECRET_FILE; or set "
+        "SHARELIFT_CLIENT_SECRET)",
     )
     g.add_argument(
         "--certificate",
@@ -448,6 +450,8 @@ def _run_migrate(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.jobs:
         return _run_migrate_jobs(args, engine)
+    if args.provision:
+        raise UsageError("--provision goes with --jobs FILE (or use `sharelift provision`)")
     if not args.source:
         raise UsageError("SOURCE is missing (or give --jobs FILE)")
     spec = _target_spec(args)
