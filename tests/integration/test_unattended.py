@@ -212,9 +212,16 @@ def test_migration_through_a_tls_inspecting_proxy(
         assert "--ca-bundle" in capsys.readouterr().err
         assert main([*args, "--ca-bundle", str(ca_cert)]) == 0
         tunnels = len(proxy.connects)
-    assert tunnels >= 2  # identity and Graph (and upload URLs) all went through it
+        assert tunnels >= 2  # identity and Graph (and upload URLs) all went through it
+        # NO_PROXY sends everything straight to the emulator, past the proxy.
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        (src / "later.txt").write_text("later")
+        assert main([*args, "--ca-bundle", str(ca_cert)]) == 0
+        assert len(proxy.connects) == tunnels
     drive = next(u["drive_id"] for u in emulator.info["users"] if u["upn"] == "adele@contoso.com")
     assert graph.get(f"/drives/{drive}/root:/ViaProxy/f2.txt").status_code == 200
+    assert graph.get(f"/drives/{drive}/root:/ViaProxy/later.txt").status_code == 200
 
 
 def test_sigterm_stops_a_job_file_run_gracefully(emulator: EmulatorServer, tmp_path: Path) -> None:
