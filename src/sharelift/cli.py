@@ -508,7 +508,9 @@ def _run_migrate_jobs(args: argparse.Namespace, engine: EngineConfig) -> int:
     if args.max_parallel_jobs < 1:
         raise UsageError("--max-parallel-jobs must be at least 1")
     if args.dry_run:
-        raise UsageError("--dry-run is for one job; check a job file with `sharelift scan`")
+        raise UsageError(
+            "--dry-run plans one job: give a row's SOURCE and TARGET instead of --jobs"
+        )
     job_file = load_job_file(args.jobs, SourceMap(args.map_source), strict=args.strict)
     for error in job_file.errors:
         print(f"sharelift: error: {error}", file=sys.stderr)
