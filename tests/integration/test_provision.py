@@ -181,3 +181,35 @@ def _token(info: dict[str, object]) -> str:
         )
     )
     return credential.token([str(info["graph_scope"])])
+
+
+def test_provision_the_onedrive_targets_of_a_job_file(
+    emulator_factory: Callable[..., EmulatorServer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = emulator_factory(provisioning_delay_s=0.3, users_file=_users_file(tmp_path, 3))
+    sizes = _record_batches(server, monkeypatch)
+    my = "https://contoso-my.sharepoint.com/personal"
+    job_file = tmp_path / "homes.csv"
+    job_file.write_text(
+        "\n".join(
+            [
+                f"\\\\fs01\\homes\\u0,,,{my}/user000_contoso_com/,Documents,",
+                f"\\\\fs01\\homes\\u1,,,{my}/user001_contoso_com,Documents,H",
+                f"\\\\fs01\\homes\\x,,,{my}/has_one_contoso_com,Documents,",
+                f"\\\\fs01\\team,,,{TEAM},Documents,",  # not a OneDrive: not provisioned
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    base = ["--emulator", str(server.data_dir), "--poll-interval", "0.1"]
+    # Sources on a Windows share need no mapping: only the targets are read.
+    assert main(["provision", "--jobs", str(job_file), "--no-wait", *base]) == 75
+    out = capsys.readouterr().out
+    assert sizes == [2]
+    assert "ready    has.one@contoso.com" in out and "1 ready, 2 pending, 0 failed" in out
+    assert main(["provision", "--jobs", str(job_file), *base]) == 0
+    assert "3 ready, 0 pending, 0 failed" in capsys.readouterr().out
