@@ -36,6 +36,9 @@ ReadyCheck = Callable[[Job], Awaitable[str | None]]
 Prepare = Callable[[GraphClient], Awaitable[ReadyCheck]]
 """Run once over the shared client before any job (OneDrive provisioning); gives the check."""
 
+MAX_IN_FLIGHT = 64
+"""Requests in flight at once for a whole bulk run, whatever the number of jobs."""
+
 SUMMARY_COLUMNS = [
     "Job",
     "Source",
@@ -132,7 +135,10 @@ async def run_jobs(
     )
     gate = asyncio.Semaphore(max_parallel)
     stop = asyncio.Event()
-    pacer = Pacer(max_concurrency=template.engine.workers)
+    # One pacer for the tenant: --workers per job, and the jobs together at most
+    # MAX_IN_FLIGHT requests at once (the pacer lowers that further when Graph throttles).
+    workers = template.engine.workers
+    pacer = Pacer(max_concurrency=max(workers, min(workers * max_parallel, MAX_IN_FLIGHT)))
     async with GraphClient(
         token=token,
         base_url=template.endpoints.graph_url,
