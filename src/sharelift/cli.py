@@ -629,13 +629,8 @@ def _add_provision(sub: argparse._SubParsersAction[_Parser]) -> None:
     )
     p.add_argument("upns", metavar="UPN", nargs="*", help="user principal names")
     p.add_argument("--users", metavar="FILE", help="CSV with a upn (or email) column")
-    p.add_argument("--jobs", metavar="FILE", help="the OneDrive targets of a job file")
     p.add_argument(
-        "--map-source",
-        metavar="WIN=LOCAL",
-        action="append",
-        default=[],
-        help="as for migrate --jobs (rows whose source does not map are still provisioned)",
+        "--jobs", metavar="FILE", help="the OneDrive targets of a job file (sources not read)"
     )
     p.add_argument("--no-wait", action="store_true", help="ask, check once, do not wait")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -651,7 +646,7 @@ def _run_provision(args: argparse.Namespace) -> int:
 
     from sharelift.graph.client import GraphClient
     from sharelift.graph.pacer import Pacer
-    from sharelift.jobs import SourceMap, load_job_file
+    from sharelift.jobs import load_job_file
     from sharelift.provision import (
         Provisioner,
         ProvisionReport,
@@ -667,7 +662,7 @@ def _run_provision(args: argparse.Namespace) -> int:
     hosts: list[str] = []
     if args.jobs:
         # Every row with a OneDrive target counts, whether or not its source is reachable here.
-        job_file = load_job_file(args.jobs, SourceMap(args.map_source), check_sources=False)
+        job_file = load_job_file(args.jobs, check_sources=False)
         for error in job_file.errors:
             print(f"sharelift: error: {error}", file=sys.stderr)
         paths = [j.personal_path for j in job_file.jobs if j.personal_path]
