@@ -238,7 +238,9 @@ class Pacer:
         if self._spacing <= 0 or now >= self._spacing_until:
             self._spacing = 0.0
             return 0.0
-        start = max(now, self._next_start)
+        # Never past the reset: the budget is whole again then, and a start reserved beyond
+        # it (the spacing grows as the budget shrinks) would only leave that budget unused.
+        start = min(max(now, self._next_start), self._spacing_until)
         self._next_start = start + self._spacing
         return start - now
 
