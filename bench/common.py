@@ -37,7 +37,6 @@ MIB = 1024 * 1024
 sys.path.insert(0, str(REPO / "tests"))
 from support.connect_proxy import ConnectProxy  # noqa: E402
 
-
 # --- data --------------------------------------------------------------------------------
 
 
@@ -131,10 +130,16 @@ class Emulator:
             shutil.rmtree(self.data)
         self.data.mkdir(parents=True)
         self.log = open(self.data.parent / f"emulator-{name}.log", "w")  # noqa: SIM115
+        # BENCH_EMULATOR_SRC: run the emulator from another source tree (e.g. a clean export
+        # of a commit) while the client under test comes from this one.
+        env = dict(os.environ)
+        if os.environ.get("BENCH_EMULATOR_SRC"):
+            env["PYTHONPATH"] = os.environ["BENCH_EMULATOR_SRC"]
         self.proc = subprocess.Popen(
             [PYTHON, "-m", "sharelift", "emulator", "--data", str(self.data), "--port", "0"],
             stdout=self.log,
             stderr=subprocess.STDOUT,
+            env=env,
         )
         info_file = self.data / "emulator.json"
         deadline = time.monotonic() + 60
@@ -373,8 +378,10 @@ def ratio_line(ours: Run, theirs: Run) -> str:
         return f"{a / b:.2f}" if b else "n/a"
 
     return (
-        f"ratio sharelift/rclone ({ours.label} vs {theirs.label}): wall {q(ours.wall, theirs.wall)}, "
-        f"files/s {q(ours.files_per_s, theirs.files_per_s)}, MB/s {q(ours.mb_per_s, theirs.mb_per_s)}, "
+        f"ratio sharelift/rclone ({ours.label} vs {theirs.label}): "
+        f"wall {q(ours.wall, theirs.wall)}, "
+        f"files/s {q(ours.files_per_s, theirs.files_per_s)}, "
+        f"MB/s {q(ours.mb_per_s, theirs.mb_per_s)}, "
         f"requests {q(ours.requests, theirs.requests)}, CPU {q(ours.cpu, theirs.cpu)}, "
         f"RSS {q(ours.rss_mib, theirs.rss_mib)}"
     )
