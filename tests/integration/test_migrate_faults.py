@@ -142,8 +142,17 @@ def test_throttled_by_resource_units_honours_retry_after(
 ) -> None:
     files = small_tree(1)
     watch = WatchingTransport(server)
+    # No RateLimit warnings (as for delegated calls), so the pacer cannot see the 429s coming.
     stats = migrate_under_faults(
-        server, token, graph, tmp_path, files, transport=watch, ru_per_minute=40, ru_window_s=1.5
+        server,
+        token,
+        graph,
+        tmp_path,
+        files,
+        transport=watch,
+        ru_per_minute=40,
+        ru_window_s=1.5,
+        ratelimit_from=2,
     )
     assert stats["throttled"] >= 1 and watch.throttled, stats
     # Honouring Retry-After: once a 429 has arrived, no request leaves until the window it

@@ -497,6 +497,21 @@ async def test_batch_retries_inner_429s_and_the_424s_behind_them() -> None:
     assert client.pacer.state().throttled == 1
 
 
+async def test_a_batch_is_paced_as_the_sum_of_its_requests() -> None:
+    low = {"RateLimit-Limit": "1000", "RateLimit-Remaining": "100", "RateLimit-Reset": "10"}
+    script = Script(
+        httpx.Response(200, json={}, headers=low),
+        batch_answer(*({"id": str(i), "status": 201} for i in range(20))),
+    )
+    client, clock = make_client(script)
+    requests = [BatchRequest(id=str(i), method="POST", url=f"/f{i}") for i in range(20)]
+    async with client:
+        await client.request("GET", "/me")  # 100 units left for 10 s: 0.1 s a unit
+        # The batch waits for the units of its 20 writes (40 units), not of one request.
+        await client.batch(requests)
+        assert clock.now == pytest.approx(4.0)
+
+
 async def test_batch_gives_up_after_the_attempts_and_returns_the_last_answers() -> None:
     script = Script(
         *[batch_answer({"id": "1", "status": 503, "headers": {"Retry-After": "1"}})] * 2

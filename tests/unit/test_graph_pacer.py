@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import heapq
+import math
 
 import httpx
 import pytest
 
-from sharelift.graph.pacer import Pacer, parse_retry_after
+from sharelift.graph.pacer import Pacer, parse_retry_after, request_units
 
 pytestmark = pytest.mark.anyio
 
@@ -199,7 +201,8 @@ async def test_a_cancelled_waiter_gives_nothing_away() -> None:
 async def test_low_remaining_budget_spreads_request_starts_until_the_reset() -> None:
     clock = FakeClock()
     pacer = make_pacer(clock, initial_concurrency=2, max_concurrency=4)
-    # 40 of 1000 units left, reset in 10 s: ~20 requests of 2 units -> one start every 0.5 s.
+    # 40 of 1000 units left, reset in 10 s: 0.25 s a unit; a request of 2 units starts once
+    # its units have accrued, one every 0.5 s.
     pacer.record(
         200,
         headers(RateLimit_Limit="1000", RateLimit_Remaining="40", RateLimit_Reset="10"),
@@ -210,7 +213,7 @@ async def test_low_remaining_budget_spreads_request_starts_until_the_reset() -> 
     for _ in range(3):
         async with pacer.slot():
             starts.append(clock.now)
-    assert starts == [100.0, 100.5, 101.0]
+    assert starts == [100.5, 101.0, 101.5]
     # While the budget is low the concurrency does not grow.
     for _ in range(10):
         pacer.record(200, headers(), started=None)
@@ -219,7 +222,66 @@ async def test_low_remaining_budget_spreads_request_starts_until_the_reset() -> 
     clock.now += 10
     assert not pacer.state().budget_low
     async with pacer.slot():
-        assert clock.now == 111.0
+        assert clock.now == 111.5
+
+
+async def test_a_low_budget_is_shared_out_by_resource_units() -> None:
+    clock = FakeClock()
+    pacer = make_pacer(clock, initial_concurrency=1, max_concurrency=1)
+    # 100 units left, reset in 10 s: 0.1 s per unit.
+    pacer.record(
+        200,
+        headers(RateLimit_Limit="1000", RateLimit_Remaining="100", RateLimit_Reset="10"),
+        started=None,
+    )
+    starts = []
+    for units in (40.0, 2.0, 1.0, 2.0):  # a $batch of 20 writes, a PUT, a GET, a PUT
+        async with pacer.slot(units):
+            starts.append(round(clock.now - 100, 6))
+    assert starts == [4.0, 4.2, 4.3, 4.5]
+
+
+async def test_units_started_after_a_response_count_against_its_budget() -> None:
+    clock = FakeClock()
+    pacer = make_pacer(clock)
+    async with pacer.slot(2.0) as reporting:
+        pass
+    for _ in range(3):  # three $batch requests left after it, before its answer came
+        async with pacer.slot(40.0):
+            pass
+    budget = headers(RateLimit_Limit="1000", RateLimit_Remaining="150", RateLimit_Reset="12")
+    pacer.record(200, budget, started=reporting.started, mark=reporting.mark)
+    # 150 - 120 = 30 units left for 12 s: 0.4 s per unit.
+    starts = []
+    for _ in range(2):
+        async with pacer.slot(2.0):
+            starts.append(clock.now)
+    assert starts == [100.8, 101.6]
+    # A request of more units than are left waits for the reset.
+    async with pacer.slot(40.0):
+        assert clock.now == 112.0
+    # Had more been started since the report than it left, the tenant waits for the reset.
+    clock.now = 100.0
+    pacer = make_pacer(clock)
+    async with pacer.slot(2.0) as reporting:
+        pass
+    for _ in range(4):
+        async with pacer.slot(40.0):
+            pass
+    pacer.record(200, budget, started=reporting.started, mark=reporting.mark)
+    async with pacer.slot(2.0):
+        assert clock.now == 112.0
+
+
+def test_request_units_follow_sharepoint_pricing() -> None:
+    assert request_units("GET", "/v1.0/drives/d/items/i") == 1.0
+    assert request_units("get", "/v1.0/drives/d/items/i/children") == 2.0
+    assert request_units("GET", "/v1.0/drives/d/root/delta") == 2.0
+    assert request_units("GET", "/v1.0/drives/d/root/delta", "token=abc") == 1.0
+    assert request_units("POST", "/v1.0/drives/d/items/i:/a.txt:/createUploadSession") == 2.0
+    assert request_units("PUT", "/_api/v2.0/drives/d/items/i/uploadSession") == 2.0
+    assert request_units("DELETE", "/v1.0/drives/d/items/i") == 2.0
+    assert request_units("PATCH", "/v1.0/drives/d/items/i") == 2.0
 
 
 async def test_zero_remaining_budget_waits_for_the_reset() -> None:
@@ -257,15 +319,15 @@ async def test_a_window_opened_while_queued_for_a_slot_is_honoured() -> None:
 async def test_a_window_opened_while_waiting_for_the_pace_is_honoured() -> None:
     clock = FakeClock()
     pacer = make_pacer(clock, initial_concurrency=2, max_concurrency=2)
-    pacer.record(
-        200,
-        headers(RateLimit_Limit="1000", RateLimit_Remaining="40", RateLimit_Reset="10"),
-        started=None,
-    )
     started: list[float] = []
 
     async def first() -> None:
         async with pacer.slot() as slot:
+            pacer.record(
+                200,
+                headers(RateLimit_Limit="1000", RateLimit_Remaining="40", RateLimit_Reset="10"),
+                started=None,
+            )
             await asyncio.sleep(0)
             pacer.record(429, headers(Retry_After="5"), started=slot.started)
 
@@ -274,7 +336,7 @@ async def test_a_window_opened_while_waiting_for_the_pace_is_honoured() -> None:
             started.append(clock.now)
 
     await asyncio.gather(first(), second())
-    assert started == [105.0]
+    assert started == [105.5]  # after the window, still paced: the budget is low
 
 
 async def test_before_retry_counts_and_backs_off_only_when_not_throttled() -> None:
@@ -300,3 +362,102 @@ def test_backoff_is_jittered_within_half_to_full() -> None:
 def test_bad_limits_are_refused() -> None:
     with pytest.raises(ValueError, match="min_concurrency"):
         Pacer(min_concurrency=5, max_concurrency=2)
+
+
+class EventClock:
+    """Virtual time for many tasks at once: `sleep` parks the caller until the driver moves
+    the clock to its wake-up time (earliest first), once every task is parked."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._timers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return WALL0 + self.now
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._timers, (self.now + max(0.0, seconds), self._seq, future))
+        await future
+
+    async def drive(self, tasks: list[asyncio.Task[None]]) -> None:
+        while not all(t.done() for t in tasks):
+            for _ in range(20):  # let every runnable task run until it parks
+                await asyncio.sleep(0)
+            if not self._timers:
+                continue
+            when, _, future = heapq.heappop(self._timers)
+            self.now = max(self.now, when)
+            if not future.done():
+                future.set_result(None)
+        for task in tasks:
+            task.result()
+
+
+class FixedWindowTenant:
+    """SharePoint's budget as the emulator keeps it: resource units per fixed window, charged
+    on arrival (throttled requests too), RateLimit-* headers from 80% of the budget on."""
+
+    def __init__(self, clock: EventClock, limit: int, window: float) -> None:
+        self.clock, self.limit, self.window = clock, limit, window
+        self.start, self.used = 0.0, 0
+        self.throttled = 0
+        self.units_ok = 0
+
+    def charge(self, units: int) -> tuple[int, httpx.Headers]:
+        now = self.clock.now
+        if now - self.start >= self.window:
+            self.start, self.used = now, 0
+        self.used += units
+        reset = max(1, math.ceil(self.start + self.window - now))
+        values: dict[str, str] = {}
+        if self.used >= 0.8 * self.limit:
+            values = {
+                "RateLimit-Limit": str(self.limit),
+                "RateLimit-Remaining": str(max(0, self.limit - self.used)),
+                "RateLimit-Reset": str(reset),
+            }
+        if self.used > self.limit:
+            self.throttled += 1
+            return 429, httpx.Headers({"Retry-After": str(reset), **values})
+        self.units_ok += units
+        return 200, httpx.Headers(values)
+
+
+async def test_a_run_of_batches_and_fragments_keeps_within_the_budget() -> None:
+    """16 workers sending what a small-file migration sends (a $batch of 20 upload sessions,
+    40 units, for every 20 fragment PUTs of 2 units) against a budget of 1,000 units per 15 s:
+    after the first warning no request is refused, and the run takes about the budget's time."""
+    clock = EventClock()
+    tenant = FixedWindowTenant(clock, limit=1000, window=15.0)
+    pacer = Pacer(clock=clock.monotonic, wall_clock=clock.wall, sleep=clock.sleep)
+    warned = False
+    refused_after_warning = 0
+    work = [40] + [2] * 20
+    work = work * 150  # 3,000 files: 6,000 units in fragments, 6,000 in sessions
+
+    async def worker() -> None:
+        nonlocal warned, refused_after_warning
+        while work:
+            units = work.pop()
+            while True:
+                async with pacer.slot(units) as slot:
+                    status, answer = tenant.charge(units)
+                    await clock.sleep(0.06)  # the round trip
+                    pacer.record(status, answer, started=slot.started, mark=slot.mark)
+                if status == 200:
+                    warned = warned or "RateLimit-Remaining" in answer
+                    break
+                refused_after_warning += warned
+                await pacer.before_retry(0, throttled=True)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(16)]
+    await clock.drive(tasks)
+    assert refused_after_warning == 0, tenant.throttled
+    minimum = tenant.units_ok / (1000 / 15.0)
+    assert clock.now <= 1.15 * minimum, (clock.now, minimum)

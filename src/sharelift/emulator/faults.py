@@ -289,7 +289,7 @@ class FaultsMiddleware:
                 ok, used, reset = self.throttle.charge(
                     app_id, c.ru, limit, faults.ru_window_s, time.monotonic()
                 )
-                if used >= 0.8 * limit:
+                if used >= faults.ratelimit_from * limit:
                     extra = [
                         (b"ratelimit-limit", str(limit).encode()),
                         (b"ratelimit-remaining", str(max(0, limit - used)).encode()),

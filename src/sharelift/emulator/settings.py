@@ -29,6 +29,9 @@ class Faults:
     """Probability that the connection is dropped without an answer."""
     ru_window_s: float = 60.0
     """Length of the resource-unit window (Microsoft's is one minute; tests shorten it)."""
+    ratelimit_from: float = 0.8
+    """Share of the budget used from which answers carry RateLimit-* headers (Microsoft's 0.8,
+    for app-only calls); above 1, none are sent, as for delegated calls."""
 
     def update(self, changes: dict[str, object]) -> None:
         """Apply `changes` (field name -> value), checking names and types; raises ValueError."""

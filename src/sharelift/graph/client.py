@@ -31,7 +31,7 @@ import httpx
 from sharelift import __version__
 from sharelift.errors import AuthError
 from sharelift.graph.errors import GraphError, TransportError, error_from_body
-from sharelift.graph.pacer import THROTTLE_STATUSES, Pacer
+from sharelift.graph.pacer import THROTTLE_STATUSES, Pacer, Slot, request_units
 
 log = logging.getLogger("sharelift.graph")
 
@@ -319,6 +319,33 @@ class GraphClient:
         Raises the GraphError subclass for the final status, TransportError when no response
         came, AuthError when the token supplier gives nothing.
         """
+        response, _ = await self._exchange(
+            method,
+            path_or_url,
+            params=params,
+            json=json,
+            content=content,
+            headers=headers,
+            auth=auth,
+            retry_safe=retry_safe,
+        )
+        return response
+
+    async def _exchange(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+        content: Body | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        retry_safe: bool | None = None,
+        units: float | None = None,
+    ) -> tuple[httpx.Response, Slot]:
+        """`request()`, also returning the pacer slot of the attempt that answered; `units`
+        prices the request in resource units when its method and URL cannot (a $batch)."""
         method = method.upper()
         url = self.url(path_or_url)
         if params:
@@ -328,6 +355,8 @@ class GraphClient:
         if auth and not self._same_origin(url):
             raise ValueError(f"refusing to send a Graph token to {redact_url(url)}")
         idempotent = method in IDEMPOTENT_METHODS if retry_safe is None else retry_safe
+        if units is None:
+            units = request_units(method, url.path, url.query.decode("ascii", "replace"))
         refreshed = False
         attempt = 0
         while True:
@@ -343,7 +372,7 @@ class GraphClient:
             response: httpx.Response | None = None
             failure: httpx.TransportError | None = None
             delay = 0.0
-            async with self.pacer.slot() as slot:
+            async with self.pacer.slot(units) as slot:
                 if auth:  # fetched after any throttle wait, so it is fresh when it is sent
                     outgoing["Authorization"] = "Bearer " + await self._bearer()
                 try:
@@ -358,7 +387,10 @@ class GraphClient:
                     # Recorded while the slot is held, so a throttle window is open before
                     # the next waiter is admitted.
                     delay = self.pacer.record(
-                        response.status_code, response.headers, started=slot.started
+                        response.status_code,
+                        response.headers,
+                        started=slot.started,
+                        mark=slot.mark,
                     )
             if response is not None:
                 log.debug(
@@ -369,7 +401,7 @@ class GraphClient:
                     request_id,
                 )
                 if response.status_code < 400:
-                    return response
+                    return response, slot
                 if response.status_code == 401 and auth and not refreshed:
                     refreshed = True  # an expired token: fetch a new one, retry once
                     continue
@@ -449,9 +481,12 @@ class GraphClient:
             payload = {
                 "requests": [r.to_json([d for d in r.depends_on if d in ids]) for r in pending]
             }
-            started = self.pacer.now()
-            response = await self.request(
-                "POST", "$batch", json=payload, retry_safe=all(r.idempotent for r in pending)
+            response, slot = await self._exchange(
+                "POST",
+                "$batch",
+                json=payload,
+                retry_safe=all(r.idempotent for r in pending),
+                units=sum(request_units(r.method, *_path_and_query(r.url)) for r in pending),
             )
             answers = _batch_answers(json_body(response))
             retry: set[str] = set()
@@ -460,7 +495,9 @@ class GraphClient:
                 answer = answers.get(req.id)
                 if answer is None:
                     raise GraphError(f"Graph's $batch answer has no response for id {req.id!r}")
-                self.pacer.record(answer.status, answer.headers, started=started)
+                self.pacer.record(
+                    answer.status, answer.headers, started=slot.started, mark=slot.mark
+                )
                 decision = should_retry(answer.status, None, idempotent=req.idempotent)
                 if decision is not Retry.NO:
                     retry.add(req.id)
@@ -476,6 +513,11 @@ class GraphClient:
             await self.pacer.before_retry(attempt, throttled=throttled)
             attempt += 1
         return [results[r.id] for r in requests]
+
+
+def _path_and_query(relative_url: str) -> tuple[str, str]:
+    path, _, query = relative_url.partition("?")
+    return path, query
 
 
 def _check_batch(requests: Sequence[BatchRequest]) -> None:

@@ -7,10 +7,18 @@ and blocks apps that ignore Retry-After. So all requests to one tenant share one
   until it closes, not only the request that was refused. Its length is `Retry-After` (seconds
   or an HTTP-date), or `RateLimit-Reset` when that is larger, or exponential backoff when the
   response named no delay.
+- The pacer counts in resource units (RU), the currency SharePoint charges: every request
+  says what it costs (`request_units`: 1 for a single-item GET, 2 for a write or a listing; a
+  `$batch` the sum of what it carries, since Graph charges each inner request as if it came
+  alone).
 - `RateLimit-Limit/-Remaining/-Reset` (sent once an app has used 80% of its one-minute budget)
-  slow requests down before a 429: while the remaining budget is under `low_budget_fraction`
-  of the limit, request starts are spread evenly over the time left until the reset, and at
-  zero remaining the tenant waits for the reset.
+  slow requests down before a 429. The remaining budget a response reports is lowered by the
+  units of every request started after that one (the service may not have charged them yet);
+  while what is left is under `low_budget_fraction` of the limit, the budget is paid out
+  evenly until the reset (reset / units left seconds per unit) and a request starts once its
+  units have accrued, a 40-unit `$batch` waiting twenty times as long as a 2-unit PUT (one
+  that would not fit before the reset starts at the reset); when nothing is left the tenant
+  waits for the reset.
 - Concurrency adapts, AIMD as in TCP: halve on a 429/503 (once per throttling episode: responses
   to requests started before the last decrease do not halve again), grow by one after a full
   window of clean responses, always within [min_concurrency, max_concurrency].
@@ -59,9 +67,36 @@ class PacerState:
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """One admitted request; `started` (pacer clock) tells the AIMD which episode it belongs to."""
+    """One admitted request.
+
+    `started` (pacer clock) tells the AIMD which throttling episode it belongs to; `mark` is
+    the pacer's running total of resource units started, this request's included, which tells
+    how many units left after it (and may not be in the budget its response reports).
+    """
 
     started: float
+    mark: float = 0.0
+
+
+# Resource units per request (REFERENCE, "Throttling"; the SharePoint page on throttling):
+# 1 for a single-item GET, a delta call with a token, a download; 2 for a listing, a delta
+# without a token, and every write (create, update, delete, upload).
+_LISTINGS = frozenset({"children", "drives", "items", "users", "sites", "versions"})
+
+
+def request_units(method: str, path: str, query: str = "") -> float:
+    """The resource units SharePoint charges for one request, estimated from its shape.
+
+    `path` is the URL path (an upload URL's too); `query` its query string. A `$batch` is
+    not priced here: its cost is the sum of its inner requests'.
+    """
+    method = method.upper()
+    if method not in ("GET", "HEAD"):
+        return 2.0
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    if last.startswith("delta") or last.endswith("delta()"):
+        return 1.0 if "token=" in query else 2.0
+    return 2.0 if last in _LISTINGS else 1.0
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:
@@ -115,8 +150,7 @@ class Pacer:
         initial_concurrency: int | None = None,
         base_delay: float = 1.0,
         max_delay: float = 60.0,
-        low_budget_fraction: float = 0.1,
-        units_per_request: float = 2.0,
+        low_budget_fraction: float = 0.25,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
         sleep: Sleep = asyncio.sleep,
@@ -131,8 +165,6 @@ class Pacer:
         self._base_delay = base_delay
         self._max_delay = max_delay
         self._low_budget_fraction = low_budget_fraction
-        # Resource units a typical request costs (REFERENCE: 1 for a GET, 2 for writes/lists).
-        self._units_per_request = units_per_request
         self._clock = clock
         self._wall_clock = wall_clock
         self._sleep = sleep
@@ -144,9 +176,10 @@ class Pacer:
         self._last_decrease = -math.inf
         self._clean = 0
         self._consecutive_throttles = 0
-        self._spacing = 0.0
+        self._spacing = 0.0  # seconds per resource unit while the budget is low
         self._spacing_until = 0.0
         self._next_start = 0.0
+        self._units_started = 0.0
         self._throttled = 0
         self._retries = 0
 
@@ -176,21 +209,26 @@ class Pacer:
     # -- admission -------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[Slot]:
-        """Wait for the throttle window, a free concurrency slot and the pace; hold the slot."""
-        await self._admit()
+    async def slot(self, units: float = 2.0) -> AsyncIterator[Slot]:
+        """Wait for the throttle window, a free concurrency slot and the pace; hold the slot.
+
+        `units` is what the request costs in resource units (`request_units`; a `$batch` the
+        sum of its inner requests').
+        """
+        await self._admit(units)
+        self._units_started += units
         try:
-            yield Slot(started=self._clock())
+            yield Slot(started=self._clock(), mark=self._units_started)
         finally:
             self._in_flight -= 1
             self._wake()
 
-    async def _admit(self) -> None:
+    async def _admit(self, units: float) -> None:
         while True:
             await self._wait_window()
             await self._take()
             if self._throttled_until <= self._clock():
-                delay = self._reserve_start()
+                delay = self._reserve_start(units)
                 if delay <= 0:
                     return
                 try:
@@ -232,25 +270,35 @@ class Pacer:
                 waiter.set_result(None)
                 free -= 1
 
-    def _reserve_start(self) -> float:
-        """Seconds this request must wait so starts stay spread while the budget is low."""
+    def _reserve_start(self, units: float) -> float:
+        """Seconds a request of `units` must wait so starts stay spread while the budget is
+        low: each start takes its units' share of the time left until the reset."""
         now = self._clock()
         if self._spacing <= 0 or now >= self._spacing_until:
             self._spacing = 0.0
             return 0.0
-        # Never past the reset: the budget is whole again then, and a start reserved beyond
-        # it (the spacing grows as the budget shrinks) would only leave that budget unused.
-        start = min(max(now, self._next_start), self._spacing_until)
-        self._next_start = start + self._spacing
+        # A request starts once the budget has accrued its units (so a 40-unit $batch never
+        # goes when 30 are left), and never past the reset: the budget is whole again then,
+        # and a start reserved beyond it would only leave that budget unused.
+        start = min(max(now, self._next_start) + self._spacing * units, self._spacing_until)
+        self._next_start = start
         return start - now
 
     # -- feedback --------------------------------------------------------------------------
 
-    def record(self, status: int, headers: Mapping[str, str], *, started: float | None) -> float:
+    def record(
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        *,
+        started: float | None,
+        mark: float | None = None,
+    ) -> float:
         """Feed one response (or one response inside a $batch) back into the pacer.
 
-        `headers` must be case-insensitive (httpx.Headers). `started` is `Slot.started` of
-        the request, or None when unknown. Returns the throttle delay this response imposed on
+        `headers` must be case-insensitive (httpx.Headers). `started` and `mark` are the
+        request's `Slot.started` and `Slot.mark` (for a response inside a `$batch`, the
+        batch's), or None when unknown. Returns the throttle delay this response imposed on
         the tenant, in seconds (0 when it imposed none).
         """
         now = self._clock()
@@ -269,7 +317,7 @@ class Pacer:
                 self._clean = 0
             return delay
         self._consecutive_throttles = 0
-        self._note_budget(now, headers, reset)
+        self._note_budget(now, headers, reset, mark)
         if status < 500:
             self._clean += 1
             if self._clean >= self._limit and not self.state().budget_low:
@@ -279,17 +327,24 @@ class Pacer:
                     self._wake()
         return 0.0
 
-    def _note_budget(self, now: float, headers: Mapping[str, str], reset: float | None) -> None:
+    def _note_budget(
+        self, now: float, headers: Mapping[str, str], reset: float | None, mark: float | None
+    ) -> None:
         limit = _header_number(headers, "RateLimit-Limit")
         remaining = _header_number(headers, "RateLimit-Remaining")
         if limit is None or remaining is None or reset is None:
             return
-        if remaining <= 0:
+        # Requests started after this one may reach the service after it answered: count
+        # their units as spent already.
+        unseen = 0.0 if mark is None else max(0.0, self._units_started - mark)
+        left = remaining - unseen
+        if left <= 0:
             self._open_window(now + reset)
-        elif remaining < self._low_budget_fraction * limit:
-            requests_left = max(1.0, remaining / self._units_per_request)
-            self._spacing = reset / requests_left
+        elif left < self._low_budget_fraction * limit:
+            self._spacing = reset / left
             self._spacing_until = now + reset
+            # Starts already reserved were priced at the old rate; the new one applies from
+            # now (the reservations are never pushed back, only the next ones).
         else:
             self._spacing = 0.0
 
