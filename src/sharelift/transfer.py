@@ -154,28 +154,42 @@ def _open_readonly(path: str) -> int:
     return os.open(path, flags)
 
 
-def _read_exact(fd: int, offset: int, length: int, hasher: QuickXorHash | None) -> bytes:
-    """Read `length` bytes at `offset` (hashing them); raises SourceChanged on a short read."""
-    chunks = []
+class FragmentBuffer:
+    """One upload worker's fragment buffer, made on first use and reused for every fragment
+    it sends, so a large file costs no allocation per fragment (and the allocator keeps no
+    freed 10 MiB blocks around per thread: 8 workers x 10 MiB fragments peaked at 558 MiB RSS
+    with a fresh `bytes` per read, against ~80 MiB of buffers)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._buffer: bytearray | None = None
+
+    def view(self, length: int) -> memoryview:
+        """The first `length` bytes of the buffer (`length` <= size)."""
+        if self._buffer is None:
+            self._buffer = bytearray(self.size)
+        return memoryview(self._buffer)[:length]
+
+
+def _read_into(fd: int, offset: int, view: memoryview, hasher: QuickXorHash | None) -> None:
+    """Fill `view` from `offset` (hashing the bytes); raises SourceChanged on a short read."""
     got = 0
+    length = view.nbytes
     while got < length:
-        piece = os.pread(fd, length - got, offset + got)
-        if not piece:
+        n = os.preadv(fd, [view[got:]], offset + got)
+        if n <= 0:
             raise SourceChanged("the file became shorter while it was read")
-        chunks.append(piece)
-        got += len(piece)
-    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        got += n
     if hasher is not None:
-        hasher.update(data)
-    return data
+        hasher.update(view)
 
 
-def _hash_range(fd: int, length: int, hasher: QuickXorHash) -> None:
+def _hash_range(fd: int, length: int, hasher: QuickXorHash, buffer: FragmentBuffer) -> None:
     offset = 0
     while offset < length:
-        n = min(8 * MIB, length - offset)
-        _read_exact(fd, offset, n, hasher)
-        offset += n
+        view = buffer.view(min(buffer.size, length - offset))
+        _read_into(fd, offset, view, hasher)
+        offset += view.nbytes
 
 
 def _changed(fd: int, before: os.stat_result) -> bool:
@@ -632,6 +646,7 @@ class Engine:
     # --- files -------------------------------------------------------------------------------
 
     async def _upload_worker(self) -> None:
+        buffer = FragmentBuffer(self.config.chunk_size)
         while True:
             work = await self._files.get()
             if work is None:
@@ -639,7 +654,7 @@ class Engine:
             try:
                 if self.stopping.is_set():
                     continue  # left pending: the next run picks it up
-                await self._transfer(work)
+                await self._transfer(work, buffer)
             finally:
                 if work.ahead is not None:  # not used (failed, skipped, stopped): cancel it
                     await self._drop_ahead(work)
@@ -708,7 +723,7 @@ class Engine:
                 await self.drive.cancel_upload_session(opened[1])
             self.store.drop_upload_session(work.row)
 
-    async def _transfer(self, work: _Upload) -> None:
+    async def _transfer(self, work: _Upload, buffer: FragmentBuffer) -> None:
         plan = work.plan
         parent_id = await work.folder.ready
         if parent_id is None:
@@ -731,7 +746,7 @@ class Engine:
                     self._fail(work, "SPECIAL_FILE", "not a regular file")
                     return
                 if action is Action.ADOPT_IF_SAME and remote is not None:
-                    if await self._same_as_remote(fd, st, remote):
+                    if await self._same_as_remote(fd, st, remote, buffer):
                         await self._cancel_saved_session(work.row)
                         self._adopt(work, st, remote)
                         return
@@ -739,7 +754,7 @@ class Engine:
                         await self._cancel_saved_session(work.row)
                         self._skip(work, "TARGET_NEWER", "the target has a newer version")
                         return
-                item, digest = await self._upload(work, fd, st, parent_id, conflict)
+                item, digest = await self._upload(work, fd, st, parent_id, conflict, buffer)
                 if item is None:  # stopped between fragments: resumable next run
                     return
                 if _changed(fd, st):
@@ -794,15 +809,23 @@ class Engine:
                 await self.drive.cancel_upload_session(saved.upload_url)
             self.store.drop_upload_session(row)
 
-    async def _same_as_remote(self, fd: int, st: os.stat_result, remote: RemoteItem) -> bool:
+    async def _same_as_remote(
+        self, fd: int, st: os.stat_result, remote: RemoteItem, buffer: FragmentBuffer
+    ) -> bool:
         if remote.size != st.st_size or remote.quick_xor is None:
             return False
         hasher = QuickXorHash()
-        await asyncio.to_thread(_hash_range, fd, st.st_size, hasher)
+        await asyncio.to_thread(_hash_range, fd, st.st_size, hasher, buffer)
         return hasher.b64digest() == remote.quick_xor
 
     async def _upload(
-        self, work: _Upload, fd: int, st: os.stat_result, parent_id: str, conflict: str
+        self,
+        work: _Upload,
+        fd: int,
+        st: os.stat_result,
+        parent_id: str,
+        conflict: str,
+        buffer: FragmentBuffer,
     ) -> tuple[DriveItem | None, str]:
         """Send the file; returns the driveItem Graph made (None when stopped) and the hash of
         the bytes read."""
@@ -823,7 +846,7 @@ class Engine:
         new = self._new_file(work, st, parent_id, conflict)
         session_url = await self._take_ahead(work, new)
         if session_url is None:
-            session_url = await self._resume(work, fd, st, hasher)
+            session_url = await self._resume(work, fd, st, hasher, buffer)
             if session_url is not None:
                 offset = self._resumed_at.pop(work.row, 0)
         if session_url is None:
@@ -837,7 +860,8 @@ class Engine:
         try:
             while True:
                 length = min(chunk, size - offset)
-                data = await asyncio.to_thread(_read_exact, fd, offset, length, hasher)
+                data = buffer.view(length)
+                await asyncio.to_thread(_read_into, fd, offset, data, hasher)
                 if offset + length >= size and _changed(fd, st):
                     # The last fragment commits the file: a mix of old and new bytes must not
                     # reach the target (a later run would take it for the newer version).
@@ -938,7 +962,12 @@ class Engine:
         return await self.drive.create_upload_session(new)
 
     async def _resume(
-        self, work: _Upload, fd: int, st: os.stat_result, hasher: QuickXorHash
+        self,
+        work: _Upload,
+        fd: int,
+        st: os.stat_result,
+        hasher: QuickXorHash,
+        buffer: FragmentBuffer,
     ) -> str | None:
         """Pick up a session a previous run left, when the file is unchanged since."""
         saved = self.store.upload_session(work.row)
@@ -961,7 +990,7 @@ class Engine:
             self.store.drop_upload_session(work.row)
             return None
         # The hash covers every byte: re-read (not re-send) what the service already has.
-        await asyncio.to_thread(_hash_range, fd, offset, hasher)
+        await asyncio.to_thread(_hash_range, fd, offset, hasher, buffer)
         self.tally.sent(offset)
         self._resumed_at[work.row] = offset
         return saved.upload_url

@@ -51,8 +51,8 @@ Body = bytes | memoryview
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 
 # Fragment bodies given as a memoryview are streamed in pieces of this size, so no second copy
-# of the fragment is made.
-_STREAM_CHUNK = 1 << 16
+# of the fragment is made (TLS encrypts and the socket sends piece by piece).
+_STREAM_CHUNK = 1 << 18
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=30.0, read=300.0, write=300.0, pool=None)
 
@@ -573,6 +573,8 @@ def _stream(content: Body | None, headers: dict[str, str]) -> bytes | AsyncItera
     if content is None or isinstance(content, bytes):
         return content
     view = content.cast("B") if content.format != "B" or content.ndim != 1 else content
+    if view.nbytes <= _STREAM_CHUNK:
+        return bytes(view)  # one piece: a plain body is cheaper than a stream
     headers["Content-Length"] = str(view.nbytes)
 
     async def pieces() -> AsyncIterator[bytes]:
