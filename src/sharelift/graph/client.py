@@ -430,13 +430,14 @@ class GraphClient:
                         mark=slot.mark,
                     )
             if response is not None:
-                log.debug(
-                    "%s %s -> %d [client-request-id %s]",
-                    method,
-                    redact_url(url),
-                    response.status_code,
-                    request_id,
-                )
+                if log.isEnabledFor(logging.DEBUG):  # redacting costs more than the check
+                    log.debug(
+                        "%s %s -> %d [client-request-id %s]",
+                        method,
+                        redact_url(url),
+                        response.status_code,
+                        request_id,
+                    )
                 if response.status_code < 400:
                     return response, slot
                 if response.status_code == 401 and auth and not refreshed:
