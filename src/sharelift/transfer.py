@@ -57,8 +57,10 @@ _EMPTY_HASH = QuickXorHash().b64digest()
 class EngineConfig:
     """How a round runs.
 
-    Memory: about `workers * chunk_size` bytes of fragment buffers (10 MiB x 16 = 160 MiB at
-    the defaults) plus `4 * workers` queued file descriptions (each new small one with an
+    Memory: fragment buffers of at most `2 * workers * chunk_size` bytes (a worker sending a
+    large file holds the fragment in flight and reads the next; 2 x 16 x 10 MiB = 320 MiB at
+    the defaults when all sixteen send large files; a worker meeting only small files keeps
+    buffers of their size) plus `4 * workers` queued file descriptions (each new small one with an
     upload session opened ahead) and the walk's current folders.
     """
 
@@ -185,6 +187,71 @@ def _read_into(fd: int, offset: int, view: memoryview, hasher: QuickXorHash | No
         got += n
     if hasher is not None:
         hasher.update(view)
+
+
+class _ReadAhead:
+    """Reads one file's fragments in order, the next while the current one is sent.
+
+    Two buffers take turns: `read()` returns the fragment (read now, or already read by the
+    prefetch the caller started after the previous one) and `prefetch()` starts reading the
+    next one in a thread into the other buffer, which the previous fragment's upload no
+    longer needs. A source share that reads at about the speed the service takes bytes thus
+    keeps both busy. The hasher sees the bytes in file order, as reads are never reordered.
+    A prefetch that is not wanted (the upload started over, or stopped) is waited for and
+    dropped: `settle()` must run before the file is closed.
+    """
+
+    def __init__(self, fd: int, buffers: tuple[FragmentBuffer, FragmentBuffer]) -> None:
+        self._fd = fd
+        self._buffers = buffers
+        self._turn = 0
+        self._pending: tuple[int, int, QuickXorHash, memoryview, asyncio.Future[None]] | None
+        self._pending = None
+
+    def _next_view(self, length: int) -> memoryview:
+        buffer = self._buffers[self._turn]
+        self._turn ^= 1
+        return buffer.view(length)
+
+    async def read(self, offset: int, length: int, hasher: QuickXorHash) -> memoryview:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            at, size, pending_hasher, view, future = pending
+            if (at, size) == (offset, length) and pending_hasher is hasher:
+                await future
+                return view
+            await _settle(future)
+        view = self._next_view(length)
+        await asyncio.to_thread(_read_into, self._fd, offset, view, hasher)
+        return view
+
+    def prefetch(self, offset: int, length: int, hasher: QuickXorHash) -> None:
+        view = self._next_view(length)
+        future = asyncio.get_running_loop().run_in_executor(
+            None, _read_into, self._fd, offset, view, hasher
+        )
+        self._pending = (offset, length, hasher, view, future)
+
+    async def settle(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await _settle(pending[4])
+
+
+async def _settle(future: asyncio.Future[None]) -> None:
+    """Wait until a read in a thread has ended (it cannot be interrupted, and its file must
+    stay open until then), even through a cancellation, which is passed on afterwards; what
+    the read raised is dropped."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait([future])
+        except asyncio.CancelledError:
+            cancelled = True
+    if not future.cancelled():
+        future.exception()
+    if cancelled:
+        raise asyncio.CancelledError
 
 
 def _hash_range(fd: int, length: int, hasher: QuickXorHash, buffer: FragmentBuffer) -> None:
@@ -649,7 +716,7 @@ class Engine:
     # --- files -------------------------------------------------------------------------------
 
     async def _upload_worker(self) -> None:
-        buffer = FragmentBuffer(self.config.chunk_size)
+        buffers = (FragmentBuffer(self.config.chunk_size), FragmentBuffer(self.config.chunk_size))
         while True:
             work = await self._files.get()
             if work is None:
@@ -657,7 +724,7 @@ class Engine:
             try:
                 if self.stopping.is_set():
                     continue  # left pending: the next run picks it up
-                await self._transfer(work, buffer)
+                await self._transfer(work, buffers)
             finally:
                 if work.ahead is not None:  # not used (failed, skipped, stopped): cancel it
                     await self._drop_ahead(work)
@@ -726,7 +793,9 @@ class Engine:
                 await self.drive.cancel_upload_session(opened[1])
             self.store.drop_upload_session(work.row)
 
-    async def _transfer(self, work: _Upload, buffer: FragmentBuffer) -> None:
+    async def _transfer(
+        self, work: _Upload, buffers: tuple[FragmentBuffer, FragmentBuffer]
+    ) -> None:
         plan = work.plan
         parent_id = await work.folder.ready
         if parent_id is None:
@@ -749,7 +818,7 @@ class Engine:
                     self._fail(work, "SPECIAL_FILE", "not a regular file")
                     return
                 if action is Action.ADOPT_IF_SAME and remote is not None:
-                    if await self._same_as_remote(fd, st, remote, buffer):
+                    if await self._same_as_remote(fd, st, remote, buffers[0]):
                         await self._cancel_saved_session(work.row)
                         self._adopt(work, st, remote)
                         return
@@ -757,7 +826,7 @@ class Engine:
                         await self._cancel_saved_session(work.row)
                         self._skip(work, "TARGET_NEWER", "the target has a newer version")
                         return
-                item, digest = await self._upload(work, fd, st, parent_id, conflict, buffer)
+                item, digest = await self._upload(work, fd, st, parent_id, conflict, buffers)
                 if item is None:  # stopped between fragments: resumable next run
                     return
                 if _changed(fd, st):
@@ -828,7 +897,7 @@ class Engine:
         st: os.stat_result,
         parent_id: str,
         conflict: str,
-        buffer: FragmentBuffer,
+        buffers: tuple[FragmentBuffer, FragmentBuffer],
     ) -> tuple[DriveItem | None, str]:
         """Send the file; returns the driveItem Graph made (None when stopped) and the hash of
         the bytes read."""
@@ -849,7 +918,7 @@ class Engine:
         new = self._new_file(work, st, parent_id, conflict)
         session_url = await self._take_ahead(work, new)
         if session_url is None:
-            session_url = await self._resume(work, fd, st, hasher, buffer)
+            session_url = await self._resume(work, fd, st, hasher, buffers[0])
             if session_url is not None:
                 offset = self._resumed_at.pop(work.row, 0)
         if session_url is None:
@@ -860,12 +929,14 @@ class Engine:
             self.store.save_upload_session(work.row, session_url, expires, size, st.st_mtime_ns)
         chunk = self.config.chunk_size
         restarted = False
+        reader = _ReadAhead(fd, buffers)
         try:
             while True:
                 length = min(chunk, size - offset)
-                data = buffer.view(length)
-                await asyncio.to_thread(_read_into, fd, offset, data, hasher)
-                if offset + length >= size and _changed(fd, st):
+                data = await reader.read(offset, length, hasher)
+                if offset + length < size:
+                    reader.prefetch(offset + length, min(chunk, size - offset - length), hasher)
+                elif _changed(fd, st):
                     # The last fragment commits the file: a mix of old and new bytes must not
                     # reach the target (a later run would take it for the newer version).
                     raise SourceChanged("the file changed while it was uploaded")
@@ -917,6 +988,8 @@ class Engine:
                     await self.drive.cancel_upload_session(session_url)
                 self.store.drop_upload_session(work.row)
             raise
+        finally:
+            await reader.settle()
 
     @staticmethod
     def _new_file(work: _Upload, st: os.stat_result, parent_id: str, conflict: str) -> NewFile:

@@ -9,6 +9,7 @@ duplicate such as "name 1.ext" or a missing file shows up as a difference).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import random
@@ -33,8 +34,10 @@ from migrate_helpers import (
     write_tree,
 )
 
+from sharelift import transfer
 from sharelift.emulator.server import EmulatorServer
 from sharelift.graph.drive import FragmentResult
+from sharelift.quickxorhash import QuickXorHash
 from sharelift.state import StateStore
 from sharelift.transfer import Engine
 
@@ -566,3 +569,48 @@ def test_lost_answer_to_the_last_fragment_makes_no_second_copy(
         {"a.bin": b"theirs", "a 1.bin": data}
     )
     assert live_sessions(server) == []
+
+
+def test_the_next_fragment_is_read_while_one_is_sent(
+    server: EmulatorServer,
+    token: str,
+    graph: httpx.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = {"big.bin": random.Random(7).randbytes(5 * UNIT + 3)}
+    src = tmp_path / "src"
+    write_tree(src, files)
+    read_done: dict[int, float] = {}
+    sent: dict[int, float] = {}
+    real_read = transfer._read_into
+
+    def read_into(fd: int, offset: int, view: memoryview, hasher: QuickXorHash | None) -> None:
+        real_read(fd, offset, view, hasher)
+        read_done[offset] = time.monotonic()
+
+    monkeypatch.setattr(transfer, "_read_into", read_into)
+
+    def hook(engine: Engine) -> None:
+        original = engine.drive.upload_fragment
+
+        async def upload_fragment(
+            upload_url: str, data: bytes | memoryview, *, offset: int, total: int
+        ) -> FragmentResult:
+            await asyncio.sleep(0.1)  # a slow service: the next read has time to finish
+            result = await original(upload_url, data, offset=offset, total=total)
+            sent[offset] = time.monotonic()
+            return result
+
+        engine.drive.upload_fragment = upload_fragment  # type: ignore[method-assign]
+
+    result = asyncio.run(
+        run_engine(server, token, src, "Ahead", tmp_path / "s.db", chunk_size=UNIT, hook=hook)
+    )
+    assert (result.status, result.uploaded, result.failed) == ("completed", 1, 0)
+    offsets = sorted(sent)
+    assert offsets == [k * UNIT for k in range(6)]
+    for previous, offset in itertools.pairwise(offsets):
+        assert read_done[offset] < sent[previous], offset
+    _, drive = megan(server)
+    assert target_files(graph, drive, "Ahead") == expected_files(files)
