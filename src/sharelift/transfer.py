@@ -254,6 +254,25 @@ async def _settle(future: asyncio.Future[None]) -> None:
         raise asyncio.CancelledError
 
 
+async def _wait_all(tasks: list[asyncio.Task[None]]) -> bool:
+    """Wait until every task has ended. A cancellation of the caller meanwhile cancels them
+    all and still waits for them; returns True when that happened (the caller passes it on)."""
+    cancelled = False
+    pending = [t for t in tasks if not t.done()]
+    while pending:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            cancelled = True
+            for task in pending:
+                task.cancel()
+        pending = [t for t in pending if not t.done()]
+    for task in tasks:  # retrieved here; the caller looks at those it cares about
+        if not task.cancelled():
+            task.exception()
+    return cancelled
+
+
 def _hash_range(fd: int, length: int, hasher: QuickXorHash, buffer: FragmentBuffer) -> None:
     offset = 0
     while offset < length:
@@ -433,21 +452,34 @@ class Engine:
             if tasks:
                 await asyncio.gather(*tasks)
         finally:
-            for _ in workers:
-                await self._files.put(None)
-            await asyncio.gather(*workers, return_exceptions=True)
-            await self._new_folders.put(None)
-            await asyncio.gather(creator, return_exceptions=True)
+            # A second stop signal cancels this task: whatever it interrupts here, every task
+            # of the round still ends (cancelled) before the round does, so none writes to
+            # the state store after it has closed; the cancellation is passed on at the end.
+            stop_now = False
+            try:
+                for _ in workers:
+                    await self._files.put(None)
+            except asyncio.CancelledError:
+                stop_now = True
+                for w in workers:
+                    w.cancel()
+            stop_now |= await _wait_all(workers)
+            self._new_folders.put_nowait(None)
+            stop_now |= await _wait_all([creator])
             progress.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await progress
             for task in tasks:
                 task.cancel()
-            for work in list(self._ahead):  # queued when the walk ended early, never taken up
-                await self._drop_ahead(work)
-            await self._sessions.aclose()
+            stop_now |= await _wait_all([progress, *tasks])
+            try:
+                for work in list(self._ahead):  # queued when the walk ended early, never taken
+                    await self._drop_ahead(work)
+                await self._sessions.aclose()
+            except asyncio.CancelledError:
+                stop_now = True
             if isinstance(listings, Generator):
                 listings.close()
+        if stop_now:
+            raise asyncio.CancelledError
         for w in workers:
             if not w.cancelled() and (exc := w.exception()) is not None:
                 raise exc
