@@ -276,8 +276,14 @@ def _rewrite_after_first_fragment(
     path: Path, times: int, *, shrink: int = 0
 ) -> Callable[[Engine], None]:
     """A hook rewriting `path` (new bytes, new mtime; `shrink` bytes shorter each time, else
-    the same size) after the first fragment of each of the first `times` upload sessions:
-    a file that changes while it is uploaded."""
+    the same size) after the first fragment of each of its first `times` upload sessions:
+    a file that changes while it is uploaded.
+
+    Only the sessions of `path` (known by its size) trigger a rewrite, so the rewrite happens
+    between two of its reads. Were other files' fragments to trigger it too, it could run while
+    the engine opens `path`, and the engine would, rightly, send the empty file it saw
+    between the truncation and the write of the rewrite.
+    """
 
     def hook(engine: Engine) -> None:
         drive = engine.drive
@@ -291,7 +297,7 @@ def _rewrite_after_first_fragment(
         ) -> FragmentResult:
             nonlocal rewrites, size
             result = await original(upload_url, data, offset=offset, total=total)
-            if offset == 0 and rewrites < times:
+            if offset == 0 and total == size and rewrites < times:
                 rewrites += 1
                 size -= shrink
                 await asyncio.to_thread(path.write_bytes, rng.randbytes(size))
