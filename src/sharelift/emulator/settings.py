@@ -60,8 +60,8 @@ class Faults:
             if value < 0 or (name.endswith("_rate") and value > 1):
                 raise ValueError(f"{name} out of range: {value}")
             setattr(self, name, type(current)(value))
-        if "seed" in changes:
-            self._random.seed(self.seed)
+            if name == "seed":
+                self._random.seed(self.seed)
 
     def chance(self, rate: float) -> bool:
         """The next draw: True with probability `rate` (no draw is taken when `rate` is 0)."""
