@@ -747,6 +747,13 @@ def _add_emulator(sub: argparse._SubParsersAction[_Parser]) -> None:
         "--drop-rate", type=float, default=0.0, help="probability of a dropped connection"
     )
     f.add_argument(
+        "--fault-seed",
+        type=int,
+        metavar="N",
+        help="seed of the random faults, to replay a run (default: a random one, shown by "
+        "GET /_emulator/faults)",
+    )
+    f.add_argument(
         "--session-lifetime",
         type=float,
         default=15 * 60,
@@ -779,6 +786,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
                 "ru_per_minute": args.ru_per_minute,
                 "error_rate": args.error_rate,
                 "drop_rate": args.drop_rate,
+                **({} if args.fault_seed is None else {"seed": args.fault_seed}),
             }
         )
     except ValueError as exc:

@@ -837,7 +837,7 @@ class Engine:
         conflict = plan.conflict
         action = plan.action
         remote = plan.remote
-        last_error = ""
+        last_code, last_error = "", ""
         for _attempt in range(self.config.attempts):
             try:
                 fd = _open_readonly(work.source)
@@ -864,6 +864,7 @@ class Engine:
                 if _changed(fd, st):
                     raise SourceChanged("the file changed while it was uploaded")
                 if item.quick_xor_hash != digest:
+                    last_code = "HASH_MISMATCH"
                     last_error = (
                         f"quickXorHash mismatch: target {item.quick_xor_hash}, read {digest}"
                     )
@@ -872,7 +873,7 @@ class Engine:
                 self._done(work, item, digest, st)
                 return
             except SourceChanged as exc:
-                last_error = str(exc)
+                last_code, last_error = "SOURCE_CHANGING", str(exc)
                 conflict, action = "replace", Action.UPLOAD
                 continue
             except Conflict:
@@ -901,8 +902,7 @@ class Engine:
                 return
             finally:
                 os.close(fd)
-        code = "SOURCE_CHANGING" if "changed" in last_error else "HASH_MISMATCH"
-        self._fail(work, code, f"{last_error} (after {self.config.attempts} attempts)")
+        self._fail(work, last_code, f"{last_error} (after {self.config.attempts} attempts)")
 
     async def _cancel_saved_session(self, row: int) -> None:
         """A session an earlier run left for an item that needs no upload now: cancel it at

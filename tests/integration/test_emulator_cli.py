@@ -18,7 +18,10 @@ from sharelift.cli import main
 def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     data = tmp_path / "tenant"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sharelift", "emulator", "--data", str(data), "--latency-ms", "1"],
+        [
+            *(sys.executable, "-m", "sharelift", "emulator", "--data", str(data)),
+            *("--latency-ms", "1", "--fault-seed", "42"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -37,7 +40,7 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
                 f"{info['base_url']}/_emulator/faults",
                 headers={"X-Emulator-Key": info["admin_key"]},
             ).json()
-            assert faults["latency_ms"] == 1
+            assert (faults["latency_ms"], faults["seed"]) == (1, 42)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     finally:
@@ -53,3 +56,4 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
 
 def test_emulator_command_rejects_bad_faults(tmp_path: Path) -> None:
     assert main(["emulator", "--data", str(tmp_path), "--error-rate", "2"]) == 2
+    assert main(["emulator", "--data", str(tmp_path), "--fault-seed", "-1"]) == 2

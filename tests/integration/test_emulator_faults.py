@@ -103,6 +103,35 @@ def test_injected_errors(emulator: EmulatorServer, graph: httpx.Client) -> None:
     assert emulator.stats()["injected_5xx"] >= 30
 
 
+def test_seed_replays_the_random_faults(
+    emulator: EmulatorServer, graph: httpx.Client, http_client: Callable[..., httpx.Client]
+) -> None:
+    def statuses() -> list[int]:
+        return [graph.get("/users").status_code for _ in range(24)]
+
+    emulator.set_faults(error_rate=0.5, seed=7)
+    first = statuses()
+    assert 200 in first and (500 in first or 503 in first), first
+    emulator.set_faults(seed=7)  # the same seed again: the sequence starts over
+    assert statuses() == first
+    emulator.set_faults(seed=8)
+    assert statuses() != first
+
+    admin = http_client(emulator)
+    url = f"{emulator.base_url}/_emulator/faults"
+    r = admin.put(url, json={"seed": 7}, headers=_admin(emulator))
+    assert (r.status_code, r.json()["seed"], r.json()["error_rate"]) == (200, 7, 0.5)
+    assert statuses() == first
+    for bad in (1.5, -1, "7"):
+        assert admin.put(url, json={"seed": bad}, headers=_admin(emulator)).status_code == 400
+    # A reset brings back the seed the emulator started with, its sequence from the start.
+    start = admin.post(f"{url}/reset", headers=_admin(emulator)).json()["seed"]
+    emulator.set_faults(error_rate=0.5)
+    again = statuses()
+    emulator.set_faults(seed=start)
+    assert statuses() == again
+
+
 @pytest.mark.parametrize("http2", [False, True])
 def test_dropped_connection_is_a_transport_error(
     emulator: EmulatorServer,

@@ -267,7 +267,9 @@ def test_second_ctrl_c_stops_at_once(
     src = tmp_path / "src"
     write_tree(src, files)
     state = tmp_path / "state.db"
-    server.set_faults(bandwidth_bps=300_000)  # a fragment in flight takes seconds
+    # A 320 KiB fragment in flight takes over 3 s: the graceful stop the first signal asks
+    # for cannot end before the second signal, 0.3 s later, arrives.
+    server.set_faults(bandwidth_bps=100_000)
     proc = subprocess.Popen(
         migrate_command(server, src, "Twice", state, "--chunk-size", "320k", "--workers", "4"),
         stdout=subprocess.PIPE,

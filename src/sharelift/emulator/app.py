@@ -6,10 +6,10 @@ Admin endpoints (all need the header `X-Emulator-Key: <admin_key from emulator.j
     GET  /_emulator/info              the emulator.json contents, users and drives as of now
     GET  /_emulator/stats             counters (see observe.Stats.snapshot)
     POST /_emulator/stats/reset       zero the counters
-    GET  /_emulator/faults            current faults (and the two timing settings)
-    PUT  /_emulator/faults            change some of them: {"latency_ms": 50, ...}
-    POST /_emulator/faults/reset      all faults off, throttling windows emptied, the two
-                                      timing settings back to their start values
+    GET  /_emulator/faults            current faults and their seed (and the two timing settings)
+    PUT  /_emulator/faults            change some of them: {"latency_ms": 50, "seed": 7, ...}
+    POST /_emulator/faults/reset      all faults off, throttling windows emptied, the seed and
+                                      the two timing settings back to their start values
     POST /_emulator/device/approve    {"user_code", "upn"}: sign a user in for a device code
     POST /_emulator/device/decline    {"user_code"}: the user refuses
 """
@@ -163,9 +163,10 @@ async def _device_decline(request: Request) -> Response:
 
 
 def reset_faults(app: Starlette) -> None:
-    """All faults off, throttling windows emptied, the timing knobs back to their start values."""
+    """All faults off, throttling windows emptied, the seed (its sequence restarted) and the
+    timing knobs back to their start values."""
     settings: EmulatorSettings = app.state.settings
-    settings.faults.update(dataclasses.asdict(Faults()))
+    settings.faults.update(dataclasses.asdict(Faults()) | {"seed": app.state.initial_seed})
     for name, value in app.state.initial_knobs.items():
         setattr(settings, name, value)
     throttle: Throttle = app.state.throttle
@@ -229,4 +230,5 @@ def create_app(
     app.state.throttle = throttle
     app.state.provisioner = sharepoint.Provisioner(store, settings)
     app.state.initial_knobs = {name: getattr(settings, name) for name in _SETTINGS_KNOBS}
+    app.state.initial_seed = settings.faults.seed
     return app

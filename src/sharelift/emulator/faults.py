@@ -19,7 +19,6 @@ import asyncio
 import base64
 import json
 import math
-import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -254,7 +253,6 @@ class FaultsMiddleware:
         self.identity = identity
         self.throttle = throttle
         self.bandwidth = Bandwidth()
-        self.random = random.Random()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -274,7 +272,7 @@ class FaultsMiddleware:
 
         extra: list[tuple[bytes, bytes]] = []
         if c.graph:
-            if not inner and faults.drop_rate > 0 and self.random.random() < faults.drop_rate:
+            if not inner and faults.chance(faults.drop_rate):
                 if rec is not None:
                     rec.fault = "dropped"
                 drop = scope.get(DROP_KEY)
@@ -310,11 +308,11 @@ class FaultsMiddleware:
                         inner_code="throttledRequest",
                     )
                     return
-            if faults.error_rate > 0 and self.random.random() < faults.error_rate:
+            if faults.chance(faults.error_rate):
                 if rec is not None:
                     rec.fault = "injected"
                 await self._drain(receive)
-                if self.random.random() < 0.5:
+                if faults.chance(0.5):
                     await send_graph_error(
                         scope, send, 500, "generalException", "An internal error occurred."
                     )

@@ -7,15 +7,26 @@ fetch them from `app.state.settings` at request time rather than copy them at st
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
 
 
+def fresh_seed() -> int:
+    """A seed for the fault draws when none is given (reported, so a run can be replayed)."""
+    return random.SystemRandom().randrange(2**32)
+
+
 @dataclass
 class Faults:
-    """Faults on demand. All off by default."""
+    """Faults on demand. All off by default.
+
+    The random faults (`error_rate`, `drop_rate`) are drawn from one sequence started by
+    `seed`: the same seed gives the same draws, so a run can be replayed. Requests that run
+    concurrently may still meet those draws in a different order.
+    """
 
     latency_ms: float = 0.0
     """Added before every request is handled (inner $batch requests excepted)."""
@@ -32,6 +43,12 @@ class Faults:
     ratelimit_from: float = 0.8
     """Share of the budget used from which answers carry RateLimit-* headers (Microsoft's 0.8,
     for app-only calls); above 1, none are sent, as for delegated calls."""
+    seed: int = field(default_factory=fresh_seed)
+    """Starts the sequence of random draws; setting it, even to its current value, restarts
+    the sequence. A random one unless given."""
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)
 
     def update(self, changes: dict[str, object]) -> None:
         """Apply `changes` (field name -> value), checking names and types; raises ValueError."""
@@ -41,9 +58,17 @@ class Faults:
             current = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name} must be a number")
+            if name == "seed" and not isinstance(value, int):
+                raise ValueError("seed must be an integer")
             if value < 0 or (name.endswith("_rate") and value > 1):
                 raise ValueError(f"{name} out of range: {value}")
             setattr(self, name, type(current)(value))
+            if name == "seed":
+                self._random.seed(self.seed)
+
+    def chance(self, rate: float) -> bool:
+        """The next draw: True with probability `rate` (no draw is taken when `rate` is 0)."""
+        return rate > 0 and self._random.random() < rate
 
 
 @dataclass
