@@ -382,7 +382,9 @@ def test_file_that_keeps_shrinking_fails_as_changing(
     """Each try meets the end of the file before the bytes it expects: a file changing under
     the upload (SOURCE_CHANGING), not a hash mismatch, and nothing is left behind."""
     src = tmp_path / "src"
-    write_tree(src, {"shrinking.bin": random.Random(15).randbytes(3 * UNIT + 9)})
+    # Long enough that, with each try a fragment shorter, every try still has a fragment to
+    # read after the shrink (the one after the fragment in flight is already read ahead).
+    write_tree(src, {"shrinking.bin": random.Random(15).randbytes(6 * UNIT + 9)})
     state = tmp_path / "s.db"
     result = asyncio.run(
         run_engine(
