@@ -229,3 +229,55 @@ def test_committed_writes_survive_sigkill(tmp_path: Path) -> None:
 def test_parent_of() -> None:
     assert parent_of(b"a/b/c") == b"a/b"
     assert parent_of(b"c") == b""
+
+
+def test_round_items_and_counts_cover_what_the_round_changed_or_saw(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    r1 = store.start_round(job.id)
+    kept = []
+    for i in range(3):
+        row = store.upsert_item(
+            job.id, b"same%d" % i, "file", status="pending", round_id=r1.id, size=10
+        )
+        store.record_done(
+            row, round_id=r1.id, item_id=f"I{i}", etag=None, quick_xor="h", size=10, mtime_ns=1
+        )
+        kept.append(row)
+    gone = store.upsert_item(job.id, b"gone", "file", status="done", round_id=r1.id, size=99)
+    store.finish_round(r1.id, "completed")
+
+    r2 = store.start_round(job.id)
+    store.mark_seen(kept, r2.id)  # unchanged: seen, not changed
+    folder = store.upsert_item(job.id, b"new", "folder", status="pending", round_id=r2.id)
+    store.record_done(
+        folder, round_id=r2.id, item_id="F", etag=None, quick_xor=None, size=None, mtime_ns=None
+    )
+    renamed = store.upsert_item(
+        job.id, b"new/a:b", "file", status="pending", round_id=r2.id, size=7
+    )
+    store.record_done(
+        renamed,
+        round_id=r2.id,
+        item_id="I9",
+        etag=None,
+        quick_xor="h",
+        size=7,
+        mtime_ns=1,
+        note_code="INVALID_CHARACTER",
+        note="renamed",
+    )
+    bad = store.upsert_item(job.id, b"new/bad", "file", status="pending", round_id=r2.id, size=5)
+    store.record_outcome(bad, round_id=r2.id, status="failed", code="io", message="boom")
+
+    assert [i.path for i in store.round_items(job.id, r2.id)] == [b"new", b"new/a:b", b"new/bad"]
+    assert gone in {i.id for i in store.round_items(job.id, r1.id)}
+    counts = {
+        (c.kind, c.status, c.changed, c.noted): (c.items, c.size)
+        for c in store.round_counts(job.id, r2.id)
+    }
+    assert counts == {
+        ("file", "done", False, False): (3, 30),  # seen unchanged; "gone" was not seen
+        ("folder", "done", True, False): (1, 0),
+        ("file", "done", True, True): (1, 7),
+        ("file", "failed", True, True): (1, 5),
+    }

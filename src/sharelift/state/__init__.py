@@ -3,6 +3,7 @@
 from sharelift.state.store import (
     ItemRecord,
     JobRecord,
+    RoundCount,
     RoundRecord,
     StateError,
     StateStore,
@@ -13,6 +14,7 @@ from sharelift.state.store import (
 __all__ = [
     "ItemRecord",
     "JobRecord",
+    "RoundCount",
     "RoundRecord",
     "StateError",
     "StateStore",
