@@ -123,8 +123,12 @@ def test_items_lifecycle_and_queries(store: StateStore) -> None:
     )
     kids = store.children(job.id, b"a")
     assert set(kids) == {b"a/one.txt", b"a/two.txt"}
-    assert kids[b"a/one.txt"].status == "done" and kids[b"a/one.txt"].attempts == 1
-    assert kids[b"a/two.txt"].error_message == "boom"
+    assert kids[b"a/one.txt"][:4] == (f1, b"a/one.txt", "done", "ID1")
+    assert (kids[b"a/one.txt"].size, kids[b"a/one.txt"].mtime_ns) == (3, 10)
+    assert kids[b"a/two.txt"].status == "failed"
+    one, two = store.item(job.id, b"a/one.txt"), store.item(job.id, b"a/two.txt")
+    assert one is not None and one.attempts == 1
+    assert two is not None and two.error_message == "boom"
     assert store.count_items(job.id) == {"done": 2, "failed": 1}
     assert [i.path for i in store.items(job.id, "failed")] == [b"a/two.txt"]
     # A refresh by the next walk keeps what the target holds.

@@ -3,6 +3,7 @@
 from sharelift.state.store import (
     ItemRecord,
     JobRecord,
+    KnownItem,
     RoundCount,
     RoundRecord,
     StateError,
@@ -14,6 +15,7 @@ from sharelift.state.store import (
 __all__ = [
     "ItemRecord",
     "JobRecord",
+    "KnownItem",
     "RoundCount",
     "RoundRecord",
     "StateError",

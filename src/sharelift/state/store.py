@@ -106,6 +106,19 @@ class ItemRecord(NamedTuple):
         return os.fsdecode(self.path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+class KnownItem(NamedTuple):
+    """What planning needs of an item the store knows (`StateStore.children`): a re-run
+    reads one per file, so it carries only these columns."""
+
+    id: int
+    path: bytes
+    status: str
+    item_id: str | None
+    target_path: str | None
+    size: int | None
+    mtime_ns: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class RoundCount:
     """How many items of one kind and status a round changed or saw (`StateStore.round_counts`)."""
@@ -397,14 +410,15 @@ class StateStore:
         ).fetchone()
         return ItemRecord(*row) if row else None
 
-    def children(self, job_id: int, parent: bytes) -> dict[bytes, ItemRecord]:
+    def children(self, job_id: int, parent: bytes) -> dict[bytes, KnownItem]:
         """Every known item directly inside the folder `parent`, by path: one query per folder."""
         rows = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND parent = ?",  # noqa: S608
+            "SELECT id, path, status, item_id, target_path, size, mtime_ns FROM items "
+            "WHERE job_id = ? AND parent = ?",
             (job_id, parent),
         ).fetchall()
-        make = ItemRecord._make
-        return {r[2]: make(r) for r in rows}
+        make = KnownItem._make
+        return {r[1]: make(r) for r in rows}
 
     def items(self, job_id: int, status: str | None = None) -> Iterator[ItemRecord]:
         """Items of a job (optionally of one status), in path order, streamed."""
