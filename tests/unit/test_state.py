@@ -151,6 +151,20 @@ def test_unseen_items_are_the_deleted_ones(store: StateStore) -> None:
     assert [i.path for i in store.unseen_since(job.id, r2.id)] == [b"gone"]
 
 
+def test_a_folder_seen_whole_marks_every_item_in_it_and_nothing_else(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    other = store.ensure_job("k2", "s2", "t2")
+    r1 = store.start_round(job.id)
+    for path in (b"a/x", b"a/y", b"a/b", b"a/b/z", b"top"):
+        store.upsert_item(job.id, path, "file", status="done", round_id=r1.id)
+    store.upsert_item(other.id, b"a/x", "file", status="done", round_id=r1.id)
+    r2 = store.start_round(job.id)
+    store.mark_folder_seen(job.id, b"a", r2.id)
+    # Its children only: not a grandchild, not another folder, not another job's items.
+    assert [i.path for i in store.unseen_since(job.id, r2.id)] == [b"a/b/z", b"top"]
+    assert [i.path for i in store.unseen_since(other.id, r2.id)] == [b"a/x"]
+
+
 def test_paths_that_are_not_utf8_round_trip(store: StateStore) -> None:
     job = store.ensure_job("k", "s", "t")
     rnd = store.start_round(job.id)

@@ -519,6 +519,16 @@ class StateStore:
             "UPDATE items SET seen_round = ? WHERE id = ?", [(round_id, r) for r in row_ids]
         )
 
+    def mark_folder_seen(self, job_id: int, parent: bytes, round_id: int) -> None:
+        """Note that this round's walk saw every item the store knows directly inside the
+        folder `parent` (`mark_seen` for all of them, in one statement)."""
+        self._begin()
+        cur = self._conn.execute(
+            "UPDATE items SET seen_round = ? WHERE job_id = ? AND parent = ?",
+            (round_id, job_id, parent),
+        )
+        self._written(max(cur.rowcount, 1))
+
     def mark_started(self, row_id: int, round_id: int) -> None:
         """An attempt on the target begins: counted, so a crash mid-way is visible on resume."""
         self._write(
