@@ -241,10 +241,14 @@ class Proxy:
 
 
 def clean_env(home: Path, proxy: str | None) -> dict[str, str]:
+    # PYTHONDONTWRITEBYTECODE is dropped: the client runs as an installed package does, with
+    # its bytecode cached (pip compiles it on install), not compiled anew by every run.
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.upper().endswith("_PROXY") and not k.startswith(("RCLONE_", "SHARELIFT_"))
+        if not k.upper().endswith("_PROXY")
+        and not k.startswith(("RCLONE_", "SHARELIFT_"))
+        and k != "PYTHONDONTWRITEBYTECODE"
     }
     env.update(TZ="UTC", HOME=str(home))
     if proxy:
