@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sharelift.state import StateError, StateStore, parent_of
+from sharelift.state.schema import MIGRATIONS
 
 
 @pytest.fixture
@@ -36,8 +37,25 @@ def test_reopen_keeps_data_and_applies_no_migration_twice(tmp_path: Path) -> Non
     with StateStore.open(path) as s:
         assert [j.key for j in s.jobs()] == ["k"]
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
     conn.close()
+
+
+def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with StateStore.open(path) as s:
+        job = s.ensure_job("k", "/src", "https://t")
+        rnd = s.start_round(job.id)
+        s.upsert_item(job.id, b"a/x", "file", status="done", round_id=rnd.id)
+    conn = sqlite3.connect(path)  # as the first release left it: 0001_initial only
+    conn.execute("DROP TABLE folders_seen")
+    conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
+    conn.commit()
+    conn.close()
+    with StateStore.open(path) as s:
+        r2 = s.start_round(job.id)
+        s.mark_folder_seen(job.id, b"a", r2.id)
+        assert list(s.unseen_since(job.id, r2.id)) == []
 
 
 def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
@@ -163,6 +181,16 @@ def test_a_folder_seen_whole_marks_every_item_in_it_and_nothing_else(store: Stat
     # Its children only: not a grandchild, not another folder, not another job's items.
     assert [i.path for i in store.unseen_since(job.id, r2.id)] == [b"a/b/z", b"top"]
     assert [i.path for i in store.unseen_since(other.id, r2.id)] == [b"a/x"]
+    assert [(c.items, c.changed) for c in store.round_counts(job.id, r2.id)] == [(3, False)]
+    assert store.round_counts(other.id, r2.id) == []
+    # Written once for the folder, not once per item.
+    assert [i.seen_round for i in store.items(job.id)] == [r1.id] * 5
+    # The next round that sees the folder whole moves the mark; one that does not, does not.
+    r3 = store.start_round(job.id)
+    assert len(list(store.unseen_since(job.id, r3.id))) == 5
+    store.mark_folder_seen(job.id, b"a", r3.id)
+    assert [i.path for i in store.unseen_since(job.id, r3.id)] == [b"a/b/z", b"top"]
+    assert len(list(store.unseen_since(job.id, r2.id))) == 5  # r2's mark was replaced
 
 
 def test_paths_that_are_not_utf8_round_trip(store: StateStore) -> None:

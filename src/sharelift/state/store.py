@@ -459,8 +459,10 @@ class StateStore:
             "coalesce(sum(size), 0) FROM items "
             # `+job_id`: a plain scan of the table beats a walk of the (job_id, parent) index
             # that would fetch every row by its id.
-            "WHERE +job_id = ? AND (seen_round = ? OR round_id = ?) GROUP BY 1, 2, 3, 4",
-            (round_id, job_id, round_id, round_id),
+            "WHERE +job_id = ? AND (seen_round = ? OR round_id = ? OR parent IN "
+            "(SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?)) "
+            "GROUP BY 1, 2, 3, 4",
+            (round_id, job_id, round_id, round_id, job_id, round_id),
         ).fetchall()
         return [RoundCount(k, s, bool(c), bool(n), int(i), int(b)) for k, s, c, n, i, b in rows]
 
@@ -521,13 +523,15 @@ class StateStore:
 
     def mark_folder_seen(self, job_id: int, parent: bytes, round_id: int) -> None:
         """Note that this round's walk saw every item the store knows directly inside the
-        folder `parent` (`mark_seen` for all of them, in one statement)."""
-        self._begin()
-        cur = self._conn.execute(
-            "UPDATE items SET seen_round = ? WHERE job_id = ? AND parent = ?",
-            (round_id, job_id, parent),
+        folder `parent`, unchanged: `mark_seen` for all of them, written once for the folder
+        (in `folders_seen`) instead of once per item. Only for a folder none of whose known
+        items is missing from the walk; a new item the round adds there is marked by
+        `upsert_item` as usual."""
+        self._write(
+            "INSERT INTO folders_seen (job_id, parent, round_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (job_id, parent) DO UPDATE SET round_id = excluded.round_id",
+            (job_id, parent, round_id),
         )
-        self._written(max(cur.rowcount, 1))
 
     def mark_started(self, row_id: int, round_id: int) -> None:
         """An attempt on the target begins: counted, so a crash mid-way is visible on resume."""
@@ -577,8 +581,10 @@ class StateStore:
         """Items the given round's walk did not see: deleted at the source (for --mirror)."""
         cur = self._conn.execute(
             f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? "  # noqa: S608
-            "AND (seen_round IS NULL OR seen_round < ?) AND status != 'deleted' ORDER BY path",
-            (job_id, round_id),
+            "AND (seen_round IS NULL OR seen_round < ?) AND status != 'deleted' "
+            "AND parent NOT IN (SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?) "
+            "ORDER BY path",
+            (job_id, round_id, job_id, round_id),
         )
         make = ItemRecord._make
         for row in cur:
