@@ -31,9 +31,6 @@ from typing import Any, Protocol
 
 import msal
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from sharelift.errors import AuthError, UsageError
 
@@ -427,6 +424,11 @@ def load_certificate(settings: AuthSettings) -> dict[str, str]:
     MSAL wants the private key as PEM and the certificate's SHA-1 thumbprint (hex); we also give
     the public certificate so that certificate rotation by subject name works.
     """
+    # Imported here: only certificate sign-in needs it, and it costs every run ~30 ms.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     path = settings.certificate_path
     if path is None:
         raise AuthError("--auth certificate needs --certificate FILE (PEM or PFX)")

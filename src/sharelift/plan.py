@@ -25,10 +25,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sharelift.source.rules import Decision, Status
 from sharelift.source.walk import Listing, WalkItem
-from sharelift.state import ItemRecord
+from sharelift.state import KnownItem
 
 CONFLICT_POLICIES = ("newer", "overwrite", "rename")
 # Graph keeps fileSystemInfo to the second on OneDrive for Business and SharePoint; two times
@@ -63,9 +64,9 @@ class RemoteItem:
     etag: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """One child of a folder and what to do with it."""
+class Planned(NamedTuple):
+    """One child of a folder and what to do with it. A named tuple: a re-run makes one per
+    file, and it is cheap."""
 
     item: WalkItem
     path: bytes
@@ -75,7 +76,7 @@ class Planned:
     action: Action
     conflict: str
     """conflictBehavior for an upload or folder creation: fail, replace or rename."""
-    state: ItemRecord | None
+    state: KnownItem | None
     remote: RemoteItem | None
     code: str | None = None
     message: str | None = None
@@ -98,7 +99,7 @@ def _join(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
 
 
-def _unchanged(state: ItemRecord | None, item: WalkItem, target_relpath: str) -> bool:
+def _unchanged(state: KnownItem | None, item: WalkItem, target_relpath: str) -> bool:
     return (
         state is not None
         and state.status == "done"
@@ -124,7 +125,7 @@ def plan_folder(
     listing: Listing,
     decisions: Sequence[Decision],
     parent_target: str,
-    state: Mapping[bytes, ItemRecord],
+    state: Mapping[bytes, KnownItem],
     remote: Mapping[str, RemoteItem] | None,
     policy: str = "newer",
 ) -> list[Planned]:
@@ -209,7 +210,7 @@ def _against_remote(
     item: WalkItem,
     path: bytes,
     target_relpath: str,
-    row: ItemRecord | None,
+    row: KnownItem | None,
     there: RemoteItem,
     policy: str,
     ours: bool,

@@ -200,9 +200,7 @@ def _source(job: JobRecord, item: ItemRecord) -> str:
 
 def round_items(store: StateStore, job: JobRecord, rnd: RoundRecord) -> Iterator[ItemRecord]:
     """The items this round changed, in path order."""
-    for item in store.items(job.id):
-        if item.round_id == rnd.id:
-            yield item
+    return store.round_items(job.id, rnd.id)
 
 
 def summarize(
@@ -211,21 +209,19 @@ def summarize(
     """The round's summary, computed from its items and counters."""
     counts: Counter[str] = Counter()
     total_bytes = files = migrated_bytes = scanned = warnings = 0
-    for item in store.items(job.id):
-        if item.seen_round != rnd.id and item.round_id != rnd.id:
+    for group in store.round_counts(job.id, rnd.id):
+        scanned += group.items
+        if group.kind == "file":
+            files += group.items
+            total_bytes += group.size
+        if not group.changed:
+            counts["unchanged"] += group.items
             continue
-        scanned += 1
-        if item.kind == "file":
-            files += 1
-            total_bytes += item.size or 0
-        if item.round_id != rnd.id:
-            counts["unchanged"] += 1
-            continue
-        counts[item.status] += 1
-        if item.status == "done" and item.kind == "file":
-            migrated_bytes += item.size or 0
-        if item.status == "done" and item.error_code:  # migrated, with a note (renamed…)
-            warnings += 1
+        counts[group.status] += group.items
+        if group.status == "done" and group.kind == "file":
+            migrated_bytes += group.size
+        if group.status == "done" and group.noted:  # migrated, with a note (renamed…)
+            warnings += group.items
     duration = _seconds_between(rnd.started_at, rnd.ended_at or rnd.heartbeat_at)
     not_migrated = counts["failed"] + counts["blocked"]
     return RoundSummary(

@@ -601,7 +601,10 @@ class Engine:
             self._record_not_migrated(plan)
             if item.is_dir and item.filtered is None and item.problem is None:
                 self._expect(item.parts).set_result(None)  # the walk will still list it
-        if seen:
+        if seen and len(seen) == len(state):
+            # Every item known in this folder is still there, unchanged (a re-run's usual case).
+            self.store.mark_folder_seen(self.job.id, parent_path, self._round_id)
+        elif seen:
             self.store.mark_seen(seen, self._round_id)
 
     def _row(self, plan: Planned, status: str) -> int:

@@ -17,6 +17,7 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.quickxorhash import QuickXorHash
+from sharelift.report import write_round_reports
 from sharelift.source.walk import ScanOptions
 from sharelift.state import StateStore
 from sharelift.target import parse_target, resolve_target
@@ -224,3 +225,71 @@ def test_a_folder_that_cannot_be_created_fails_its_subtree_without_hanging(
     assert failed["docs/Bericht ü.docx"] == "PARENT_NOT_MIGRATED"
     assert "docs" in failed
     assert download(graph, drive, "Migrated-6/big.bin") == (src / "big.bin").read_bytes()
+
+
+def test_rerun_finds_the_few_changes_among_many_unchanged_files(
+    emulator: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    src = tmp_path / "share"
+    old = 1_600_000_000
+    files = {f"f{d}/file-{n:03d}.bin": os.urandom(100 + n) for d in range(3) for n in range(40)}
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+        os.utime(src / rel, (old, old))
+    target = f"onedrive:megan@{emulator.info['domain']}/Migrated-7"
+    state = tmp_path / "s.db"
+    first = asyncio.run(run_round(emulator, token, src, target, state))
+    assert (first.uploaded, first.failed) == (120, 0)
+
+    # f0: one file grows, one is deleted. f1: same size, new bytes and time; another only
+    # touched. f2: a new file (its known items all unchanged). f3: a new folder.
+    (src / "f0/file-000.bin").write_bytes(b"grown" * 100)
+    (src / "f0/file-003.bin").unlink()
+    (src / "f1/file-001.bin").write_bytes(os.urandom(101))
+    os.utime(src / "f1/file-001.bin", (old + 100, old + 100))
+    os.utime(src / "f1/file-002.bin", (old + 100, old + 100))
+    (src / "f2/new.bin").write_bytes(b"new")
+    (src / "f3").mkdir()
+    (src / "f3/newer.bin").write_bytes(b"newer")
+    emulator.reset_stats()
+    second = asyncio.run(run_round(emulator, token, src, target, state))
+    assert (second.uploaded, second.unchanged, second.failed) == (5, 116, 0)
+    assert (
+        emulator.stats()["requests"] < 40
+    )  # the 5 uploads and a folder, nothing per unchanged file
+
+    drive = megan_drive(emulator)
+    assert download(graph, drive, "Migrated-7/f0/file-000.bin") == b"grown" * 100
+    assert (
+        download(graph, drive, "Migrated-7/f1/file-001.bin")
+        == (src / "f1/file-001.bin").read_bytes()
+    )
+    assert download(graph, drive, "Migrated-7/f3/newer.bin") == b"newer"
+    # Without --mirror a file deleted at the source stays at the target.
+    assert graph.get(f"/drives/{drive}/root:/Migrated-7/f0/file-003.bin").status_code == 200
+    with StateStore.open(state) as store:
+        job = store.jobs()[0]
+        rnd = store.rounds(job.id)[-1]
+        # Every item but the deleted one was seen by the second round's walk.
+        assert [i.path for i in store.unseen_since(job.id, rnd.id)] == [b"f0/file-003.bin"]
+        reports, summary = write_round_reports(store, job, rnd, tmp_path / "reports")
+        listed = [i.display_path for i in store.round_items(job.id, rnd.id)]
+    assert listed == [
+        "f0/file-000.bin",
+        "f1/file-001.bin",
+        "f1/file-002.bin",
+        "f2/new.bin",
+        "f3",
+        "f3/newer.bin",
+    ]
+    assert reports.items.read_text(encoding="utf-8-sig").count("\n") == 1 + len(listed)
+    assert (summary.migrated_items, summary.skipped_items, summary.total_scanned_items) == (
+        6,
+        116 + 3,  # the unchanged files and the three folders seen again
+        6 + 116 + 3,
+    )
+
+    third = asyncio.run(run_round(emulator, token, src, target, state, mirror=True))
+    assert (third.uploaded, third.unchanged, third.deleted) == (0, 121, 1)
+    assert graph.get(f"/drives/{drive}/root:/Migrated-7/f0/file-003.bin").status_code == 404

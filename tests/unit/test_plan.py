@@ -9,7 +9,7 @@ import pytest
 from sharelift.plan import Action, RemoteItem, plan_folder
 from sharelift.source.rules import RenamePolicy, decide_siblings
 from sharelift.source.walk import Listing, WalkItem, WalkProblem
-from sharelift.state import ItemRecord
+from sharelift.state import KnownItem
 
 MTIME = 1_700_000_000.0
 
@@ -25,33 +25,20 @@ def _dir(name: str) -> WalkItem:
 def _row(
     path: str,
     *,
-    kind: str = "file",
     size: int = 10,
     mtime: float = MTIME,
     target: str | None = None,
     item_id: str | None = "ID",
     status: str = "done",
-) -> ItemRecord:
-    return ItemRecord(
+) -> KnownItem:
+    return KnownItem(
         id=1,
-        job_id=1,
         path=path.encode(),
-        parent=b"docs",
-        kind=kind,
+        status=status,
+        item_id=item_id,
         target_path=target if target is not None else path,
         size=size,
         mtime_ns=int(mtime * 1e9),
-        quick_xor="h",
-        item_id=item_id,
-        etag="e",
-        status=status,
-        error_code=None,
-        error_message=None,
-        attempts=1,
-        round_id=1,
-        seen_round=1,
-        started_at=None,
-        ended_at=None,
     )
 
 
@@ -63,7 +50,7 @@ def _remote(
 
 def _plan(
     children: list[WalkItem],
-    state: dict[bytes, ItemRecord] | None = None,
+    state: dict[bytes, KnownItem] | None = None,
     remote: dict[str, RemoteItem] | None = None,
     policy: str = "newer",
     rename: str = "underscore",
@@ -131,7 +118,7 @@ def test_a_folder_in_the_way_is_a_failure() -> None:
 
 def test_folders() -> None:
     assert _plan([_dir("new")])["new"][0] is Action.CREATE_FOLDER
-    state = {b"docs/old": _row("docs/old", kind="folder")}
+    state = {b"docs/old": _row("docs/old")}
     assert _plan([_dir("old")], state)["old"][0] is Action.FOLDER_KNOWN
     remote = {"there": _remote("there", folder=True)}
     assert _plan([_dir("there")], remote=remote)["there"][0] is Action.FOLDER_KNOWN

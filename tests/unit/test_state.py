@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from sharelift.state import StateError, StateStore, parent_of
+from sharelift.state.schema import MIGRATIONS
 
 
 @pytest.fixture
@@ -36,8 +37,25 @@ def test_reopen_keeps_data_and_applies_no_migration_twice(tmp_path: Path) -> Non
     with StateStore.open(path) as s:
         assert [j.key for j in s.jobs()] == ["k"]
     conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
     conn.close()
+
+
+def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with StateStore.open(path) as s:
+        job = s.ensure_job("k", "/src", "https://t")
+        rnd = s.start_round(job.id)
+        s.upsert_item(job.id, b"a/x", "file", status="done", round_id=rnd.id)
+    conn = sqlite3.connect(path)  # as the first release left it: 0001_initial only
+    conn.execute("DROP TABLE folders_seen")
+    conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
+    conn.commit()
+    conn.close()
+    with StateStore.open(path) as s:
+        r2 = s.start_round(job.id)
+        s.mark_folder_seen(job.id, b"a", r2.id)
+        assert list(s.unseen_since(job.id, r2.id)) == []
 
 
 def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
@@ -123,8 +141,12 @@ def test_items_lifecycle_and_queries(store: StateStore) -> None:
     )
     kids = store.children(job.id, b"a")
     assert set(kids) == {b"a/one.txt", b"a/two.txt"}
-    assert kids[b"a/one.txt"].status == "done" and kids[b"a/one.txt"].attempts == 1
-    assert kids[b"a/two.txt"].error_message == "boom"
+    assert kids[b"a/one.txt"][:4] == (f1, b"a/one.txt", "done", "ID1")
+    assert (kids[b"a/one.txt"].size, kids[b"a/one.txt"].mtime_ns) == (3, 10)
+    assert kids[b"a/two.txt"].status == "failed"
+    one, two = store.item(job.id, b"a/one.txt"), store.item(job.id, b"a/two.txt")
+    assert one is not None and one.attempts == 1
+    assert two is not None and two.error_message == "boom"
     assert store.count_items(job.id) == {"done": 2, "failed": 1}
     assert [i.path for i in store.items(job.id, "failed")] == [b"a/two.txt"]
     # A refresh by the next walk keeps what the target holds.
@@ -145,6 +167,30 @@ def test_unseen_items_are_the_deleted_ones(store: StateStore) -> None:
     r2 = store.start_round(job.id)
     store.mark_seen([keep], r2.id)
     assert [i.path for i in store.unseen_since(job.id, r2.id)] == [b"gone"]
+
+
+def test_a_folder_seen_whole_marks_every_item_in_it_and_nothing_else(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    other = store.ensure_job("k2", "s2", "t2")
+    r1 = store.start_round(job.id)
+    for path in (b"a/x", b"a/y", b"a/b", b"a/b/z", b"top"):
+        store.upsert_item(job.id, path, "file", status="done", round_id=r1.id)
+    store.upsert_item(other.id, b"a/x", "file", status="done", round_id=r1.id)
+    r2 = store.start_round(job.id)
+    store.mark_folder_seen(job.id, b"a", r2.id)
+    # Its children only: not a grandchild, not another folder, not another job's items.
+    assert [i.path for i in store.unseen_since(job.id, r2.id)] == [b"a/b/z", b"top"]
+    assert [i.path for i in store.unseen_since(other.id, r2.id)] == [b"a/x"]
+    assert [(c.items, c.changed) for c in store.round_counts(job.id, r2.id)] == [(3, False)]
+    assert store.round_counts(other.id, r2.id) == []
+    # Written once for the folder, not once per item.
+    assert [i.seen_round for i in store.items(job.id)] == [r1.id] * 5
+    # The next round that sees the folder whole moves the mark; one that does not, does not.
+    r3 = store.start_round(job.id)
+    assert len(list(store.unseen_since(job.id, r3.id))) == 5
+    store.mark_folder_seen(job.id, b"a", r3.id)
+    assert [i.path for i in store.unseen_since(job.id, r3.id)] == [b"a/b/z", b"top"]
+    assert len(list(store.unseen_since(job.id, r2.id))) == 5  # r2's mark was replaced
 
 
 def test_paths_that_are_not_utf8_round_trip(store: StateStore) -> None:
@@ -229,3 +275,55 @@ def test_committed_writes_survive_sigkill(tmp_path: Path) -> None:
 def test_parent_of() -> None:
     assert parent_of(b"a/b/c") == b"a/b"
     assert parent_of(b"c") == b""
+
+
+def test_round_items_and_counts_cover_what_the_round_changed_or_saw(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    r1 = store.start_round(job.id)
+    kept = []
+    for i in range(3):
+        row = store.upsert_item(
+            job.id, b"same%d" % i, "file", status="pending", round_id=r1.id, size=10
+        )
+        store.record_done(
+            row, round_id=r1.id, item_id=f"I{i}", etag=None, quick_xor="h", size=10, mtime_ns=1
+        )
+        kept.append(row)
+    gone = store.upsert_item(job.id, b"gone", "file", status="done", round_id=r1.id, size=99)
+    store.finish_round(r1.id, "completed")
+
+    r2 = store.start_round(job.id)
+    store.mark_seen(kept, r2.id)  # unchanged: seen, not changed
+    folder = store.upsert_item(job.id, b"new", "folder", status="pending", round_id=r2.id)
+    store.record_done(
+        folder, round_id=r2.id, item_id="F", etag=None, quick_xor=None, size=None, mtime_ns=None
+    )
+    renamed = store.upsert_item(
+        job.id, b"new/a:b", "file", status="pending", round_id=r2.id, size=7
+    )
+    store.record_done(
+        renamed,
+        round_id=r2.id,
+        item_id="I9",
+        etag=None,
+        quick_xor="h",
+        size=7,
+        mtime_ns=1,
+        note_code="INVALID_CHARACTER",
+        note="renamed",
+    )
+    bad = store.upsert_item(job.id, b"new/bad", "file", status="pending", round_id=r2.id, size=5)
+    store.record_outcome(bad, round_id=r2.id, status="failed", code="io", message="boom")
+
+    assert [i.path for i in store.round_items(job.id, r2.id)] == [b"new", b"new/a:b", b"new/bad"]
+    assert gone in {i.id for i in store.round_items(job.id, r1.id)}
+    counts = {
+        (c.kind, c.status, c.changed, c.noted): (c.items, c.size)
+        for c in store.round_counts(job.id, r2.id)
+    }
+    assert counts == {
+        ("file", "done", False, False): (3, 30),  # seen unchanged; "gone" was not seen
+        ("folder", "done", True, False): (1, 0),
+        ("file", "done", True, True): (1, 7),
+        ("file", "failed", True, True): (1, 5),
+    }

@@ -131,6 +131,7 @@ def _error_text(exc: OSError) -> str:
 
 
 _USE_FDS = os.scandir in os.supports_fd and os.open in os.supports_dir_fd
+_ACCESS_DIR_FD = os.access in os.supports_dir_fd
 
 
 def _open_dir(name: str, parent: int | None, follow_symlinks: bool) -> int:
@@ -348,7 +349,7 @@ def _item(
     if problem is None and not is_dir:
         readable = (
             os.access(ref, os.R_OK, dir_fd=dir_fd)
-            if dir_fd is not None and os.access in os.supports_dir_fd
+            if dir_fd is not None and _ACCESS_DIR_FD
             else os.access(entry.path, os.R_OK)
         )
         if not readable:
@@ -356,19 +357,21 @@ def _item(
     hidden = entry.name.startswith(".") or (
         options.skip_hidden and _hidden_attribute(st, ref, dir_fd, probe_cifs)
     )
+    # Positional, in WalkItem's field order: the walk makes one per entry.
     item = WalkItem(
-        parts=child_parts,
-        is_dir=is_dir and problem is None,
-        size=st.st_size if stat.S_ISREG(st.st_mode) else 0,
-        mtime=st.st_mtime,
-        ctime=st.st_ctime,
-        birthtime=getattr(st, "st_birthtime", None),
-        inode=st.st_ino,
-        device=st.st_dev,
-        is_symlink=is_link,
-        hidden=hidden,
-        problem=problem,
-        detail=detail,
+        child_parts,
+        is_dir and problem is None,
+        st.st_size if stat.S_ISREG(st.st_mode) else 0,
+        st.st_mtime,
+        st.st_ctime,
+        getattr(st, "st_birthtime", None),
+        st.st_ino,
+        st.st_dev,
+        is_link,
+        hidden,
+        None,
+        problem,
+        detail,
     )
     reason = filters.reason(item)
     return item if reason is None else item._replace(filtered=reason)

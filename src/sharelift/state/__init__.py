@@ -3,6 +3,8 @@
 from sharelift.state.store import (
     ItemRecord,
     JobRecord,
+    KnownItem,
+    RoundCount,
     RoundRecord,
     StateError,
     StateStore,
@@ -13,6 +15,8 @@ from sharelift.state.store import (
 __all__ = [
     "ItemRecord",
     "JobRecord",
+    "KnownItem",
+    "RoundCount",
     "RoundRecord",
     "StateError",
     "StateStore",

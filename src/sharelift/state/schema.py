@@ -79,4 +79,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_folders_seen",
+        """
+        -- A folder whose known items a round's walk all saw, unchanged: one row per folder
+        -- instead of a write to each of its items. An item counts as seen by round R when its
+        -- seen_round is R or its folder's row here holds R.
+        CREATE TABLE folders_seen (
+            job_id        INTEGER NOT NULL REFERENCES jobs(id),
+            parent        BLOB NOT NULL,          -- the folder's relative path (b'' = root)
+            round_id      INTEGER NOT NULL,       -- the last round that saw all of it
+            PRIMARY KEY (job_id, parent)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 
 from sharelift.errors import ShareliftError
 from sharelift.state.schema import MIGRATIONS
@@ -77,8 +77,9 @@ class RoundRecord:
     throttled: int
 
 
-@dataclass(frozen=True, slots=True)
-class ItemRecord:
+class ItemRecord(NamedTuple):
+    """One row of `items`. A named tuple: a re-run reads one per file, and it is cheap."""
+
     id: int
     job_id: int
     path: bytes
@@ -103,6 +104,34 @@ class ItemRecord:
     def display_path(self) -> str:
         """The source path as text (undecodable bytes shown as escapes)."""
         return os.fsdecode(self.path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class KnownItem(NamedTuple):
+    """What planning needs of an item the store knows (`StateStore.children`): a re-run
+    reads one per file, so it carries only these columns."""
+
+    id: int
+    path: bytes
+    status: str
+    item_id: str | None
+    target_path: str | None
+    size: int | None
+    mtime_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoundCount:
+    """How many items of one kind and status a round changed or saw (`StateStore.round_counts`)."""
+
+    kind: str
+    status: str
+    changed: bool
+    """True: the round changed these items; False: it only saw them, unchanged."""
+    noted: bool
+    """True: the items carry an error code (for a `done` item: a note, such as a rename)."""
+    items: int
+    size: int
+    """Sum of their sizes in bytes (folders count 0)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,18 +249,31 @@ class StateStore:
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         """Run one write inside the current group; returns its rows (for RETURNING)."""
+        self._begin()
+        rows = self._conn.execute(sql, tuple(params)).fetchall()
+        self._written(1)
+        return rows
+
+    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one write per parameter row, in one call, inside the current group."""
+        if not rows:
+            return
+        self._begin()
+        self._conn.executemany(sql, rows)
+        self._written(len(rows))
+
+    def _begin(self) -> None:
         if not self._conn.in_transaction:
             self._conn.execute("BEGIN IMMEDIATE")
             self._pending_since = time.monotonic()
-        cur = self._conn.execute(sql, tuple(params))
-        rows = cur.fetchall()
-        self._pending += 1
+
+    def _written(self, count: int) -> None:
+        self._pending += count
         if (
             self._pending >= self._commit_every
             or time.monotonic() - self._pending_since >= self._commit_interval
         ):
             self.flush()
-        return rows
 
     def flush(self) -> None:
         """Commit every pending write now."""
@@ -368,13 +410,15 @@ class StateStore:
         ).fetchone()
         return ItemRecord(*row) if row else None
 
-    def children(self, job_id: int, parent: bytes) -> dict[bytes, ItemRecord]:
+    def children(self, job_id: int, parent: bytes) -> dict[bytes, KnownItem]:
         """Every known item directly inside the folder `parent`, by path: one query per folder."""
         rows = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND parent = ?",  # noqa: S608
+            "SELECT id, path, status, item_id, target_path, size, mtime_ns FROM items "
+            "WHERE job_id = ? AND parent = ?",
             (job_id, parent),
         ).fetchall()
-        return {r[2]: ItemRecord(*r) for r in rows}
+        make = KnownItem._make
+        return {r[1]: make(r) for r in rows}
 
     def items(self, job_id: int, status: str | None = None) -> Iterator[ItemRecord]:
         """Items of a job (optionally of one status), in path order, streamed."""
@@ -389,8 +433,38 @@ class StateStore:
                 "ORDER BY path",
                 (job_id, status),
             )
+        make = ItemRecord._make
         for row in cur:
-            yield ItemRecord(*row)
+            yield make(row)
+
+    def round_items(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
+        """Items that a round changed (their `round_id` is its id), in path order, streamed.
+
+        An item the round only saw unchanged is not among them."""
+        cur = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND round_id = ? "  # noqa: S608
+            "ORDER BY path",
+            (job_id, round_id),
+        )
+        make = ItemRecord._make
+        for row in cur:
+            yield make(row)
+
+    def round_counts(self, job_id: int, round_id: int) -> list[RoundCount]:
+        """What a round's walk met, counted in SQL: one `RoundCount` per kind, status,
+        changed-or-only-seen and with-or-without a note, over the items the round changed or
+        saw. One pass over the job's items; no row is read into Python."""
+        rows = self._conn.execute(
+            "SELECT kind, status, round_id IS ?, coalesce(error_code, '') != '', count(*), "
+            "coalesce(sum(size), 0) FROM items "
+            # `+job_id`: a plain scan of the table beats a walk of the (job_id, parent) index
+            # that would fetch every row by its id.
+            "WHERE +job_id = ? AND (seen_round = ? OR round_id = ? OR parent IN "
+            "(SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?)) "
+            "GROUP BY 1, 2, 3, 4",
+            (round_id, job_id, round_id, round_id, job_id, round_id),
+        ).fetchall()
+        return [RoundCount(k, s, bool(c), bool(n), int(i), int(b)) for k, s, c, n, i, b in rows]
 
     def count_items(self, job_id: int) -> dict[str, int]:
         """How many items of a job are in each status."""
@@ -443,8 +517,21 @@ class StateStore:
 
     def mark_seen(self, row_ids: Iterable[int], round_id: int) -> None:
         """Note that this round's walk saw these unchanged items (for --mirror deletions)."""
-        for row_id in row_ids:
-            self._write("UPDATE items SET seen_round = ? WHERE id = ?", (round_id, row_id))
+        self._write_many(
+            "UPDATE items SET seen_round = ? WHERE id = ?", [(round_id, r) for r in row_ids]
+        )
+
+    def mark_folder_seen(self, job_id: int, parent: bytes, round_id: int) -> None:
+        """Note that this round's walk saw every item the store knows directly inside the
+        folder `parent`, unchanged: `mark_seen` for all of them, written once for the folder
+        (in `folders_seen`) instead of once per item. Only for a folder none of whose known
+        items is missing from the walk; a new item the round adds there is marked by
+        `upsert_item` as usual."""
+        self._write(
+            "INSERT INTO folders_seen (job_id, parent, round_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (job_id, parent) DO UPDATE SET round_id = excluded.round_id",
+            (job_id, parent, round_id),
+        )
 
     def mark_started(self, row_id: int, round_id: int) -> None:
         """An attempt on the target begins: counted, so a crash mid-way is visible on resume."""
@@ -494,11 +581,14 @@ class StateStore:
         """Items the given round's walk did not see: deleted at the source (for --mirror)."""
         cur = self._conn.execute(
             f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? "  # noqa: S608
-            "AND (seen_round IS NULL OR seen_round < ?) AND status != 'deleted' ORDER BY path",
-            (job_id, round_id),
+            "AND (seen_round IS NULL OR seen_round < ?) AND status != 'deleted' "
+            "AND parent NOT IN (SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?) "
+            "ORDER BY path",
+            (job_id, round_id, job_id, round_id),
         )
+        make = ItemRecord._make
         for row in cur:
-            yield ItemRecord(*row)
+            yield make(row)
 
     # --- upload sessions -----------------------------------------------------------------------
 
