@@ -32,7 +32,7 @@ import functools
 import os
 import re
 import stat
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -254,23 +254,21 @@ async def _settle(future: asyncio.Future[None]) -> None:
         raise asyncio.CancelledError
 
 
-async def _wait_all(tasks: list[asyncio.Task[None]]) -> bool:
-    """Wait until every task has ended. A cancellation of the caller meanwhile cancels them
-    all and still waits for them; returns True when that happened (the caller passes it on)."""
-    cancelled = False
+async def _wait_all(tasks: list[asyncio.Task[None]], *, on_cancel: Callable[[], None]) -> None:
+    """Wait until every task has ended. A cancellation of the caller meanwhile calls
+    `on_cancel`, cancels the tasks and still waits for them (the caller passes it on)."""
     pending = [t for t in tasks if not t.done()]
     while pending:
         try:
             await asyncio.wait(pending)
         except asyncio.CancelledError:
-            cancelled = True
+            on_cancel()
             for task in pending:
                 task.cancel()
         pending = [t for t in pending if not t.done()]
     for task in tasks:  # retrieved here; the caller looks at those it cares about
         if not task.cancelled():
             task.exception()
-    return cancelled
 
 
 def _hash_range(fd: int, length: int, hasher: QuickXorHash, buffer: FragmentBuffer) -> None:
@@ -351,6 +349,8 @@ class Engine:
         self._sessions = SessionBatcher(drive, linger=0.1)
         self._ahead: set[_Upload] = set()
         """Uploads with a session opened ahead that no worker has taken up yet."""
+        self._stop_now = False
+        """Set by a second stop signal: tasks are cancelled and clean up without requests."""
 
     def request_stop(self) -> None:
         """Stop taking new work; uploads in flight finish their current fragment and stop,
@@ -451,34 +451,48 @@ class Engine:
             self.tally.walk_complete = not self.stopping.is_set()
             if tasks:
                 await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            self._stop_now = True
+            raise
         finally:
-            # A second stop signal cancels this task: whatever it interrupts here, every task
-            # of the round still ends (cancelled) before the round does, so none writes to
-            # the state store after it has closed; the cancellation is passed on at the end.
-            stop_now = False
-            try:
-                for _ in workers:
-                    await self._files.put(None)
-            except asyncio.CancelledError:
-                stop_now = True
+            # A second stop signal cancels this task, here or above: every task of the round
+            # is then cancelled, and still ends before the round does, so none writes to the
+            # state store after it has closed; none starts a request either (sessions opened
+            # ahead stay saved for the next run to resume or cancel). The cancellation is
+            # passed on at the end.
+            def halt() -> None:
+                self._stop_now = True
                 for w in workers:
                     w.cancel()
-            stop_now |= await _wait_all(workers)
+                self._sessions.abort()
+
+            if self._stop_now:
+                halt()
+            else:
+                try:
+                    for _ in workers:
+                        await self._files.put(None)
+                except asyncio.CancelledError:
+                    halt()
+            await _wait_all(workers, on_cancel=halt)
             self._new_folders.put_nowait(None)
-            stop_now |= await _wait_all([creator])
+            await _wait_all([creator], on_cancel=halt)
             progress.cancel()
             for task in tasks:
                 task.cancel()
-            stop_now |= await _wait_all([progress, *tasks])
+            await _wait_all([progress, *tasks], on_cancel=halt)
             try:
                 for work in list(self._ahead):  # queued when the walk ended early, never taken
                     await self._drop_ahead(work)
                 await self._sessions.aclose()
             except asyncio.CancelledError:
-                stop_now = True
+                halt()
+                for work in list(self._ahead):
+                    await self._drop_ahead(work)
+                await self._sessions.aclose()
             if isinstance(listings, Generator):
                 listings.close()
-        if stop_now:
+        if self._stop_now:
             raise asyncio.CancelledError
         for w in workers:
             if not w.cancelled() and (exc := w.exception()) is not None:
@@ -820,6 +834,12 @@ class Engine:
         if task is None:
             return
         self._ahead.discard(work)
+        if self._stop_now:
+            # Stopping now: no request. A session already made is saved in the state store,
+            # and the next run resumes or cancels it.
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return
         # Waited for, not cancelled: a session answered at the moment of a cancel would be lost.
         done = await asyncio.gather(task, return_exceptions=True)
         opened = done[0]

@@ -278,6 +278,9 @@ def test_second_ctrl_c_stops_at_once(
     )
     try:
         wait_for(lambda: big_session_started(server), "big.bin's first fragment")
+        # The emulator counts the fragment before its answer reaches the client: give the
+        # client time to start the next one, so that a fragment is in flight at the signal.
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)

@@ -82,6 +82,18 @@ class SessionBatcher:
             else:
                 answer.set_exception(result)
 
+    def abort(self) -> None:
+        """Stop now: cancel the batches in flight (their callers get CancelledError; sessions
+        Graph made for them meanwhile are left to expire) and what is waiting."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting, self._waiting = self._waiting, []
+        for _, answer in waiting:
+            answer.cancel()
+        for task in self._sending:
+            task.cancel()
+
     async def aclose(self) -> None:
         """Send what is waiting and wait for every batch in flight."""
         if self._waiting:
