@@ -25,8 +25,9 @@ class SessionBatcher:
     `await open(new)` returns the session for `new` or raises its own GraphError, as if it had
     been asked alone. A batch leaves when 20 requests have joined it or `linger` seconds after
     the first; several batches may be in flight at once. A session whose caller was cancelled
-    while it was being made is cancelled at once (no session is ever leaked). Call `aclose()`
-    at the end: it waits for the batches still in flight.
+    while it was being made, or just as it arrived, is cancelled (no session is leaked, short of
+    `abort()`). Call `aclose()` at the end: it waits for the batches and cancellations still in
+    flight.
     """
 
     def __init__(self, drive: DriveClient, *, linger: float = 0.005) -> None:
@@ -35,6 +36,7 @@ class SessionBatcher:
         self._waiting: list[tuple[NewFile, asyncio.Future[UploadSession]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._aborted = False
 
     async def open(self, new: NewFile) -> UploadSession:
         """A new upload session for `new` (the caller owns it: finish it or cancel it)."""
@@ -45,7 +47,24 @@ class SessionBatcher:
             self._send()
         elif self._timer is None:
             self._timer = loop.call_later(self.linger, self._send)
-        return await answer
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            # Cancelled as its session arrived: the caller never sees it, so it goes here.
+            if answer.done() and not answer.cancelled() and answer.exception() is None:
+                self._cancel_later(answer.result())
+            raise
+
+    def _cancel_later(self, session: UploadSession) -> None:
+        if self._aborted or not session.upload_url:
+            return  # stopping now: no request; Graph expires the session
+        task = asyncio.create_task(self._cancel(session.upload_url))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _cancel(self, upload_url: str) -> None:
+        with contextlib.suppress(GraphError):
+            await self.drive.cancel_upload_session(upload_url)
 
     def _send(self) -> None:
         if self._timer is not None:
@@ -74,9 +93,8 @@ class SessionBatcher:
             raise
         for (_, answer), result in zip(group, results, strict=True):
             if answer.done():  # its caller gave up: the session must not outlive it
-                if isinstance(result, UploadSession) and result.upload_url:
-                    with contextlib.suppress(GraphError):
-                        await self.drive.cancel_upload_session(result.upload_url)
+                if isinstance(result, UploadSession):
+                    self._cancel_later(result)
             elif isinstance(result, UploadSession):
                 answer.set_result(result)
             else:
@@ -85,6 +103,7 @@ class SessionBatcher:
     def abort(self) -> None:
         """Stop now: cancel the batches in flight (their callers get CancelledError; sessions
         Graph made for them meanwhile are left to expire) and what is waiting."""
+        self._aborted = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
