@@ -423,32 +423,21 @@ class StateStore:
     def items(self, job_id: int, status: str | None = None) -> Iterator[ItemRecord]:
         """Items of a job (optionally of one status), in path order, streamed."""
         if status is None:
-            cur = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? ORDER BY path",  # noqa: S608
-                (job_id,),
-            )
-        else:
-            cur = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND status = ? "  # noqa: S608
-                "ORDER BY path",
-                (job_id, status),
-            )
-        make = ItemRecord._make
-        for row in cur:
-            yield make(row)
+            return self._items_where("job_id = ?", (job_id,))
+        return self._items_where("job_id = ? AND status = ?", (job_id, status))
 
     def round_items(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
         """Items that a round changed (their `round_id` is its id), in path order, streamed.
 
         An item the round only saw unchanged is not among them."""
+        return self._items_where("job_id = ? AND round_id = ?", (job_id, round_id))
+
+    def _items_where(self, where: str, params: tuple[object, ...]) -> Iterator[ItemRecord]:
         cur = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND round_id = ? "  # noqa: S608
-            "ORDER BY path",
-            (job_id, round_id),
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} ORDER BY path",  # noqa: S608
+            params,
         )
-        make = ItemRecord._make
-        for row in cur:
-            yield make(row)
+        return map(ItemRecord._make, cur)
 
     def round_counts(self, job_id: int, round_id: int) -> list[RoundCount]:
         """What a round's walk met, counted in SQL: one `RoundCount` per kind, status,
