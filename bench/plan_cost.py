@@ -28,7 +28,7 @@ from sharelift.progress import Tally
 from sharelift.report import round_items, summarize
 from sharelift.source.rules import RenamePolicy, decide_siblings
 from sharelift.source.walk import ScanOptions, walk_listings
-from sharelift.state import StateStore
+from sharelift.state import open_state
 
 
 def measure(source: str, state: str) -> tuple[dict[str, float], int]:
@@ -37,7 +37,7 @@ def measure(source: str, state: str) -> tuple[dict[str, float], int]:
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "state.db")
         shutil.copy(state, db)
-        store = StateStore.open(db)
+        store = open_state(db)
         job = store.jobs()[0]
         rnd = store.start_round(job.id)
         tally = Tally()

@@ -38,7 +38,7 @@ from sharelift.progress import Renderer, Tally
 from sharelift.report import ReportFiles, RoundSummary, write_round_reports
 from sharelift.source.rules import TargetPrefix, decide_siblings, fix_name
 from sharelift.source.walk import ScanOptions, check_source, walk_listings
-from sharelift.state import StateStore
+from sharelift.state import StateStore, open_state
 from sharelift.target import ResolvedTarget, TargetSpec, resolve_target
 from sharelift.transfer import Engine, EngineConfig, RoundResult
 
@@ -213,7 +213,7 @@ async def _run_job(
     opened = (
         contextlib.nullcontext(shared_store)
         if shared_store is not None
-        else StateStore.open(request.state_path)
+        else open_state(request.state_path)
     )
     key = job_key(request.source, target)
     # Two runs of one job (two cron entries, a run started by hand) would fight over the same
@@ -285,7 +285,7 @@ def dry_run(
     counts: Counter[str] = Counter()
     store = None
     if request.state_path.exists():
-        store = StateStore.open(request.state_path, readonly=True)
+        store = open_state(request.state_path, readonly=True)
     try:
         job = store.job_by_key(job_key(request.source, target)) if store else None
         for plan in _plans(request.source, options, store, job.id if job else None):

@@ -45,7 +45,7 @@ from sharelift.progress import Tally
 from sharelift.quickxorhash import QuickXorHash
 from sharelift.source.rules import TargetPrefix, decide_siblings
 from sharelift.source.walk import Listing, ScanOptions, walk_listings
-from sharelift.state import JobRecord, StateStore
+from sharelift.state import ItemStatus, JobRecord, RoundStatus, StateStore
 from sharelift.target import ResolvedTarget
 
 MIB = 1024 * 1024
@@ -83,7 +83,7 @@ class EngineConfig:
 @dataclass
 class RoundResult:
     round_id: int
-    status: str
+    status: RoundStatus
     uploaded: int = 0
     adopted: int = 0
     unchanged: int = 0
@@ -362,7 +362,7 @@ class Engine:
     async def run(self) -> RoundResult:
         rnd = self.store.start_round(self.job.id)
         self._round_id = rnd.id
-        status = "failed"
+        status = RoundStatus.FAILED
         try:
             if self.config.verify_target:
                 self.tally.phase = "verifying target"
@@ -371,15 +371,15 @@ class Engine:
             self.tally.phase = "migrating"
             walk_ok = await self._walk_and_transfer()
             if self.stopping.is_set():
-                status = "interrupted"
+                status = RoundStatus.INTERRUPTED
             else:
                 await self._cancel_stale_sessions()
                 if self.config.mirror and walk_ok:
                     self.tally.phase = "mirroring deletions"
                     await self._mirror_deletions()
-                status = "completed"
+                status = RoundStatus.COMPLETED
         except asyncio.CancelledError:
-            status = "interrupted"
+            status = RoundStatus.INTERRUPTED
             raise
         finally:
             self._save_progress()
@@ -531,7 +531,7 @@ class Engine:
             failed = parent_path in self._counts.failed_folders
             self._close_children(
                 listing,
-                "failed" if failed else "skipped",
+                ItemStatus.FAILED if failed else ItemStatus.SKIPPED,
                 "PARENT_NOT_MIGRATED",
                 "a folder above it could not be created"
                 if failed
@@ -545,7 +545,7 @@ class Engine:
         if folder_id is None:
             self._counts.failed_folders.add(parent_path)
             self._close_children(
-                listing, "failed", "PARENT_NOT_MIGRATED", "its folder could not be created"
+                listing, ItemStatus.FAILED, "PARENT_NOT_MIGRATED", "its folder could not be created"
             )
             return
         prefix = self._prefix()
@@ -588,7 +588,7 @@ class Engine:
                     seen.append(plan.state.id)  # nothing changed: no write but "seen"
                 elif known is not None:
                     self.store.record_done(
-                        self._row(plan, "pending"),
+                        self._row(plan, ItemStatus.PENDING),
                         round_id=self._round_id,
                         item_id=known,
                         etag=None,
@@ -600,13 +600,13 @@ class Engine:
             if plan.action is Action.CREATE_FOLDER:
                 child = _Folder(plan.target_relpath or "", loop.create_future())
                 self._expect(item.parts).set_result(child)
-                row = self._row(plan, "pending")
+                row = self._row(plan, ItemStatus.PENDING)
                 child.ready.add_done_callback(functools.partial(self._folder_done, row, plan))
                 await self._new_folders.put((plan.target_relpath or "", child))
                 continue
             if plan.action in (Action.UPLOAD, Action.ADOPT_IF_SAME):
                 self.tally.found(1, item.size)
-                row = self._row(plan, "pending")
+                row = self._row(plan, ItemStatus.PENDING)
                 work = _Upload(plan, row, folder, os.path.join(self.source, *item.parts))
                 await self._files.put(work)
                 # No await since the put: no worker can have taken it up yet.
@@ -621,13 +621,13 @@ class Engine:
         elif seen:
             self.store.mark_seen(seen, self._round_id)
 
-    def _row(self, plan: Planned, status: str) -> int:
+    def _row(self, plan: Planned, status: ItemStatus) -> int:
         item = plan.item
         return self.store.upsert_item(
             self.job.id,
             plan.path,
             "folder" if item.is_dir else "file",
-            status=status if plan.state is None or plan.state.status != "done" else "done",
+            status=status if plan.state is None or plan.state.status != "done" else ItemStatus.DONE,
             round_id=self._round_id,
             target_path=plan.target_relpath,
             size=None if item.is_dir else item.size,
@@ -636,11 +636,11 @@ class Engine:
 
     def _record_not_migrated(self, plan: Planned) -> None:
         status = {
-            Action.BLOCK: "blocked",
-            Action.SKIP_RULE: "skipped",
-            Action.SKIP_FILTERED: "skipped",
-            Action.SKIP_TARGET_NEWER: "skipped",
-            Action.FAIL_SOURCE: "failed",
+            Action.BLOCK: ItemStatus.BLOCKED,
+            Action.SKIP_RULE: ItemStatus.SKIPPED,
+            Action.SKIP_FILTERED: ItemStatus.SKIPPED,
+            Action.SKIP_TARGET_NEWER: ItemStatus.SKIPPED,
+            Action.FAIL_SOURCE: ItemStatus.FAILED,
         }[plan.action]
         if plan.item.is_dir and status != "skipped":
             self._counts.failed_folders.add(plan.path)
@@ -648,7 +648,7 @@ class Engine:
             self.job.id,
             plan.path,
             "folder" if plan.item.is_dir else "file",
-            status="pending",
+            status=ItemStatus.PENDING,
             round_id=self._round_id,
             target_path=plan.target_relpath,
             size=None if plan.item.is_dir else plan.item.size,
@@ -668,7 +668,9 @@ class Engine:
         if not plan.item.is_dir:
             self.tally.finished(plan.item.relpath, status, 0, plan.code or "")
 
-    def _close_children(self, listing: Listing, status: str, code: str, message: str) -> None:
+    def _close_children(
+        self, listing: Listing, status: ItemStatus, code: str, message: str
+    ) -> None:
         """Record every child of a folder that cannot take them; the walk still lists its
         subfolders, so each gets its answer (None: not migrated) and none waits forever."""
         for item in listing.children:
@@ -678,7 +680,7 @@ class Engine:
                 self.job.id,
                 os.fsencode(item.relpath),
                 "folder" if item.is_dir else "file",
-                status="pending",
+                status=ItemStatus.PENDING,
                 round_id=self._round_id,
             )
             self.store.record_outcome(
@@ -696,7 +698,11 @@ class Engine:
         row = self.store.item(self.job.id, path)
         if row is not None:
             self.store.record_outcome(
-                row.id, round_id=self._round_id, status="failed", code=code, message=message
+                row.id,
+                round_id=self._round_id,
+                status=ItemStatus.FAILED,
+                code=code,
+                message=message,
             )
 
     def _folder_done(self, row: int, plan: Planned, ready: asyncio.Future[str | None]) -> None:
@@ -755,7 +761,7 @@ class Engine:
                         self.store.record_outcome(
                             row.id,
                             round_id=self._round_id,
-                            status="failed",
+                            status=ItemStatus.FAILED,
                             code=getattr(result, "code", "") or "folder_failed",
                             message=str(result),
                         )
@@ -1162,14 +1168,14 @@ class Engine:
 
     def _skip(self, work: _Upload, code: str, message: str) -> None:
         self.store.record_outcome(
-            work.row, round_id=self._round_id, status="skipped", code=code, message=message
+            work.row, round_id=self._round_id, status=ItemStatus.SKIPPED, code=code, message=message
         )
         self._counts.skipped += 1
         self.tally.finished(work.plan.item.relpath, "skipped", work.plan.item.size, code)
 
     def _fail(self, work: _Upload, code: str, message: str) -> None:
         self.store.record_outcome(
-            work.row, round_id=self._round_id, status="failed", code=code, message=message
+            work.row, round_id=self._round_id, status=ItemStatus.FAILED, code=code, message=message
         )
         self._counts.failed += 1
         self.tally.finished(work.plan.item.relpath, "failed", work.plan.item.size, code)
@@ -1207,7 +1213,7 @@ class Engine:
                 self.store.record_outcome(
                     item.id,
                     round_id=self._round_id,
-                    status="deleted",
+                    status=ItemStatus.DELETED,
                     code="MIRRORED",
                     message="deleted at the source; removed with its folder",
                 )
@@ -1221,7 +1227,7 @@ class Engine:
                 self.store.record_outcome(
                     item.id,
                     round_id=self._round_id,
-                    status="failed",
+                    status=ItemStatus.FAILED,
                     code=exc.code or "delete",
                     message=f"could not delete at the target: {exc}",
                 )
@@ -1231,7 +1237,7 @@ class Engine:
             self.store.record_outcome(
                 item.id,
                 round_id=self._round_id,
-                status="deleted",
+                status=ItemStatus.DELETED,
                 code="MIRRORED",
                 message="deleted at the source; moved to the target's recycle bin",
             )
@@ -1241,7 +1247,9 @@ class Engine:
         """Reconcile the state with the target through delta: an item deleted or changed there
         is made pending again, so that this round restores the source's version."""
         known = {
-            item.item_id: item for item in self.store.items(self.job.id, "done") if item.item_id
+            item.item_id: item
+            for item in self.store.items(self.job.id, ItemStatus.DONE)
+            if item.item_id
         }
         present: set[str] = set()
         async for page in self.drive.delta():
@@ -1258,7 +1266,7 @@ class Engine:
 
     def _reset(self, row: int, code: str, message: str) -> None:
         self.store.record_outcome(
-            row, round_id=self._round_id, status="failed", code=code, message=message
+            row, round_id=self._round_id, status=ItemStatus.FAILED, code=code, message=message
         )
 
 

@@ -20,7 +20,7 @@ from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.quickxorhash import QuickXorHash
 from sharelift.source.walk import ScanOptions
-from sharelift.state import StateStore
+from sharelift.state import open_state
 from sharelift.target import parse_target, resolve_target
 from sharelift.transfer import Engine, EngineConfig, RoundResult
 
@@ -80,7 +80,7 @@ async def run_engine(
         transport=transport,
     ) as client:
         resolved = await resolve_target(client, parse_target(target))
-        with StateStore.open(state) as store:
+        with open_state(state) as store:
             job = store.ensure_job(f"{source}|{target}", str(source), target)
             engine = Engine(
                 drive=DriveClient(client, resolved.drive_id),

@@ -38,7 +38,7 @@ from sharelift import transfer
 from sharelift.emulator.server import EmulatorServer
 from sharelift.graph.drive import FragmentResult
 from sharelift.quickxorhash import QuickXorHash
-from sharelift.state import StateStore
+from sharelift.state import open_state
 from sharelift.transfer import Engine
 
 
@@ -99,7 +99,7 @@ def migrate_under_faults(
     _, drive = megan(server)
     assert target_files(graph, drive, "Faults") == expected_files(files)
     # The state store agrees with the target: every file done, no session left over.
-    with StateStore.open(tmp_path / "state.db") as store:
+    with open_state(tmp_path / "state.db") as store:
         job = store.jobs()[0]
         folders = {rel.rsplit("/", i)[0] for rel in files for i in range(1, rel.count("/") + 1)}
         assert store.count_items(job.id) == {"done": len(files) + len(folders)}
@@ -269,7 +269,7 @@ def test_session_expired_between_runs_starts_over(
         )
     )
     assert (first.status, first.uploaded) == ("interrupted", 0)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         assert len(store.upload_sessions(store.jobs()[0].id)) == 1  # kept for resuming
     asyncio.run(asyncio.sleep(0.3))  # the saved session expires meanwhile
     server.reset_stats()
@@ -279,7 +279,7 @@ def test_session_expired_between_runs_starts_over(
     assert stats["by_kind"]["upload"] == 5, stats  # from byte 0, in a new session
     _, drive = megan(server)
     assert download(graph, drive, "Expiry2/big.bin") == data
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         assert store.upload_sessions(store.jobs()[0].id) == []
     assert live_sessions(server) == []
 
@@ -364,7 +364,7 @@ def test_file_that_keeps_changing_fails_and_leaves_nothing(
         )
     )
     assert (result.status, result.uploaded, result.failed) == ("completed", 1, 1)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         item = store.item(job.id, b"moving.bin")
         assert item is not None
@@ -398,7 +398,7 @@ def test_file_that_keeps_shrinking_fails_as_changing(
         )
     )
     assert (result.status, result.uploaded, result.failed) == ("completed", 0, 1)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         item = store.item(job.id, b"shrinking.bin")
         assert item is not None
@@ -473,7 +473,7 @@ def test_abandoned_uploads_leave_no_session(
         )
     )
     assert result.status == "completed"
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         outcome = {
             os.fsdecode(i.path): (i.status, i.error_code)
@@ -528,7 +528,7 @@ def test_file_replaced_by_a_fifo_before_its_upload_does_not_hang(
     rescued.set()
     assert time.monotonic() - started < 8
     assert (result.status, result.uploaded, result.failed) == ("completed", 1, 1)
-    with StateStore.open(tmp_path / "s.db") as store:
+    with open_state(tmp_path / "s.db") as store:
         item = store.item(store.jobs()[0].id, b"b.txt")
         assert item is not None and (item.status, item.error_code) == ("failed", "SPECIAL_FILE")
 
@@ -567,7 +567,7 @@ def test_adopting_a_file_cancels_the_session_a_killed_run_left(
     assert put.status_code == 201
     second = asyncio.run(run_engine(server, token, src, "Adopt", state, **options))
     assert (second.status, second.adopted) == ("interrupted", 1)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         big = store.item(job.id, b"big.bin")
         assert big is not None and big.status == "done"

@@ -1,18 +1,17 @@
-"""The SQLite state store: jobs, rounds, items and upload sessions.
+"""The SQLite state store: one file holds every job, round, item and upload session.
 
-It is the spine of a migration (DESIGN.md, "The flow of data"): every stage reads and writes it,
-so a run may stop at any instant and the next one resumes. Properties:
+`SqliteStateStore` keeps the contract of `sharelift.state.StateStore` (see that module for it).
+How, here:
 
 - WAL journal with `synchronous=NORMAL`: a killed process loses nothing that was committed, and
   `sharelift status` can read while a run writes.
 - Writes are grouped: `commit()` runs at most every `commit_interval` seconds or `commit_every`
-  writes (and always on `flush()` and `close()`), so a run of 100,000 small files does not pay for
-  100,000 fsyncs. Losing the last uncommitted group in a crash is safe by construction: the
-  engine writes the target first and the state second, and on resume it compares an item that was
-  in flight with the target before uploading it again (DESIGN.md invariant 2).
+  writes (and always on `flush()` and `close()`).
 - The file and its folder are private (0600 / 0700): upload URLs are pre-authenticated.
-- One store object belongs to one thread (the engine's event loop); other processes may open the
-  same file concurrently.
+- The schema is the ordered list of named migrations in `sharelift.state.schema`, applied once
+  each, in a transaction.
+- Statuses come back as `ItemStatus` / `RoundStatus` through column converters (a dictionary
+  lookup per value; a re-run reads one status per file).
 """
 
 from __future__ import annotations
@@ -23,141 +22,48 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Self
+from typing import Any, Self
 
-from sharelift.errors import ShareliftError
+from sharelift.state.interface import StateError
+from sharelift.state.records import (
+    OUTCOME_STATUSES,
+    ItemRecord,
+    ItemStatus,
+    JobRecord,
+    KnownItem,
+    RoundCount,
+    RoundRecord,
+    RoundStatus,
+    TargetKnown,
+    UploadSessionRecord,
+    parent_of,
+    utcnow,
+)
 from sharelift.state.schema import MIGRATIONS
 
-
-class StateError(ShareliftError):
-    """The state store cannot be opened or is not a sharelift state store."""
-
-    exit_code = 2
-
-
-def utcnow() -> str:
-    """Now, as the ISO-8601 UTC text the store keeps (`2026-11-23T13:05:01.123456Z`)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-@dataclass(frozen=True, slots=True)
-class JobRecord:
-    id: int
-    key: str
-    source: str
-    target: str
-    drive_id: str | None
-    folder_id: str | None
-    folder_path: str | None
-    created_at: str
-    options: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RoundRecord:
-    id: int
-    job_id: int
-    number: int
-    status: str
-    started_at: str
-    ended_at: str | None
-    heartbeat_at: str
-    pid: int | None
-    host: str | None
-    files_total: int
-    bytes_total: int
-    files_done: int
-    bytes_done: int
-    files_skipped: int
-    files_failed: int
-    throttled: int
-
-
-class ItemRecord(NamedTuple):
-    """One row of `items`. A named tuple: a re-run reads one per file, and it is cheap."""
-
-    id: int
-    job_id: int
-    path: bytes
-    parent: bytes
-    kind: str
-    target_path: str | None
-    size: int | None
-    mtime_ns: int | None
-    quick_xor: str | None
-    item_id: str | None
-    etag: str | None
-    status: str
-    error_code: str | None
-    error_message: str | None
-    attempts: int
-    round_id: int | None
-    seen_round: int | None
-    started_at: str | None
-    ended_at: str | None
-
-    @property
-    def display_path(self) -> str:
-        """The source path as text (undecodable bytes shown as escapes)."""
-        return os.fsdecode(self.path).encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-class KnownItem(NamedTuple):
-    """What planning needs of an item the store knows (`StateStore.children`): a re-run
-    reads one per file, so it carries only these columns."""
-
-    id: int
-    path: bytes
-    status: str
-    item_id: str | None
-    target_path: str | None
-    size: int | None
-    mtime_ns: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class RoundCount:
-    """How many items of one kind and status a round changed or saw (`StateStore.round_counts`)."""
-
-    kind: str
-    status: str
-    changed: bool
-    """True: the round changed these items; False: it only saw them, unchanged."""
-    noted: bool
-    """True: the items carry an error code (for a `done` item: a note, such as a rename)."""
-    items: int
-    size: int
-    """Sum of their sizes in bytes (folders count 0)."""
-
-
-@dataclass(frozen=True, slots=True)
-class UploadSessionRecord:
-    item_row: int
-    upload_url: str
-    expires_at: str | None
-    size: int
-    mtime_ns: int
-    created_at: str
-
-    def __repr__(self) -> str:  # the URL is a bearer credential for the session
-        return f"UploadSessionRecord(item_row={self.item_row}, size={self.size}, url=<hidden>)"
-
-
-ITEM_STATUSES = frozenset({"pending", "done", "failed", "skipped", "blocked", "deleted"})
-ROUND_STATUSES = frozenset({"running", "completed", "failed", "interrupted"})
+_ITEM_STATUS_BY_TEXT = {s.value.encode(): s for s in ItemStatus}
+_ROUND_STATUS_BY_TEXT = {s.value.encode(): s for s in RoundStatus}
+# Converters are registered by name for the whole process; these names are ours alone.
+sqlite3.register_converter("sharelift_item_status", _ITEM_STATUS_BY_TEXT.__getitem__)
+sqlite3.register_converter("sharelift_round_status", _ROUND_STATUS_BY_TEXT.__getitem__)
+_ITEM_STATUS = 'status AS "status [sharelift_item_status]"'
+_ROUND_STATUS = 'status AS "status [sharelift_round_status]"'
 
 _ITEM_COLUMNS = (
     "id, job_id, path, parent, kind, target_path, size, mtime_ns, quick_xor, item_id, etag, "
-    "status, error_code, error_message, attempts, round_id, seen_round, started_at, ended_at"
+    f"{_ITEM_STATUS}, error_code, error_message, attempts, round_id, seen_round, started_at, "
+    "ended_at"
 )
 _ROUND_COLUMNS = (
-    "id, job_id, number, status, started_at, ended_at, heartbeat_at, pid, host, files_total, "
-    "bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled"
+    f"id, job_id, number, {_ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
+    "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled"
 )
+_ITEM_STATUSES = frozenset(ItemStatus)
+_FINAL_ROUND_STATUSES = frozenset(RoundStatus) - {RoundStatus.RUNNING}
+_TARGET_PAGE = 1000
+"""Rows per query of `done_not_at_target` (pages, so the caller may write in between)."""
 _PROGRESS_FIELDS = frozenset(
     {
         "files_total",
@@ -171,14 +77,9 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-def parent_of(path: bytes) -> bytes:
-    """The relative folder of a relative path (`b"a/b/c"` -> `b"a/b"`, `b"c"` -> `b""`)."""
-    cut = path.rfind(b"/")
-    return b"" if cut < 0 else path[:cut]
-
-
-class StateStore:
-    """A sharelift state store in one SQLite file. Use `StateStore.open(path)`."""
+class SqliteStateStore:
+    """A sharelift state store in one SQLite file. Open it with
+    `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 
     def __init__(
         self, conn: sqlite3.Connection, path: Path, *, commit_every: int, commit_interval: float
@@ -212,13 +113,19 @@ class StateStore:
                 if not path.is_file():
                     raise StateError(f"no state store at {path}")
                 conn = sqlite3.connect(
-                    f"file:{path}?mode=ro", uri=True, isolation_level=None, timeout=10
+                    f"file:{path}?mode=ro",
+                    uri=True,
+                    isolation_level=None,
+                    timeout=10,
+                    detect_types=sqlite3.PARSE_COLNAMES,
                 )
             else:
                 path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
                 os.close(fd)
-                conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+                conn = sqlite3.connect(
+                    path, isolation_level=None, timeout=30, detect_types=sqlite3.PARSE_COLNAMES
+                )
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA busy_timeout = 30000")
             if not readonly:
@@ -364,9 +271,9 @@ class StateStore:
         sql = f"UPDATE rounds SET heartbeat_at = ?{', ' if sets else ''}{sets} WHERE id = ?"  # noqa: S608 (names checked above)
         self._write(sql, (utcnow(), *counters.values(), round_id))
 
-    def finish_round(self, round_id: int, status: str) -> None:
+    def finish_round(self, round_id: int, status: RoundStatus) -> None:
         """Close a round as completed, failed or interrupted."""
-        if status not in ROUND_STATUSES - {"running"}:
+        if status not in _FINAL_ROUND_STATUSES:
             raise ValueError(f"not a final round status: {status}")
         now = utcnow()
         self._write(
@@ -403,24 +310,24 @@ class StateStore:
         ).fetchone()
         return ItemRecord(*row) if row else None
 
-    def item_by_row(self, row_id: int) -> ItemRecord | None:
-        row = self._conn.execute(
+    def item_by_row(self, row: int) -> ItemRecord | None:
+        found = self._conn.execute(
             f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?",  # noqa: S608
-            (row_id,),
+            (row,),
         ).fetchone()
-        return ItemRecord(*row) if row else None
+        return ItemRecord(*found) if found else None
 
     def children(self, job_id: int, parent: bytes) -> dict[bytes, KnownItem]:
         """Every known item directly inside the folder `parent`, by path: one query per folder."""
         rows = self._conn.execute(
-            "SELECT id, path, status, item_id, target_path, size, mtime_ns FROM items "
-            "WHERE job_id = ? AND parent = ?",
+            f"SELECT id, path, {_ITEM_STATUS}, item_id, target_path, size, mtime_ns "  # noqa: S608
+            "FROM items WHERE job_id = ? AND parent = ?",
             (job_id, parent),
         ).fetchall()
         make = KnownItem._make
         return {r[1]: make(r) for r in rows}
 
-    def items(self, job_id: int, status: str | None = None) -> Iterator[ItemRecord]:
+    def items(self, job_id: int, status: ItemStatus | None = None) -> Iterator[ItemRecord]:
         """Items of a job (optionally of one status), in path order, streamed."""
         if status is None:
             return self._items_where("job_id = ?", (job_id,))
@@ -444,8 +351,8 @@ class StateStore:
         changed-or-only-seen and with-or-without a note, over the items the round changed or
         saw. One pass over the job's items; no row is read into Python."""
         rows = self._conn.execute(
-            "SELECT kind, status, round_id IS ?, coalesce(error_code, '') != '', count(*), "
-            "coalesce(sum(size), 0) FROM items "
+            f"SELECT kind, {_ITEM_STATUS}, round_id IS ?, coalesce(error_code, '') != '', "  # noqa: S608
+            "count(*), coalesce(sum(size), 0) FROM items "
             # `+job_id`: a plain scan of the table beats a walk of the (job_id, parent) index
             # that would fetch every row by its id.
             "WHERE +job_id = ? AND (seen_round = ? OR round_id = ? OR parent IN "
@@ -468,7 +375,7 @@ class StateStore:
         path: bytes,
         kind: str,
         *,
-        status: str,
+        status: ItemStatus,
         round_id: int,
         target_path: str | None = None,
         size: int | None = None,
@@ -479,7 +386,7 @@ class StateStore:
         A refresh keeps what the target already has (item id, eTag, hash) so that the planner
         can compare; it only resets the status when the caller says so.
         """
-        if status not in ITEM_STATUSES:
+        if status not in _ITEM_STATUSES:
             raise ValueError(f"unknown item status: {status}")
         ((row_id,),) = self._write(
             "INSERT INTO items (job_id, path, parent, kind, target_path, size, mtime_ns, status, "
@@ -504,10 +411,10 @@ class StateStore:
         )
         return int(row_id)
 
-    def mark_seen(self, row_ids: Iterable[int], round_id: int) -> None:
+    def mark_seen(self, rows: Iterable[int], round_id: int) -> None:
         """Note that this round's walk saw these unchanged items (for --mirror deletions)."""
         self._write_many(
-            "UPDATE items SET seen_round = ? WHERE id = ?", [(round_id, r) for r in row_ids]
+            "UPDATE items SET seen_round = ? WHERE id = ?", [(round_id, r) for r in rows]
         )
 
     def mark_folder_seen(self, job_id: int, parent: bytes, round_id: int) -> None:
@@ -522,17 +429,17 @@ class StateStore:
             (job_id, parent, round_id),
         )
 
-    def mark_started(self, row_id: int, round_id: int) -> None:
+    def mark_started(self, row: int, round_id: int) -> None:
         """An attempt on the target begins: counted, so a crash mid-way is visible on resume."""
         self._write(
             "UPDATE items SET attempts = attempts + 1, started_at = ?, round_id = ?, "
             "status = 'pending' WHERE id = ?",
-            (utcnow(), round_id, row_id),
+            (utcnow(), round_id, row),
         )
 
     def record_done(
         self,
-        row_id: int,
+        row: int,
         *,
         round_id: int,
         item_id: str,
@@ -551,19 +458,19 @@ class StateStore:
             "UPDATE items SET status = 'done', item_id = ?, etag = ?, quick_xor = ?, size = ?, "
             "mtime_ns = ?, error_code = ?, error_message = ?, round_id = ?, ended_at = ? "
             "WHERE id = ?",
-            (item_id, etag, quick_xor, size, mtime_ns, note_code, note, round_id, utcnow(), row_id),
+            (item_id, etag, quick_xor, size, mtime_ns, note_code, note, round_id, utcnow(), row),
         )
 
     def record_outcome(
-        self, row_id: int, *, round_id: int, status: str, code: str, message: str
+        self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
     ) -> None:
         """The item failed, or was skipped or blocked by a rule; the message says why."""
-        if status not in {"failed", "skipped", "blocked", "deleted"}:
+        if status not in OUTCOME_STATUSES:
             raise ValueError(f"not an outcome status: {status}")
         self._write(
             "UPDATE items SET status = ?, error_code = ?, error_message = ?, round_id = ?, "
             "ended_at = ? WHERE id = ?",
-            (status, code, message, round_id, utcnow(), row_id),
+            (status, code, message, round_id, utcnow(), row),
         )
 
     def unseen_since(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
@@ -579,30 +486,72 @@ class StateStore:
         for row in cur:
             yield make(row)
 
+    # --- reconciling with the target -----------------------------------------------------------
+
+    def done_at_target(self, job_id: int, item_ids: Sequence[str]) -> list[TargetKnown]:
+        """The job's done items among these target ids: one query (index items_by_target_id);
+        SQLite takes at most 32,766 parameters, so very long lists go in parts."""
+        found: list[TargetKnown] = []
+        for start in range(0, len(item_ids), 30_000):
+            part = item_ids[start : start + 30_000]
+            marks = ", ".join("?" * len(part))
+            found += map(
+                TargetKnown._make,
+                self._conn.execute(
+                    "SELECT id, item_id, kind, quick_xor FROM items "  # noqa: S608 (only marks)
+                    f"WHERE job_id = ? AND item_id IN ({marks}) AND status = 'done'",
+                    (job_id, *part),
+                ),
+            )
+        return found
+
+    def mark_at_target(self, rows: Iterable[int], round_id: int) -> None:
+        self._write_many(
+            "UPDATE items SET target_seen_round = ? WHERE id = ?", [(round_id, r) for r in rows]
+        )
+
+    def done_not_at_target(self, job_id: int, round_id: int) -> Iterator[TargetKnown]:
+        """Read a page at a time, in row order from after the last row of the page before:
+        a page is read whole before the caller sees it, so the caller's writes in between
+        cannot disturb the reading."""
+        after = 0
+        while True:
+            page = self._conn.execute(
+                "SELECT id, item_id, kind, quick_xor FROM items WHERE job_id = ? "
+                "AND status = 'done' AND item_id IS NOT NULL AND id > ? "
+                "AND target_seen_round IS NOT ? ORDER BY id LIMIT ?",
+                (job_id, after, round_id, _TARGET_PAGE),
+            ).fetchall()
+            for row in page:
+                yield TargetKnown._make(row)
+            if len(page) < _TARGET_PAGE:
+                return
+            after = page[-1][0]
+
     # --- upload sessions -----------------------------------------------------------------------
 
     def save_upload_session(
-        self, item_row: int, upload_url: str, expires_at: str | None, size: int, mtime_ns: int
+        self, row: int, upload_url: str, expires_at: str | None, size: int, mtime_ns: int
     ) -> None:
         """Persist a session the moment it exists, so that a killed run can resume or cancel it."""
         self._write(
             "INSERT OR REPLACE INTO upload_sessions "
             "(item_row, upload_url, expires_at, size, mtime_ns, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (item_row, upload_url, expires_at, size, mtime_ns, utcnow()),
+            (row, upload_url, expires_at, size, mtime_ns, utcnow()),
         )
         self.flush()
 
-    def upload_session(self, item_row: int) -> UploadSessionRecord | None:
-        row = self._conn.execute(
+    def upload_session(self, row: int) -> UploadSessionRecord | None:
+        found = self._conn.execute(
             "SELECT item_row, upload_url, expires_at, size, mtime_ns, created_at "
             "FROM upload_sessions WHERE item_row = ?",
-            (item_row,),
+            (row,),
         ).fetchone()
-        return UploadSessionRecord(*row) if row else None
+        return UploadSessionRecord(*found) if found else None
 
-    def drop_upload_session(self, item_row: int) -> None:
-        self._write("DELETE FROM upload_sessions WHERE item_row = ?", (item_row,))
+    def drop_upload_session(self, row: int) -> None:
+        self._write("DELETE FROM upload_sessions WHERE item_row = ?", (row,))
 
     def upload_sessions(self, job_id: int) -> list[UploadSessionRecord]:
         rows = self._conn.execute(
