@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 
 from sharelift.plan import Action, plan_folder
-from sharelift.progress import Tally
+from sharelift.progress import Outcome, Tally
 from sharelift.report import round_items, summarize
 from sharelift.source.rules import RenamePolicy, decide_siblings
 from sharelift.source.walk import ScanOptions, walk_listings
@@ -67,8 +67,7 @@ def measure(source: str, state: str) -> tuple[dict[str, float], int]:
                 if plan.action is Action.SKIP_UNCHANGED:
                     assert plan.state is not None
                     seen.append(plan.state.id)
-                    tally.found(1, item.size)
-                    tally.finished(item.relpath, "skipped", item.size, "unchanged")
+                    tally.finished(item.relpath, Outcome.UNCHANGED, item.size, "unchanged")
                 elif plan.action is Action.FOLDER_KNOWN:
                     assert plan.state is not None and plan.target_relpath is not None
                     targets[item.parts] = plan.target_relpath

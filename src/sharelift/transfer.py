@@ -41,7 +41,7 @@ from sharelift.graph.errors import Conflict, GraphError, NotFound
 from sharelift.graph.sessions import SessionBatcher
 from sharelift.graph.types import DriveItem, FileSystemInfo, UploadSession
 from sharelift.plan import Action, Planned, RemoteItem, plan_folder, target_is_newer
-from sharelift.progress import Tally
+from sharelift.progress import Outcome, Tally
 from sharelift.quickxorhash import QuickXorHash
 from sharelift.source.rules import TargetPrefix, decide_siblings
 from sharelift.source.walk import Listing, ScanOptions, walk_listings
@@ -574,8 +574,7 @@ class Engine:
                 assert plan.state is not None
                 seen.append(plan.state.id)
                 self._counts.unchanged += 1
-                self.tally.found(1, item.size)
-                self.tally.finished(item.relpath, "skipped", item.size, "unchanged")
+                self.tally.finished(item.relpath, Outcome.UNCHANGED, item.size, "unchanged")
                 continue
             if plan.action is Action.FOLDER_KNOWN:
                 known = plan.state.item_id if plan.state and plan.state.item_id else None
@@ -666,7 +665,7 @@ class Engine:
         else:
             self._counts.skipped += 1
         if not plan.item.is_dir:
-            self.tally.finished(plan.item.relpath, status, 0, plan.code or "")
+            self.tally.finished(plan.item.relpath, Outcome(status.value), 0, plan.code or "")
 
     def _close_children(
         self, listing: Listing, status: ItemStatus, code: str, message: str
@@ -1146,7 +1145,7 @@ class Engine:
         )
         self._counts.uploaded += 1
         self._counts.bytes_uploaded += st.st_size
-        self.tally.finished(work.plan.item.relpath, "done", st.st_size)
+        self.tally.finished(work.plan.item.relpath, Outcome.UPLOADED, st.st_size)
 
     def _adopt(self, work: _Upload, st: os.stat_result, remote: RemoteItem) -> None:
         """The target already holds these very bytes: record it, upload nothing."""
@@ -1164,21 +1163,23 @@ class Engine:
         )
         self._counts.adopted += 1
         self.tally.sent(st.st_size)
-        self.tally.finished(work.plan.item.relpath, "done", st.st_size, "already at target")
+        self.tally.finished(
+            work.plan.item.relpath, Outcome.ADOPTED, st.st_size, "already at target"
+        )
 
     def _skip(self, work: _Upload, code: str, message: str) -> None:
         self.store.record_outcome(
             work.row, round_id=self._round_id, status=ItemStatus.SKIPPED, code=code, message=message
         )
         self._counts.skipped += 1
-        self.tally.finished(work.plan.item.relpath, "skipped", work.plan.item.size, code)
+        self.tally.finished(work.plan.item.relpath, Outcome.SKIPPED, work.plan.item.size, code)
 
     def _fail(self, work: _Upload, code: str, message: str) -> None:
         self.store.record_outcome(
             work.row, round_id=self._round_id, status=ItemStatus.FAILED, code=code, message=message
         )
         self._counts.failed += 1
-        self.tally.finished(work.plan.item.relpath, "failed", work.plan.item.size, code)
+        self.tally.finished(work.plan.item.relpath, Outcome.FAILED, work.plan.item.size, code)
 
     # --- after the walk ----------------------------------------------------------------------
 
