@@ -40,10 +40,11 @@ from sharelift.graph.drive import FRAGMENT_UNIT, DriveClient, NewFile
 from sharelift.graph.errors import Conflict, GraphError, NotFound
 from sharelift.graph.sessions import SessionBatcher
 from sharelift.graph.types import DriveItem, FileSystemInfo, UploadSession
-from sharelift.plan import Action, Planned, RemoteItem, plan_folder, target_is_newer
+from sharelift.plan import Action, Planned, RemoteItem, target_is_newer
 from sharelift.progress import Outcome, Tally
 from sharelift.quickxorhash import QuickXorHash
-from sharelift.source.rules import TargetPrefix, decide_siblings
+from sharelift.source.pipeline import Parent, plan_listing
+from sharelift.source.rules import TargetPrefix
 from sharelift.source.walk import Listing, ScanOptions, walk_listings
 from sharelift.state import ItemStatus, JobRecord, RoundStatus, StateStore
 from sharelift.target import ResolvedTarget
@@ -550,12 +551,6 @@ class Engine:
             return
         prefix = self._prefix()
         base = f"{prefix.path}/{folder.target_relpath}" if folder.target_relpath else prefix.path
-        decisions = decide_siblings(
-            listing.children,
-            self.options.rename,
-            parent_path_length=len(base.rstrip("/")),
-            at_library_root=prefix.at_library_root and not listing.parts,
-        )
         state = self.store.children(self.job.id, parent_path)
         remote: dict[str, RemoteItem] | None = None
         if folder.listed:
@@ -563,8 +558,14 @@ class Engine:
             async for there in self.drive.list_children(folder_id):
                 if there.name:
                     remote[there.name.lower()] = _remote(there)
-        plans = plan_folder(
-            listing, decisions, folder.target_relpath, state, remote, self.config.policy
+        plans = plan_listing(
+            listing,
+            Parent(folder.target_relpath, len(base.rstrip("/"))),
+            rename=self.options.rename,
+            prefix=prefix,
+            state=state,
+            remote=remote,
+            policy=self.config.policy,
         )
         loop = asyncio.get_running_loop()
         seen: list[int] = []
@@ -640,6 +641,7 @@ class Engine:
             Action.SKIP_FILTERED: ItemStatus.SKIPPED,
             Action.SKIP_TARGET_NEWER: ItemStatus.SKIPPED,
             Action.FAIL_SOURCE: ItemStatus.FAILED,
+            Action.SKIP_PARENT: ItemStatus.SKIPPED,
         }[plan.action]
         if plan.item.is_dir and status != "skipped":
             self._counts.failed_folders.add(plan.path)
