@@ -35,10 +35,10 @@ if TYPE_CHECKING:
     from sharelift.auth import Credential
     from sharelift.bulk import ReadyCheck
     from sharelift.clouds import Cloud
+    from sharelift.engine import EngineConfig
     from sharelift.graph.client import GraphClient
     from sharelift.source import ScanOptions
     from sharelift.target import TargetSpec
-    from sharelift.transfer import EngineConfig
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -426,6 +426,7 @@ def _run_migrate(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
+    from sharelift.engine import EngineConfig
     from sharelift.migrate import (
         Endpoints,
         MigrateRequest,
@@ -434,7 +435,6 @@ def _run_migrate(args: argparse.Namespace) -> int:
         run_job,
     )
     from sharelift.progress import choose_renderer
-    from sharelift.transfer import EngineConfig
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")

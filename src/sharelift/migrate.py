@@ -29,6 +29,7 @@ from typing import Any
 import platformdirs
 
 from sharelift.auth import Credential
+from sharelift.engine import Engine, EngineConfig, RoundResult
 from sharelift.errors import UsageError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
@@ -42,7 +43,6 @@ from sharelift.source.rules import TargetPrefix, fix_name
 from sharelift.source.walk import ScanOptions, check_source
 from sharelift.state import StateStore, open_state
 from sharelift.target import ResolvedTarget, TargetSpec, resolve_target
-from sharelift.transfer import Engine, EngineConfig, RoundResult
 
 
 def default_state_path() -> Path:

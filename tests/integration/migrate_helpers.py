@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from sharelift.emulator.server import EmulatorServer
+from sharelift.engine import Engine, EngineConfig, RoundResult
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
@@ -22,7 +23,6 @@ from sharelift.quickxorhash import QuickXorHash
 from sharelift.source.walk import ScanOptions
 from sharelift.state import open_state
 from sharelift.target import parse_target, resolve_target
-from sharelift.transfer import Engine, EngineConfig, RoundResult
 
 UNIT = 327_680
 """320 KiB: the upload-session fragment unit."""

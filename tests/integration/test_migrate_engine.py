@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from sharelift.emulator.server import EmulatorServer
+from sharelift.engine import Engine, EngineConfig, RoundResult
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
@@ -21,7 +22,6 @@ from sharelift.report import write_round_reports
 from sharelift.source.walk import ScanOptions
 from sharelift.state import open_state
 from sharelift.target import parse_target, resolve_target
-from sharelift.transfer import Engine, EngineConfig, RoundResult
 
 CHUNK = 327_680 * 2
 

@@ -34,12 +34,11 @@ from migrate_helpers import (
     write_tree,
 )
 
-from sharelift import transfer
 from sharelift.emulator.server import EmulatorServer
+from sharelift.engine import Engine, reader
 from sharelift.graph.drive import FragmentResult
 from sharelift.quickxorhash import QuickXorHash
 from sharelift.state import open_state
-from sharelift.transfer import Engine
 
 
 def small_tree(seed: int, files: int = 24) -> dict[str, bytes]:
@@ -636,13 +635,13 @@ def test_the_next_fragment_is_read_while_one_is_sent(
     write_tree(src, files)
     read_done: dict[int, float] = {}
     sent: dict[int, float] = {}
-    real_read = transfer._read_into
+    real_read = reader.read_into
 
     def read_into(fd: int, offset: int, view: memoryview, hasher: QuickXorHash | None) -> None:
         real_read(fd, offset, view, hasher)
         read_done[offset] = time.monotonic()
 
-    monkeypatch.setattr(transfer, "_read_into", read_into)
+    monkeypatch.setattr(reader, "read_into", read_into)
 
     def hook(engine: Engine) -> None:
         original = engine.drive.upload_fragment
