@@ -356,7 +356,7 @@ def test_open_state_refuses_a_url_it_cannot_serve(tmp_path: Path) -> None:
 def test_reconciling_with_the_target_finds_the_missing_items_in_pages(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("sharelift.state.sqlite._TARGET_PAGE", 3)
+    monkeypatch.setattr("sharelift.state.sqlite_items._TARGET_PAGE", 3)
     job = store.ensure_job("k", "s", "t")
     other = store.ensure_job("k2", "s", "t2")
     rnd = store.start_round(job.id)

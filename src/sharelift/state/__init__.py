@@ -3,7 +3,8 @@
     interface.py   StateStore, the Protocol every backend keeps (its contract is documented
                    there), and StateError
     records.py     the values it deals in: ItemStatus, RoundStatus and the record types
-    sqlite.py      the SQLite backend (one file on one machine)
+    sqlite.py      the SQLite backend (one file on one machine): jobs, rounds, upload sessions
+    sqlite_items.py    its items; sqlite_db.py: its connection, writes grouped into commits
     schema.py      the SQLite schema, as named migrations applied in order
 
 Callers open a store with `open_state` and use it through `StateStore` only.

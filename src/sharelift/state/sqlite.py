@@ -5,13 +5,14 @@ How, here:
 
 - WAL journal with `synchronous=NORMAL`: a killed process loses nothing that was committed, and
   `sharelift status` can read while a run writes.
-- Writes are grouped: `commit()` runs at most every `commit_interval` seconds or `commit_every`
-  writes (and always on `flush()` and `close()`).
+- Writes are grouped (`sqlite_db.py`): a commit at most every `commit_interval` seconds or
+  `commit_every` writes, and always on `flush()` and `close()`.
 - The file and its folder are private (0600 / 0700): upload URLs are pre-authenticated.
 - The schema is the ordered list of named migrations in `sharelift.state.schema`, applied once
   each, in a transaction.
-- Statuses come back as `ItemStatus` / `RoundStatus` through column converters (a dictionary
-  lookup per value; a re-run reads one status per file).
+
+The items table is kept by `ItemRows` (`sqlite_items.py`); jobs, rounds and upload sessions
+here.
 """
 
 from __future__ import annotations
@@ -21,49 +22,26 @@ import json
 import os
 import socket
 import sqlite3
-import time
-from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Self
 
 from sharelift.state.interface import StateError
 from sharelift.state.records import (
-    OUTCOME_STATUSES,
-    ItemRecord,
-    ItemStatus,
     JobRecord,
-    KnownItem,
-    RoundCount,
     RoundRecord,
     RoundStatus,
-    TargetKnown,
     UploadSessionRecord,
-    parent_of,
     utcnow,
 )
 from sharelift.state.schema import MIGRATIONS
+from sharelift.state.sqlite_db import ROUND_STATUS
+from sharelift.state.sqlite_items import ItemRows
 
-_ITEM_STATUS_BY_TEXT = {s.value.encode(): s for s in ItemStatus}
-_ROUND_STATUS_BY_TEXT = {s.value.encode(): s for s in RoundStatus}
-# Converters are registered by name for the whole process; these names are ours alone.
-sqlite3.register_converter("sharelift_item_status", _ITEM_STATUS_BY_TEXT.__getitem__)
-sqlite3.register_converter("sharelift_round_status", _ROUND_STATUS_BY_TEXT.__getitem__)
-_ITEM_STATUS = 'status AS "status [sharelift_item_status]"'
-_ROUND_STATUS = 'status AS "status [sharelift_round_status]"'
-
-_ITEM_COLUMNS = (
-    "id, job_id, path, parent, kind, target_path, size, mtime_ns, quick_xor, item_id, etag, "
-    f"{_ITEM_STATUS}, error_code, error_message, attempts, round_id, seen_round, started_at, "
-    "ended_at"
-)
 _ROUND_COLUMNS = (
-    f"id, job_id, number, {_ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
+    f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
     "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled"
 )
-_ITEM_STATUSES = frozenset(ItemStatus)
 _FINAL_ROUND_STATUSES = frozenset(RoundStatus) - {RoundStatus.RUNNING}
-_TARGET_PAGE = 1000
-"""Rows per query of `done_not_at_target` (pages, so the caller may write in between)."""
 _PROGRESS_FIELDS = frozenset(
     {
         "files_total",
@@ -77,19 +55,15 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-class SqliteStateStore:
+class SqliteStateStore(ItemRows):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 
     def __init__(
         self, conn: sqlite3.Connection, path: Path, *, commit_every: int, commit_interval: float
     ) -> None:
-        self._conn = conn
+        super().__init__(conn, commit_every=commit_every, commit_interval=commit_interval)
         self.path = path
-        self._commit_every = commit_every
-        self._commit_interval = commit_interval
-        self._pending = 0
-        self._pending_since = 0.0
 
     # --- opening and closing -------------------------------------------------------------------
 
@@ -151,42 +125,6 @@ class SqliteStateStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # --- write grouping ------------------------------------------------------------------------
-
-    def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        """Run one write inside the current group; returns its rows (for RETURNING)."""
-        self._begin()
-        rows = self._conn.execute(sql, tuple(params)).fetchall()
-        self._written(1)
-        return rows
-
-    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one write per parameter row, in one call, inside the current group."""
-        if not rows:
-            return
-        self._begin()
-        self._conn.executemany(sql, rows)
-        self._written(len(rows))
-
-    def _begin(self) -> None:
-        if not self._conn.in_transaction:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._pending_since = time.monotonic()
-
-    def _written(self, count: int) -> None:
-        self._pending += count
-        if (
-            self._pending >= self._commit_every
-            or time.monotonic() - self._pending_since >= self._commit_interval
-        ):
-            self.flush()
-
-    def flush(self) -> None:
-        """Commit every pending write now."""
-        if self._conn.in_transaction:
-            self._conn.execute("COMMIT")
-        self._pending = 0
 
     # --- jobs ----------------------------------------------------------------------------------
 
@@ -300,233 +238,6 @@ class SqliteStateStore:
                 (job_id,),
             ).fetchall()
         return [RoundRecord(*r) for r in rows]
-
-    # --- items ---------------------------------------------------------------------------------
-
-    def item(self, job_id: int, path: bytes) -> ItemRecord | None:
-        row = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND path = ?",  # noqa: S608
-            (job_id, path),
-        ).fetchone()
-        return ItemRecord(*row) if row else None
-
-    def item_by_row(self, row: int) -> ItemRecord | None:
-        found = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE id = ?",  # noqa: S608
-            (row,),
-        ).fetchone()
-        return ItemRecord(*found) if found else None
-
-    def children(self, job_id: int, parent: bytes) -> dict[bytes, KnownItem]:
-        """Every known item directly inside the folder `parent`, by path: one query per folder."""
-        rows = self._conn.execute(
-            f"SELECT id, path, {_ITEM_STATUS}, item_id, target_path, size, mtime_ns "  # noqa: S608
-            "FROM items WHERE job_id = ? AND parent = ?",
-            (job_id, parent),
-        ).fetchall()
-        make = KnownItem._make
-        return {r[1]: make(r) for r in rows}
-
-    def items(self, job_id: int, status: ItemStatus | None = None) -> Iterator[ItemRecord]:
-        """Items of a job (optionally of one status), in path order, streamed."""
-        if status is None:
-            return self._items_where("job_id = ?", (job_id,))
-        return self._items_where("job_id = ? AND status = ?", (job_id, status))
-
-    def round_items(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
-        """Items that a round changed (their `round_id` is its id), in path order, streamed.
-
-        An item the round only saw unchanged is not among them."""
-        return self._items_where("job_id = ? AND round_id = ?", (job_id, round_id))
-
-    def _items_where(self, where: str, params: tuple[object, ...]) -> Iterator[ItemRecord]:
-        cur = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE {where} ORDER BY path",  # noqa: S608
-            params,
-        )
-        return map(ItemRecord._make, cur)
-
-    def round_counts(self, job_id: int, round_id: int) -> list[RoundCount]:
-        """What a round's walk met, counted in SQL: one `RoundCount` per kind, status,
-        changed-or-only-seen and with-or-without a note, over the items the round changed or
-        saw. One pass over the job's items; no row is read into Python."""
-        rows = self._conn.execute(
-            f"SELECT kind, {_ITEM_STATUS}, round_id IS ?, coalesce(error_code, '') != '', "  # noqa: S608
-            "count(*), coalesce(sum(size), 0) FROM items "
-            # `+job_id`: a plain scan of the table beats a walk of the (job_id, parent) index
-            # that would fetch every row by its id.
-            "WHERE +job_id = ? AND (seen_round = ? OR round_id = ? OR parent IN "
-            "(SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?)) "
-            "GROUP BY 1, 2, 3, 4",
-            (round_id, job_id, round_id, round_id, job_id, round_id),
-        ).fetchall()
-        return [RoundCount(k, s, bool(c), bool(n), int(i), int(b)) for k, s, c, n, i, b in rows]
-
-    def count_items(self, job_id: int) -> dict[str, int]:
-        """How many items of a job are in each status."""
-        rows = self._conn.execute(
-            "SELECT status, count(*) FROM items WHERE job_id = ? GROUP BY status", (job_id,)
-        ).fetchall()
-        return {status: n for status, n in rows}
-
-    def upsert_item(
-        self,
-        job_id: int,
-        path: bytes,
-        kind: str,
-        *,
-        status: ItemStatus,
-        round_id: int,
-        target_path: str | None = None,
-        size: int | None = None,
-        mtime_ns: int | None = None,
-    ) -> int:
-        """Create or refresh an item as seen by this round's walk; returns its row id.
-
-        A refresh keeps what the target already has (item id, eTag, hash) so that the planner
-        can compare; it only resets the status when the caller says so.
-        """
-        if status not in _ITEM_STATUSES:
-            raise ValueError(f"unknown item status: {status}")
-        ((row_id,),) = self._write(
-            "INSERT INTO items (job_id, path, parent, kind, target_path, size, mtime_ns, status, "
-            "round_id, seen_round) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (job_id, path) DO UPDATE SET kind = excluded.kind, "
-            "target_path = excluded.target_path, size = excluded.size, "
-            "mtime_ns = excluded.mtime_ns, status = excluded.status, "
-            "round_id = excluded.round_id, seen_round = excluded.seen_round "
-            "RETURNING id",
-            (
-                job_id,
-                path,
-                parent_of(path),
-                kind,
-                target_path,
-                size,
-                mtime_ns,
-                status,
-                round_id,
-                round_id,
-            ),
-        )
-        return int(row_id)
-
-    def mark_seen(self, rows: Iterable[int], round_id: int) -> None:
-        """Note that this round's walk saw these unchanged items (for --mirror deletions)."""
-        self._write_many(
-            "UPDATE items SET seen_round = ? WHERE id = ?", [(round_id, r) for r in rows]
-        )
-
-    def mark_folder_seen(self, job_id: int, parent: bytes, round_id: int) -> None:
-        """Note that this round's walk saw every item the store knows directly inside the
-        folder `parent`, unchanged: `mark_seen` for all of them, written once for the folder
-        (in `folders_seen`) instead of once per item. Only for a folder none of whose known
-        items is missing from the walk; a new item the round adds there is marked by
-        `upsert_item` as usual."""
-        self._write(
-            "INSERT INTO folders_seen (job_id, parent, round_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (job_id, parent) DO UPDATE SET round_id = excluded.round_id",
-            (job_id, parent, round_id),
-        )
-
-    def mark_started(self, row: int, round_id: int) -> None:
-        """An attempt on the target begins: counted, so a crash mid-way is visible on resume."""
-        self._write(
-            "UPDATE items SET attempts = attempts + 1, started_at = ?, round_id = ?, "
-            "status = 'pending' WHERE id = ?",
-            (utcnow(), round_id, row),
-        )
-
-    def record_done(
-        self,
-        row: int,
-        *,
-        round_id: int,
-        item_id: str,
-        etag: str | None,
-        quick_xor: str | None,
-        size: int | None,
-        mtime_ns: int | None,
-        note_code: str | None = None,
-        note: str | None = None,
-    ) -> None:
-        """The target holds this item, verified: the only way an item becomes `done`.
-
-        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why).
-        """
-        self._write(
-            "UPDATE items SET status = 'done', item_id = ?, etag = ?, quick_xor = ?, size = ?, "
-            "mtime_ns = ?, error_code = ?, error_message = ?, round_id = ?, ended_at = ? "
-            "WHERE id = ?",
-            (item_id, etag, quick_xor, size, mtime_ns, note_code, note, round_id, utcnow(), row),
-        )
-
-    def record_outcome(
-        self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
-    ) -> None:
-        """The item failed, or was skipped or blocked by a rule; the message says why."""
-        if status not in OUTCOME_STATUSES:
-            raise ValueError(f"not an outcome status: {status}")
-        self._write(
-            "UPDATE items SET status = ?, error_code = ?, error_message = ?, round_id = ?, "
-            "ended_at = ? WHERE id = ?",
-            (status, code, message, round_id, utcnow(), row),
-        )
-
-    def unseen_since(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
-        """Items the given round's walk did not see: deleted at the source (for --mirror)."""
-        cur = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? "  # noqa: S608
-            "AND (seen_round IS NULL OR seen_round < ?) AND status != 'deleted' "
-            "AND parent NOT IN (SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?) "
-            "ORDER BY path",
-            (job_id, round_id, job_id, round_id),
-        )
-        make = ItemRecord._make
-        for row in cur:
-            yield make(row)
-
-    # --- reconciling with the target -----------------------------------------------------------
-
-    def done_at_target(self, job_id: int, item_ids: Sequence[str]) -> list[TargetKnown]:
-        """The job's done items among these target ids: one query (index items_by_target_id);
-        SQLite takes at most 32,766 parameters, so very long lists go in parts."""
-        found: list[TargetKnown] = []
-        for start in range(0, len(item_ids), 30_000):
-            part = item_ids[start : start + 30_000]
-            marks = ", ".join("?" * len(part))
-            found += map(
-                TargetKnown._make,
-                self._conn.execute(
-                    "SELECT id, item_id, kind, quick_xor FROM items "  # noqa: S608 (only marks)
-                    f"WHERE job_id = ? AND item_id IN ({marks}) AND status = 'done'",
-                    (job_id, *part),
-                ),
-            )
-        return found
-
-    def mark_at_target(self, rows: Iterable[int], round_id: int) -> None:
-        self._write_many(
-            "UPDATE items SET target_seen_round = ? WHERE id = ?", [(round_id, r) for r in rows]
-        )
-
-    def done_not_at_target(self, job_id: int, round_id: int) -> Iterator[TargetKnown]:
-        """Read a page at a time, in row order from after the last row of the page before:
-        a page is read whole before the caller sees it, so the caller's writes in between
-        cannot disturb the reading."""
-        after = 0
-        while True:
-            page = self._conn.execute(
-                "SELECT id, item_id, kind, quick_xor FROM items WHERE job_id = ? "
-                "AND status = 'done' AND item_id IS NOT NULL AND id > ? "
-                "AND target_seen_round IS NOT ? ORDER BY id LIMIT ?",
-                (job_id, after, round_id, _TARGET_PAGE),
-            ).fetchall()
-            for row in page:
-                yield TargetKnown._make(row)
-            if len(page) < _TARGET_PAGE:
-                return
-            after = page[-1][0]
 
     # --- upload sessions -----------------------------------------------------------------------
 
