@@ -61,13 +61,17 @@ async def run_engine(
     chunk_size: int = 2 * UNIT,
     check: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
+    client_attempts: int = 8,
+    options: ScanOptions | None = None,
     **config: Any,
 ) -> RoundResult:
     """One round of the engine in this process into megan's OneDrive folder `folder`.
 
     `hook(engine)` runs before the round starts (to wrap the engine's DriveClient methods);
-    `transport` replaces the client's network transport (to watch every exchange).
-    The state store is checked for consistency afterwards unless `check` is False.
+    `transport` replaces the client's network transport (to watch every exchange);
+    `client_attempts` is how often the Graph client tries one request; `options` are the scan
+    options (filters, rename policy). The state store is checked for consistency afterwards
+    unless `check` is False.
     """
     info = server.info
     upn, _ = megan(server)
@@ -78,6 +82,7 @@ async def run_engine(
         verify=info["ca_file"],
         pacer=Pacer(max_concurrency=workers, base_delay=0.05, max_delay=0.5),
         transport=transport,
+        max_attempts=client_attempts,
     ) as client:
         resolved = await resolve_target(client, parse_target(target))
         with open_state(state) as store:
@@ -88,7 +93,7 @@ async def run_engine(
                 job=job,
                 source=str(source),
                 target=resolved,
-                options=ScanOptions(),
+                options=options or ScanOptions(),
                 config=EngineConfig(chunk_size=chunk_size, workers=workers, **config),
             )
             if hook is not None:

@@ -189,6 +189,104 @@ def test_dropped_connections_make_no_duplicates(
     assert stats["dropped"] >= 1, stats
 
 
+class DroppingTransport(httpx.AsyncBaseTransport):
+    """The real transport, except that the connection breaks (no answer: a ReadError) on the
+    first `failures` PUTs of the fragment at byte `offset`: a network that stays down for
+    longer than the client retries one request. Notes every request as (method, path)."""
+
+    def __init__(self, server: EmulatorServer, *, offset: int, failures: int) -> None:
+        context = ssl.create_default_context(cafile=server.info["ca_file"])
+        self._inner = httpx.AsyncHTTPTransport(verify=context, http2=True)
+        self._range = f"bytes {offset}-"
+        self.failures = failures
+        self.requests: list[tuple[str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append((request.method, request.url.path))
+        fragment = request.headers.get("content-range", "").startswith(self._range)
+        if request.method == "PUT" and fragment and self.failures > 0:
+            self.failures -= 1
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return await self._inner.handle_async_request(request)
+
+    def sessions_created(self) -> int:
+        return sum(path.endswith("/createUploadSession") for _, path in self.requests)
+
+    def deletes(self) -> list[str]:
+        return [path for method, path in self.requests if method == "DELETE"]
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_a_connection_that_stays_down_keeps_the_session_and_resumes_it(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    """The client gives up on a fragment after its own retries (TransportError, status 0):
+    the session is kept, and the engine's next attempt resumes it where the service left it
+    (it used to be cancelled and forgotten, and the file failed)."""
+    data = random.Random(16).randbytes(3 * UNIT + 11)
+    src = tmp_path / "src"
+    write_tree(src, {"big.bin": data})
+    dropping = DroppingTransport(server, offset=UNIT, failures=2)
+    state = tmp_path / "s.db"
+    result = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            "Dropped",
+            state,
+            chunk_size=UNIT,
+            transport=dropping,
+            client_attempts=2,
+        )
+    )
+    assert (result.status, result.uploaded, result.failed) == ("completed", 1, 0)
+    assert dropping.failures == 0
+    assert dropping.sessions_created() == 1  # kept and resumed, never made again
+    assert dropping.deletes() == []
+    (upload_path,) = {path for method, path in dropping.requests if method == "PUT"}
+    assert ("GET", upload_path) in dropping.requests  # asked where to resume
+    _, drive = megan(server)
+    assert download(graph, drive, "Dropped/big.bin") == data
+    with open_state(state) as store:
+        assert store.upload_sessions(store.jobs()[0].id) == []
+    assert live_sessions(server) == []
+
+
+def test_a_session_outlasting_every_attempt_is_resumed_by_the_next_run(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    data = random.Random(17).randbytes(3 * UNIT + 13)
+    src = tmp_path / "src"
+    write_tree(src, {"big.bin": data})
+    state = tmp_path / "s.db"
+    down = DroppingTransport(server, offset=UNIT, failures=99)
+    first = asyncio.run(
+        run_engine(
+            server, token, src, "Down", state, chunk_size=UNIT, transport=down, client_attempts=1
+        )
+    )
+    assert (first.status, first.uploaded, first.failed) == ("completed", 0, 1)
+    assert down.deletes() == []
+    with open_state(state) as store:
+        job = store.jobs()[0]
+        item = store.item(job.id, b"big.bin")
+        assert item is not None and (item.status, item.error_code) == ("failed", "TransportError")
+        assert len(store.upload_sessions(job.id)) == 1  # kept for the next run
+    assert len(live_sessions(server)) == 1
+    back = DroppingTransport(server, offset=UNIT, failures=0)
+    second = asyncio.run(
+        run_engine(server, token, src, "Down", state, chunk_size=UNIT, transport=back)
+    )
+    assert (second.status, second.uploaded, second.failed) == ("completed", 1, 0)
+    assert back.sessions_created() == 0 and back.deletes() == []
+    _, drive = megan(server)
+    assert download(graph, drive, "Down/big.bin") == data
+    assert live_sessions(server) == []
+
+
 def _expire_after_first_fragment(server: EmulatorServer, *, stop: bool) -> Callable[[Engine], None]:
     """A hook making the first session of the round expire right after its first fragment
     (the emulator gives that fragment a 0.2 s lifetime, then the upload waits 0.5 s); with
