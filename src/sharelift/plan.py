@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from sharelift.source.rules import Decision, Status
 from sharelift.source.walk import Listing, WalkItem
-from sharelift.state import KnownItem
+from sharelift.state import ItemStatus, KnownItem
 
 CONFLICT_POLICIES = ("newer", "overwrite", "rename")
 # Graph keeps fileSystemInfo to the second on OneDrive for Business and SharePoint; two times
@@ -124,7 +124,7 @@ def _join(parent: str, name: str) -> str:
 def _unchanged(state: KnownItem | None, item: WalkItem, target_relpath: str) -> bool:
     return (
         state is not None
-        and state.status == "done"
+        and state.status == ItemStatus.DONE
         and state.item_id is not None
         and state.target_path == target_relpath
         and (item.is_dir or (state.size == item.size and state.mtime_ns == _ns(item.mtime)))

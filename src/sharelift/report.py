@@ -90,18 +90,18 @@ _STATUS = {
 
 def result_category(item: ItemRecord) -> str:
     """A short bucket for the outcome, from the status and the error code's family."""
-    if item.status is ItemStatus.DONE:
+    if item.status == ItemStatus.DONE:
         return "Success (renamed)" if item.error_code else "Success"
-    if item.status is ItemStatus.DELETED:
+    if item.status == ItemStatus.DELETED:
         return "Mirrored deletion"
     code = (item.error_code or "").lower()
-    if item.status is ItemStatus.SKIPPED:
+    if item.status == ItemStatus.SKIPPED:
         if code.startswith("unchanged") or code in {"target_newer", "target_same"}:
             return "Already up to date"
         if code.startswith("filter"):
             return "Filtered out"
         return "Skipped"
-    if item.status is ItemStatus.BLOCKED:
+    if item.status == ItemStatus.BLOCKED:
         return "Naming rule"
     if code.startswith(("read", "source")):
         return "Source read failure"
@@ -218,12 +218,12 @@ def summarize(
             counts["unchanged"] += group.items
             continue
         counts[group.status] += group.items
-        if group.status is ItemStatus.DONE and group.kind == "file":
+        if group.status == ItemStatus.DONE and group.kind == "file":
             migrated_bytes += group.size
-        if group.status is ItemStatus.DONE and group.noted:  # migrated, with a note (renamed…)
+        if group.status == ItemStatus.DONE and group.noted:  # migrated, with a note (renamed…)
             warnings += group.items
     duration = _seconds_between(rnd.started_at, rnd.ended_at or rnd.heartbeat_at)
-    not_migrated = counts["failed"] + counts["blocked"]
+    not_migrated = counts[ItemStatus.FAILED] + counts[ItemStatus.BLOCKED]
     return RoundSummary(
         task_id=job.id,
         round_number=rnd.number,
@@ -234,11 +234,13 @@ def summarize(
         count_of_files=files,
         migrated_bytes=migrated_bytes,
         total_scanned_items=scanned,
-        total_to_be_migrated=counts["done"] + counts["failed"] + counts["pending"],
-        migrated_items=counts["done"],
+        total_to_be_migrated=counts[ItemStatus.DONE]
+        + counts[ItemStatus.FAILED]
+        + counts[ItemStatus.PENDING],
+        migrated_items=counts[ItemStatus.DONE],
         items_not_migrated=not_migrated,
-        skipped_items=counts["skipped"] + counts["unchanged"],
-        failed_items=counts["failed"],
+        skipped_items=counts[ItemStatus.SKIPPED] + counts["unchanged"],
+        failed_items=counts[ItemStatus.FAILED],
         warning_count=warnings,
         start=rnd.started_at,
         end=rnd.ended_at or "",

@@ -136,7 +136,7 @@ class Dispatcher:
         state = plan.state
         known = state.item_id if state is not None and state.item_id else None
         known = plan.remote.id if plan.remote is not None else known
-        done = state is not None and state.status is ItemStatus.DONE
+        done = state is not None and state.status == ItemStatus.DONE
         child = TargetFolder.known(parent_of_folder(plan), known, listed=parent.listed or not done)
         self.frontier.resolve(plan.item.parts, child)
         if done:

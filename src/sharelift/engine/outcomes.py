@@ -81,7 +81,7 @@ class Outcomes:
         """The item's row, refreshed as this round's walk saw it; `pending` unless it is done
         (a folder known to exist keeps what the target holds)."""
         item = plan.item
-        done = plan.state is not None and plan.state.status is ItemStatus.DONE
+        done = plan.state is not None and plan.state.status == ItemStatus.DONE
         return self.store.upsert_item(
             self.job_id,
             plan.path,

@@ -47,7 +47,7 @@ async def mirror_deletions(
         item
         for item in store.unseen_since(job_id, round_id)
         if item.item_id
-        and item.status is ItemStatus.DONE
+        and item.status == ItemStatus.DONE
         and not outcomes.under_failed_folder(item.path)
     ]
     # Delete the highest folders only: their contents go with them.

@@ -194,7 +194,7 @@ class Engine:
 
     def _first_contact(self) -> bool:
         # A job that has never completed a round may meet files already at the target.
-        return not any(r.status is RoundStatus.COMPLETED for r in self.store.rounds(self.job.id))
+        return not any(r.status == RoundStatus.COMPLETED for r in self.store.rounds(self.job.id))
 
     async def _walk(self, context: RoundContext, mover: Mover) -> bool:
         """Walk, plan and move everything; True when every folder could be read and made."""
