@@ -73,8 +73,9 @@ class Dispatcher:
         context, outcomes = self.context, self.context.outcomes
         folder = await self.frontier.take(listing.parts)
         parent_path = os.fsencode("/".join(listing.parts))
-        if listing.problem is not None:
-            outcomes.folder_unreadable(parent_path, listing.problem.value, listing.detail or "")
+        if listing.problem is not None:  # it cannot be listed: nothing in it is known
+            if folder.parent.target is not None and not folder.lost:
+                outcomes.folder_unreadable(parent_path, listing.problem.value, listing.detail or "")
             return
         folder_id = await folder.ready
         if folder.lost or (folder_id is None and folder.parent.target is not None):

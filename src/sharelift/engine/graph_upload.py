@@ -27,6 +27,7 @@ import stat
 from sharelift.engine.folders import remote_item
 from sharelift.engine.graph_session import SessionsAhead, SessionSender, Upload, resumable
 from sharelift.engine.mover import FileWork, RoundContext
+from sharelift.engine.outcomes import HASH_MISMATCH
 from sharelift.engine.reader import (
     FragmentBuffer,
     SourceChanged,
@@ -141,22 +142,22 @@ class GraphMover:
         plan, outcomes = upload.plan, self.outcomes
         parent_id = await upload.folder.ready
         if parent_id is None:
-            outcomes.failed(upload, "PARENT_NOT_MIGRATED", "its folder could not be created")
+            await self._fail(upload, "PARENT_NOT_MIGRATED", "its folder could not be created")
             return
         outcomes.started(upload)
         conflict, action, remote = plan.conflict, plan.action, plan.remote
         attempts = self.context.config.attempts
-        last_code, last_error = "", ""
+        last_code, last_error, resume = "", "", False
         for _attempt in range(attempts):
             try:
                 fd = open_readonly(upload.source)
             except OSError as exc:
-                outcomes.failed(upload, "READ_ERROR", f"cannot open: {exc.strerror}")
+                await self._fail(upload, "READ_ERROR", f"cannot open: {exc.strerror}")
                 return
             try:
                 st = os.fstat(fd)
                 if not stat.S_ISREG(st.st_mode):
-                    outcomes.failed(upload, "SPECIAL_FILE", "not a regular file")
+                    await self._fail(upload, "SPECIAL_FILE", "not a regular file")
                     return
                 if action is Action.ADOPT_IF_SAME and remote is not None:
                     if await self._same_as_remote(fd, st, remote, buffers[0]):
@@ -176,10 +177,10 @@ class GraphMover:
                 mismatch = outcomes.arrived(upload, item, digest, st.st_size, st.st_mtime)
                 if not mismatch:
                     return
-                last_code, last_error = "HASH_MISMATCH", mismatch
+                last_code, last_error, resume = HASH_MISMATCH, mismatch, False
                 conflict, action = "replace", Action.UPLOAD
             except SourceChanged as exc:
-                last_code, last_error = "SOURCE_CHANGING", str(exc)
+                last_code, last_error, resume = "SOURCE_CHANGING", str(exc), False
                 conflict, action = "replace", Action.UPLOAD
             except Conflict:
                 # The name was taken since we looked (or we never listed the folder): look once.
@@ -188,11 +189,11 @@ class GraphMover:
                         plan.target_relpath or "", under=self.context.root_id
                     )
                 except GraphError as exc:
-                    outcomes.failed(upload, exc.code or "conflict", str(exc))
+                    await self._fail(upload, exc.code or "conflict", str(exc))
                     return
                 remote = remote_item(existing)
                 if remote.is_folder:
-                    outcomes.failed(
+                    await self._fail(
                         upload, "TARGET_IS_FOLDER", "a folder of that name exists there"
                     )
                     return
@@ -202,16 +203,27 @@ class GraphMover:
                 action = Action.ADOPT_IF_SAME
             except GraphError as exc:
                 if not resumable(exc):
-                    outcomes.failed(upload, exc.code or type(exc).__name__, str(exc))
+                    await self._fail(upload, exc.code or type(exc).__name__, str(exc))
                     return
                 # The session is kept: the next attempt resumes it where the service left it.
                 last_code, last_error = exc.code or type(exc).__name__, str(exc)
+                resume = True
             except OSError as exc:
-                outcomes.failed(upload, "READ_ERROR", f"read failed: {exc.strerror or exc}")
+                await self._fail(upload, "READ_ERROR", f"read failed: {exc.strerror or exc}")
                 return
             finally:
                 os.close(fd)
-        outcomes.failed(upload, last_code, f"{last_error} (after {attempts} attempts)")
+        message = f"{last_error} (after {attempts} attempts)"
+        if resume:  # the session stays, for the next run to resume (`release_stale` keeps it)
+            outcomes.failed(upload, last_code, message)
+        else:
+            await self._fail(upload, last_code, message)
+
+    async def _fail(self, upload: Upload, code: str, message: str) -> None:
+        """The file failed for good: a session saved for it (by this round or an earlier one)
+        is cancelled at once, so that only files the next run can resume keep one."""
+        await self._cancel_saved_session(upload.row)
+        self.outcomes.failed(upload, code, message)
 
     async def _cancel_saved_session(self, row: int) -> None:
         """A session an earlier run left for an item that needs no upload now: cancel it at

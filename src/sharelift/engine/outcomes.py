@@ -56,7 +56,7 @@ def mtime_ns(seconds: float) -> int:
     return int(seconds * 1_000_000_000)
 
 
-def kind(plan: Planned) -> str:
+def _kind(plan: Planned) -> str:
     return "folder" if plan.item.is_dir else "file"
 
 
@@ -85,7 +85,7 @@ class Outcomes:
         return self.store.upsert_item(
             self.job_id,
             plan.path,
-            kind(plan),
+            _kind(plan),
             status=ItemStatus.DONE if done else ItemStatus.PENDING,
             round_id=self.round_id,
             target_path=plan.target_relpath,
@@ -163,7 +163,7 @@ class Outcomes:
         row = self.store.upsert_item(
             self.job_id,
             plan.path,
-            kind(plan),
+            _kind(plan),
             status=ItemStatus.PENDING,
             round_id=self.round_id,
             target_path=plan.target_relpath,
