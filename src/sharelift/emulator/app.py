@@ -50,7 +50,7 @@ def store_user_lookup(store: Store) -> identity_mod.UserLookup:
     """Identity's view of the store's users."""
 
     def lookup(upn: str) -> UserInfo | None:
-        user = store.user(upn)
+        user = store.tenant.user(upn)
         if user is None:
             return None
         return UserInfo(upn=user.upn, object_id=user.id, display_name=user.display_name)

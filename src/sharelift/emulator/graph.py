@@ -39,6 +39,7 @@ from sharelift.emulator.store import (
     DriveError,
     Identity,
     Item,
+    Stamp,
     Store,
     Version,
     name_exists,
@@ -81,7 +82,7 @@ def identity_of(request: Request) -> Identity:
     if principal is None:
         return SYSTEM_IDENTITY
     if principal.kind == "user" and principal.upn:
-        user = store_of(request).user(principal.upn)
+        user = store_of(request).tenant.user(principal.upn)
         return {
             "user": {
                 "email": principal.upn,
@@ -146,13 +147,13 @@ def _colon_path(rest: str) -> tuple[str, str]:
 
 
 def drive_for_user(store: Store, upn: str) -> Drive:
-    user = store.user(upn)
+    user = store.tenant.user(upn)
     if user is None:
         raise user_not_found(upn)
     if user.drive_id is None:
         # What Graph answers for a user whose personal site does not exist (yet).
         raise DriveError(404, "ResourceNotFound", "User's mysite not found.")
-    drive = store.drive(user.drive_id)
+    drive = store.tenant.drive(user.drive_id)
     assert drive is not None
     return drive
 
@@ -217,7 +218,7 @@ async def dispatch(request: Request, path: str) -> Response:
         return await site_routes(request, store, rest)
     if head == "drives" and rest.startswith("/"):
         drive_id, rest = _take_segment(rest[1:])
-        drive = store.drive(drive_id)
+        drive = store.tenant.drive(drive_id)
         if drive is None:
             raise DriveError(404, "itemNotFound", "The drive could not be found.")
         return await drive_routes(request, drive, rest)
@@ -225,7 +226,7 @@ async def dispatch(request: Request, path: str) -> Response:
 
 
 def list_users(request: Request, store: Store) -> Response:
-    users = store.users()
+    users = store.tenant.users()
     top = page_size(request, 100, 999)
     skiptoken = request.query_params.get("$skiptoken", "0")
     if not skiptoken.isdigit():
@@ -243,7 +244,7 @@ def list_users(request: Request, store: Store) -> Response:
 
 async def user_routes(request: Request, upn: str, rest: str) -> Response:
     store = store_of(request)
-    user = store.user(upn)
+    user = store.tenant.user(upn)
     if user is None:
         raise user_not_found(upn)
     if rest in ("", "/"):
@@ -270,21 +271,21 @@ async def site_routes(request: Request, store: Store, rest: str) -> Response:
         raise bad_segment("sites")
     key, rest = _take_segment(rest[1:])
     if key == "root":
-        site = store.site_by_path(store.hostname, "/")
+        site = store.tenant.site_by_path(store.tenant.hostname, "/")
     elif rest.startswith(":"):
         site_path, rest = _colon_path(rest)
-        site = store.site_by_path(key, site_path)
+        site = store.tenant.site_by_path(key, site_path)
     elif "," not in key and "." in key:
-        site = store.site_by_path(key, "/")  # /sites/{hostname}: that host's root site
+        site = store.tenant.site_by_path(key, "/")  # /sites/{hostname}: that host's root site
     else:
-        site = store.site(key)
+        site = store.tenant.site(key)
     if site is None:
         raise DriveError(404, "itemNotFound", "Requested site could not be found")
     if rest in ("", "/"):
         only_get(request)
         body = {"@odata.context": f"{GRAPH_CONTEXT}#sites/$entity", **site_json(site)}
         return json_response(request, select(body, request))
-    drives = store.drives(site.id)
+    drives = store.tenant.drives(site.id)
     if rest == "/drives":
         only_get(request)
         return drives_list(request, store, drives)
@@ -337,47 +338,25 @@ def target(store: Store, address: Address) -> Item:
     """The existing item an address names, or 404 itemNotFound."""
     assert address.base_id is not None
     if address.rel_path is None:
-        item = store.item(address.drive.id, address.base_id)
+        item = store.items.get(address.drive.id, address.base_id)
     else:
-        item = store.resolve(address.drive.id, address.base_id, address.rel_path)
+        item = store.items.resolve(address.drive.id, address.base_id, address.rel_path)
     if item is None:
         raise not_found()
     return item
 
 
-def parent_and_name(
-    store: Store, address: Address, by: Identity, create_parents: bool
-) -> tuple[Item, str, Item | None]:
+def parent_and_name(store: Store, address: Address, by: Identity) -> tuple[Item, str, Item | None]:
     """For a path address naming a possibly-new item: (parent folder, leaf name, the item if
-    it exists). Missing intermediate folders are created when `create_parents` (Graph creates
-    them when uploading by path)."""
+    it exists). Missing intermediate folders are created, as OneDrive does when uploading by
+    path."""
     assert address.base_id is not None and address.rel_path is not None
     segments = split_path(address.rel_path)
     if not segments:
         raise DriveError(400, "invalidRequest", "A file name is required.")
     drive_id = address.drive.id
-    parent = store.item(drive_id, address.base_id)
-    if parent is None:
-        raise not_found()
-    # Uploading by path creates the missing folders on the way, as OneDrive does.
-    for segment in segments[:-1]:
-        if not parent.is_folder:
-            raise not_found()
-        found = store.child(drive_id, parent.id, segment)
-        if found is None:
-            if not create_parents:
-                raise not_found()
-            try:
-                found, _ = store.create_folder(drive_id, parent.id, segment, "fail", by)
-            except DriveError as exc:
-                # Created by a concurrent request meanwhile: use theirs.
-                found = store.child(drive_id, parent.id, segment)
-                if exc.status != 409 or found is None:
-                    raise
-        parent = found
-    if not parent.is_folder:
-        raise not_found()
-    return parent, segments[-1], store.child(drive_id, parent.id, segments[-1])
+    parent = store.folders.ensure(drive_id, address.base_id, segments[:-1], Stamp(by))
+    return parent, segments[-1], store.items.child(drive_id, parent.id, segments[-1])
 
 
 def item_context(drive: Drive) -> str:
@@ -452,7 +431,7 @@ async def get_item(request: Request, store: Store, address: Address) -> Response
     body: dict[str, Any] = {"@odata.context": item_context(address.drive), **renderer.render(item)}
     expand = request.query_params.get("$expand") or ""
     if "children" in {e.strip().split("(")[0] for e in expand.split(",")} and item.is_folder:
-        children = store.children(address.drive.id, item.id, None, DEFAULT_PAGE)
+        children = store.items.children(address.drive.id, item.id, None, DEFAULT_PAGE)
         body["children"] = [renderer.render(c) for c in children]
     return json_response(request, select(body, request))
 
@@ -467,7 +446,7 @@ async def list_children(request: Request, store: Store, address: Address) -> Res
         top = page_size(request)
         token = request.query_params.get("$skiptoken")
         after = decode_skiptoken(token) if token else None
-        children = store.children(address.drive.id, folder.id, after, top + 1)
+        children = store.items.children(address.drive.id, folder.id, after, top + 1)
         more = len(children) > top
         children = children[:top]
     renderer = ItemRenderer(request, store, address.drive)
@@ -507,9 +486,8 @@ async def create_child(request: Request, store: Store, address: Address) -> Resp
         )
     conflict = conflict_of(request, body, "fail")
     created_at, modified_at = fs_times(body.get("fileSystemInfo"))
-    folder, created = store.create_folder(
-        address.drive.id, parent.id, name, conflict, identity_of(request), created_at, modified_at
-    )
+    stamp = Stamp(identity_of(request), created_at, modified_at)
+    folder, created = store.folders.create(address.drive.id, parent.id, name, conflict, stamp)
     renderer = ItemRenderer(request, store, address.drive)
     out = {
         "@odata.context": (
@@ -550,7 +528,7 @@ async def patch_item(request: Request, store: Store, address: Address) -> Respon
             _, colon, rel = path.partition("root:")
             if not colon:
                 raise DriveError(400, "invalidRequest", f"Invalid parentReference path: {path}")
-            parent_item = store.resolve(drive_id, address.drive.root_id, rel)
+            parent_item = store.items.resolve(drive_id, address.drive.root_id, rel)
             if parent_item is None:
                 raise not_found()
             new_parent = parent_item.id
@@ -558,7 +536,7 @@ async def patch_item(request: Request, store: Store, address: Address) -> Respon
     if name is not None and not isinstance(name, str):
         raise DriveError(400, "invalidRequest", "name must be a string.")
     created_at, modified_at = fs_times(body.get("fileSystemInfo"))
-    updated = store.update(
+    updated = store.edits.update(
         drive_id,
         item.id,
         identity_of(request),
@@ -576,7 +554,7 @@ async def patch_item(request: Request, store: Store, address: Address) -> Respon
 async def delete_item(request: Request, store: Store, address: Address) -> Response:
     item = target(store, address)
     check_if_match(request, item)
-    store.delete(address.drive.id, item.id)
+    store.items.delete(address.drive.id, item.id)
     return Response(status_code=204)
 
 
@@ -597,7 +575,7 @@ async def copy_item(request: Request, store: Store, address: Address) -> Respons
     name = body.get("name")
     if name is not None and not isinstance(name, str):
         raise DriveError(400, "invalidRequest", "name must be a string.")
-    copied = store.copy(
+    copied = store.edits.copy(
         drive.id,
         item.id,
         parent_id or drive.root_id,
@@ -605,14 +583,14 @@ async def copy_item(request: Request, store: Store, address: Address) -> Respons
         conflict_of(request, body, "fail"),
         identity_of(request),
     )
-    token = store.sign(f"monitor|{drive.id}|{copied.id}")
+    token = store.signer.sign(f"monitor|{drive.id}|{copied.id}")
     return Response(status_code=202, headers={"Location": f"{base(request)}_monitor/{token}"})
 
 
 async def monitor_endpoint(request: Request) -> Response:
     """The status of a copy, on an unauthenticated URL (asyncJobStatus)."""
     store = store_of(request)
-    payload = store.unsign(request.path_params["token"])
+    payload = store.signer.unsign(request.path_params["token"])
     parts = payload.split("|") if payload else []
     if len(parts) != 3 or parts[0] != "monitor":
         return error_response(request, 404, "itemNotFound", "No such operation.")
@@ -649,17 +627,19 @@ async def put_content(request: Request, store: Store, address: Address) -> Respo
         parent = None
         name = ""
     else:
-        parent, name, existing = parent_and_name(store, address, by, create_parents=True)
+        parent, name, existing = parent_and_name(store, address, by)
     content = await uploads.stage_body(request, store, limit)
     if existing is not None and (address.rel_path is None or conflict == "replace"):
         if existing.is_folder and address.rel_path is not None:
             content.path.unlink(missing_ok=True)
             raise name_exists()
-        item = store.replace_content(address.drive.id, existing.id, content, by)
+        item = store.files.replace(address.drive.id, existing.id, content, Stamp(by))
         created = False
     else:
         assert parent is not None
-        item, created = store.put_file(address.drive.id, parent.id, name, content, conflict, by)
+        item, created = store.files.put(
+            address.drive.id, parent.id, name, content, conflict, Stamp(by)
+        )
     renderer = ItemRenderer(request, store, address.drive)
     out = {"@odata.context": item_context(address.drive), **renderer.render(item)}
     return json_response(request, out, 201 if created else 200)
@@ -688,20 +668,18 @@ async def create_upload_session(request: Request, store: Store, address: Address
         else:
             replace_id = existing.id
             assert existing.parent_id is not None
-            parent_item = store.item(drive_id, existing.parent_id)
+            parent_item = store.items.get(drive_id, existing.parent_id)
             assert parent_item is not None
             parent, name = parent_item, existing.name
     else:
-        parent, name, _ = parent_and_name(store, address, by, create_parents=True)
-    session = store.create_session(
+        parent, name, _ = parent_and_name(store, address, by)
+    session = store.sessions.create(
         drive_id,
         parent.id,
         name,
         replace_id,
         conflict,
-        by,
-        fs_created=fs_created,
-        fs_modified=fs_modified,
+        Stamp(by, fs_created, fs_modified),
         file_size=file_size,
         defer_commit=bool(body.get("deferCommit", False)),
     )
@@ -716,7 +694,7 @@ async def create_upload_session(request: Request, store: Store, address: Address
 
 async def list_versions(request: Request, store: Store, address: Address) -> Response:
     item = target(store, address)
-    versions = [] if item.is_folder else store.versions(item)
+    versions = [] if item.is_folder else store.versions.of(item)
     if address.action_arg is not None:
         found = [v for v in versions if v.label == address.action_arg]
         if not found:
@@ -755,7 +733,7 @@ async def delta(request: Request, store: Store, address: Address) -> Response:
     token = request.query_params.get("$skiptoken") or request.query_params.get("token")
     # token=latest: "an empty response with the deltaLink of the current state" (same page).
     if token == "latest":  # noqa: S105 — Graph's documented token value, not a secret
-        after = store.current_seq()
+        after = store.changes.current_seq()
         body = {
             "@odata.context": f"{GRAPH_CONTEXT}#Collection(driveItem)",
             "value": [],
@@ -764,7 +742,7 @@ async def delta(request: Request, store: Store, address: Address) -> Response:
         return json_response(request, body)
     after = 0 if token is None else delta_position(store, drive, token)
     top = page_size(request)
-    changes = store.changes(drive.id, after, top + 1)
+    changes = store.changes.since(drive.id, after, top + 1)
     more = len(changes) > top
     changes = changes[:top]
     renderer = ItemRenderer(request, store, drive)
@@ -782,21 +760,21 @@ async def delta(request: Request, store: Store, address: Address) -> Response:
 
 def delta_link(request: Request, store: Store, drive: Drive, seq: int, param: str) -> str:
     """The next page's or the next round's link; it keeps the caller's $top and $select."""
-    params = {param: store.sign(f"delta|{drive.id}|{store.delta_epoch(drive.id)}|{seq}")}
+    params = {param: store.signer.sign(f"delta|{drive.id}|{store.changes.epoch(drive.id)}|{seq}")}
     params.update((k, v) for k, v in request.query_params.items() if k in ("$top", "$select"))
     return f"{base(request)}v1.0/drives/{drive.id}/root/delta?{urlencode(params, safe='$,')}"
 
 
 def delta_position(store: Store, drive: Drive, token: str) -> int:
-    payload = store.unsign(token)
+    payload = store.signer.unsign(token)
     parts = payload.split("|") if payload else []
     valid = (
         len(parts) == 4
         and parts[0] == "delta"
         and parts[1] == drive.id
-        and parts[2] == str(store.delta_epoch(drive.id))
+        and parts[2] == str(store.changes.epoch(drive.id))
         and parts[3].isdigit()
-        and int(parts[3]) <= store.current_seq()
+        and int(parts[3]) <= store.changes.current_seq()
     )
     if not valid:
         raise DriveError(
@@ -833,15 +811,15 @@ ACTIONS: dict[tuple[str, str], Handler] = {
 
 async def download_endpoint(request: Request) -> Response:
     store = store_of(request)
-    payload = store.unsign(request.path_params["token"])
+    payload = store.signer.unsign(request.path_params["token"])
     parts = payload.split("|") if payload else []
     if len(parts) != 4 or not parts[3].isdigit():
         return error_response(request, 401, "unauthenticated", "Invalid download token.")
     drive_id, item_id, key, expires = parts
     if int(expires) < time.time():
         return error_response(request, 401, "unauthenticated", "The download URL has expired.")
-    item = store.item(drive_id, item_id)
-    path = store.content_path(key)
+    item = store.items.get(drive_id, item_id)
+    path = store.files.content_path(key)
     if item is None or not path.exists():
         return error_response(request, 404, "itemNotFound", "The resource could not be found.")
     size = path.stat().st_size

@@ -191,7 +191,7 @@ class EmulatorServer:
         self.port = int(sock.getsockname()[1])
         try:
             self.store = Store.open(settings)
-            self.store.seed(users)
+            self.store.tenant.seed(users)
             self.app = create_app(settings, self.store, graph_routes=self._graph_routes)
         except BaseException:
             self._release()
@@ -397,9 +397,9 @@ class EmulatorServer:
                     "licensed": u.licensed,
                     "drive_id": u.drive_id,
                 }
-                for u in self.store.users()
+                for u in self.store.tenant.users()
             ],
-            "drives": self.store.drives_summary(),
+            "drives": self.store.tenant.drives_summary(),
             "managed_identity": identity.managed_identity,
             "admin_key": reg.admin_key,
             "admin_header": "X-Emulator-Key",

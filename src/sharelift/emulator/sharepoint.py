@@ -65,7 +65,7 @@ class Provisioner:
             self._pending.discard(handle)
         for upn in upns:
             try:
-                self.store.provision_onedrive(upn)
+                self.store.tenant.provision_onedrive(upn)
             except ProvisioningError:
                 continue  # SharePoint Online silently skips unknown and unlicensed users
             except Exception:  # the store may already be closed when the server stops

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import uuid
 import weakref
 from typing import Any
 
@@ -48,7 +47,7 @@ _session_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakVal
 
 async def stage_body(request: Request, store: Store, limit: int | None = None) -> Content:
     """Stream the request body into the store's tmp folder, hashing it on the way."""
-    path = store.tmp_dir / uuid.uuid4().hex
+    path = store.files.staging_path()
     hasher = QuickXorHash()
     size = 0
     try:
@@ -107,13 +106,13 @@ async def upload_endpoint(request: Request) -> Response:
         _session_locks[session_id] = lock
     try:
         async with lock:
-            session = store.session(session_id)
+            session = store.sessions.get(session_id)
             if session is None:
                 raise _gone()
             if request.method == "GET":
                 return json_response(request, _status(session))
             if request.method == "DELETE":
-                store.drop_session(session_id)
+                store.sessions.drop(session_id)
                 return Response(status_code=204)
             if request.method == "POST":
                 if session.file_size is None or session.received < session.file_size:
@@ -168,7 +167,7 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
             "invalidRequest",
             "Fragment sizes must be a multiple of 320 KiB (327,680 bytes), except the last.",
         )
-    path = store.session_file(session.id)
+    path = store.sessions.file(session.id)
     received = 0
     with open(path, "r+b") as f:  # noqa: ASYNC230 — see stage_body
         f.seek(start)
@@ -185,7 +184,7 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
                 "invalidRequest",
                 "The Content-Range header length does not match the provided number of bytes.",
             )
-    session = store.session_received(session.id, end + 1, total)
+    session = store.sessions.received(session.id, end + 1, total)
     if end + 1 < total or session.defer_commit:
         return json_response(request, _status(session), 202)
     return await _commit(request, store, session)
@@ -193,8 +192,8 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
 
 async def _commit(request: Request, store: Store, session: Session) -> Response:
     # Hashing a large file takes seconds: off the event loop, so other requests go on.
-    item, created = await anyio.to_thread.run_sync(store.commit_session, session)
-    drive = store.drive(session.drive_id)
+    item, created = await anyio.to_thread.run_sync(store.sessions.commit, session)
+    drive = store.tenant.drive(session.drive_id)
     assert drive is not None
     return _item_response(request, store, drive, item, created)
 
