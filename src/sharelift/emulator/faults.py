@@ -25,12 +25,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sharelift.emulator.identity import (
-    BATCH_EXTENSION,
-    Identity,
-    bearer_token,
-    send_graph_error,
-)
+from sharelift.emulator.asgi import BATCH_EXTENSION, bearer_token, drain, send_graph_error
+from sharelift.emulator.identity import Identity
 from sharelift.emulator.observe import RECORD_KEY, RequestRecord
 from sharelift.emulator.settings import EmulatorSettings
 
@@ -278,7 +274,7 @@ class FaultsMiddleware:
                 drop = scope.get(DROP_KEY)
                 if drop is None:  # not behind the server's ConnectionDropper
                     raise DroppedConnection
-                await self._drain(receive)
+                await drain(receive)
                 await drop()
                 return
             limit = faults.ru_per_minute
@@ -296,7 +292,7 @@ class FaultsMiddleware:
                 if not ok:
                     if rec is not None:
                         rec.fault = "throttled"
-                    await self._drain(receive)
+                    await drain(receive)
                     retry = (b"retry-after", str(max(1, math.ceil(reset))).encode())
                     await send_graph_error(
                         scope,
@@ -311,7 +307,7 @@ class FaultsMiddleware:
             if faults.chance(faults.error_rate):
                 if rec is not None:
                     rec.fault = "injected"
-                await self._drain(receive)
+                await drain(receive)
                 if faults.chance(0.5):
                     await send_graph_error(
                         scope, send, 500, "generalException", "An internal error occurred."
@@ -351,10 +347,3 @@ class FaultsMiddleware:
             await send(message)
 
         await self.app(scope, paced_receive, decorated_send)
-
-    @staticmethod
-    async def _drain(receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] != "http.request" or not message.get("more_body"):
-                return

@@ -400,7 +400,7 @@ class EmulatorServer:
                 for u in self.store.tenant.users()
             ],
             "drives": self.store.tenant.drives_summary(),
-            "managed_identity": identity.managed_identity,
+            "managed_identity": identity.managed_identity.info,
             "admin_key": reg.admin_key,
             "admin_header": "X-Emulator-Key",
         }
