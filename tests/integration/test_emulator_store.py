@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sharelift.emulator.graph import parse_range
+from sharelift.emulator.graph.downloads import parse_range
+from sharelift.emulator.graph.wire import iso, parse_iso
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import (
     DEFAULT_USERS,
@@ -29,7 +30,6 @@ from sharelift.emulator.store import (
     conflict_candidate,
 )
 from sharelift.emulator.store.schema import MIGRATIONS
-from sharelift.emulator.wire import iso, parse_iso
 from sharelift.errors import EmulatorError
 from sharelift.quickxorhash import QuickXorHash
 

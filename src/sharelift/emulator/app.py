@@ -193,7 +193,7 @@ def create_app(
 ) -> Starlette:
     """The emulator app over `store`. Creates certificates and the app registration if missing.
 
-    `graph_routes` replaces `sharelift.emulator.graph.routes(store)` (tests of the frame only).
+    `graph_routes` replaces `sharelift.emulator.graph.routes()` (tests of the frame only).
     `app.state` holds settings, store, identity, stats, request_log, throttle, provisioner;
     the server adds `info` and `info_provider` once it knows its URL. Close
     `app.state.request_log` when done.
@@ -204,7 +204,7 @@ def create_app(
     if graph_routes is None:
         from sharelift.emulator.graph import routes as graph_routes_of
 
-        graph_routes = graph_routes_of(store)
+        graph_routes = graph_routes_of()
     stats = Stats()
     request_log = RequestLog(settings.data_dir / "requests.jsonl" if settings.request_log else None)
     throttle = Throttle()

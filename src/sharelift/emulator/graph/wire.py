@@ -111,6 +111,11 @@ def json_response(request: Request, body: Mapping[str, Any], status: int = 200) 
     )
 
 
+def item_context(drive: Drive) -> str:
+    """The `@odata.context` of one driveItem of `drive`."""
+    return f"{GRAPH_CONTEXT}#drives('{drive.id}')/items/$entity"
+
+
 def select(body: dict[str, Any], request: Request) -> dict[str, Any]:
     """Honour `$select` on one resource: keep the chosen properties and the `@odata` ones."""
     wanted = request.query_params.get("$select") or request.query_params.get("select")

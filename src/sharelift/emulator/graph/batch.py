@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.types import Message
 
 from sharelift.emulator.asgi import BATCH_EXTENSION
-from sharelift.emulator.wire import error_response, json_response
+from sharelift.emulator.graph.wire import error_response, json_response
 
 MAX_REQUESTS = 20
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
