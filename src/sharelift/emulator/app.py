@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 from sharelift.emulator import identity as identity_mod
 from sharelift.emulator import sharepoint
 from sharelift.emulator.certs import ensure_certs
-from sharelift.emulator.faults import FaultsMiddleware, Throttle
+from sharelift.emulator.faults import FaultsMiddleware, Throttle, standard_rules
 from sharelift.emulator.identity import (
     GraphAuthMiddleware,
     Identity,
@@ -217,7 +217,11 @@ def create_app(
         ],
         middleware=[
             Middleware(ObserveMiddleware, stats=stats, log=request_log),
-            Middleware(FaultsMiddleware, settings=settings, identity=identity, throttle=throttle),
+            Middleware(
+                FaultsMiddleware,
+                settings=settings,
+                rules=standard_rules(throttle, registration.client_id),
+            ),
             Middleware(GraphAuthMiddleware, identity=identity),
         ],
     )
