@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sharelift.emulator.identity import SHAREPOINT_APP_ID, Identity, TokenError, bearer_token
+from sharelift.emulator.asgi import bearer_token
+from sharelift.emulator.identity import SHAREPOINT_APP_ID, Identity, TokenError
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import ProvisioningError, Store
 
@@ -65,7 +66,7 @@ class Provisioner:
             self._pending.discard(handle)
         for upn in upns:
             try:
-                self.store.provision_onedrive(upn)
+                self.store.tenant.provision_onedrive(upn)
             except ProvisioningError:
                 continue  # SharePoint Online silently skips unknown and unlicensed users
             except Exception:  # the store may already be closed when the server stops
@@ -97,10 +98,10 @@ async def _create_personal_site_enqueue_bulk(request: Request) -> Response:
     if token is None:
         return _unauthorized(identity, "Unsupported security token.")
     try:
-        claims = identity.verify_access_token(token, {identity.sharepoint_resources["admin"]})
+        principal = identity.principal(token, {identity.sharepoint_resources["admin"]})
     except TokenError as exc:
         return _unauthorized(identity, f"Invalid JWT token. {exc.message}")
-    if identity.principal_from(claims).kind != "app":
+    if principal.kind != "app":
         return sp_error(
             request,
             403,

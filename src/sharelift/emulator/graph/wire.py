@@ -111,6 +111,11 @@ def json_response(request: Request, body: Mapping[str, Any], status: int = 200) 
     )
 
 
+def item_context(drive: Drive) -> str:
+    """The `@odata.context` of one driveItem of `drive`."""
+    return f"{GRAPH_CONTEXT}#drives('{drive.id}')/items/$entity"
+
+
 def select(body: dict[str, Any], request: Request) -> dict[str, Any]:
     """Honour `$select` on one resource: keep the chosen properties and the `@odata` ones."""
     wanted = request.query_params.get("$select") or request.query_params.get("select")
@@ -148,7 +153,7 @@ def quota(drive: Drive) -> dict[str, Any]:
 
 def drive_json(store: Store, drive: Drive) -> dict[str, Any]:
     if drive.owner_upn:
-        user = store.user(drive.owner_upn)
+        user = store.tenant.user(drive.owner_upn)
         owner: dict[str, Any] = {
             "user": {
                 "email": drive.owner_upn,
@@ -157,7 +162,7 @@ def drive_json(store: Store, drive: Drive) -> dict[str, Any]:
             }
         }
     else:
-        site = store.site(drive.site_id)
+        site = store.tenant.site(drive.site_id)
         owner = {"group": {"displayName": site.display_name if site else ""}}
     return {
         "createdDateTime": iso(drive.created),
@@ -208,7 +213,7 @@ def user_json(user: User) -> dict[str, Any]:
 
 def download_url(request: Request, store: Store, drive_id: str, item_id: str, key: str) -> str:
     expires = int(time.time()) + DOWNLOAD_URL_LIFETIME_S
-    token = store.sign(f"{drive_id}|{item_id}|{key}|{expires}")
+    token = store.signer.sign(f"{drive_id}|{item_id}|{key}|{expires}")
     return f"{base(request)}_download/{token}"
 
 
@@ -225,7 +230,7 @@ class ItemRenderer:
         """ "" for the root, "/a/b" for others."""
         cached = self._paths.get(item.id)
         if cached is None:
-            cached = self.store.path_of(item)
+            cached = self.store.items.path_of(item)
             self._paths[item.id] = cached
         return cached
 
@@ -235,7 +240,7 @@ class ItemRenderer:
         cached = self._paths.get(item.parent_id)
         if cached is not None:
             return cached
-        parent = self.store.item(self.drive.id, item.parent_id)
+        parent = self.store.items.get(self.drive.id, item.parent_id)
         return None if parent is None else self.path_of(parent)
 
     def render(self, item: Item) -> dict[str, Any]:
