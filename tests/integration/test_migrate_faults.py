@@ -139,6 +139,7 @@ class WatchingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+@pytest.mark.slow
 def test_throttled_by_resource_units_honours_retry_after(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -166,6 +167,7 @@ def test_throttled_by_resource_units_honours_retry_after(
     assert stats["throttled"] <= stats["requests"] // 3, stats
 
 
+@pytest.mark.slow
 def test_server_errors_are_retried(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:

@@ -111,6 +111,7 @@ def assert_state_clean(state: Path) -> None:
         assert store.upload_sessions(job.id) == []
 
 
+@pytest.mark.slow
 def test_killed_at_random_points_then_resumed(
     server: EmulatorServer, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -170,6 +171,7 @@ def test_killed_at_random_points_then_resumed(
     assert sent < sum(len(d) for d in files.values()) + BIG
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_stops_quickly_and_resumes(
     server: EmulatorServer, graph: httpx.Client, tmp_path: Path, signum: signal.Signals
@@ -260,6 +262,7 @@ def test_unreadable_files_are_reported_and_the_rest_migrates(
         assert code in summary
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_stops_at_once(
     server: EmulatorServer, graph: httpx.Client, tmp_path: Path
 ) -> None:
