@@ -44,9 +44,10 @@ def resumable(exc: BaseException) -> bool:
     """True for a failure after which an upload session is worth keeping: the next attempt,
     or the next run, resumes it. A connection that broke (TransportError: no answer, status
     0), throttling and server errors that outlasted the client's retries, and a cancellation
-    (the round stops) leave the session as it was; Microsoft's guidance for "connection
-    failures or 5xx errors" during an upload is to resume it
-    (https://learn.microsoft.com/graph/api/driveitem-createuploadsession#resuming-an-in-progress-upload)."""
+    (the round stops) leave the session as it was. An upload session exists so that "the
+    transfer [can] be resumed if a connection is dropped while the upload is in progress"
+    (https://learn.microsoft.com/graph/api/driveitem-createuploadsession); the session's
+    status tells where to continue."""
     return isinstance(exc, asyncio.CancelledError | TransportError | Throttled | ServerError)
 
 
