@@ -5,30 +5,53 @@ Usage:
 
 SOURCE is a tree a migration completed (bench/data/rerun-N), STATE.db that migration's state
 store (bench/results/rerun/rerun.db after `bench/run.py rerun`); the store is copied to a
-temporary file first, the original is not touched. For every folder it runs what the engine
-runs for a folder whose files are all unchanged, in the engine's order: the walk, the naming
-rules, the state reads (one query per folder), the plan, the progress tally and the "seen"
-marks; then the round's reports are computed. No Graph request is made. It prints the CPU
-seconds of each stage and microseconds per item. Run it with PYTHONPATH set to another source
-tree to measure another commit (the marks fall back to per-item marks where the store has no
-per-folder ones).
+temporary file first, the original is not touched. It runs the engine's own code for a re-run
+of unchanged files: the walk, then `Dispatcher.plan` for every listing (the planning pipeline
+through the naming rules, one state query per folder, the plan, the progress tally and the
+"seen" marks), as a round does, with no Graph request (a file or folder to send would stop the
+bench: its stand-in drive, mover and folder creator refuse all work); then the round's
+reports are computed. It prints the CPU seconds of each stage and microseconds per item.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import tempfile
 import time
 from collections import defaultdict
+from typing import Any, NoReturn
 
-from sharelift.plan import Action, plan_folder
+from sharelift.engine import EngineConfig
+from sharelift.engine.dispatch import Dispatcher
+from sharelift.engine.mover import RoundContext
+from sharelift.engine.outcomes import Outcomes
 from sharelift.progress import Tally
 from sharelift.report import round_items, summarize
-from sharelift.source.rules import RenamePolicy, decide_siblings
+from sharelift.source.rules import TargetPrefix
 from sharelift.source.walk import ScanOptions, walk_listings
-from sharelift.state import StateStore
+from sharelift.state import RoundStatus, open_state
+
+
+class Refuse:
+    """Stands in for the drive, the mover and the folder creator: a re-run of unchanged
+    files needs none of them."""
+
+    def __getattr__(self, name: str) -> NoReturn:
+        raise SystemExit(f"the re-run wanted {name}: not a re-run of unchanged files")
+
+
+async def dispatch_all(dispatcher: Dispatcher, listings: list[Any]) -> float:
+    clock = time.process_time
+    spent = 0.0
+    dispatcher.start(first_contact=False)
+    for listing in listings:
+        t = clock()
+        await dispatcher.plan(listing)
+        spent += clock() - t
+    return spent
 
 
 def measure(source: str, state: str) -> tuple[dict[str, float], int]:
@@ -37,56 +60,38 @@ def measure(source: str, state: str) -> tuple[dict[str, float], int]:
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "state.db")
         shutil.copy(state, db)
-        store = StateStore.open(db)
+        store = open_state(db)
         job = store.jobs()[0]
         rnd = store.start_round(job.id)
         tally = Tally()
-        mark_folder = getattr(store, "mark_folder_seen", None)
         t = clock()
         listings = list(walk_listings(source, ScanOptions()))
         cost["walk"] += clock() - t
-        targets: dict[tuple[str, ...], str] = {(): ""}
-        for listing in listings:
-            parent_target = targets.pop(listing.parts)
-            parent = os.fsencode("/".join(listing.parts))
-            t = clock()
-            decisions = decide_siblings(
-                listing.children, RenamePolicy(), parent_path_length=60, at_library_root=False
-            )
-            cost["rules"] += clock() - t
-            t = clock()
-            known = store.children(job.id, parent)
-            cost["state reads"] += clock() - t
-            t = clock()
-            plans = plan_folder(listing, decisions, parent_target, known, None)
-            cost["plan"] += clock() - t
-            t = clock()
-            seen: list[int] = []
-            for plan in plans:
-                item = plan.item
-                if plan.action is Action.SKIP_UNCHANGED:
-                    assert plan.state is not None
-                    seen.append(plan.state.id)
-                    tally.found(1, item.size)
-                    tally.finished(item.relpath, "skipped", item.size, "unchanged")
-                elif plan.action is Action.FOLDER_KNOWN:
-                    assert plan.state is not None and plan.target_relpath is not None
-                    targets[item.parts] = plan.target_relpath
-                    seen.append(plan.state.id)
-                else:
-                    raise SystemExit(
-                        f"{item.relpath}: {plan.action}, not a re-run of unchanged files"
-                    )
-            cost["engine loop"] += clock() - t
-            t = clock()
-            if mark_folder is not None and len(seen) == len(known):
-                mark_folder(job.id, parent, rnd.id)
-            else:
-                store.mark_seen(seen, rnd.id)
-            cost["seen marks"] += clock() - t
+        refuse: Any = Refuse()
+        context = RoundContext(
+            drive=refuse,
+            store=store,
+            job=job,
+            round_id=rnd.id,
+            root_id="ROOT",
+            config=EngineConfig(),
+            outcomes=Outcomes(store, tally, job.id, rnd.id),
+            stopping=asyncio.Event(),
+        )
+        dispatcher = Dispatcher(
+            context,
+            source=source,
+            options=ScanOptions(),
+            prefix=TargetPrefix("/personal/bench/Documents/rerun", at_library_root=False),
+            folders=refuse,
+            mover=refuse,
+        )
+        cost["plan (names, state, plan, tally, marks)"] = asyncio.run(
+            dispatch_all(dispatcher, listings)
+        )
         t = clock()
-        store.finish_round(rnd.id, "completed")
-        cost["seen marks"] += clock() - t
+        store.finish_round(rnd.id, RoundStatus.COMPLETED)
+        cost["plan (names, state, plan, tally, marks)"] += clock() - t
         done = store.round(rnd.id)
         assert done is not None
         t = clock()
@@ -94,6 +99,7 @@ def measure(source: str, state: str) -> tuple[dict[str, float], int]:
         summary = summarize(store, job, done)
         cost["reports"] += clock() - t
         assert changed == 0 and summary.skipped_items == summary.total_scanned_items, summary
+        assert tally.unchanged == tally.files_total, "not a re-run of unchanged files"
         store.close()
     return cost, sum(len(listing.children) for listing in listings)
 

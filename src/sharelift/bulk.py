@@ -29,7 +29,7 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
 from sharelift.jobs import Job, JobFile
 from sharelift.migrate import MigrateOutcome, MigrateRequest, run_job
-from sharelift.state import StateStore
+from sharelift.state import open_state
 
 ReadyCheck = Callable[[Job], Awaitable[str | None]]
 """Awaited before a job starts: None when its target is ready, else why it is not."""
@@ -149,7 +149,7 @@ async def run_jobs(
         # for a prompt, a missing secret) fails the run at once, not each job in turn.
         await token()
         ready = await prepare(client) if prepare is not None else None
-        store = StateStore.open(template.state_path)
+        store = open_state(template.state_path)
 
         async def one(job: Job) -> JobResult:
             base = JobResult(job.name, job.source, str(job.target), "not started")

@@ -35,10 +35,10 @@ if TYPE_CHECKING:
     from sharelift.auth import Credential
     from sharelift.bulk import ReadyCheck
     from sharelift.clouds import Cloud
+    from sharelift.engine import EngineConfig
     from sharelift.graph.client import GraphClient
     from sharelift.source import ScanOptions
     from sharelift.target import TargetSpec
-    from sharelift.transfer import EngineConfig
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -426,6 +426,7 @@ def _run_migrate(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
+    from sharelift.engine import EngineConfig
     from sharelift.migrate import (
         Endpoints,
         MigrateRequest,
@@ -434,7 +435,6 @@ def _run_migrate(args: argparse.Namespace) -> int:
         run_job,
     )
     from sharelift.progress import choose_renderer
-    from sharelift.transfer import EngineConfig
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
@@ -857,11 +857,11 @@ def _run_status(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from sharelift.migrate import default_state_path
-    from sharelift.state import StateStore
+    from sharelift.state import open_state
     from sharelift.status import job_status
 
     path = Path(args.state) if args.state else default_state_path()
-    with StateStore.open(path, readonly=True) as store:
+    with open_state(path, readonly=True) as store:
         jobs = [j for j in store.jobs() if args.job is None or j.id == args.job]
         if args.jobs:  # bulk runs name each job FILE#ROW (with the file's absolute path)
             prefix = f"{Path(args.jobs).resolve()}#"
@@ -912,10 +912,10 @@ def _add_report(sub: argparse._SubParsersAction[_Parser]) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     from sharelift.migrate import default_state_path
     from sharelift.report import write_round_reports
-    from sharelift.state import StateStore
+    from sharelift.state import open_state
 
     path = Path(args.state) if args.state else default_state_path()
-    with StateStore.open(path, readonly=True) as store:
+    with open_state(path, readonly=True) as store:
         jobs = store.jobs()
         if args.job is not None:
             jobs = [j for j in jobs if j.id == args.job]

@@ -22,12 +22,12 @@ from rich.table import Table
 
 from sharelift.auth import AuthSettings, build_credential
 from sharelift.clouds import emulator_cloud
+from sharelift.engine import EngineConfig
 from sharelift.migrate import Endpoints, MigrateOutcome, MigrateRequest, run_job
 from sharelift.progress import choose_renderer
 from sharelift.scan import render_summary, run_scan
 from sharelift.source import ScanOptions, TargetPrefix
 from sharelift.target import parse_target
-from sharelift.transfer import EngineConfig
 
 TARGET = "https://contoso.sharepoint.com/sites/Team/Shared%20Documents/Forms/AllItems.aspx?id=%2Fsites%2FTeam%2FShared%20Documents%2FDepartment"
 

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,19 +29,20 @@ from typing import Any
 import platformdirs
 
 from sharelift.auth import Credential
+from sharelift.engine import Engine, EngineConfig, RoundResult
 from sharelift.errors import UsageError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.lock import RunLock, lock_path
-from sharelift.plan import Action, Planned, plan_folder
+from sharelift.plan import Action
 from sharelift.progress import Renderer, Tally
 from sharelift.report import ReportFiles, RoundSummary, write_round_reports
-from sharelift.source.rules import TargetPrefix, decide_siblings, fix_name
-from sharelift.source.walk import ScanOptions, check_source, walk_listings
-from sharelift.state import StateStore
+from sharelift.source.pipeline import plan_tree
+from sharelift.source.rules import TargetPrefix, fix_name
+from sharelift.source.walk import ScanOptions, check_source
+from sharelift.state import StateStore, open_state
 from sharelift.target import ResolvedTarget, TargetSpec, resolve_target
-from sharelift.transfer import Engine, EngineConfig, RoundResult
 
 
 def default_state_path() -> Path:
@@ -213,7 +215,7 @@ async def _run_job(
     opened = (
         contextlib.nullcontext(shared_store)
         if shared_store is not None
-        else StateStore.open(request.state_path)
+        else open_state(request.state_path)
     )
     key = job_key(request.source, target)
     # Two runs of one job (two cron entries, a run started by hand) would fight over the same
@@ -285,15 +287,17 @@ def dry_run(
     counts: Counter[str] = Counter()
     store = None
     if request.state_path.exists():
-        store = StateStore.open(request.state_path, readonly=True)
+        store = open_state(request.state_path, readonly=True)
     try:
         job = store.job_by_key(job_key(request.source, target)) if store else None
-        for plan in _plans(request.source, options, store, job.id if job else None):
-            counts[plan.action.value] += 1
-            if plan.action not in (Action.SKIP_UNCHANGED, Action.FOLDER_KNOWN):
-                where = plan.target_relpath or ""
-                detail = f" ({plan.code}: {plan.message})" if plan.code else ""
-                say(f"{plan.action.value:18} {plan.item.relpath} -> {where}{detail}")
+        state = functools.partial(store.children, job.id) if store and job else None
+        for planned in plan_tree(request.source, options, state=state):
+            for plan in planned.plans:
+                counts[plan.action.value] += 1
+                if plan.action not in (Action.SKIP_UNCHANGED, Action.FOLDER_KNOWN):
+                    where = plan.target_relpath or ""
+                    detail = f" ({plan.code}: {plan.message})" if plan.code else ""
+                    say(f"{plan.action.value:18} {plan.item.relpath} -> {where}{detail}")
     finally:
         if store is not None:
             store.close()
@@ -302,30 +306,6 @@ def dry_run(
         + ", ".join(f"{n} {action}" for action, n in sorted(counts.items()))
     )
     return dict(counts)
-
-
-def _plans(
-    source: str, options: ScanOptions, store: StateStore | None, job_id: int | None
-) -> Iterator[Planned]:
-    targets: dict[tuple[str, ...], str | None] = {(): ""}
-    prefix = options.target or TargetPrefix()
-    for listing in walk_listings(source, options):
-        parent_target = targets.pop(listing.parts, None)
-        if parent_target is None:
-            continue
-        base = f"{prefix.path}/{parent_target}" if parent_target else prefix.path
-        decisions = decide_siblings(
-            listing.children,
-            options.rename,
-            parent_path_length=len(base.rstrip("/")),
-            at_library_root=prefix.at_library_root and not listing.parts,
-        )
-        parent = os.fsencode("/".join(listing.parts))
-        state = store.children(job_id, parent) if store and job_id else {}
-        for plan in plan_folder(listing, decisions, parent_target, state, None):
-            if plan.item.is_dir and plan.item.filtered is None and plan.item.problem is None:
-                targets[plan.item.parts] = plan.target_relpath
-            yield plan
 
 
 def parse_chunk_size(value: str) -> int:

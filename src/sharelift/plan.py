@@ -2,7 +2,8 @@
 
 `plan_folder` takes a folder's walk listing, the rule decisions for its children, what the state
 store remembers of them and (on first contact) what the target folder already holds, and returns
-one `Planned` per child. It does no I/O, so every case below is a unit test:
+one `Planned` per child. It does no I/O, so every case below is a unit test. It is one stage of
+the planning pipeline (`sharelift.source.pipeline`), which scan, dry run and the engine share.
 
     unchanged since the last verified upload      SKIP_UNCHANGED   (no Graph request at all)
     new, or changed at the source                 UPLOAD           (conflictBehavior per policy)
@@ -11,6 +12,7 @@ one `Planned` per child. It does no I/O, so every case below is a unit test:
     a folder not yet at the target                CREATE_FOLDER
     a folder known to exist                       FOLDER_KNOWN
     refused by a rule, filtered, unreadable       BLOCK / SKIP_RULE / SKIP_FILTERED / FAIL_SOURCE
+    in a folder that is not migrated              SKIP_PARENT
 
 Conflict policies for a name already taken at the target by something sharelift did not put there:
     newer      (default, as SPMT) skip when the target is the same or newer, else replace
@@ -29,7 +31,7 @@ from typing import NamedTuple
 
 from sharelift.source.rules import Decision, Status
 from sharelift.source.walk import Listing, WalkItem
-from sharelift.state import KnownItem
+from sharelift.state import ItemStatus, KnownItem
 
 CONFLICT_POLICIES = ("newer", "overwrite", "rename")
 # Graph keeps fileSystemInfo to the second on OneDrive for Business and SharePoint; two times
@@ -48,6 +50,23 @@ class Action(enum.StrEnum):
     SKIP_RULE = "skip_rule"
     SKIP_FILTERED = "skip_filtered"
     FAIL_SOURCE = "fail_source"
+    SKIP_PARENT = "skip_parent"
+
+    @property
+    def migrates(self) -> bool:
+        """True when the item goes to the target (or is there already)."""
+        return self in _MIGRATING
+
+
+_MIGRATING = frozenset(
+    {
+        Action.SKIP_UNCHANGED,
+        Action.UPLOAD,
+        Action.ADOPT_IF_SAME,
+        Action.CREATE_FOLDER,
+        Action.FOLDER_KNOWN,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +99,9 @@ class Planned(NamedTuple):
     remote: RemoteItem | None
     code: str | None = None
     message: str | None = None
+    decision: Decision | None = None
+    """What the naming rules said; None for an item left out before naming (filtered, or
+    one the walk could not take): such an item takes no name from its siblings."""
 
     @property
     def mtime_ns(self) -> int:
@@ -102,7 +124,7 @@ def _join(parent: str, name: str) -> str:
 def _unchanged(state: KnownItem | None, item: WalkItem, target_relpath: str) -> bool:
     return (
         state is not None
-        and state.status == "done"
+        and state.status == ItemStatus.DONE
         and state.item_id is not None
         and state.target_path == target_relpath
         and (item.is_dir or (state.size == item.size and state.mtime_ns == _ns(item.mtime)))
@@ -123,20 +145,22 @@ def _first_finding(decision: Decision) -> tuple[str, str]:
 
 def plan_folder(
     listing: Listing,
-    decisions: Sequence[Decision],
-    parent_target: str,
+    decisions: Sequence[Decision | None],
+    parent_target: str | None,
     state: Mapping[bytes, KnownItem],
     remote: Mapping[str, RemoteItem] | None,
     policy: str = "newer",
 ) -> list[Planned]:
     """Plan every child of `listing` (in its order).
 
-    `parent_target` is the folder's path below the job's target folder ('' for the top).
-    `state` holds the store's rows for this folder's children, by source path. `remote` maps
-    the lower-cased names in the target folder to what is there, or is None when the target
-    folder was not listed: then a name is assumed free unless the state says it is ours, and
-    an upload uses conflictBehavior "fail" so that a surprise comes back as a 409 that the
-    engine resolves by looking the item up (one request, only in that case).
+    `decisions` holds the naming rules' decision for each child, None for a child that is
+    filtered or has a problem. `parent_target` is the folder's path below the job's target
+    folder ('' for the top), None when the folder is not migrated. `state` holds the store's
+    rows for this folder's children, by source path. `remote` maps the lower-cased names in
+    the target folder to what is there, or is None when the target folder was not listed:
+    then a name is assumed free unless the state says it is ours, and an upload uses
+    conflictBehavior "fail" so that a surprise comes back as a 409 that the engine resolves
+    by looking the item up (one request, only in that case).
     """
     if policy not in CONFLICT_POLICIES:
         raise ValueError(f"unknown conflict policy {policy!r}")
@@ -174,35 +198,66 @@ def plan_folder(
                 )
             )
             continue
+        assert decision is not None, "an item that is neither filtered nor unreadable is named"
         if not decision.status.migrated or decision.target is None:
             code, message = _first_finding(decision)
             action = Action.BLOCK if decision.status is Status.BLOCKED else Action.SKIP_RULE
-            plans.append(Planned(item, path, None, action, "fail", row, None, code, message))
+            plans.append(
+                Planned(item, path, None, action, "fail", row, None, code, message, decision)
+            )
+            continue
+        if parent_target is None:
+            plans.append(
+                Planned(
+                    item,
+                    path,
+                    None,
+                    Action.SKIP_PARENT,
+                    "fail",
+                    row,
+                    None,
+                    "PARENT_NOT_MIGRATED",
+                    "a folder above it is not migrated",
+                    decision,
+                )
+            )
             continue
         target_relpath = _join(parent_target, decision.target)
-        note = _first_finding(decision) if decision.status is Status.RENAMED else (None, None)
         there = remote.get(decision.target.lower()) if remote is not None else None
+        if not item.is_dir and _unchanged(row, item, target_relpath):
+            plans.append(
+                Planned(
+                    item,
+                    path,
+                    target_relpath,
+                    Action.SKIP_UNCHANGED,
+                    "fail",
+                    row,
+                    there,
+                    None,
+                    None,
+                    decision,
+                )
+            )
+            continue
+        note = _first_finding(decision) if decision.status is Status.RENAMED else (None, None)
+        named = (*note, decision)
         if item.is_dir:
             if _unchanged(row, item, target_relpath) or (there is not None and there.is_folder):
                 action = Action.FOLDER_KNOWN
             else:
                 action = Action.CREATE_FOLDER
-            plans.append(Planned(item, path, target_relpath, action, "fail", row, there, *note))
-            continue
-        if _unchanged(row, item, target_relpath):
-            plans.append(
-                Planned(item, path, target_relpath, Action.SKIP_UNCHANGED, "fail", row, there)
-            )
+            plans.append(Planned(item, path, target_relpath, action, "fail", row, there, *named))
             continue
         ours = row is not None and row.item_id is not None and row.target_path == target_relpath
         if there is None:
             # Nothing known there: replace what we put there before, else expect a free name.
             conflict = "replace" if ours else "fail"
             plans.append(
-                Planned(item, path, target_relpath, Action.UPLOAD, conflict, row, None, *note)
+                Planned(item, path, target_relpath, Action.UPLOAD, conflict, row, None, *named)
             )
             continue
-        plans.append(_against_remote(item, path, target_relpath, row, there, policy, ours, note))
+        plans.append(_against_remote(item, path, target_relpath, row, there, policy, ours, named))
     return plans
 
 
@@ -214,7 +269,7 @@ def _against_remote(
     there: RemoteItem,
     policy: str,
     ours: bool,
-    note: tuple[str | None, str | None],
+    named: tuple[str | None, str | None, Decision],
 ) -> Planned:
     if there.is_folder:
         return Planned(
@@ -227,20 +282,21 @@ def _against_remote(
             there,
             "TARGET_IS_FOLDER",
             "a folder of that name exists at the target",
+            named[2],
         )
     if ours and row is not None and there.id == row.item_id:
-        return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *note)
+        return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *named)
     if policy == "overwrite":
-        return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *note)
+        return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *named)
     if there.size == item.size:
         # Possibly the very bytes (a re-run after a crash, or content copied by other means):
         # hash locally and compare before deciding; no upload when they match.
         conflict = "rename" if policy == "rename" else "replace"
         return Planned(
-            item, path, target_relpath, Action.ADOPT_IF_SAME, conflict, row, there, *note
+            item, path, target_relpath, Action.ADOPT_IF_SAME, conflict, row, there, *named
         )
     if policy == "rename":
-        return Planned(item, path, target_relpath, Action.UPLOAD, "rename", row, there, *note)
+        return Planned(item, path, target_relpath, Action.UPLOAD, "rename", row, there, *named)
     if target_is_newer(there, item):
         return Planned(
             item,
@@ -252,8 +308,9 @@ def _against_remote(
             there,
             "TARGET_NEWER",
             "the target has a newer version of this file",
+            named[2],
         )
-    return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *note)
+    return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *named)
 
 
 def target_is_newer(there: RemoteItem, item: WalkItem) -> bool:

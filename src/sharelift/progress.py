@@ -1,24 +1,119 @@
-"""Progress of a run: one tally the engine updates, and renderers that sample it.
+"""Progress of a round: one counter object, events for subscribers, and renderers.
 
-The engine never formats anything: it calls cheap methods on `Tally` (counters only). A renderer
-samples the tally on its own clock — a rich live display on a terminal, a plain line every few
-seconds otherwise, JSON lines with `--json` — so the cost of showing progress does not grow with
-the number of files. Byte counts may go back ("rewind") when a fragment is retried, as in
-s3transfer's progress callbacks.
+`Tally` is the one set of counters of a round. The engine updates it through a few cheap
+methods, and everything that reports on a round reads it: the renderers, the state store's
+round row (saved every few seconds and at the end) and the round's result. Nothing is
+counted twice.
+
+Subscribers: any number of callables may `subscribe` to a tally; each receives every event,
+in order, on the thread that runs the round (the engine's event loop), and should return
+quickly. Events are small, frozen and typed:
+
+    ItemEvent(path, outcome, size, detail)   a file is settled: uploaded, adopted, unchanged,
+                                             skipped, blocked, failed or deleted (folders do
+                                             not send item events)
+    BytesEvent(delta)                        bytes acknowledged by the service; negative to
+                                             "rewind" what a failed attempt had sent, which
+                                             will be sent again (as s3transfer's callbacks do)
+    PhaseEvent(phase)                        the round entered a phase ("migrating", ...)
+
+A subscriber that raises is logged and unsubscribed; the round goes on. Counting costs no
+allocation per file unless someone subscribed (`Tally.listening`).
+
+Renderers sample the tally on their own clock — a rich live display on a terminal, a plain line
+every few seconds otherwise, JSON lines with `--json` (which also subscribes, for one line per
+file) — so the cost of showing progress does not grow with the number of files.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+import logging
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import IO, TYPE_CHECKING, Any, Protocol
+
+from sharelift.state import ItemStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+log = logging.getLogger("sharelift.progress")
+
+
+class Outcome(enum.StrEnum):
+    """What a round did with one item."""
+
+    UPLOADED = "uploaded"
+    """Sent and verified."""
+    ADOPTED = "adopted"
+    """The target already held the same bytes: recorded, nothing sent."""
+    UNCHANGED = "unchanged"
+    """Migrated before and unchanged since: nothing to do."""
+    CREATED = "created"
+    """A folder made at the target."""
+    SKIPPED = "skipped"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+    @property
+    def status(self) -> ItemStatus:
+        """The item's status as a progress display shows it (an unchanged file counts as
+        skipped there, although it stays `done` in the state store)."""
+        return _STATUS_SHOWN[self]
+
+
+_STATUS_SHOWN = {
+    Outcome.UPLOADED: ItemStatus.DONE,
+    Outcome.ADOPTED: ItemStatus.DONE,
+    Outcome.CREATED: ItemStatus.DONE,
+    Outcome.UNCHANGED: ItemStatus.SKIPPED,
+    Outcome.SKIPPED: ItemStatus.SKIPPED,
+    Outcome.BLOCKED: ItemStatus.BLOCKED,
+    Outcome.FAILED: ItemStatus.FAILED,
+    Outcome.DELETED: ItemStatus.DELETED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ItemEvent:
+    """A file is settled for this round."""
+
+    path: str
+    """Its path relative to SOURCE, `/`-separated."""
+    outcome: Outcome
+    size: int
+    """Its size in bytes (0 when it was not read)."""
+    detail: str = ""
+    """Why: an error or rule code, or a note ("unchanged", "already at target")."""
+
+    @property
+    def status(self) -> ItemStatus:
+        return self.outcome.status
+
+
+@dataclass(frozen=True, slots=True)
+class BytesEvent:
+    """Bytes acknowledged by the service since the last event; negative for a rewind."""
+
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseEvent:
+    """The round entered a phase: "verifying target", "migrating", "mirroring deletions",
+    then its final status ("completed", "interrupted", "failed")."""
+
+    phase: str
+
+
+ProgressEvent = ItemEvent | BytesEvent | PhaseEvent
+Subscriber = Callable[[ProgressEvent], None]
 
 
 @dataclass
@@ -42,48 +137,137 @@ class Snapshot:
     throttle_events: int
 
 
-@dataclass
 class Tally:
-    """Counters of one run, updated by the engine from its event loop."""
+    """The counters of one round, updated from the round's event loop.
 
-    phase: str = "starting"
-    files_total: int = 0
-    bytes_total: int = 0
-    files_done: int = 0
-    bytes_done: int = 0
-    files_skipped: int = 0
-    files_failed: int = 0
-    folders_done: int = 0
-    walk_complete: bool = False
-    retries: int = 0
-    throttle_events: int = 0
-    concurrency: int = 0
-    throttled_until: float = 0.0
-    started: float = field(default_factory=time.monotonic)
-    on_event: Callable[[dict[str, Any]], None] | None = None
-    """Called for item-level events (JSON mode); None when nobody listens."""
-    _window: list[tuple[float, int]] = field(default_factory=list)
+    Items, by outcome (files and folders): `uploaded`, `adopted`, `unchanged`, `skipped`,
+    `blocked`, `failed`, `deleted`; `bytes_uploaded` of the files uploaded. For progress
+    (files only): `files_total` (planned to move, or found unchanged) and `bytes_total`,
+    `files_done`, `files_skipped` (unchanged, skipped and blocked), `files_failed`, and
+    `bytes_done`, which may go back on a rewind; `folders_done` counts the folders made. The
+    pacer's state (`concurrency`, `retries`, `throttle_events`, `throttled_until`) is copied in
+    by the engine every few seconds.
+    """
 
-    def found(self, files: int = 0, size: int = 0) -> None:
+    def __init__(self, *, phase: str = "starting") -> None:
+        self._phase = phase
+        self.files_total = 0
+        self.bytes_total = 0
+        self.files_done = 0
+        self.bytes_done = 0
+        self.files_skipped = 0
+        self.files_failed = 0
+        self.folders_done = 0
+        self.uploaded = 0
+        self.adopted = 0
+        self.unchanged = 0
+        self.skipped = 0
+        self.blocked = 0
+        self.failed = 0
+        self.deleted = 0
+        self.bytes_uploaded = 0
+        self.walk_complete = False
+        self.retries = 0
+        self.throttle_events = 0
+        self.concurrency = 0
+        self.throttled_until = 0.0
+        """`time.monotonic()` until which the tenant's throttle window is open."""
+        self.started = time.monotonic()
+        self._subscribers: list[Subscriber] = []
+        self._window: list[tuple[float, int]] = []
+
+    # --- subscribers -------------------------------------------------------------------------
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Send every event from now on to `subscriber`; returns a function that stops it."""
+        self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    @property
+    def listening(self) -> bool:
+        """True when someone subscribed (events are only made then)."""
+        return bool(self._subscribers)
+
+    def _emit(self, event: ProgressEvent) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(event)
+            except Exception:
+                log.exception("a progress subscriber failed; it is unsubscribed")
+                self._subscribers.remove(subscriber)
+
+    # --- counting ----------------------------------------------------------------------------
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    @phase.setter
+    def phase(self, phase: str) -> None:
+        self._phase = phase
+        if self._subscribers:
+            self._emit(PhaseEvent(phase))
+
+    def found(self, files: int, size: int) -> None:
+        """`files` files of `size` bytes in all are planned to move."""
         self.files_total += files
         self.bytes_total += size
 
     def sent(self, nbytes: int) -> None:
-        """Bytes acknowledged by the service; negative to rewind after a failed fragment."""
+        """Bytes acknowledged by the service; negative to rewind what will be sent again."""
         self.bytes_done += nbytes
+        if self._subscribers:
+            self._emit(BytesEvent(nbytes))
 
-    def finished(self, path: str, status: str, size: int = 0, detail: str = "") -> None:
-        if status == "done":
+    def unchanged_files(self, count: int, size: int) -> None:
+        """`count` unchanged files of `size` bytes in all, counted without an event each
+        (for when nobody listens: see `listening`)."""
+        self.files_total += count
+        self.files_skipped += count
+        self.unchanged += count
+
+    def finished(
+        self, path: str, outcome: Outcome, size: int = 0, detail: str = "", *, folder: bool = False
+    ) -> None:
+        """One item is settled. For a file, `size` is what `found` counted for it (0 when it
+        was not planned to move): a file that is not moved leaves the byte total."""
+        match outcome:
+            case Outcome.UPLOADED:
+                self.uploaded += 1
+                self.bytes_uploaded += size
+            case Outcome.ADOPTED:
+                self.adopted += 1
+            case Outcome.UNCHANGED:
+                self.unchanged += 1
+                self.files_total += 1
+                self.bytes_total += size
+            case Outcome.CREATED:
+                self.folders_done += 1
+            case Outcome.SKIPPED:
+                self.skipped += 1
+            case Outcome.BLOCKED:
+                self.blocked += 1
+            case Outcome.FAILED:
+                self.failed += 1
+            case Outcome.DELETED:
+                self.deleted += 1
+        if folder:
+            return
+        status = _STATUS_SHOWN[outcome]
+        if status is ItemStatus.DONE:
             self.files_done += 1
-        elif status == "skipped":
+        elif status is ItemStatus.FAILED:
+            self.files_failed += 1
+        elif status is not ItemStatus.DELETED:
             self.files_skipped += 1
             self.bytes_total -= size
-        else:
-            self.files_failed += 1
-        if self.on_event is not None:
-            self.on_event(
-                {"event": "item", "path": path, "status": status, "size": size, "detail": detail}
-            )
+        if self._subscribers:
+            self._emit(ItemEvent(path, outcome, size, detail))
 
     def snapshot(self) -> Snapshot:
         now = time.monotonic()
@@ -113,6 +297,9 @@ class Tally:
 
 
 class Renderer(Protocol):
+    """Shows a round's progress: `start(tally)` when the round starts, `stop()` at its end
+    (which shows the final state)."""
+
     def start(self, tally: Tally) -> None: ...
     def stop(self) -> None: ...
 
@@ -191,11 +378,24 @@ class JsonRenderer:
         self._lock = threading.Lock()
         self._tally: Tally | None = None
         self._sampler: _Sampler | None = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     def emit(self, event: dict[str, Any]) -> None:
         with self._lock:
             self._stream.write(json.dumps(event, ensure_ascii=False) + "\n")
             self._stream.flush()
+
+    def _item(self, event: ProgressEvent) -> None:
+        if isinstance(event, ItemEvent):
+            self.emit(
+                {
+                    "event": "item",
+                    "path": event.path,
+                    "status": event.status.value,
+                    "size": event.size,
+                    "detail": event.detail,
+                }
+            )
 
     def _tick(self) -> None:
         if self._tally is not None:
@@ -203,13 +403,15 @@ class JsonRenderer:
 
     def start(self, tally: Tally) -> None:
         self._tally = tally
-        tally.on_event = self.emit
+        self._unsubscribe = tally.subscribe(self._item)
         self._sampler = _Sampler(self._interval, self._tick)
         self._sampler.start()
 
     def stop(self) -> None:
         if self._sampler is not None:
             self._sampler.stop()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         self._tick()
 
 

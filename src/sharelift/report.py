@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sharelift.state import ItemRecord, JobRecord, RoundRecord, StateStore
+from sharelift.state import ItemRecord, ItemStatus, JobRecord, RoundRecord, StateStore
 
 ITEM_COLUMNS = [
     "Source",
@@ -79,29 +79,29 @@ FAILURE_COLUMNS = ["Result category", "Error code", "Count", "Message", "Example
 
 # SPMT's item statuses; sharelift's state names on the left.
 _STATUS = {
-    "done": "Migrated",
-    "skipped": "Skipped",
-    "failed": "Failed",
-    "blocked": "Not migrated",
-    "pending": "In progress",
-    "deleted": "Deleted",
+    ItemStatus.DONE: "Migrated",
+    ItemStatus.SKIPPED: "Skipped",
+    ItemStatus.FAILED: "Failed",
+    ItemStatus.BLOCKED: "Not migrated",
+    ItemStatus.PENDING: "In progress",
+    ItemStatus.DELETED: "Deleted",
 }
 
 
 def result_category(item: ItemRecord) -> str:
     """A short bucket for the outcome, from the status and the error code's family."""
-    if item.status == "done":
+    if item.status == ItemStatus.DONE:
         return "Success (renamed)" if item.error_code else "Success"
-    if item.status == "deleted":
+    if item.status == ItemStatus.DELETED:
         return "Mirrored deletion"
     code = (item.error_code or "").lower()
-    if item.status == "skipped":
+    if item.status == ItemStatus.SKIPPED:
         if code.startswith("unchanged") or code in {"target_newer", "target_same"}:
             return "Already up to date"
         if code.startswith("filter"):
             return "Filtered out"
         return "Skipped"
-    if item.status == "blocked":
+    if item.status == ItemStatus.BLOCKED:
         return "Naming rule"
     if code.startswith(("read", "source")):
         return "Source read failure"
@@ -218,12 +218,12 @@ def summarize(
             counts["unchanged"] += group.items
             continue
         counts[group.status] += group.items
-        if group.status == "done" and group.kind == "file":
+        if group.status == ItemStatus.DONE and group.kind == "file":
             migrated_bytes += group.size
-        if group.status == "done" and group.noted:  # migrated, with a note (renamed…)
+        if group.status == ItemStatus.DONE and group.noted:  # migrated, with a note (renamed…)
             warnings += group.items
     duration = _seconds_between(rnd.started_at, rnd.ended_at or rnd.heartbeat_at)
-    not_migrated = counts["failed"] + counts["blocked"]
+    not_migrated = counts[ItemStatus.FAILED] + counts[ItemStatus.BLOCKED]
     return RoundSummary(
         task_id=job.id,
         round_number=rnd.number,
@@ -234,11 +234,13 @@ def summarize(
         count_of_files=files,
         migrated_bytes=migrated_bytes,
         total_scanned_items=scanned,
-        total_to_be_migrated=counts["done"] + counts["failed"] + counts["pending"],
-        migrated_items=counts["done"],
+        total_to_be_migrated=counts[ItemStatus.DONE]
+        + counts[ItemStatus.FAILED]
+        + counts[ItemStatus.PENDING],
+        migrated_items=counts[ItemStatus.DONE],
         items_not_migrated=not_migrated,
-        skipped_items=counts["skipped"] + counts["unchanged"],
-        failed_items=counts["failed"],
+        skipped_items=counts[ItemStatus.SKIPPED] + counts["unchanged"],
+        failed_items=counts[ItemStatus.FAILED],
         warning_count=warnings,
         start=rnd.started_at,
         end=rnd.ended_at or "",
@@ -270,7 +272,7 @@ def item_row(job: JobRecord, item: ItemRecord, round_number: int) -> dict[str, A
         "Extension": ext,
         "Item size (bytes)": item.size if item.kind == "file" else "",
         "Content type": "File" if item.kind == "file" else "Folder",
-        "Status": _STATUS.get(item.status, item.status),
+        "Status": _STATUS[item.status],
         "Result category": result_category(item),
         "Message": item.error_message or "",
         "Error code": item.error_code or "",
@@ -303,7 +305,7 @@ def write_round_reports(
 
     def rows() -> Iterator[dict[str, Any]]:
         for item in round_items(store, job, rnd):
-            if item.status in {"failed", "blocked"}:
+            if item.status in (ItemStatus.FAILED, ItemStatus.BLOCKED):
                 key = (result_category(item), item.error_code or "")
                 failures[key] += 1
                 examples.setdefault(key, (item.error_message or "", _source(job, item)))

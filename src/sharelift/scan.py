@@ -31,21 +31,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from sharelift.errors import UsageError
-from sharelift.source.rules import (
-    Code,
-    Finding,
-    Severity,
-    Status,
-    TargetPrefix,
-    decide_siblings,
-)
-from sharelift.source.walk import (
-    ScanOptions,
-    WalkItem,
-    WalkProblem,
-    check_source,
-    walk_listings,
-)
+from sharelift.plan import Planned
+from sharelift.source.pipeline import Parent, named, plan_tree
+from sharelift.source.rules import Code, Finding, Severity, Status
+from sharelift.source.walk import ScanOptions, WalkProblem, check_source
 
 SUMMARY_CSV = "ScanSummary.csv"
 REPORT_CSV = "ScanReport.csv"
@@ -123,15 +112,15 @@ class ScanEntry(NamedTuple):
 def scan(root: str | os.PathLike[str], options: ScanOptions) -> Iterator[ScanEntry]:
     """Every item under SOURCE with its decision, in the walk's stable order.
 
-    A folder's entry comes just before its content, its files before its subfolders. Memory is
-    bounded by the folders pending on the current path, as in the walk. Raises
-    :class:`~sharelift.errors.SourceError` when SOURCE is not a readable folder.
+    The decisions are the planning pipeline's (`sharelift.source.pipeline`), the ones a
+    migration follows. A folder's entry comes just before its content, its files before its
+    subfolders. Memory is bounded by the folders pending on the current path, as in the walk.
+    Raises :class:`~sharelift.errors.SourceError` when SOURCE is not a readable folder.
     """
-    prefix = options.target or TargetPrefix()
     # Folder entries decided in their parent's listing, emitted with their own listing (which
     # may add a problem: unreadable, a loop).
     pending: dict[tuple[str, ...], ScanEntry] = {}
-    for listing in walk_listings(root, options):
+    for listing, parent, plans in plan_tree(root, options):
         if listing.parts:
             folder = pending.pop(listing.parts)
             if listing.problem is not None:
@@ -143,74 +132,49 @@ def scan(root: str | os.PathLike[str], options: ScanOptions) -> Iterator[ScanEnt
                     True, 0, folder.mtime, status, found, folder.path_length,
                 )  # fmt: skip
             yield folder
-            parent_target = folder.target_parts
-            parent_length = folder.path_length
-        else:
-            parent_target = ()
-            parent_length = len(prefix.path)
-        yield from _decide_listing(
-            listing.children, options, parent_target, parent_length, pending,
-            at_library_root=not listing.parts and prefix.at_library_root,
-        )  # fmt: skip
-
-
-def _decide_listing(
-    children: list[WalkItem],
-    options: ScanOptions,
-    parent_target: tuple[str, ...] | None,
-    parent_length: int,
-    pending: dict[tuple[str, ...], ScanEntry],
-    *,
-    at_library_root: bool,
-) -> Iterator[ScanEntry]:
-    candidates = [c for c in children if c.filtered is None and c.problem is None]
-    decisions = iter(
-        decide_siblings(
-            candidates,
-            options.rename,
-            parent_path_length=parent_length,
-            at_library_root=at_library_root,
-        )
-    )
-    for child in children:
-        if child.filtered is not None:
-            entry = ScanEntry(
-                child.parts, None, child.is_dir, child.size, child.mtime, Status.FILTERED,
-                filtered=child.filtered,
-            )  # fmt: skip
-        elif child.problem is not None:
-            found: tuple[Finding, ...] = (_problem_finding(child.problem, child.detail),)
-            entry = ScanEntry(
-                child.parts, None, child.is_dir, child.size, child.mtime, _status_of(found),
-                found, parent_length + 1 + len(child.name),
-            )  # fmt: skip
-        else:
-            decision = next(decisions)
-            found = decision.findings
-            if parent_target is None:
-                found = (
-                    *found,
-                    Finding(
-                        Code.PARENT_NOT_MIGRATED,
-                        Severity.SKIPPED,
-                        "a parent folder is not migrated",
-                    ),
-                )
-            status = _status_of(found)
-            target = (
-                (*parent_target, decision.target)
-                if parent_target is not None and decision.target is not None and status.migrated
-                else None
-            )
-            entry = ScanEntry(
-                child.parts, target, child.is_dir, child.size, child.mtime, status, found,
-                decision.path_length,
-            )  # fmt: skip
-            if child.is_dir:
+        parent_target = tuple(parent.target.split("/")) if parent.target else ()
+        for plan in plans:
+            entry = _entry(plan, parent, parent_target)
+            if plan.item.is_dir and named(plan.item):
                 # Emitted with the folder's own listing, just before its content.
-                pending[child.parts] = entry
-                continue
-        yield entry
+                pending[entry.parts] = entry
+            else:
+                yield entry
+
+
+_PARENT_NOT_MIGRATED = Finding(
+    Code.PARENT_NOT_MIGRATED, Severity.SKIPPED, "a parent folder is not migrated"
+)
+
+
+def _entry(plan: Planned, parent: Parent, parent_target: tuple[str, ...]) -> ScanEntry:
+    child = plan.item
+    if child.filtered is not None:
+        return ScanEntry(
+            child.parts, None, child.is_dir, child.size, child.mtime, Status.FILTERED,
+            filtered=child.filtered,
+        )  # fmt: skip
+    decision = plan.decision
+    if decision is None:  # a problem the walk found
+        assert child.problem is not None
+        found: tuple[Finding, ...] = (_problem_finding(child.problem, child.detail),)
+        return ScanEntry(
+            child.parts, None, child.is_dir, child.size, child.mtime, _status_of(found),
+            found, parent.length + 1 + len(child.name),
+        )  # fmt: skip
+    found = decision.findings
+    if parent.target is None:
+        found = (*found, _PARENT_NOT_MIGRATED)
+    status = _status_of(found)
+    target = (
+        (*parent_target, decision.target)
+        if parent.target is not None and decision.target is not None and status.migrated
+        else None
+    )
+    return ScanEntry(
+        child.parts, target, child.is_dir, child.size, child.mtime, status, found,
+        decision.path_length,
+    )  # fmt: skip
 
 
 @dataclass

@@ -11,7 +11,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from sharelift.state import JobRecord, RoundRecord, StateStore
+from sharelift.state import JobRecord, RoundRecord, RoundStatus, StateStore
 
 STALE_AFTER_S = 120
 
@@ -30,7 +30,7 @@ def _alive(pid: int | None) -> bool:
 
 def round_state(rnd: RoundRecord, now: datetime | None = None) -> str:
     """The round's status, with `interrupted?` for a running round nobody is running."""
-    if rnd.status != "running":
+    if rnd.status != RoundStatus.RUNNING:
         return rnd.status
     now = now or datetime.now(UTC)
     beat = datetime.strptime(rnd.heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -15,14 +15,14 @@ from typing import Any
 import httpx
 
 from sharelift.emulator.server import EmulatorServer
+from sharelift.engine import Engine, EngineConfig, RoundResult
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.quickxorhash import QuickXorHash
 from sharelift.source.walk import ScanOptions
-from sharelift.state import StateStore
+from sharelift.state import open_state
 from sharelift.target import parse_target, resolve_target
-from sharelift.transfer import Engine, EngineConfig, RoundResult
 
 UNIT = 327_680
 """320 KiB: the upload-session fragment unit."""
@@ -61,13 +61,17 @@ async def run_engine(
     chunk_size: int = 2 * UNIT,
     check: bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
+    client_attempts: int = 8,
+    options: ScanOptions | None = None,
     **config: Any,
 ) -> RoundResult:
     """One round of the engine in this process into megan's OneDrive folder `folder`.
 
     `hook(engine)` runs before the round starts (to wrap the engine's DriveClient methods);
-    `transport` replaces the client's network transport (to watch every exchange).
-    The state store is checked for consistency afterwards unless `check` is False.
+    `transport` replaces the client's network transport (to watch every exchange);
+    `client_attempts` is how often the Graph client tries one request; `options` are the scan
+    options (filters, rename policy). The state store is checked for consistency afterwards
+    unless `check` is False.
     """
     info = server.info
     upn, _ = megan(server)
@@ -78,9 +82,10 @@ async def run_engine(
         verify=info["ca_file"],
         pacer=Pacer(max_concurrency=workers, base_delay=0.05, max_delay=0.5),
         transport=transport,
+        max_attempts=client_attempts,
     ) as client:
         resolved = await resolve_target(client, parse_target(target))
-        with StateStore.open(state) as store:
+        with open_state(state) as store:
             job = store.ensure_job(f"{source}|{target}", str(source), target)
             engine = Engine(
                 drive=DriveClient(client, resolved.drive_id),
@@ -88,7 +93,7 @@ async def run_engine(
                 job=job,
                 source=str(source),
                 target=resolved,
-                options=ScanOptions(),
+                options=options or ScanOptions(),
                 config=EngineConfig(chunk_size=chunk_size, workers=workers, **config),
             )
             if hook is not None:

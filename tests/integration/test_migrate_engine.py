@@ -13,15 +13,15 @@ import httpx
 import pytest
 
 from sharelift.emulator.server import EmulatorServer
+from sharelift.engine import Engine, EngineConfig, RoundResult
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.quickxorhash import QuickXorHash
 from sharelift.report import write_round_reports
 from sharelift.source.walk import ScanOptions
-from sharelift.state import StateStore
+from sharelift.state import open_state
 from sharelift.target import parse_target, resolve_target
-from sharelift.transfer import Engine, EngineConfig, RoundResult
 
 CHUNK = 327_680 * 2
 
@@ -60,7 +60,7 @@ async def run_round(
         pacer=Pacer(max_concurrency=8),
     ) as client:
         resolved = await resolve_target(client, parse_target(target))
-        with StateStore.open(state) as store:
+        with open_state(state) as store:
             job = store.ensure_job(f"{source}|{target}", str(source), target)
             engine = Engine(
                 drive=DriveClient(client, resolved.drive_id),
@@ -217,7 +217,7 @@ def test_a_folder_that_cannot_be_created_fails_its_subtree_without_hanging(
         asyncio.wait_for(run_round(emulator, token, src, target, state), timeout=60)
     )
     assert result.status == "completed"
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         failed = {i.display_path: i.error_code for i in store.items(job.id, "failed")}
     # docs/ itself, and everything under it, including the nested folder's own children.
@@ -268,7 +268,7 @@ def test_rerun_finds_the_few_changes_among_many_unchanged_files(
     assert download(graph, drive, "Migrated-7/f3/newer.bin") == b"newer"
     # Without --mirror a file deleted at the source stays at the target.
     assert graph.get(f"/drives/{drive}/root:/Migrated-7/f0/file-003.bin").status_code == 200
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         rnd = store.rounds(job.id)[-1]
         # Every item but the deleted one was seen by the second round's walk.

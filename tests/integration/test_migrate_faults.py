@@ -34,12 +34,11 @@ from migrate_helpers import (
     write_tree,
 )
 
-from sharelift import transfer
 from sharelift.emulator.server import EmulatorServer
+from sharelift.engine import Engine, reader
 from sharelift.graph.drive import FragmentResult
 from sharelift.quickxorhash import QuickXorHash
-from sharelift.state import StateStore
-from sharelift.transfer import Engine
+from sharelift.state import open_state
 
 
 def small_tree(seed: int, files: int = 24) -> dict[str, bytes]:
@@ -99,7 +98,7 @@ def migrate_under_faults(
     _, drive = megan(server)
     assert target_files(graph, drive, "Faults") == expected_files(files)
     # The state store agrees with the target: every file done, no session left over.
-    with StateStore.open(tmp_path / "state.db") as store:
+    with open_state(tmp_path / "state.db") as store:
         job = store.jobs()[0]
         folders = {rel.rsplit("/", i)[0] for rel in files for i in range(1, rel.count("/") + 1)}
         assert store.count_items(job.id) == {"done": len(files) + len(folders)}
@@ -140,6 +139,7 @@ class WatchingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+@pytest.mark.slow
 def test_throttled_by_resource_units_honours_retry_after(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -167,6 +167,7 @@ def test_throttled_by_resource_units_honours_retry_after(
     assert stats["throttled"] <= stats["requests"] // 3, stats
 
 
+@pytest.mark.slow
 def test_server_errors_are_retried(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -188,6 +189,104 @@ def test_dropped_connections_make_no_duplicates(
         server, token, graph, tmp_path, small_tree(3), drop_rate=0.05, seed=seed
     )
     assert stats["dropped"] >= 1, stats
+
+
+class DroppingTransport(httpx.AsyncBaseTransport):
+    """The real transport, except that the connection breaks (no answer: a ReadError) on the
+    first `failures` PUTs of the fragment at byte `offset`: a network that stays down for
+    longer than the client retries one request. Notes every request as (method, path)."""
+
+    def __init__(self, server: EmulatorServer, *, offset: int, failures: int) -> None:
+        context = ssl.create_default_context(cafile=server.info["ca_file"])
+        self._inner = httpx.AsyncHTTPTransport(verify=context, http2=True)
+        self._range = f"bytes {offset}-"
+        self.failures = failures
+        self.requests: list[tuple[str, str]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append((request.method, request.url.path))
+        fragment = request.headers.get("content-range", "").startswith(self._range)
+        if request.method == "PUT" and fragment and self.failures > 0:
+            self.failures -= 1
+            raise httpx.ReadError("connection reset by peer", request=request)
+        return await self._inner.handle_async_request(request)
+
+    def sessions_created(self) -> int:
+        return sum(path.endswith("/createUploadSession") for _, path in self.requests)
+
+    def deletes(self) -> list[str]:
+        return [path for method, path in self.requests if method == "DELETE"]
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def test_a_connection_that_stays_down_keeps_the_session_and_resumes_it(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    """The client gives up on a fragment after its own retries (TransportError, status 0):
+    the session is kept, and the engine's next attempt resumes it where the service left it
+    (it used to be cancelled and forgotten, and the file failed)."""
+    data = random.Random(16).randbytes(3 * UNIT + 11)
+    src = tmp_path / "src"
+    write_tree(src, {"big.bin": data})
+    dropping = DroppingTransport(server, offset=UNIT, failures=2)
+    state = tmp_path / "s.db"
+    result = asyncio.run(
+        run_engine(
+            server,
+            token,
+            src,
+            "Dropped",
+            state,
+            chunk_size=UNIT,
+            transport=dropping,
+            client_attempts=2,
+        )
+    )
+    assert (result.status, result.uploaded, result.failed) == ("completed", 1, 0)
+    assert dropping.failures == 0
+    assert dropping.sessions_created() == 1  # kept and resumed, never made again
+    assert dropping.deletes() == []
+    (upload_path,) = {path for method, path in dropping.requests if method == "PUT"}
+    assert ("GET", upload_path) in dropping.requests  # asked where to resume
+    _, drive = megan(server)
+    assert download(graph, drive, "Dropped/big.bin") == data
+    with open_state(state) as store:
+        assert store.upload_sessions(store.jobs()[0].id) == []
+    assert live_sessions(server) == []
+
+
+def test_a_session_outlasting_every_attempt_is_resumed_by_the_next_run(
+    server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
+) -> None:
+    data = random.Random(17).randbytes(3 * UNIT + 13)
+    src = tmp_path / "src"
+    write_tree(src, {"big.bin": data})
+    state = tmp_path / "s.db"
+    down = DroppingTransport(server, offset=UNIT, failures=99)
+    first = asyncio.run(
+        run_engine(
+            server, token, src, "Down", state, chunk_size=UNIT, transport=down, client_attempts=1
+        )
+    )
+    assert (first.status, first.uploaded, first.failed) == ("completed", 0, 1)
+    assert down.deletes() == []
+    with open_state(state) as store:
+        job = store.jobs()[0]
+        item = store.item(job.id, b"big.bin")
+        assert item is not None and (item.status, item.error_code) == ("failed", "TransportError")
+        assert len(store.upload_sessions(job.id)) == 1  # kept for the next run
+    assert len(live_sessions(server)) == 1
+    back = DroppingTransport(server, offset=UNIT, failures=0)
+    second = asyncio.run(
+        run_engine(server, token, src, "Down", state, chunk_size=UNIT, transport=back)
+    )
+    assert (second.status, second.uploaded, second.failed) == ("completed", 1, 0)
+    assert back.sessions_created() == 0 and back.deletes() == []
+    _, drive = megan(server)
+    assert download(graph, drive, "Down/big.bin") == data
+    assert live_sessions(server) == []
 
 
 def _expire_after_first_fragment(server: EmulatorServer, *, stop: bool) -> Callable[[Engine], None]:
@@ -269,7 +368,7 @@ def test_session_expired_between_runs_starts_over(
         )
     )
     assert (first.status, first.uploaded) == ("interrupted", 0)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         assert len(store.upload_sessions(store.jobs()[0].id)) == 1  # kept for resuming
     asyncio.run(asyncio.sleep(0.3))  # the saved session expires meanwhile
     server.reset_stats()
@@ -279,7 +378,7 @@ def test_session_expired_between_runs_starts_over(
     assert stats["by_kind"]["upload"] == 5, stats  # from byte 0, in a new session
     _, drive = megan(server)
     assert download(graph, drive, "Expiry2/big.bin") == data
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         assert store.upload_sessions(store.jobs()[0].id) == []
     assert live_sessions(server) == []
 
@@ -364,7 +463,7 @@ def test_file_that_keeps_changing_fails_and_leaves_nothing(
         )
     )
     assert (result.status, result.uploaded, result.failed) == ("completed", 1, 1)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         item = store.item(job.id, b"moving.bin")
         assert item is not None
@@ -398,7 +497,7 @@ def test_file_that_keeps_shrinking_fails_as_changing(
         )
     )
     assert (result.status, result.uploaded, result.failed) == ("completed", 0, 1)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         item = store.item(job.id, b"shrinking.bin")
         assert item is not None
@@ -473,7 +572,7 @@ def test_abandoned_uploads_leave_no_session(
         )
     )
     assert result.status == "completed"
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         outcome = {
             os.fsdecode(i.path): (i.status, i.error_code)
@@ -528,7 +627,7 @@ def test_file_replaced_by_a_fifo_before_its_upload_does_not_hang(
     rescued.set()
     assert time.monotonic() - started < 8
     assert (result.status, result.uploaded, result.failed) == ("completed", 1, 1)
-    with StateStore.open(tmp_path / "s.db") as store:
+    with open_state(tmp_path / "s.db") as store:
         item = store.item(store.jobs()[0].id, b"b.txt")
         assert item is not None and (item.status, item.error_code) == ("failed", "SPECIAL_FILE")
 
@@ -567,7 +666,7 @@ def test_adopting_a_file_cancels_the_session_a_killed_run_left(
     assert put.status_code == 201
     second = asyncio.run(run_engine(server, token, src, "Adopt", state, **options))
     assert (second.status, second.adopted) == ("interrupted", 1)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         job = store.jobs()[0]
         big = store.item(job.id, b"big.bin")
         assert big is not None and big.status == "done"
@@ -636,13 +735,13 @@ def test_the_next_fragment_is_read_while_one_is_sent(
     write_tree(src, files)
     read_done: dict[int, float] = {}
     sent: dict[int, float] = {}
-    real_read = transfer._read_into
+    real_read = reader.read_into
 
     def read_into(fd: int, offset: int, view: memoryview, hasher: QuickXorHash | None) -> None:
         real_read(fd, offset, view, hasher)
         read_done[offset] = time.monotonic()
 
-    monkeypatch.setattr(transfer, "_read_into", read_into)
+    monkeypatch.setattr(reader, "read_into", read_into)
 
     def hook(engine: Engine) -> None:
         original = engine.drive.upload_fragment

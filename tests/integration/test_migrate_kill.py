@@ -37,7 +37,7 @@ from migrate_helpers import (
 )
 
 from sharelift.emulator.server import EmulatorServer
-from sharelift.state import StateStore
+from sharelift.state import open_state
 
 BIG = 24 * UNIT + 4321  # 25 fragments of 320 KiB
 
@@ -105,12 +105,13 @@ def assert_target_is_source(
 
 
 def assert_state_clean(state: Path) -> None:
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         assert store.check() == []
         (job,) = store.jobs()
         assert store.upload_sessions(job.id) == []
 
 
+@pytest.mark.slow
 def test_killed_at_random_points_then_resumed(
     server: EmulatorServer, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -170,6 +171,7 @@ def test_killed_at_random_points_then_resumed(
     assert sent < sum(len(d) for d in files.values()) + BIG
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_stops_quickly_and_resumes(
     server: EmulatorServer, graph: httpx.Client, tmp_path: Path, signum: signal.Signals
@@ -198,7 +200,7 @@ def test_interrupted_run_stops_quickly_and_resumes(
     assert proc.returncode == 130, (out, err)
     assert took < 5, took
     assert signum.name in err
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         assert store.check() == []
         (job,) = store.jobs()
         assert [r.status for r in store.rounds(job.id)] == ["interrupted"]
@@ -209,7 +211,7 @@ def test_interrupted_run_stops_quickly_and_resumes(
     assert done.returncode == 0, done.stderr
     assert_target_is_source(server, graph, "Stopped", files)
     assert_state_clean(state)
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         (job,) = store.jobs()
         assert [r.status for r in store.rounds(job.id)] == ["interrupted", "completed"]
     assert live_sessions(server) == []
@@ -260,6 +262,7 @@ def test_unreadable_files_are_reported_and_the_rest_migrates(
         assert code in summary
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_stops_at_once(
     server: EmulatorServer, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -294,7 +297,7 @@ def test_second_ctrl_c_stops_at_once(
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err, err
     assert took < 3, took
-    with StateStore.open(state) as store:
+    with open_state(state) as store:
         assert store.check() == []
         (job,) = store.jobs()
         assert [r.status for r in store.rounds(job.id)] == ["interrupted"]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from sharelift.engine.config import MIB
+from sharelift.engine.reader import FragmentBuffer, SourceChanged, hash_range, read_into
 from sharelift.quickxorhash import QuickXorHash
-from sharelift.transfer import MIB, FragmentBuffer, SourceChanged, _hash_range, _read_into
 
 
 def test_the_buffer_grows_to_the_largest_fragment_and_is_reused() -> None:
@@ -30,14 +31,14 @@ def test_read_into_hashes_what_it_read_and_refuses_a_short_file(tmp_path: Path) 
     try:
         buffer = FragmentBuffer(1 * MIB)
         hasher = QuickXorHash()
-        _hash_range(fd, len(data), hasher, buffer)
+        hash_range(fd, len(data), hasher, buffer)
         expected = QuickXorHash()
         expected.update(data)
         assert hasher.b64digest() == expected.b64digest()
         view = buffer.view(100)
-        _read_into(fd, 1000, view, None)
+        read_into(fd, 1000, view, None)
         assert bytes(view) == data[1000:1100]
         with pytest.raises(SourceChanged):
-            _read_into(fd, len(data) - 10, buffer.view(20), None)
+            read_into(fd, len(data) - 10, buffer.view(20), None)
     finally:
         os.close(fd)

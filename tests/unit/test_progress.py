@@ -1,13 +1,26 @@
-"""Progress tally and its renderers."""
+"""The round's tally, its subscribers and its renderers."""
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 
+import pytest
 from rich.console import Console
 
-from sharelift.progress import JsonRenderer, PlainRenderer, RichRenderer, Tally
+from sharelift.progress import (
+    BytesEvent,
+    ItemEvent,
+    JsonRenderer,
+    Outcome,
+    PhaseEvent,
+    PlainRenderer,
+    ProgressEvent,
+    RichRenderer,
+    Tally,
+)
+from sharelift.state import ItemStatus
 
 
 def test_tally_counts_and_rewinds() -> None:
@@ -15,21 +28,85 @@ def test_tally_counts_and_rewinds() -> None:
     t.found(files=3, size=300)
     t.sent(100)
     t.sent(-40)  # a fragment failed and will be sent again
-    t.finished("a", "done", 100)
-    t.finished("b", "skipped", 100)
-    t.finished("c", "failed", 100)
+    t.finished("a", Outcome.UPLOADED, 100)
+    t.finished("b", Outcome.SKIPPED, 100)
+    t.finished("c", Outcome.FAILED, 100)
+    t.finished("d", Outcome.BLOCKED)  # refused by a rule: never planned to move
+    t.finished("e", Outcome.FAILED, folder=True)
     s = t.snapshot()
-    assert (s.files_done, s.files_skipped, s.files_failed) == (1, 1, 1)
+    assert (s.files_done, s.files_skipped, s.files_failed) == (1, 2, 1)
     assert s.bytes_done == 60 and s.bytes_total == 200
+    assert (t.uploaded, t.skipped, t.blocked, t.failed, t.bytes_uploaded) == (1, 1, 1, 2, 100)
+
+
+def test_unchanged_files_count_the_same_with_and_without_events() -> None:
+    quiet, heard = Tally(), Tally()
+    events: list[ProgressEvent] = []
+    heard.subscribe(events.append)
+    quiet.unchanged_files(2, 30)
+    heard.finished("x", Outcome.UNCHANGED, 10, "unchanged")
+    heard.finished("y", Outcome.UNCHANGED, 20, "unchanged")
+    for t in (quiet, heard):
+        assert (t.files_total, t.files_skipped, t.unchanged, t.bytes_total) == (2, 2, 2, 0)
+    assert events == [
+        ItemEvent("x", Outcome.UNCHANGED, 10, "unchanged"),
+        ItemEvent("y", Outcome.UNCHANGED, 20, "unchanged"),
+    ]
+    assert events[0].status is ItemStatus.SKIPPED  # as a display shows it
+
+
+def test_several_subscribers_hear_every_event_in_order_until_they_leave() -> None:
+    t = Tally()
+    first: list[ProgressEvent] = []
+    second: list[ProgressEvent] = []
+    assert not t.listening
+    stop_first = t.subscribe(first.append)
+    t.subscribe(second.append)
+    assert t.listening
+    t.phase = "migrating"
+    t.sent(320)
+    t.sent(-320)  # a rewind
+    t.finished("a.txt", Outcome.ADOPTED, 5, "already at target")
+    stop_first()
+    stop_first()  # twice is harmless
+    t.finished("b.txt", Outcome.FAILED, 7, "READ_ERROR")
+    expected: list[ProgressEvent] = [
+        PhaseEvent("migrating"),
+        BytesEvent(320),
+        BytesEvent(-320),
+        ItemEvent("a.txt", Outcome.ADOPTED, 5, "already at target"),
+    ]
+    assert first == expected
+    assert second == [*expected, ItemEvent("b.txt", Outcome.FAILED, 7, "READ_ERROR")]
+
+
+def test_a_failing_subscriber_is_dropped_and_the_round_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = Tally()
+    heard: list[ProgressEvent] = []
+
+    def broken(event: ProgressEvent) -> None:
+        raise RuntimeError("oops")
+
+    t.subscribe(broken)
+    t.subscribe(heard.append)
+    with caplog.at_level(logging.ERROR, "sharelift.progress"):
+        t.sent(1)
+        t.sent(2)
+    assert heard == [BytesEvent(1), BytesEvent(2)]
+    assert "unsubscribed" in caplog.text and t.bytes_done == 3
 
 
 def test_plain_renderer_prints_a_final_line() -> None:
     out = io.StringIO()
     r = PlainRenderer(out, interval=3600)
-    t = Tally(phase="uploading", files_total=2, bytes_total=2048, walk_complete=True)
+    t = Tally(phase="uploading")
+    t.found(2, 2048)
+    t.walk_complete = True
     r.start(t)
     t.sent(1024)
-    t.finished("x", "done", 1024)
+    t.finished("x", Outcome.UPLOADED, 1024)
     t.throttled_until = t.started + 10**6
     r.stop()
     line = out.getvalue().strip()
@@ -41,8 +118,10 @@ def test_json_renderer_emits_items_and_progress() -> None:
     r = JsonRenderer(out, interval=3600)
     t = Tally()
     r.start(t)
-    t.finished("dir/é.txt", "failed", 5, "read_error")
+    t.finished("dir/é.txt", Outcome.FAILED, 5, "read_error")
+    t.finished("same.txt", Outcome.UNCHANGED, 3, "unchanged")
     r.stop()
+    t.finished("after.txt", Outcome.FAILED, 1, "x")  # stopped: no longer written
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert events[0] == {
         "event": "item",
@@ -51,16 +130,20 @@ def test_json_renderer_emits_items_and_progress() -> None:
         "size": 5,
         "detail": "read_error",
     }
+    assert events[1]["status"] == "skipped" and events[1]["detail"] == "unchanged"
     assert events[-1]["event"] == "progress" and events[-1]["files_failed"] == 1
+    assert len(events) == 3
 
 
 def test_rich_renderer_runs_on_a_terminal() -> None:
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=150)
     r = RichRenderer(console)
-    t = Tally(phase="uploading", files_total=1, bytes_total=10, walk_complete=True)
+    t = Tally(phase="uploading")
+    t.found(1, 10)
+    t.walk_complete = True
     r.start(t)
     t.sent(10)
-    t.finished("f", "done", 10)
+    t.finished("f", Outcome.UPLOADED, 10)
     r.stop()
     assert "uploading" in buf.getvalue()

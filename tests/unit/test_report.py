@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from sharelift.report import ITEM_COLUMNS, SUMMARY_COLUMNS, write_round_reports
-from sharelift.state import StateStore
+from sharelift.state import open_state
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -19,7 +19,7 @@ def _read(path: Path) -> list[dict[str, str]]:
 
 
 def test_round_reports(tmp_path: Path) -> None:
-    with StateStore.open(tmp_path / "s.db") as store:
+    with open_state(tmp_path / "s.db") as store:
         job = store.ensure_job("k", "/srv/share", "https://contoso.sharepoint.com/sites/T/Docs")
         r1 = store.start_round(job.id)
         old = store.upsert_item(

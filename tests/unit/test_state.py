@@ -13,28 +13,28 @@ from pathlib import Path
 
 import pytest
 
-from sharelift.state import StateError, StateStore, parent_of
+from sharelift.state import ItemStatus, RoundStatus, StateError, StateStore, open_state, parent_of
 from sharelift.state.schema import MIGRATIONS
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[StateStore]:
-    with StateStore.open(tmp_path / "state" / "sharelift.db") as s:
+    with open_state(tmp_path / "state" / "sharelift.db") as s:
         yield s
 
 
 def test_file_and_folder_are_private(tmp_path: Path) -> None:
     path = tmp_path / "private" / "state.db"
-    StateStore.open(path).close()
+    open_state(path).close()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
 def test_reopen_keeps_data_and_applies_no_migration_twice(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    with StateStore.open(path) as s:
+    with open_state(path) as s:
         s.ensure_job("k", "/src", "https://t")
-    with StateStore.open(path) as s:
+    with open_state(path) as s:
         assert [j.key for j in s.jobs()] == ["k"]
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
@@ -43,16 +43,18 @@ def test_reopen_keeps_data_and_applies_no_migration_twice(tmp_path: Path) -> Non
 
 def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    with StateStore.open(path) as s:
+    with open_state(path) as s:
         job = s.ensure_job("k", "/src", "https://t")
         rnd = s.start_round(job.id)
         s.upsert_item(job.id, b"a/x", "file", status="done", round_id=rnd.id)
     conn = sqlite3.connect(path)  # as the first release left it: 0001_initial only
     conn.execute("DROP TABLE folders_seen")
+    conn.execute("DROP INDEX items_by_target_id")
+    conn.execute("ALTER TABLE items DROP COLUMN target_seen_round")
     conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
     conn.commit()
     conn.close()
-    with StateStore.open(path) as s:
+    with open_state(path) as s:
         r2 = s.start_round(job.id)
         s.mark_folder_seen(job.id, b"a", r2.id)
         assert list(s.unseen_since(job.id, r2.id)) == []
@@ -62,23 +64,23 @@ def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"
     path.write_text("hello, this is not sqlite" * 100)
     with pytest.raises(StateError, match=r"notes\.txt"):
-        StateStore.open(path)
+        open_state(path)
 
 
 def test_refuses_a_store_from_a_newer_version(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    StateStore.open(path).close()
+    open_state(path).close()
     conn = sqlite3.connect(path)
     conn.execute("INSERT INTO schema_migrations VALUES ('9999_future', 'x')")
     conn.commit()
     conn.close()
     with pytest.raises(StateError, match="newer sharelift"):
-        StateStore.open(path)
+        open_state(path)
 
 
 def test_readonly_needs_an_existing_store(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="no state store"):
-        StateStore.open(tmp_path / "missing.db", readonly=True)
+        open_state(tmp_path / "missing.db", readonly=True)
 
 
 def test_jobs_are_keyed_and_refreshed(store: StateStore) -> None:
@@ -233,12 +235,12 @@ def test_check_finds_done_files_without_a_hash(store: StateStore) -> None:
 
 def test_grouped_writes_become_visible_on_flush(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    writer = StateStore.open(path, commit_every=10_000, commit_interval=3600)
+    writer = open_state(path, commit_every=10_000, commit_interval=3600)
     job = writer.ensure_job("k", "s", "t")
     rnd = writer.start_round(job.id)
     for i in range(50):
         writer.upsert_item(job.id, f"f{i}".encode(), "file", status="pending", round_id=rnd.id)
-    reader = StateStore.open(path, readonly=True)
+    reader = open_state(path, readonly=True)
     assert reader.count_items(job.id) == {}
     writer.flush()
     assert reader.count_items(job.id) == {"pending": 50}
@@ -251,8 +253,8 @@ def test_committed_writes_survive_sigkill(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os, signal
-        from sharelift.state import StateStore
-        s = StateStore.open({str(path)!r}, commit_every=100, commit_interval=3600)
+        from sharelift.state import open_state
+        s = open_state({str(path)!r}, commit_every=100, commit_interval=3600)
         job = s.ensure_job("k", "s", "t")
         rnd = s.start_round(job.id)
         for i in range(250):
@@ -262,7 +264,7 @@ def test_committed_writes_survive_sigkill(tmp_path: Path) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", script], check=False)
     assert proc.returncode == -9
-    with StateStore.open(path) as s:
+    with open_state(path) as s:
         job = s.job_by_key("k")
         assert job is not None
         # Two full groups of 100 were committed; the last 50 were in flight.
@@ -327,3 +329,64 @@ def test_round_items_and_counts_cover_what_the_round_changed_or_saw(store: State
         ("file", "done", True, True): (1, 7),
         ("file", "failed", True, True): (1, 5),
     }
+
+
+def test_statuses_come_back_as_enums(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    row = store.upsert_item(job.id, b"a", "file", status=ItemStatus.PENDING, round_id=rnd.id)
+    store.record_outcome(row, round_id=rnd.id, status=ItemStatus.BLOCKED, code="c", message="m")
+    store.finish_round(rnd.id, RoundStatus.COMPLETED)
+    item = store.item(job.id, b"a")
+    assert item is not None and item.status is ItemStatus.BLOCKED
+    assert store.children(job.id, b"")[b"a"].status is ItemStatus.BLOCKED
+    assert store.rounds(job.id)[0].status is RoundStatus.COMPLETED
+    assert [c.status for c in store.round_counts(job.id, rnd.id)] == [ItemStatus.BLOCKED]
+    with pytest.raises(ValueError, match="unknown item status"):
+        store.upsert_item(job.id, b"b", "file", status="lost", round_id=rnd.id)  # type: ignore[arg-type]
+
+
+def test_open_state_refuses_a_url_it_cannot_serve(tmp_path: Path) -> None:
+    with pytest.raises(StateError, match=r"postgresql://… is not supported"):
+        open_state("postgresql://user:secret@db/sharelift")
+    with open_state(tmp_path / "s.db") as s:  # a path is SQLite
+        assert s.jobs() == []
+
+
+def test_reconciling_with_the_target_finds_the_missing_items_in_pages(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sharelift.state.sqlite_items._TARGET_PAGE", 3)
+    job = store.ensure_job("k", "s", "t")
+    other = store.ensure_job("k2", "s", "t2")
+    rnd = store.start_round(job.id)
+    rows = {}
+    for n in range(8):
+        row = store.upsert_item(job.id, b"f%d" % n, "file", status="pending", round_id=rnd.id)
+        store.record_done(
+            row, round_id=rnd.id, item_id=f"T{n}", etag=None, quick_xor=f"h{n}", size=1, mtime_ns=1
+        )
+        rows[f"T{n}"] = row
+    pending = store.upsert_item(job.id, b"p", "file", status="pending", round_id=rnd.id)
+    theirs = store.upsert_item(other.id, b"f0", "file", status="pending", round_id=rnd.id)
+    store.record_done(
+        theirs, round_id=rnd.id, item_id="X", etag=None, quick_xor="h", size=1, mtime_ns=1
+    )
+    check = store.start_round(job.id)
+    found = store.done_at_target(job.id, ["T1", "T3", "X", "nobody", "T5"])
+    assert sorted((k.item_id, k.kind, k.quick_xor) for k in found) == [
+        ("T1", "file", "h1"),
+        ("T3", "file", "h3"),
+        ("T5", "file", "h5"),
+    ]
+    store.mark_at_target([k.id for k in found], check.id)
+    missing = []
+    for known in store.done_not_at_target(job.id, check.id):
+        missing.append(known.item_id)  # marked failed while the pages are read
+        store.record_outcome(
+            known.id, round_id=check.id, status=ItemStatus.FAILED, code="GONE", message="gone"
+        )
+    assert missing == ["T0", "T2", "T4", "T6", "T7"]
+    assert pending not in {k.id for k in store.done_not_at_target(job.id, check.id)}
+    assert list(store.done_not_at_target(job.id, check.id)) == []
+    assert store.count_items(job.id) == {"done": 3, "failed": 5, "pending": 1}

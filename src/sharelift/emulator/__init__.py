@@ -1,7 +1,7 @@
 """A local Microsoft 365 tenant: identity, Graph drives and sites, SharePoint REST, faults.
 
 It follows Microsoft's documented behaviour rather than sharelift's convenience, and it shares no
-wire code with the client (`sharelift.graph`, `sharelift.target`, `sharelift.transfer`): two
+wire code with the client (`sharelift.graph`, `sharelift.target`, `sharelift.engine`): two
 independent readings of the same documents, so that a misreading in one is caught by the other.
 
 Modules and packages, one role each:

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from sharelift.graph.client import BatchRequest, GraphClient, json_body
+from sharelift.graph.client import MAX_BATCH, BatchRequest, GraphClient, json_body
 from sharelift.graph.errors import (
     Conflict,
     FailedDependency,
@@ -43,8 +43,6 @@ FRAGMENT_UNIT = 320 * 1024
 FRAGMENT_LIMIT = 60 * 1024 * 1024  # exclusive
 MAX_FRAGMENT = (FRAGMENT_LIMIT - 1) // FRAGMENT_UNIT * FRAGMENT_UNIT
 DEFAULT_FRAGMENT = 32 * FRAGMENT_UNIT  # 10 MiB
-
-_BATCH = 20
 
 
 def encode_segment(name: str) -> str:
@@ -314,8 +312,8 @@ class DriveClient:
         under: str,
         results: dict[str, DriveItem | GraphError],
     ) -> None:
-        for start in range(0, len(conflicts), _BATCH):
-            part = conflicts[start : start + _BATCH]
+        for start in range(0, len(conflicts), MAX_BATCH):
+            part = conflicts[start : start + MAX_BATCH]
             requests = [
                 BatchRequest(id=str(n), method="GET", url=self.path_url(path, under=under))
                 for n, (path, _) in enumerate(part, 1)
@@ -384,8 +382,8 @@ class DriveClient:
     ) -> list[UploadSession | GraphError]:
         """Open upload sessions for many files, 20 per $batch; results in input order."""
         results: list[UploadSession | GraphError] = []
-        for start in range(0, len(files), _BATCH):
-            part = files[start : start + _BATCH]
+        for start in range(0, len(files), MAX_BATCH):
+            part = files[start : start + MAX_BATCH]
             requests = [self.upload_session_request(str(n), f) for n, f in enumerate(part, 1)]
             for request, answer in zip(requests, await self.client.batch(requests), strict=True):
                 results.append(_session(answer.body) if answer.ok else answer.error(request))
@@ -579,10 +577,10 @@ def _next_chunk(pending: list[str]) -> tuple[list[str], bool]:
     waiting = set(pending)
     ready = [p for p in pending if _parent(p) not in waiting]
     if len(ready) > 1:
-        return ready[:_BATCH], False
+        return ready[:MAX_BATCH], False
     chain = [ready[0]]
     for path in pending:
-        if len(chain) == _BATCH:
+        if len(chain) == MAX_BATCH:
             break
         if _parent(path) == chain[-1]:
             chain.append(path)

@@ -2,21 +2,25 @@
 
 Small files cost two round trips each when every one opens its own upload session (create,
 then the single fragment). `SessionBatcher` lets callers ask for sessions one by one while it
-sends them to Graph 20 to a `$batch` (https://learn.microsoft.com/graph/json-batching): the
-round trips and the per-request overhead shrink twentyfold; the resource units do not (Graph
-charges each inner request as if it came alone), so throttling sees the same cost.
+sends them to Graph 20 to a `$batch` (https://learn.microsoft.com/graph/json-batching), grouped
+by a `Coalescer`: the round trips and the per-request overhead shrink twentyfold; the resource
+units do not (Graph charges each inner request as if it came alone), so throttling sees the
+same cost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
+from typing import Any
 
+from sharelift.graph.coalesce import Coalescer
 from sharelift.graph.drive import DriveClient, NewFile
 from sharelift.graph.errors import GraphError
 from sharelift.graph.types import UploadSession
 
-MAX_BATCH = 20
+_Request = tuple[NewFile, asyncio.Future[UploadSession]]
 
 
 class SessionBatcher:
@@ -32,21 +36,17 @@ class SessionBatcher:
 
     def __init__(self, drive: DriveClient, *, linger: float = 0.005) -> None:
         self.drive = drive
-        self.linger = linger
-        self._waiting: list[tuple[NewFile, asyncio.Future[UploadSession]]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._requests: Coalescer[_Request] = Coalescer(linger=linger)
+        self._sender: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._aborted = False
 
     async def open(self, new: NewFile) -> UploadSession:
         """A new upload session for `new` (the caller owns it: finish it or cancel it)."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[UploadSession] = loop.create_future()
-        self._waiting.append((new, answer))
-        if len(self._waiting) >= MAX_BATCH:
-            self._send()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.linger, self._send)
+        answer: asyncio.Future[UploadSession] = asyncio.get_running_loop().create_future()
+        self._requests.put_nowait((new, answer))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send_groups())
         try:
             return await answer
         except asyncio.CancelledError:
@@ -58,28 +58,24 @@ class SessionBatcher:
     def _cancel_later(self, session: UploadSession) -> None:
         if self._aborted or not session.upload_url:
             return  # stopping now: no request; Graph expires the session
-        task = asyncio.create_task(self._cancel(session.upload_url))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._spawn(self._cancel(session.upload_url))
 
     async def _cancel(self, upload_url: str) -> None:
         with contextlib.suppress(GraphError):
             await self.drive.cancel_upload_session(upload_url)
 
-    def _send(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        group, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-        if self._waiting:
-            self._timer = asyncio.get_running_loop().call_later(self.linger, self._send)
-        group = [(new, answer) for new, answer in group if not answer.done()]
-        if group:
-            task = asyncio.create_task(self._batch(group))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
-    async def _batch(self, group: list[tuple[NewFile, asyncio.Future[UploadSession]]]) -> None:
+    async def _send_groups(self) -> None:
+        async for group in self._requests.groups():
+            wanted = [(new, answer) for new, answer in group if not answer.done()]
+            if wanted:
+                self._spawn(self._batch(wanted))
+
+    async def _batch(self, group: list[_Request]) -> None:
         try:
             results = await self.drive.create_upload_sessions([new for new, _ in group])
         except Exception as exc:  # the whole batch failed: each caller gets the error
@@ -104,18 +100,18 @@ class SessionBatcher:
         """Stop now: cancel the batches in flight (their callers get CancelledError; sessions
         Graph made for them meanwhile are left to expire) and what is waiting."""
         self._aborted = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        waiting, self._waiting = self._waiting, []
-        for _, answer in waiting:
+        self._requests.close()
+        for _, answer in self._requests.take_all():
             answer.cancel()
+        if self._sender is not None:
+            self._sender.cancel()
         for task in self._sending:
             task.cancel()
 
     async def aclose(self) -> None:
         """Send what is waiting and wait for every batch in flight."""
-        if self._waiting:
-            self._send()
+        self._requests.close()
+        if self._sender is not None:
+            await asyncio.gather(self._sender, return_exceptions=True)
         while self._sending:
             await asyncio.gather(*self._sending, return_exceptions=True)

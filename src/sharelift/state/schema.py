@@ -1,4 +1,4 @@
-"""The state store's schema, as an ordered list of named migrations.
+"""The SQLite state store's schema, as an ordered list of named migrations.
 
 A migration is applied once, inside a transaction, and recorded by name in `schema_migrations`.
 Never edit a migration that has shipped: append a new one. Paths are stored as BLOBs
@@ -91,6 +91,16 @@ MIGRATIONS: list[tuple[str, str]] = [
             round_id      INTEGER NOT NULL,       -- the last round that saw all of it
             PRIMARY KEY (job_id, parent)
         ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "0003_verify_target",
+        """
+        -- --verify-target streams the target's delta and looks each entry up by its driveItem
+        -- id (instead of holding every done item in memory), marking the items it finds. The
+        -- done items left unmarked are missing at the target.
+        ALTER TABLE items ADD COLUMN target_seen_round INTEGER;
+        CREATE INDEX items_by_target_id ON items (job_id, item_id);
         """,
     ),
 ]

@@ -1,0 +1,243 @@
+"""The Graph mover: files to the target through upload sessions, by a pool of workers.
+
+`GraphMover` keeps the `Mover` contract (`engine/mover.py`) the per-file, streaming way:
+
+    submit ──► bounded queue (4 x workers) ──► N workers, each with two fragment buffers:
+                 │                               open the file read-only, check it is still
+                 └─ a new small file gets its    a regular file, then (the plan says)
+                    session opened ahead,        adopt what the target already holds, or send
+                    20 to a $batch               it through a session (graph_session.py);
+                                                 report the outcome (outcomes.py)
+
+Each file gets up to `EngineConfig.attempts` tries: a hash mismatch or a file that changed
+while it was read is sent again in full, replacing what was made; a connection that broke (or
+throttling, or a server error) beyond the client's own retries resumes the same session where
+the service left it; a name taken since the plan was made is looked up once and goes through
+the conflict policy. When the round stops, workers take up no new file and a file in flight
+stops after its current fragment, its session kept for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import stat
+
+from sharelift.engine.folders import remote_item
+from sharelift.engine.graph_session import SessionsAhead, SessionSender, Upload, resumable
+from sharelift.engine.mover import FileWork, RoundContext
+from sharelift.engine.outcomes import HASH_MISMATCH
+from sharelift.engine.reader import (
+    FragmentBuffer,
+    SourceChanged,
+    changed,
+    hash_file,
+    open_readonly,
+)
+from sharelift.engine.tasks import wait_all
+from sharelift.graph.errors import Conflict, GraphError
+from sharelift.plan import Action, RemoteItem, target_is_newer
+from sharelift.state import ItemStatus
+
+
+class GraphMover:
+    """Moves files through Graph upload sessions (see the module docstring)."""
+
+    def __init__(self, context: RoundContext) -> None:
+        self.context = context
+        self.drive = context.drive
+        self.outcomes = context.outcomes
+        self._queue: asyncio.Queue[Upload | None] = asyncio.Queue(
+            maxsize=4 * context.config.workers
+        )
+        self._workers: list[asyncio.Task[None]] = []
+        self._ahead = SessionsAhead(context)
+        self._sender = SessionSender(context, self._ahead)
+        self._aborted = False
+
+    # --- the Mover contract ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        # Sessions an earlier run left are resumed file by file, when the plan submits them.
+        self._workers = [
+            asyncio.create_task(self._worker()) for _ in range(self.context.config.workers)
+        ]
+
+    async def submit(self, work: FileWork) -> None:
+        upload = Upload(work.plan, work.row, work.folder, work.source)
+        await self._queue.put(upload)
+        # No await since the put: no worker can have taken it up yet.
+        self._ahead.open(upload)
+
+    async def finish(self) -> None:
+        cancelled = False
+
+        def stop_now() -> None:
+            nonlocal cancelled
+            cancelled = True
+            self.abort()
+
+        try:
+            if not self._aborted:
+                for _ in self._workers:
+                    await self._queue.put(None)
+        except asyncio.CancelledError:
+            stop_now()
+        await wait_all(self._workers, on_cancel=stop_now)
+        try:
+            await self._ahead.aclose()
+        except asyncio.CancelledError:
+            cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        if not self._aborted:
+            for worker in self._workers:
+                if not worker.cancelled() and (exc := worker.exception()) is not None:
+                    raise exc
+
+    def abort(self) -> None:
+        self._aborted = True
+        for worker in self._workers:
+            worker.cancel()
+        self._ahead.abort()
+
+    async def release_stale(self) -> None:
+        """Cancel the sessions earlier runs left for files that no longer need them: every
+        saved session but those of files this round left unfinished (stopped mid-way, or
+        failed in a way the next run resumes from)."""
+        store, round_id = self.context.store, self.context.round_id
+        for saved in store.upload_sessions(self.context.job.id):
+            row = store.item_by_row(saved.item_row)
+            if (
+                row is not None
+                and row.round_id == round_id
+                and row.status in (ItemStatus.PENDING, ItemStatus.FAILED)
+            ):
+                continue
+            with contextlib.suppress(GraphError):
+                await self.drive.cancel_upload_session(saved.upload_url)
+            store.drop_upload_session(saved.item_row)
+
+    # --- workers -----------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        size = self.context.config.chunk_size
+        buffers = (FragmentBuffer(size), FragmentBuffer(size))
+        while True:
+            upload = await self._queue.get()
+            if upload is None:
+                return
+            try:
+                if self.context.stopping.is_set():
+                    continue  # left pending: the next run picks it up
+                await self._transfer(upload, buffers)
+            finally:
+                if upload.ahead is not None:  # not used (failed, skipped, stopped): cancel it
+                    await self._ahead.drop(upload)
+
+    async def _transfer(
+        self, upload: Upload, buffers: tuple[FragmentBuffer, FragmentBuffer]
+    ) -> None:
+        plan, outcomes = upload.plan, self.outcomes
+        parent_id = await upload.folder.ready
+        if parent_id is None:
+            await self._fail(upload, "PARENT_NOT_MIGRATED", "its folder could not be created")
+            return
+        outcomes.started(upload)
+        conflict, action, remote = plan.conflict, plan.action, plan.remote
+        attempts = self.context.config.attempts
+        last_code, last_error, resume = "", "", False
+        for _attempt in range(attempts):
+            try:
+                fd = open_readonly(upload.source)
+            except OSError as exc:
+                await self._fail(upload, "READ_ERROR", f"cannot open: {exc.strerror}")
+                return
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode):
+                    await self._fail(upload, "SPECIAL_FILE", "not a regular file")
+                    return
+                if action is Action.ADOPT_IF_SAME and remote is not None:
+                    if await self._same_as_remote(fd, st, remote, buffers[0]):
+                        await self._cancel_saved_session(upload.row)
+                        outcomes.adopted(upload, remote, st.st_size, st.st_mtime)
+                        return
+                    policy = self.context.config.policy
+                    if policy == "newer" and target_is_newer(remote, plan.item):
+                        await self._cancel_saved_session(upload.row)
+                        outcomes.skipped(upload, "TARGET_NEWER", "the target has a newer version")
+                        return
+                item, digest = await self._sender.send(upload, fd, st, parent_id, conflict, buffers)
+                if item is None:  # stopped between fragments: resumable next run
+                    return
+                if changed(fd, st):
+                    raise SourceChanged("the file changed while it was uploaded")
+                mismatch = outcomes.arrived(upload, item, digest, st.st_size, st.st_mtime)
+                if not mismatch:
+                    return
+                last_code, last_error, resume = HASH_MISMATCH, mismatch, False
+                conflict, action = "replace", Action.UPLOAD
+            except SourceChanged as exc:
+                last_code, last_error, resume = "SOURCE_CHANGING", str(exc), False
+                conflict, action = "replace", Action.UPLOAD
+            except Conflict:
+                # The name was taken since we looked (or we never listed the folder): look once.
+                try:
+                    existing = await self.drive.get_item_by_path(
+                        plan.target_relpath or "", under=self.context.root_id
+                    )
+                except GraphError as exc:
+                    await self._fail(upload, exc.code or "conflict", str(exc))
+                    return
+                remote = remote_item(existing)
+                if remote.is_folder:
+                    await self._fail(
+                        upload, "TARGET_IS_FOLDER", "a folder of that name exists there"
+                    )
+                    return
+                conflict = {"newer": "replace", "overwrite": "replace"}.get(
+                    self.context.config.policy, "rename"
+                )
+                action = Action.ADOPT_IF_SAME
+            except GraphError as exc:
+                if not resumable(exc):
+                    await self._fail(upload, exc.code or type(exc).__name__, str(exc))
+                    return
+                # The session is kept: the next attempt resumes it where the service left it.
+                last_code, last_error = exc.code or type(exc).__name__, str(exc)
+                resume = True
+            except OSError as exc:
+                await self._fail(upload, "READ_ERROR", f"read failed: {exc.strerror or exc}")
+                return
+            finally:
+                os.close(fd)
+        message = f"{last_error} (after {attempts} attempts)"
+        if resume:  # the session stays, for the next run to resume (`release_stale` keeps it)
+            outcomes.failed(upload, last_code, message)
+        else:
+            await self._fail(upload, last_code, message)
+
+    async def _fail(self, upload: Upload, code: str, message: str) -> None:
+        """The file failed for good: a session saved for it (by this round or an earlier one)
+        is cancelled at once, so that only files the next run can resume keep one."""
+        await self._cancel_saved_session(upload.row)
+        self.outcomes.failed(upload, code, message)
+
+    async def _cancel_saved_session(self, row: int) -> None:
+        """A session an earlier run left for an item that needs no upload now: cancel it at
+        once (invariant 4), so no finished item holds one."""
+        store = self.context.store
+        saved = store.upload_session(row)
+        if saved is not None:
+            with contextlib.suppress(GraphError):
+                await self.drive.cancel_upload_session(saved.upload_url)
+            store.drop_upload_session(row)
+
+    async def _same_as_remote(
+        self, fd: int, st: os.stat_result, remote: RemoteItem, buffer: FragmentBuffer
+    ) -> bool:
+        if remote.size != st.st_size or remote.quick_xor is None:
+            return False
+        return await hash_file(fd, st.st_size, buffer) == remote.quick_xor

@@ -1,0 +1,268 @@
+"""The one way an item's outcome is verified, written to the state store and counted.
+
+Every part of a round that settles an item goes through `Outcomes`: the planning of a folder
+(unchanged, not migrated), the folder creator, and the movers. So the rules hold in one place:
+
+- An item is `done` only after Graph returned it and, for a file, its quickXorHash equals the
+  hash of the bytes that were read (`arrived`; DESIGN.md invariant 2). The target is written
+  first (by the mover), the state second (here), the reports last (after the round).
+- Every outcome updates the round's one `Tally`, which the progress display, the round's saved
+  counters and its result all read.
+- The folders that failed or were refused this round are remembered (`failed_folders`): what
+  lies below them fails with them, and `--mirror` deletes nothing under them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+from sharelift.graph.errors import GraphError
+from sharelift.graph.types import DriveItem
+from sharelift.plan import Action, Planned, RemoteItem
+from sharelift.progress import Outcome, Tally
+from sharelift.source.walk import WalkItem
+from sharelift.state import ItemStatus, StateStore
+
+HASH_MISMATCH = "HASH_MISMATCH"
+
+_NOT_MIGRATED = {
+    Action.BLOCK: Outcome.BLOCKED,
+    Action.SKIP_RULE: Outcome.SKIPPED,
+    Action.SKIP_FILTERED: Outcome.SKIPPED,
+    Action.SKIP_TARGET_NEWER: Outcome.SKIPPED,
+    Action.SKIP_PARENT: Outcome.SKIPPED,
+    Action.FAIL_SOURCE: Outcome.FAILED,
+}
+_STATUS = {
+    Outcome.SKIPPED: ItemStatus.SKIPPED,
+    Outcome.BLOCKED: ItemStatus.BLOCKED,
+    Outcome.FAILED: ItemStatus.FAILED,
+}
+
+
+class Settled(Protocol):
+    """A planned item with its row in the state store (a mover's file, for instance)."""
+
+    @property
+    def plan(self) -> Planned: ...
+    @property
+    def row(self) -> int: ...
+
+
+def mtime_ns(seconds: float) -> int:
+    """Nanoseconds as the walk sees them (from its float seconds), so that the state's
+    mtime compares equal on the next walk."""
+    return int(seconds * 1_000_000_000)
+
+
+def _kind(plan: Planned) -> str:
+    return "folder" if plan.item.is_dir else "file"
+
+
+class Outcomes:
+    """Records what happened to each item of one round (see the module docstring)."""
+
+    def __init__(self, store: StateStore, tally: Tally, job_id: int, round_id: int) -> None:
+        self.store = store
+        self.tally = tally
+        self.job_id = job_id
+        self.round_id = round_id
+        self.failed_folders: set[bytes] = set()
+        """Source paths of the folders that failed or were refused this round."""
+
+    def under_failed_folder(self, path: bytes) -> bool:
+        """True when `path` is, or lies below, a folder that failed or was refused."""
+        return any(path == f or path.startswith(f + b"/") for f in self.failed_folders)
+
+    # --- rows ----------------------------------------------------------------------------------
+
+    def pending(self, plan: Planned) -> int:
+        """The item's row, refreshed as this round's walk saw it; `pending` unless it is done
+        (a folder known to exist keeps what the target holds)."""
+        item = plan.item
+        done = plan.state is not None and plan.state.status == ItemStatus.DONE
+        return self.store.upsert_item(
+            self.job_id,
+            plan.path,
+            _kind(plan),
+            status=ItemStatus.DONE if done else ItemStatus.PENDING,
+            round_id=self.round_id,
+            target_path=plan.target_relpath,
+            size=None if item.is_dir else item.size,
+            mtime_ns=None if item.is_dir else plan.mtime_ns,
+        )
+
+    def started(self, work: Settled) -> None:
+        """An attempt at the target begins."""
+        self.store.mark_started(work.row, self.round_id)
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def arrived(self, work: Settled, item: DriveItem, digest: str, size: int, mtime: float) -> str:
+        """Graph holds the file as `item`, sent from bytes whose quickXorHash is `digest` (of
+        `size` bytes, modified at `mtime` as the mover read it). When Graph's hash is the same,
+        the file is recorded done and "" is returned; otherwise nothing is written and the
+        reason is returned (the mover tries again, or calls `failed` with HASH_MISMATCH)."""
+        if item.quick_xor_hash != digest:
+            return f"quickXorHash mismatch: target {item.quick_xor_hash}, read {digest}"
+        plan = work.plan
+        self.store.record_done(
+            work.row,
+            round_id=self.round_id,
+            item_id=item.id,
+            etag=item.etag,
+            quick_xor=digest,
+            size=size,
+            mtime_ns=mtime_ns(mtime),
+            note_code=plan.code,
+            note=plan.message,
+        )
+        self.tally.finished(plan.item.relpath, Outcome.UPLOADED, size)
+        return ""
+
+    def adopted(self, work: Settled, remote: RemoteItem, size: int, mtime: float) -> None:
+        """The target already holds these very bytes (the mover compared the hashes): record
+        it, nothing is sent."""
+        assert remote.quick_xor is not None
+        plan = work.plan
+        self.store.record_done(
+            work.row,
+            round_id=self.round_id,
+            item_id=remote.id,
+            etag=remote.etag,
+            quick_xor=remote.quick_xor,
+            size=size,
+            mtime_ns=mtime_ns(mtime),
+            note_code=plan.code,
+            note=plan.message,
+        )
+        self.tally.sent(size)
+        self.tally.finished(plan.item.relpath, Outcome.ADOPTED, size, "already at target")
+
+    def skipped(self, work: Settled, code: str, message: str) -> None:
+        """A file the mover did not send, by policy (the target turned out newer)."""
+        self._file_outcome(work, Outcome.SKIPPED, code, message)
+
+    def failed(self, work: Settled, code: str, message: str) -> None:
+        self._file_outcome(work, Outcome.FAILED, code, message)
+
+    def _file_outcome(self, work: Settled, outcome: Outcome, code: str, message: str) -> None:
+        self.store.record_outcome(
+            work.row, round_id=self.round_id, status=_STATUS[outcome], code=code, message=message
+        )
+        self.tally.finished(work.plan.item.relpath, outcome, work.plan.item.size, code)
+
+    # --- what planning settles -----------------------------------------------------------------
+
+    def not_migrated(self, plan: Planned) -> None:
+        """The plan leaves the item out (a rule, a filter, a problem, its folder)."""
+        outcome = _NOT_MIGRATED[plan.action]
+        if plan.item.is_dir and outcome is not Outcome.SKIPPED:
+            self.failed_folders.add(plan.path)
+        row = self.store.upsert_item(
+            self.job_id,
+            plan.path,
+            _kind(plan),
+            status=ItemStatus.PENDING,
+            round_id=self.round_id,
+            target_path=plan.target_relpath,
+            size=None if plan.item.is_dir else plan.item.size,
+            mtime_ns=None if plan.item.is_dir else plan.mtime_ns,
+        )
+        code, message = plan.code or "", plan.message or ""
+        self.store.record_outcome(
+            row, round_id=self.round_id, status=_STATUS[outcome], code=code, message=message
+        )
+        self.tally.finished(plan.item.relpath, outcome, 0, code, folder=plan.item.is_dir)
+
+    def orphaned(self, item: WalkItem) -> None:
+        """The item's folder could not be created: it fails with it."""
+        path = os.fsencode(item.relpath)
+        if item.is_dir:
+            self.failed_folders.add(path)
+        row = self.store.upsert_item(
+            self.job_id,
+            path,
+            "folder" if item.is_dir else "file",
+            status=ItemStatus.PENDING,
+            round_id=self.round_id,
+        )
+        code, message = "PARENT_NOT_MIGRATED", "its folder could not be created"
+        self.store.record_outcome(
+            row, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
+        )
+        self.tally.finished(item.relpath, Outcome.FAILED, 0, code, folder=item.is_dir)
+
+    def folder_unreadable(self, path: bytes, code: str, message: str) -> None:
+        """A folder (already planned, maybe created) could not be listed."""
+        self.failed_folders.add(path)
+        row = self.store.item(self.job_id, path)
+        if row is not None:
+            self.store.record_outcome(
+                row.id, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
+            )
+        self.tally.finished(os.fsdecode(path), Outcome.FAILED, folder=True)
+
+    def target_lost(self, row: int, code: str, message: str) -> None:
+        """A done item is gone from the target or changed there (--verify-target): it is
+        failed, so that this round plans it again."""
+        self.store.record_outcome(
+            row, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
+        )
+
+    def deleted(self, row: int, path: str, message: str, *, counted: bool, folder: bool) -> None:
+        """An item gone from the source was deleted at the target (--mirror); `counted` for
+        what was deleted itself, not with a folder above it."""
+        self.store.record_outcome(
+            row, round_id=self.round_id, status=ItemStatus.DELETED, code="MIRRORED", message=message
+        )
+        if counted:
+            self.tally.finished(path, Outcome.DELETED, folder=folder)
+
+    def delete_failed(self, row: int, error: GraphError) -> None:
+        self.store.record_outcome(
+            row,
+            round_id=self.round_id,
+            status=ItemStatus.FAILED,
+            code=error.code or "delete",
+            message=f"could not delete at the target: {error}",
+        )
+
+    def folder_created(self, row: int, plan: Planned, item_id: str) -> None:
+        self.store.record_done(
+            row,
+            round_id=self.round_id,
+            item_id=item_id,
+            etag=None,
+            quick_xor=None,
+            size=None,
+            mtime_ns=None,
+            note_code=plan.code,
+            note=plan.message,
+        )
+        self.tally.finished(plan.item.relpath, Outcome.CREATED, folder=True)
+
+    def folder_found(self, plan: Planned, item_id: str) -> None:
+        """A folder that exists at the target, which the store did not know as done."""
+        self.store.record_done(
+            self.pending(plan),
+            round_id=self.round_id,
+            item_id=item_id,
+            etag=None,
+            quick_xor=None,
+            size=None,
+            mtime_ns=None,
+        )
+
+    def folder_failed(self, row: int, plan: Planned, error: GraphError) -> None:
+        """A folder could not be created at the target."""
+        self.failed_folders.add(plan.path)
+        self.store.record_outcome(
+            row,
+            round_id=self.round_id,
+            status=ItemStatus.FAILED,
+            code=error.code or "folder_failed",
+            message=str(error),
+        )
+        self.tally.finished(plan.item.relpath, Outcome.FAILED, folder=True)

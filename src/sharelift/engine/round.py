@@ -1,0 +1,280 @@
+"""One round of one job: walk, plan, dispatch, finish.
+
+    Engine.run
+      start the round (state store)
+      --verify-target: reconcile the state with the target's delta      reconcile.py
+      make sure the job's target folder exists
+      walk thread ──listings──► Dispatcher.plan, up to `folder_tasks`    dispatch.py
+                                 ├─► FolderCreator: folders, 20 to a $batch    folders.py
+                                 └─► the mover: files                          mover.py,
+                                       (Graph by default: upload sessions)     graph_upload.py
+      the mover finishes; after a complete round, stale sessions end, and
+      --mirror deletes what the source lost                               reconcile.py
+      save the counters, close the round
+
+Every outcome goes through `Outcomes` (outcomes.py) into the state store and the round's one
+`Tally`, from which the round's saved counters and its `RoundResult` are read.
+
+Stopping: `request_stop()` (a first Ctrl-C) stops the walk; files in flight finish their
+current fragment and keep their sessions; the round is `interrupted`. Cancelling `run()` (a
+second Ctrl-C) stops at once: every task of the round is cancelled and still ends before the
+round does, so none writes to the state store after it has closed; none starts a request
+either. The cancellation is passed on at the end.
+
+Guarantees (DESIGN.md invariants): the source is read only (reader.py); an item is `done` only
+once verified, target first, then state, then reports (outcomes.py); a re-run never uploads an
+unchanged file again, costing no Graph request for it; an upload session is saved the moment it
+exists and resumed or cancelled later (graph_session.py); memory is bounded: the walk streams,
+every queue is bounded; all waiting on the service goes through the tenant's pacer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Generator
+from dataclasses import dataclass
+
+from sharelift.engine.config import EngineConfig
+from sharelift.engine.dispatch import Dispatcher
+from sharelift.engine.folders import FolderCreator
+from sharelift.engine.graph_upload import GraphMover
+from sharelift.engine.mover import Mover, MoverFactory, RoundContext
+from sharelift.engine.outcomes import Outcomes
+from sharelift.engine.reconcile import mirror_deletions, verify_target
+from sharelift.engine.tasks import wait_all
+from sharelift.graph.drive import DriveClient
+from sharelift.progress import Tally
+from sharelift.source.rules import TargetPrefix
+from sharelift.source.walk import ScanOptions, walk_listings
+from sharelift.state import JobRecord, RoundStatus, StateStore
+from sharelift.target import ResolvedTarget
+
+
+@dataclass
+class RoundResult:
+    """What a round did, counted by item (files and folders)."""
+
+    round_id: int
+    status: RoundStatus
+    uploaded: int = 0
+    adopted: int = 0
+    """Files the target already held, byte for byte: recorded, not sent."""
+    unchanged: int = 0
+    skipped: int = 0
+    """Left out by a filter, a rule or the conflict policy (blocked items included)."""
+    failed: int = 0
+    deleted: int = 0
+    bytes_uploaded: int = 0
+
+    @classmethod
+    def of(cls, round_id: int, status: RoundStatus, tally: Tally) -> RoundResult:
+        return cls(
+            round_id=round_id,
+            status=status,
+            uploaded=tally.uploaded,
+            adopted=tally.adopted,
+            unchanged=tally.unchanged,
+            skipped=tally.skipped + tally.blocked,
+            failed=tally.failed,
+            deleted=tally.deleted,
+            bytes_uploaded=tally.bytes_uploaded,
+        )
+
+
+class Engine:
+    """One round of one job. Create, then `await run()`; `request_stop()` ends it early.
+
+    `mover` makes the round's mover (default: the Graph mover, `GraphMover`)."""
+
+    def __init__(
+        self,
+        *,
+        drive: DriveClient,
+        store: StateStore,
+        job: JobRecord,
+        source: str,
+        target: ResolvedTarget,
+        options: ScanOptions,
+        config: EngineConfig,
+        tally: Tally | None = None,
+        mover: MoverFactory = GraphMover,
+    ) -> None:
+        self.drive = drive
+        self.store = store
+        self.job = job
+        self.source = os.path.abspath(source)
+        self.target = target
+        self.options = options
+        self.config = config
+        self.tally = tally or Tally()
+        self.stopping = asyncio.Event()
+        self._make_mover = mover
+        self._stop_now = False
+        """Set by a cancellation (a second stop signal): tasks are cancelled and clean up
+        without requests."""
+
+    def request_stop(self) -> None:
+        """Stop taking new work; uploads in flight finish their current fragment and stop,
+        their sessions kept for the next run to resume."""
+        self.stopping.set()
+
+    async def run(self) -> RoundResult:
+        rnd = self.store.start_round(self.job.id)
+        outcomes = Outcomes(self.store, self.tally, self.job.id, rnd.id)
+        status = RoundStatus.FAILED
+        try:
+            if self.config.verify_target:
+                self.tally.phase = "verifying target"
+                await verify_target(self.drive, self.store, outcomes, self.job.id, rnd.id)
+            context = RoundContext(
+                drive=self.drive,
+                store=self.store,
+                job=self.job,
+                round_id=rnd.id,
+                root_id=await self._ensure_root(),
+                config=self.config,
+                outcomes=outcomes,
+                stopping=self.stopping,
+            )
+            mover = self._make_mover(context)
+            self.tally.phase = "migrating"
+            walk_ok = await self._walk(context, mover)
+            if self.stopping.is_set():
+                status = RoundStatus.INTERRUPTED
+            else:
+                await mover.release_stale()
+                if self.config.mirror and walk_ok:
+                    self.tally.phase = "mirroring deletions"
+                    await mirror_deletions(self.drive, self.store, outcomes, self.job.id, rnd.id)
+                status = RoundStatus.COMPLETED
+        except asyncio.CancelledError:
+            status = RoundStatus.INTERRUPTED
+            raise
+        finally:
+            self._save_progress(rnd.id)
+            self.store.finish_round(rnd.id, status)
+            self.tally.phase = status
+        return RoundResult.of(rnd.id, status, self.tally)
+
+    def _save_progress(self, round_id: int) -> None:
+        t = self.tally
+        self.store.update_round(
+            round_id,
+            files_total=t.files_total,
+            bytes_total=max(t.bytes_total, 0),
+            files_done=t.files_done,
+            bytes_done=max(t.bytes_done, 0),
+            files_skipped=t.files_skipped,
+            files_failed=t.files_failed,
+            throttled=self.drive.client.pacer.state().throttled,
+        )
+
+    async def _progress_saver(self, round_id: int) -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            pacer = self.drive.client.pacer.state()
+            self.tally.concurrency = pacer.concurrency
+            self.tally.throttle_events = pacer.throttled
+            self.tally.retries = pacer.retries
+            if pacer.throttled_for > 0:
+                self.tally.throttled_until = asyncio.get_running_loop().time() + pacer.throttled_for
+            self._save_progress(round_id)
+
+    async def _ensure_root(self) -> str:
+        """The target folder's id (created along its path when the user named a new one)."""
+        if self.target.folder_id is not None:
+            return self.target.folder_id
+        parts = [p for p in self.target.folder.split("/") if p]
+        parent = (await self.drive.get_root()).id
+        for name in parts:
+            parent = (await self.drive.create_folder(parent, name, existing_ok=True)).id
+        return parent
+
+    def _first_contact(self) -> bool:
+        # A job that has never completed a round may meet files already at the target.
+        return not any(r.status == RoundStatus.COMPLETED for r in self.store.rounds(self.job.id))
+
+    async def _walk(self, context: RoundContext, mover: Mover) -> bool:
+        """Walk, plan and move everything; True when every folder could be read and made."""
+        folders = FolderCreator(self.drive, context.root_id)
+        dispatcher = Dispatcher(
+            context,
+            source=self.source,
+            options=self.options,
+            prefix=TargetPrefix(self.target.library_path, at_library_root=not self.target.folder),
+            folders=folders,
+            mover=mover,
+        )
+        await mover.start()
+        creator = asyncio.create_task(folders.run())
+        progress = asyncio.create_task(self._progress_saver(context.round_id))
+        listings = walk_listings(self.source, self.options)
+        slots = asyncio.Semaphore(self.config.folder_tasks)
+        tasks: set[asyncio.Task[None]] = set()
+        walk_ok = True
+        try:
+            dispatcher.start(first_contact=self._first_contact())
+            while not self.stopping.is_set():
+                listing = await asyncio.to_thread(next, listings, None)
+                if listing is None:
+                    break
+                if listing.problem is not None:
+                    walk_ok = False
+                await slots.acquire()
+                task = asyncio.create_task(dispatcher.plan(listing))
+                tasks.add(task)
+                task.add_done_callback(functools.partial(_finished, tasks, slots))
+            self.tally.walk_complete = not self.stopping.is_set()
+            if tasks:
+                await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            self._stop_now = True
+            raise
+        finally:
+            await self._wind_down(mover, folders, creator, [progress, *tasks])
+            if isinstance(listings, Generator):
+                listings.close()
+        if self._stop_now:
+            raise asyncio.CancelledError
+        return walk_ok and not context.outcomes.failed_folders
+
+    async def _wind_down(
+        self,
+        mover: Mover,
+        folders: FolderCreator,
+        creator: asyncio.Task[None],
+        others: list[asyncio.Task[None]],
+    ) -> None:
+        """End every task of the round: gracefully (the mover settles what it took, queued
+        folders are made), or at once after a cancellation, here or before."""
+
+        def halt() -> None:
+            self._stop_now = True
+            mover.abort()
+            creator.cancel()
+
+        if self._stop_now:
+            halt()
+        failure: Exception | None = None
+        try:
+            await mover.finish()
+        except asyncio.CancelledError:
+            halt()
+        except Exception as exc:  # a defect in the mover: end the rest first, then raise it
+            failure = exc
+        folders.close()
+        await wait_all([creator], on_cancel=halt)
+        for task in others:
+            task.cancel()
+        await wait_all(others, on_cancel=halt)
+        if failure is not None:
+            raise failure
+
+
+def _finished(
+    tasks: set[asyncio.Task[None]], slots: asyncio.Semaphore, task: asyncio.Task[None]
+) -> None:
+    tasks.discard(task)
+    slots.release()

@@ -1,0 +1,228 @@
+"""The state store's interface: what the engine, the reports, `status` and bulk runs may ask of it.
+
+The state store is the spine of a migration (DESIGN.md, "The flow of data"): every stage reads
+and writes it, so a run may stop at any instant and the next one resumes. `StateStore` is the
+contract every backend keeps (SQLite today, `sharelift.state.sqlite`; a server database for
+several machines later); callers get one from `sharelift.state.open_state` and never learn which
+backend it is.
+
+The contract, for every backend:
+
+- **Write grouping.** Writes may be grouped and committed together (for speed: a run of 100,000
+  small files must not pay for 100,000 durable commits). A group is committed after a bounded
+  time or number of writes, on `flush()` and on `close()`; methods that say "committed before
+  returning" flush themselves. Losing the last uncommitted group in a crash is safe by
+  construction: the engine writes the target first and the state second, and on resume it
+  compares an item that was in flight with the target before uploading it again (DESIGN.md
+  invariant 2).
+- **One owner per object.** A store object belongs to one thread (the engine's event loop).
+  Other processes may open the same store at the same time (`sharelift status` while a run
+  writes); they see what was committed.
+- **Idempotence.** Every write sets values rather than adding to them (except `mark_started`,
+  which counts attempts): repeating a write after a crash leaves the same row.
+- **Privacy.** Upload URLs are bearer credentials: a backend keeps them private (the SQLite file
+  is 0600) and never shows them in a repr or an error.
+- **Errors.** Opening raises `StateError` naming the store; a programming error (an unknown
+  status or counter) raises ValueError.
+
+Rows are identified by an integer id (`row`), stable for the life of the item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, Self
+
+from sharelift.errors import ShareliftError
+from sharelift.state.records import (
+    ItemRecord,
+    ItemStatus,
+    JobRecord,
+    KnownItem,
+    RoundCount,
+    RoundRecord,
+    RoundStatus,
+    TargetKnown,
+    UploadSessionRecord,
+)
+
+
+class StateError(ShareliftError):
+    """The state store cannot be opened or is not a sharelift state store."""
+
+    exit_code = 2
+
+
+class StateStore(Protocol):
+    """A sharelift state store: jobs, their rounds, their items and open upload sessions.
+
+    Use it as a context manager (`with open_state(path) as store:`), or call `close()`.
+    """
+
+    # --- lifetime ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Commit what is pending and release the store; later calls fail."""
+
+    def flush(self) -> None:
+        """Commit every pending write now."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None:
+        """`close()`."""
+
+    def check(self) -> list[str]:
+        """Consistency problems, as sentences; empty when the store is sound (a `done` file
+        without a target id and hash; a `done` item still holding an upload session)."""
+
+    # --- jobs ----------------------------------------------------------------------------------
+
+    def ensure_job(
+        self, key: str, source: str, target: str, options: dict[str, Any] | None = None
+    ) -> JobRecord:
+        """The job with this key, created if new (its source, target and options refreshed
+        if not). Committed before returning."""
+
+    def set_job_target(
+        self, job_id: int, drive_id: str, folder_id: str | None, folder_path: str
+    ) -> None:
+        """Remember where the job's target resolved to. Committed before returning."""
+
+    def job_by_key(self, key: str) -> JobRecord | None: ...
+
+    def job(self, job_id: int) -> JobRecord | None: ...
+
+    def jobs(self) -> list[JobRecord]:
+        """Every job, oldest first."""
+
+    # --- rounds --------------------------------------------------------------------------------
+
+    def start_round(self, job_id: int) -> RoundRecord:
+        """Open the job's next round (numbered from 1), `running`. A round of the job still
+        marked running (its process died) is closed as `interrupted` first. Committed before
+        returning."""
+
+    def update_round(self, round_id: int, **counters: int) -> None:
+        """Refresh a running round's heartbeat and progress counters (any of files_total,
+        bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled; another
+        name raises ValueError)."""
+
+    def finish_round(self, round_id: int, status: RoundStatus) -> None:
+        """Close a round as completed, failed or interrupted (`running` raises ValueError).
+        Committed before returning."""
+
+    def round(self, round_id: int) -> RoundRecord | None: ...
+
+    def rounds(self, job_id: int | None = None) -> list[RoundRecord]:
+        """The rounds of one job in order, or of every job."""
+
+    # --- items: reading ------------------------------------------------------------------------
+
+    def item(self, job_id: int, path: bytes) -> ItemRecord | None: ...
+
+    def item_by_row(self, row: int) -> ItemRecord | None: ...
+
+    def children(self, job_id: int, parent: bytes) -> dict[bytes, KnownItem]:
+        """Every known item directly inside the folder `parent` (b"" for the source's top), by
+        path. Planning calls it once per folder; it must cost one query, not one per item."""
+
+    def items(self, job_id: int, status: ItemStatus | None = None) -> Iterator[ItemRecord]:
+        """The job's items (of one status), in path order, streamed."""
+
+    def round_items(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
+        """The items a round changed, in path order, streamed; an item the round only saw
+        unchanged is not among them."""
+
+    def round_counts(self, job_id: int, round_id: int) -> list[RoundCount]:
+        """What a round's walk met, counted by kind, status, changed-or-only-seen and
+        with-or-without a note, over the items the round changed or saw; without reading
+        every item into the caller."""
+
+    def count_items(self, job_id: int) -> dict[str, int]:
+        """How many of the job's items are in each status (statuses with none are absent)."""
+
+    def unseen_since(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
+        """Items (not deleted) that the round's walk did not see: gone from the source. In
+        path order, streamed."""
+
+    # --- items: writing ------------------------------------------------------------------------
+
+    def upsert_item(
+        self,
+        job_id: int,
+        path: bytes,
+        kind: str,
+        *,
+        status: ItemStatus,
+        round_id: int,
+        target_path: str | None = None,
+        size: int | None = None,
+        mtime_ns: int | None = None,
+    ) -> int:
+        """Create an item, or refresh it as this round's walk saw it; returns its row. A
+        refresh keeps what is known of the target (item id, eTag, hash) so that planning can
+        compare, and marks the item seen by the round."""
+
+    def mark_seen(self, rows: Iterable[int], round_id: int) -> None:
+        """This round's walk saw these items, unchanged (for --mirror)."""
+
+    def mark_folder_seen(self, job_id: int, parent: bytes, round_id: int) -> None:
+        """This round's walk saw every item the store knows directly inside the folder
+        `parent`, unchanged: `mark_seen` for all of them, written once for the folder. Only
+        for a folder none of whose known items is missing from the walk."""
+
+    def mark_started(self, row: int, round_id: int) -> None:
+        """An attempt at the target begins: the item is pending again, its attempts counted
+        (so a crash mid-way is visible on resume)."""
+
+    def record_done(
+        self,
+        row: int,
+        *,
+        round_id: int,
+        item_id: str,
+        etag: str | None,
+        quick_xor: str | None,
+        size: int | None,
+        mtime_ns: int | None,
+        note_code: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """The target holds this item, verified: the only way an item becomes `done`.
+        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why)."""
+
+    def record_outcome(
+        self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
+    ) -> None:
+        """The item failed, or was skipped, blocked or deleted; the message says why. Other
+        statuses raise ValueError."""
+
+    # --- items: reconciling with the target (--verify-target) ----------------------------------
+
+    def done_at_target(self, job_id: int, item_ids: Sequence[str]) -> list[TargetKnown]:
+        """The job's `done` items among the given target ids (ids the job does not know are
+        left out). Called once per page of the target's delta: one query, through an index."""
+
+    def mark_at_target(self, rows: Iterable[int], round_id: int) -> None:
+        """The round found these items at the target (for `done_not_at_target`)."""
+
+    def done_not_at_target(self, job_id: int, round_id: int) -> Iterator[TargetKnown]:
+        """The job's `done` items that the round did not find at the target, streamed. The
+        caller may write to the store (mark them failed) while it iterates."""
+
+    # --- upload sessions -----------------------------------------------------------------------
+
+    def save_upload_session(
+        self, row: int, upload_url: str, expires_at: str | None, size: int, mtime_ns: int
+    ) -> None:
+        """Persist a session the moment it exists, replacing any the item held, so that a
+        killed run can resume or cancel it. Committed before returning."""
+
+    def upload_session(self, row: int) -> UploadSessionRecord | None: ...
+
+    def drop_upload_session(self, row: int) -> None:
+        """Forget the item's session (finished or cancelled); no error when there is none."""
+
+    def upload_sessions(self, job_id: int) -> list[UploadSessionRecord]:
+        """Every session the job's items hold."""

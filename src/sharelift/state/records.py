@@ -1,0 +1,182 @@
+"""What the state store holds, as values: statuses, and one record type per kind of row.
+
+Every backend returns these types, so nothing outside `sharelift.state` knows how they are
+stored. Paths are `bytes` (`os.fsencode` of the path relative to the job's source, `/`-separated)
+so that names which are not valid UTF-8 survive the round trip exactly. Times are ISO-8601 UTC
+text (`utcnow()`).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+
+class ItemStatus(enum.StrEnum):
+    """Where one item of a job stands. The values are what the store keeps."""
+
+    PENDING = "pending"
+    """Seen by a walk, not settled yet (or in flight when a run stopped)."""
+    DONE = "done"
+    """At the target and verified (DESIGN.md invariant 2)."""
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Left out: by a filter, by policy (the target is newer), or its folder is not migrated."""
+    BLOCKED = "blocked"
+    """Refused by a naming or size rule that no policy fixes."""
+    DELETED = "deleted"
+    """Gone from the source and removed from the target (--mirror)."""
+
+
+OUTCOME_STATUSES = frozenset(
+    {ItemStatus.FAILED, ItemStatus.SKIPPED, ItemStatus.BLOCKED, ItemStatus.DELETED}
+)
+"""The statuses `StateStore.record_outcome` writes (`done` has `record_done`)."""
+
+
+class RoundStatus(enum.StrEnum):
+    """Where one round (one run of a job) stands. The values are what the store keeps."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
+def utcnow() -> str:
+    """Now, as the ISO-8601 UTC text the store keeps (`2026-11-23T13:05:01.123456Z`)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parent_of(path: bytes) -> bytes:
+    """The relative folder of a relative path (`b"a/b/c"` -> `b"a/b"`, `b"c"` -> `b""`)."""
+    cut = path.rfind(b"/")
+    return b"" if cut < 0 else path[:cut]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """One job: a source folder and a target folder, identified by `key`."""
+
+    id: int
+    key: str
+    source: str
+    target: str
+    drive_id: str | None
+    folder_id: str | None
+    folder_path: str | None
+    created_at: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    """One round of a job, with the progress counters it last saved."""
+
+    id: int
+    job_id: int
+    number: int
+    status: RoundStatus
+    started_at: str
+    ended_at: str | None
+    heartbeat_at: str
+    pid: int | None
+    host: str | None
+    files_total: int
+    bytes_total: int
+    files_done: int
+    bytes_done: int
+    files_skipped: int
+    files_failed: int
+    throttled: int
+
+
+class ItemRecord(NamedTuple):
+    """One item of a job, whole. A named tuple: a report reads one per item, and it is cheap."""
+
+    id: int
+    job_id: int
+    path: bytes
+    parent: bytes
+    kind: str
+    """`file` or `folder`."""
+    target_path: str | None
+    """Path below the job's target folder, after renames."""
+    size: int | None
+    mtime_ns: int | None
+    quick_xor: str | None
+    """Base64 quickXorHash of the bytes that were uploaded (files that are done)."""
+    item_id: str | None
+    """The driveItem id at the target."""
+    etag: str | None
+    status: ItemStatus
+    error_code: str | None
+    error_message: str | None
+    attempts: int
+    round_id: int | None
+    """The last round that changed the item."""
+    seen_round: int | None
+    """The last round whose walk saw it (a folder seen whole is marked once, for all of it)."""
+    started_at: str | None
+    ended_at: str | None
+
+    @property
+    def display_path(self) -> str:
+        """The source path as text (undecodable bytes shown as escapes)."""
+        return os.fsdecode(self.path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class KnownItem(NamedTuple):
+    """What planning needs of an item the store knows (`StateStore.children`): a re-run
+    reads one per file, so it carries only these columns."""
+
+    id: int
+    path: bytes
+    status: ItemStatus
+    item_id: str | None
+    target_path: str | None
+    size: int | None
+    mtime_ns: int | None
+
+
+class TargetKnown(NamedTuple):
+    """What reconciling with the target needs of an item that is done
+    (`StateStore.done_at_target`, `StateStore.done_not_at_target`)."""
+
+    id: int
+    item_id: str
+    kind: str
+    quick_xor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoundCount:
+    """How many items of one kind and status a round changed or saw (`StateStore.round_counts`)."""
+
+    kind: str
+    status: ItemStatus
+    changed: bool
+    """True: the round changed these items; False: it only saw them, unchanged."""
+    noted: bool
+    """True: the items carry an error code (for a `done` item: a note, such as a rename)."""
+    items: int
+    size: int
+    """Sum of their sizes in bytes (folders count 0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSessionRecord:
+    """An upload session a round opened, saved the moment it existed (invariant 4)."""
+
+    item_row: int
+    upload_url: str
+    expires_at: str | None
+    size: int
+    mtime_ns: int
+    created_at: str
+
+    def __repr__(self) -> str:  # the URL is a bearer credential for the session
+        return f"UploadSessionRecord(item_row={self.item_row}, size={self.size}, url=<hidden>)"
