@@ -174,3 +174,24 @@ def graph(emulator: EmulatorServer, _session_graph_token: str) -> Iterator[httpx
         headers={"Authorization": f"Bearer {_session_graph_token}"},
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def migration_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """An emulator whose Migration API runs from the start (Azurite included), for the session.
+
+    Tests that change its faults reset them (`server.reset_faults()`) when done.
+    """
+    settings = EmulatorSettings(
+        data_dir=tmp_path_factory.mktemp("migration-emulator"), migration_api="start"
+    )
+    with EmulatorServer(settings) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset_migration_emulator_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "migration_emulator" in request.fixturenames:
+        server: EmulatorServer = request.getfixturevalue("migration_emulator")
+        server.reset_faults()
