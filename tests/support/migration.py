@@ -19,18 +19,10 @@ from azure.storage.blob import ContainerClient, ContentSettings
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from conftest import close_msal, confidential_app
+from conftest import certificate_credential, close_msal, confidential_app
 from sharelift.emulator.server import EmulatorServer
 
 NS = "urn:deployment-{}-schema"
-
-
-def certificate_credential(info: dict[str, Any]) -> dict[str, str]:
-    """MSAL's certificate credential for the emulator's registered app."""
-    cert = info["certificate"]
-    with open(cert["key_file"]) as fh:
-        key = fh.read()
-    return {"private_key": key, "thumbprint": cert["thumbprint"]}
 
 
 def sharepoint_token(server: EmulatorServer, role: str = "root", *, secret: bool = False) -> str:
