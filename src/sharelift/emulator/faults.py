@@ -152,6 +152,9 @@ def classify(method: str, path: str, query: bytes) -> Classified:
     """Kind and resource-unit cost of a request, by method and path."""
     if path.startswith("/_emulator/"):
         return Classified("admin", 0, False)
+    if "/_api/site/" in path:
+        # The Migration API's SP.Site calls, on any site; their throttling is their own fault.
+        return Classified("migration", 0, False)
     if path.startswith("/_api/"):
         return Classified("sharepoint", 0, False)
     if path.startswith(UPLOAD_PREFIXES):
@@ -160,9 +163,6 @@ def classify(method: str, path: str, query: bytes) -> Classified:
         return Classified("upload-session", 2 if method == "DELETE" else 1, True)
     if path.startswith(DOWNLOAD_PREFIXES):
         return Classified("download", 1, True)
-    if "/_api/site/" in path:
-        # The Migration API's SP.Site calls; its throttling is its own fault.
-        return Classified("migration", 0, False)
     if not path.startswith("/v1.0/"):
         return Classified("identity", 0, False)
     if path == "/v1.0/$batch":
