@@ -34,7 +34,7 @@ from sharelift.emulator.migration.blobs import (
     write_log,
 )
 from sharelift.emulator.migration.events import make_event
-from sharelift.emulator.migration.jobs import Job, JobQueue
+from sharelift.emulator.migration.jobs import STATE_QUEUED, Job, JobQueue
 from sharelift.emulator.migration.package import (
     Package,
     PackageError,
@@ -156,6 +156,7 @@ class ImportWorker:
         if delay <= 0 or job.postponed:
             return False
         job.postponed = True
+        job.state = STATE_QUEUED  # waiting for its next pickup
         pickup = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
         self.emit(
             job,
