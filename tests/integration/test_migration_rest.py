@@ -296,8 +296,8 @@ def test_an_empty_package_is_a_fatal_error_and_the_job_ends(
     events = wait_for_end(client, migration_emulator, token, job_id)
     names = [e["Event"] for e in events]
     assert names[:2] == ["JobQueued", "JobStart"]
-    assert names[-2:] == ["JobFatalError", "JobEnd"]
-    fatal = events[-2]
+    assert names[2:] == ["JobFatalError", *["JobLogFileCreate"] * 3, "JobEnd"]
+    fatal = events[2]
     assert "ExportSettings.xml" in fatal["Message"]
     assert fatal["ObjectType"] == fatal["Url"] == fatal["Id"] == ""
     for event in events:

@@ -262,10 +262,10 @@ class _JobRun:
             self._import(package, target, libraries, storage.container(job.source, job.provided))
         except FatalJobError as exc:
             self._problem("JobFatalError", None, E_FATAL, str(exc))
-        self._emit("JobEnd", **self._end_fields())
         if manifest is not None:
             self._write_logs(manifest)
             manifest.close()
+        self._emit("JobEnd", **self._end_fields())
         self.worker.queue.finish(job)
 
     def _end_fields(self) -> dict[str, object]:
@@ -494,9 +494,17 @@ class _JobRun:
         def text(levels: set[str]) -> str:
             return "".join(f"{lvl}\t{msg}\n" for lvl, msg in self.lines if lvl in levels)
 
-        try:
-            write_log(manifest, f"{base}.log", text({"info", "warning", "error"}), self.job.key)
-            write_log(manifest, f"{base}.wrn", text({"warning"}), self.job.key)
-            write_log(manifest, f"{base}.err", text({"error"}), self.job.key)
-        except AzureError as exc:
-            _log.info("job %s: cannot write its logs (%s)", self.job.id, type(exc).__name__)
+        logs = {
+            f"{base}.log": {"info", "warning", "error"},
+            f"{base}.wrn": {"warning"},
+            f"{base}.err": {"error"},
+        }
+        for name, levels in logs.items():
+            try:
+                write_log(manifest, name, text(levels), self.job.key)
+            except AzureError as exc:
+                _log.info("job %s: cannot write its logs (%s)", self.job.id, type(exc).__name__)
+                return
+            # Deprecated but documented (migration-events.md): it names the log, which a
+            # caller holding a provided container's SAS (no List) could not find otherwise.
+            self._emit("JobLogFileCreate", FileName=name)
