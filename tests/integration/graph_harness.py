@@ -65,7 +65,7 @@ class Harness:
         return {"Authorization": f"Bearer {self.tokens[self.principal]}"}
 
     def drive_id(self, upn: str | None = None) -> str:
-        user = self.store.user(upn or self.upn)
+        user = self.store.tenant.user(upn or self.upn)
         assert user is not None and user.drive_id is not None
         return user.drive_id
 
@@ -111,7 +111,7 @@ class Harness:
         """Another user of the tenant (with a OneDrive when `onedrive`); returns the UPN."""
         n = next(_numbers)
         upn = f"tester{n}@contoso.com"
-        self.store.seed([UserSpec(upn, f"Tester {n}", onedrive=onedrive)])
+        self.store.tenant.seed([UserSpec(upn, f"Tester {n}", onedrive=onedrive)])
         return upn
 
 
@@ -124,8 +124,8 @@ def harness(server: EmulatorServer, **knobs: Any) -> Iterator[Harness]:
     n = next(_numbers)
     upn, display_name = f"tester{n}@contoso.com", f"Tester {n}"
     assert server.store is not None
-    server.store.seed([UserSpec(upn, display_name)])
-    user = server.store.user(upn)
+    server.store.tenant.seed([UserSpec(upn, display_name)])
+    user = server.store.tenant.user(upn)
     assert user is not None
     identity = server.identity
     tokens = {

@@ -147,7 +147,8 @@ def live_sessions(server: EmulatorServer) -> list[str]:
     """Upload sessions the emulator still holds open (expired ones do not count)."""
     store = server.store
     assert store is not None
-    return [sid for sid in os.listdir(store.sessions_dir) if store.session(sid) is not None]
+    sessions = store.sessions
+    return [sid for sid in os.listdir(sessions.sessions_dir) if sessions.get(sid) is not None]
 
 
 def migrate_command(

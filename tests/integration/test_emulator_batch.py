@@ -157,7 +157,7 @@ def test_non_json_inner_bodies_travel_as_base64() -> None:
     from starlette.requests import Request
     from starlette.types import Receive, Scope, Send
 
-    from sharelift.emulator import batch as batch_mod
+    from sharelift.emulator.graph import batch as batch_mod
 
     seen: dict[str, Any] = {}
 

@@ -99,7 +99,7 @@ def test_latest_and_bad_tokens(h: Harness) -> None:
 def test_expired_token(h: Harness) -> None:
     d = h.drive_id()
     _, link, _ = follow(h, f"/drives/{d}/root/delta")
-    h.store.expire_delta_tokens(d)
+    h.store.changes.expire_tokens(d)
     assert h.get(link).status_code == 410
     items, _, _ = follow(h, f"/drives/{d}/root/delta")
     assert items[0]["name"] == "root"

@@ -55,7 +55,7 @@ def test_client_secret_token_is_a_signed_graph_token(emulator: EmulatorServer) -
         close_msal(app)
     assert result["token_type"] == "Bearer"
     token = result["access_token"]
-    keys = jwt.PyJWKSet(emulator.identity.jwks()["keys"])
+    keys = jwt.PyJWKSet(emulator.identity.tokens.jwks()["keys"])
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "RS256"
     key = next(k for k in keys.keys if k.key_id == header["kid"])

@@ -69,7 +69,7 @@ def test_user_drive_404_until_provisioned(h: Harness) -> None:
     h.as_principal(APP)
     assert_graph_error(h.get("/users/nestor@contoso.com/drive"), 404, "ResourceNotFound")
     assert h.get("/users/nestor@contoso.com/drives").json()["value"] == []
-    h.store.provision_onedrive("nestor@contoso.com")
+    h.store.tenant.provision_onedrive("nestor@contoso.com")
     drive = h.get("/users/nestor@contoso.com/drive").json()
     assert drive["name"] == "OneDrive" and drive["driveType"] == "business"
     assert (
@@ -311,7 +311,7 @@ def test_versions_and_quota(h: Harness) -> None:
     assert quota["used"] == 3000 and quota["remaining"] == quota["total"] - 3000
     r = h.get(f"/drives/{d}/items/{item['id']}/versions/1.0/content")
     assert r.status_code == 302 and h.client.get(r.headers["location"]).content == data
-    h.store.set_quota(d, 3300)
+    h.store.versions.set_quota(d, 3300)
     r = h.put(f"/drives/{d}/root:/big.bin:/content", content=b"b" * 600)
     assert_graph_error(r, 507, "insufficientStorage")
     assert h.get(f"/drives/{d}").json()["quota"]["state"] == "nearing"

@@ -15,8 +15,9 @@ from cryptography import x509
 
 from conftest import close_msal, confidential_app
 from sharelift.clouds import Cloud, EmulatorInfo
-from sharelift.emulator.server import EmulatorServer, load_users
+from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
+from sharelift.emulator.users_file import load_users
 from sharelift.errors import EmulatorError
 
 SECRET_FILES = (

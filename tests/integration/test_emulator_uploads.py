@@ -142,7 +142,7 @@ def test_expiry_and_extension(server: EmulatorServer) -> None:
 
 def test_expire_all_sessions_on_demand(h: Harness) -> None:
     urls = [open_session(h, f"s{i}.bin")["uploadUrl"] for i in range(3)]
-    assert h.store.expire_sessions() >= 3
+    assert h.store.sessions.expire_all() >= 3
     for url in urls:
         r = put_range(h, url, b"x" * 10, 0, 10)
         assert r.status_code == 404 and error_code(r) == "itemNotFound"
@@ -192,7 +192,7 @@ def test_defer_commit(h: Harness) -> None:
 
 def test_quota_and_bad_requests(h: Harness) -> None:
     d = h.drive_id()
-    h.store.set_quota(d, 1000)
+    h.store.versions.set_quota(d, 1000)
     r = h.post(
         f"/drives/{d}/root:/huge.bin:/createUploadSession", json={"item": {"fileSize": 2000}}
     )

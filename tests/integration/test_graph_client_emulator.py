@@ -155,7 +155,7 @@ async def test_simple_upload_patch_delete_and_delta(drive: DriveClient, home: Dr
 
 async def test_sites_and_libraries(emulator: EmulatorServer, client: GraphClient) -> None:
     assert emulator.store is not None
-    site = await get_site(client, emulator.store.hostname, "/sites/Team")
+    site = await get_site(client, emulator.store.tenant.hostname, "/sites/Team")
     assert site.display_name == "Team"
     names = sorted(d.name or "" for d in await list_site_drives(client, site.id))
     assert names == ["Archive", "Documents"]

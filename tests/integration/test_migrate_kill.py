@@ -73,10 +73,10 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
 
 def big_session_started(server: EmulatorServer) -> bool:
     """The emulator holds a session for big.bin that has received a fragment."""
-    store = server.store
-    assert store is not None
-    for sid in os.listdir(store.sessions_dir):
-        session = store.session(sid)
+    assert server.store is not None
+    sessions = server.store.sessions
+    for sid in os.listdir(sessions.sessions_dir):
+        session = sessions.get(sid)
         if session is not None and session.file_size == BIG and session.received > 0:
             return True
     return False

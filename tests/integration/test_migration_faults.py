@@ -17,7 +17,7 @@ def _job(client: httpx.Client, server: EmulatorServer, token: str) -> httpx.Resp
     r = site_call(client, server, token, "ProvisionMigrationContainers")
     info = r.json()["d"]["ProvisionMigrationContainers"]
     assert server.store is not None
-    site = server.store.site_by_path(server.store.hostname, "/")
+    site = server.store.tenant.site_by_path(server.store.tenant.hostname, "/")
     assert site is not None
     return site_call(
         client,

@@ -39,7 +39,7 @@ def token(migration_emulator: EmulatorServer) -> str:
 
 def _web_id(server: EmulatorServer, path: str = "/") -> str:
     assert server.store is not None
-    site = server.store.site_by_path(server.store.hostname, path)
+    site = server.store.tenant.site_by_path(server.store.tenant.hostname, path)
     assert site is not None
     return site.id.split(",")[2]
 

@@ -4,20 +4,27 @@ It follows Microsoft's documented behaviour rather than sharelift's convenience,
 wire code with the client (`sharelift.graph`, `sharelift.target`, `sharelift.transfer`): two
 independent readings of the same documents, so that a misreading in one is caught by the other.
 
-Modules:
+Modules and packages, one role each:
     settings    EmulatorSettings: every knob, with its default; faults are mutable at runtime
-    store       the tenant model in SQLite (users, sites, drives, items, versions, sessions,
-                change log) plus content files; thread-safe; survives restarts
-    graph       Graph v1.0 routes: users, sites, drives, items, children, folders, uploads,
-                downloads, versions, copy, delta
-    wire        Graph's JSON shapes: driveItem, drive, site, user, error bodies
-    uploads     upload sessions on their unauthenticated upload URLs
-    batch       JSON $batch: inner requests re-enter the whole app, so each is throttled alone
-    identity    OAuth 2.0 / OpenID endpoints MSAL talks to; signs and verifies JWTs
+    store/      the tenant model in SQLite plus content files; thread-safe; survives restarts:
+                tenant (users, sites, drives), items (the tree), folders, files (content and
+                the one commit path, with commit hooks), edits (rename, move, copy), versions
+                and quota, sessions (upload sessions), changes (the change log behind delta),
+                database and schema (named migrations)
+    graph/      Graph v1.0 routes by resource: directory (users, sites, drives), items,
+                uploads, downloads, versions, delta, copies, batch ($batch); dispatch routes
+                them, wire holds Graph's JSON shapes and errors
+    identity/   the OAuth 2.0 / OpenID endpoints MSAL talks to: registration and keys, tokens
+                (JWTs), client authentication, the token endpoint's grants, device codes,
+                managed identity, and the Graph authentication middleware
     sharepoint  SharePoint REST on the admin host (OneDrive pre-provisioning)
-    faults      latency, bandwidth, resource-unit throttling, injected errors and resets
+    faults/     latency, bandwidth, resource-unit throttling, injected errors and dropped
+                connections, as rules run in order by FaultsMiddleware
+    asgi        raw-ASGI helpers the middleware layers share (tokens, Graph error bodies)
     observe     JSON-lines request log and counters
     certs       the emulator's own CA, server certificate and app certificate
     app         assembles the ASGI app: routes and middleware
-    server      runs it over HTTPS (Hypercorn), writes emulator.json, in a thread or the foreground
+    server      runs it over HTTPS (Hypercorn), in a thread or the foreground
+    info        emulator.json: what a client needs to connect
+    users_file  the users file (CSV or JSON) read at start
 """

@@ -30,7 +30,7 @@ from starlette.routing import BaseRoute, Route
 from sharelift.emulator import identity as identity_mod
 from sharelift.emulator import sharepoint
 from sharelift.emulator.certs import ensure_certs
-from sharelift.emulator.faults import FaultsMiddleware, Throttle
+from sharelift.emulator.faults import FaultsMiddleware, Throttle, standard_rules
 from sharelift.emulator.identity import (
     GraphAuthMiddleware,
     Identity,
@@ -53,7 +53,7 @@ def store_user_lookup(store: Store) -> identity_mod.UserLookup:
     """Identity's view of the store's users."""
 
     def lookup(upn: str) -> UserInfo | None:
-        user = store.user(upn)
+        user = store.tenant.user(upn)
         if user is None:
             return None
         return UserInfo(upn=user.upn, object_id=user.id, display_name=user.display_name)
@@ -196,7 +196,7 @@ def create_app(
 ) -> Starlette:
     """The emulator app over `store`. Creates certificates and the app registration if missing.
 
-    `graph_routes` replaces `sharelift.emulator.graph.routes(store)` (tests of the frame only).
+    `graph_routes` replaces `sharelift.emulator.graph.routes()` (tests of the frame only).
     `app.state` holds settings, store, identity, stats, request_log, throttle, provisioner,
     migration (the Migration API service; stop it with the app);
     the server adds `info` and `info_provider` once it knows its URL. Close
@@ -208,7 +208,7 @@ def create_app(
     if graph_routes is None:
         from sharelift.emulator.graph import routes as graph_routes_of
 
-        graph_routes = graph_routes_of(store)
+        graph_routes = graph_routes_of()
     stats = Stats()
     request_log = RequestLog(settings.data_dir / "requests.jsonl" if settings.request_log else None)
     throttle = Throttle()
@@ -222,7 +222,11 @@ def create_app(
         ],
         middleware=[
             Middleware(ObserveMiddleware, stats=stats, log=request_log),
-            Middleware(FaultsMiddleware, settings=settings, identity=identity, throttle=throttle),
+            Middleware(
+                FaultsMiddleware,
+                settings=settings,
+                rules=standard_rules(throttle, registration.client_id),
+            ),
             Middleware(GraphAuthMiddleware, identity=identity),
         ],
     )

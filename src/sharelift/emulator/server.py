@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import ipaddress
 import json
 import logging
@@ -34,73 +33,15 @@ from starlette.routing import BaseRoute
 from sharelift.emulator.app import ADMIN_KEY_HEADER, create_app, reset_faults
 from sharelift.emulator.certs import write_private
 from sharelift.emulator.faults import ConnectionDropper, DroppedConnection
-from sharelift.emulator.identity import GRAPH_RESOURCE, Identity
+from sharelift.emulator.identity import Identity
+from sharelift.emulator.info import INFO_FILE, connection_info
 from sharelift.emulator.migration.service import MigrationService
 from sharelift.emulator.observe import RequestLog, Stats
 from sharelift.emulator.settings import EmulatorSettings, Faults
 from sharelift.emulator.sharepoint import Provisioner
 from sharelift.emulator.store import DEFAULT_USERS, Store, UserSpec
+from sharelift.emulator.users_file import load_users
 from sharelift.errors import EmulatorError
-
-INFO_FILE = "emulator.json"
-_TRUE = {"1", "true", "yes", "y"}
-_FALSE = {"0", "false", "no", "n", ""}
-
-
-def _flag(value: object, where: str, column: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False if text else default
-    raise EmulatorError(f"{where}: column {column!r} must be true or false, not {value!r}")
-
-
-def load_users(path: Path) -> list[UserSpec]:
-    """Users from a CSV (header upn,display_name,licensed,onedrive) or a JSON list of objects
-    with the same keys. `upn` is required; the others default to the UPN, true and true.
-
-    Raises EmulatorError naming the file (and row) on any problem.
-    """
-    try:
-        text = path.read_text("utf-8-sig")
-    except OSError as exc:
-        raise EmulatorError(f"{path}: cannot read users file ({exc.strerror})") from exc
-    rows: list[tuple[str, dict[str, Any]]] = []
-    if path.suffix.lower() == ".json" or text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise EmulatorError(f"{path}: not valid JSON ({exc})") from exc
-        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise EmulatorError(f"{path}: expected a JSON list of user objects")
-        rows = [(f"{path}: user #{i + 1}", r) for i, r in enumerate(data)]
-    else:
-        reader = csv.DictReader(text.splitlines())
-        if not reader.fieldnames or "upn" not in [f.strip() for f in reader.fieldnames]:
-            raise EmulatorError(f"{path}: the CSV needs a header with an 'upn' column")
-        rows = [
-            (f"{path}: row {i + 2}", {(k or "").strip(): v for k, v in r.items()})
-            for i, r in enumerate(reader)
-        ]
-    users: list[UserSpec] = []
-    for where, row in rows:
-        upn = str(row.get("upn") or "").strip()
-        if not upn:
-            raise EmulatorError(f"{where}: 'upn' is empty")
-        users.append(
-            UserSpec(
-                upn=upn,
-                display_name=str(row.get("display_name") or upn.split("@")[0]).strip(),
-                licensed=_flag(row.get("licensed"), where, "licensed", True),
-                onedrive=_flag(row.get("onedrive"), where, "onedrive", True),
-            )
-        )
-    return users
 
 
 class _DropFilter(logging.Filter):
@@ -192,7 +133,7 @@ class EmulatorServer:
         self.port = int(sock.getsockname()[1])
         try:
             self.store = Store.open(settings)
-            self.store.seed(users)
+            self.store.tenant.seed(users)
             self.app = create_app(settings, self.store, graph_routes=self._graph_routes)
         except BaseException:
             self._release()
@@ -383,48 +324,9 @@ class EmulatorServer:
     def build_info(self) -> dict[str, Any]:
         """The emulator.json contents: URLs, credentials, users and drives (current state)."""
         assert self.app is not None and self.store is not None
-        identity, certs = self.identity, self.app.state.certs
-        base = identity.base_url
-        sp = identity.sharepoint_resources
-        reg = identity.registration
-        return {
-            "version": 1,
-            "base_url": base,
-            "graph_url": f"{base}/v1.0",
-            "graph_scope": f"{GRAPH_RESOURCE}/.default",
-            "authority": identity.authority,
-            "tenant": self.settings.tenant,
-            "tenant_id": identity.tenant_id,
-            "domain": f"{self.settings.tenant}.com",
-            "ca_file": str(certs.ca_cert),
-            "client_id": reg.client_id,
-            "client_secret": reg.client_secret,
-            "certificate": {
-                "key_file": str(certs.app_key),
-                "cert_file": str(certs.app_cert),
-                "thumbprint": certs.app_thumbprint_sha1,
-                "thumbprint_sha256": certs.app_thumbprint_sha256,
-            },
-            "sharepoint": {role: url.removeprefix("https://") for role, url in sp.items()},
-            "sharepoint_admin_url": base,
-            "sharepoint_admin_resource": sp["admin"],
-            "sharepoint_admin_scope": f"{sp['admin']}/.default",
-            "users": [
-                {
-                    "upn": u.upn,
-                    "id": u.id,
-                    "display_name": u.display_name,
-                    "licensed": u.licensed,
-                    "drive_id": u.drive_id,
-                }
-                for u in self.store.users()
-            ],
-            "drives": self.store.drives_summary(),
-            "managed_identity": identity.managed_identity,
-            "migration_api": self.migration.info(),
-            "admin_key": reg.admin_key,
-            "admin_header": "X-Emulator-Key",
-        }
+        info = connection_info(self.settings, self.identity, self.app.state.certs, self.store)
+        info["migration_api"] = self.migration.info()
+        return info
 
     def admin_headers(self) -> dict[str, str]:
         return {ADMIN_KEY_HEADER: self.identity.registration.admin_key}

@@ -22,19 +22,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from sharelift.emulator.identity import (
-    SHAREPOINT_APP_ID,
-    Identity,
-    Principal,
-    TokenError,
-    bearer_token,
-)
+from sharelift.emulator.asgi import bearer_token
+from sharelift.emulator.identity import SHAREPOINT_APP_ID, Identity, Principal, TokenError
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import ProvisioningError, Store
 
@@ -76,7 +70,7 @@ class Provisioner:
             self._pending.discard(handle)
         for upn in upns:
             try:
-                self.store.provision_onedrive(upn)
+                self.store.tenant.provision_onedrive(upn)
             except ProvisioningError:
                 continue  # SharePoint Online silently skips unknown and unlicensed users
             except Exception:  # the store may already be closed when the server stops
@@ -111,8 +105,8 @@ APPIDACR_SECRET = "1"  # noqa: S105 — a claim value, not a password
 1 client secret, 2 certificate)."""
 
 
-def authenticate(request: Request, audience: str) -> tuple[dict[str, Any], Principal] | Response:
-    """The caller's claims and principal for a SharePoint REST call to the host of `audience`,
+def authenticate(request: Request, audience: str) -> Principal | Response:
+    """The caller's principal for a SharePoint REST call to the host of `audience`,
     or the 401 to answer (no token, an invalid one, or an app-only one got with a secret)."""
     identity: Identity = request.app.state.identity
     settings: EmulatorSettings = request.app.state.settings
@@ -120,17 +114,16 @@ def authenticate(request: Request, audience: str) -> tuple[dict[str, Any], Princ
     if token is None:
         return _unauthorized(identity, "Unsupported security token.")
     try:
-        claims = identity.verify_access_token(token, {audience})
+        principal = identity.principal(token, {audience})
     except TokenError as exc:
         return _unauthorized(identity, f"Invalid JWT token. {exc.message}")
-    principal = identity.principal_from(claims)
     if (
         principal.kind == "app"
-        and str(claims.get("appidacr")) == APPIDACR_SECRET
+        and principal.appidacr == APPIDACR_SECRET
         and not settings.app_only_secret_for_sharepoint
     ):
         return _unauthorized(identity, "Unsupported app only token.")
-    return claims, principal
+    return principal
 
 
 async def _create_personal_site_enqueue_bulk(request: Request) -> Response:
@@ -139,7 +132,7 @@ async def _create_personal_site_enqueue_bulk(request: Request) -> Response:
     authenticated = authenticate(request, identity.sharepoint_resources["admin"])
     if isinstance(authenticated, Response):
         return authenticated
-    if authenticated[1].kind != "app":
+    if authenticated.kind != "app":
         return sp_error(
             request,
             403,

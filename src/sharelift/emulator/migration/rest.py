@@ -128,10 +128,9 @@ async def _site_call(request: Request) -> Response:
         )
     identity: Identity = request.app.state.identity
     role, path = _site_path(request)
-    authenticated = sharepoint.authenticate(request, identity.sharepoint_resources[role])
-    if isinstance(authenticated, Response):
-        return authenticated
-    _, principal = authenticated
+    principal = sharepoint.authenticate(request, identity.sharepoint_resources[role])
+    if isinstance(principal, Response):
+        return principal
     needed = READ_ROLES if method in _READS else WRITE_ROLES
     if principal.kind != "app" or not needed & set(principal.roles):
         return sharepoint.sp_error(
@@ -140,8 +139,8 @@ async def _site_call(request: Request) -> Response:
     if (throttled := _throttled(request)) is not None:
         return throttled
     store = request.app.state.store
-    host = store.my_hostname if role == "my" else store.hostname
-    site = store.site_by_path(host, path)
+    host = store.tenant.my_hostname if role == "my" else store.tenant.hostname
+    site = store.tenant.site_by_path(host, path)
     if site is None:
         return sharepoint.sp_error(
             request, 404, "-2147024894, System.IO.FileNotFoundException", "File Not Found."

@@ -23,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
-from sharelift.emulator.wire import error_response, json_response
+from sharelift.emulator.asgi import BATCH_EXTENSION
+from sharelift.emulator.graph.wire import error_response, json_response
 
 MAX_REQUESTS = 20
 _METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"}
@@ -121,7 +122,7 @@ async def _run_one(request: Request, req: dict[str, Any]) -> dict[str, Any]:
         "raw_path": quote(unquote(path), safe="/:$,;=@!'()*+").encode(),
         "query_string": query.encode(),
         "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()],
-        "extensions": {"sharelift.batch": {"principal": request.state.principal}},
+        "extensions": {BATCH_EXTENSION: {"principal": request.state.principal}},
         "state": {},
     }
     finished = asyncio.Event()

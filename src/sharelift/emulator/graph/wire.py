@@ -18,7 +18,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from sharelift.emulator.store import Drive, DriveError, Item, Site, Store, User
+from sharelift.emulator.store import Drive, DriveError, Item, Site, Store, User, list_id_of
 
 DOWNLOAD_URL_LIFETIME_S = 3600
 """Graph's pre-authenticated download URLs last about an hour."""
@@ -111,6 +111,11 @@ def json_response(request: Request, body: Mapping[str, Any], status: int = 200) 
     )
 
 
+def item_context(drive: Drive) -> str:
+    """The `@odata.context` of one driveItem of `drive`."""
+    return f"{GRAPH_CONTEXT}#drives('{drive.id}')/items/$entity"
+
+
 def select(body: dict[str, Any], request: Request) -> dict[str, Any]:
     """Honour `$select` on one resource: keep the chosen properties and the `@odata` ones."""
     wanted = request.query_params.get("$select") or request.query_params.get("select")
@@ -121,6 +126,43 @@ def select(body: dict[str, Any], request: Request) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def selected(request: Request, name: str) -> bool:
+    """Whether `$select` names `name` (properties Graph returns only when asked for)."""
+    wanted = request.query_params.get("$select") or request.query_params.get("select") or ""
+    return name in {w.strip() for w in wanted.split(",")}
+
+
+def sharepoint_ids(store: Store, drive: Drive, item: Item | None = None) -> dict[str, Any]:
+    """The `sharepointIds` facet (https://learn.microsoft.com/graph/api/resources/sharepointids)
+    of a drive's list, or of one of its items: what a Migration API package must name."""
+    _, site_guid, web_guid = drive.site_id.split(",")
+    site = store.tenant.site(drive.site_id)
+    ids: dict[str, Any] = {
+        "listId": list_id_of(drive.id),
+        "siteId": site_guid,
+        "siteUrl": site.web_url if site else "",
+        "tenantId": None,
+        "webId": web_guid,
+    }
+    if item is not None:
+        ids["listItemUniqueId"] = item.guid.lower()
+    return ids
+
+
+def list_json(store: Store, drive: Drive) -> dict[str, Any]:
+    """The document library behind a drive, as `GET /drives/{id}/list` answers it."""
+    return {
+        "createdDateTime": iso(drive.created),
+        "displayName": drive.name,
+        "id": list_id_of(drive.id),
+        "lastModifiedDateTime": iso(drive.created),
+        "name": drive.web_url.rsplit("/", 1)[-1],
+        "webUrl": drive.web_url,
+        "list": {"contentTypesEnabled": False, "hidden": False, "template": "documentLibrary"},
+        "sharepointIds": sharepoint_ids(store, drive),
+    }
 
 
 def quota(drive: Drive) -> dict[str, Any]:
@@ -148,7 +190,7 @@ def quota(drive: Drive) -> dict[str, Any]:
 
 def drive_json(store: Store, drive: Drive) -> dict[str, Any]:
     if drive.owner_upn:
-        user = store.user(drive.owner_upn)
+        user = store.tenant.user(drive.owner_upn)
         owner: dict[str, Any] = {
             "user": {
                 "email": drive.owner_upn,
@@ -157,7 +199,7 @@ def drive_json(store: Store, drive: Drive) -> dict[str, Any]:
             }
         }
     else:
-        site = store.site(drive.site_id)
+        site = store.tenant.site(drive.site_id)
         owner = {"group": {"displayName": site.display_name if site else ""}}
     return {
         "createdDateTime": iso(drive.created),
@@ -208,7 +250,7 @@ def user_json(user: User) -> dict[str, Any]:
 
 def download_url(request: Request, store: Store, drive_id: str, item_id: str, key: str) -> str:
     expires = int(time.time()) + DOWNLOAD_URL_LIFETIME_S
-    token = store.sign(f"{drive_id}|{item_id}|{key}|{expires}")
+    token = store.signer.sign(f"{drive_id}|{item_id}|{key}|{expires}")
     return f"{base(request)}_download/{token}"
 
 
@@ -225,7 +267,7 @@ class ItemRenderer:
         """ "" for the root, "/a/b" for others."""
         cached = self._paths.get(item.id)
         if cached is None:
-            cached = self.store.path_of(item)
+            cached = self.store.items.path_of(item)
             self._paths[item.id] = cached
         return cached
 
@@ -235,7 +277,7 @@ class ItemRenderer:
         cached = self._paths.get(item.parent_id)
         if cached is not None:
             return cached
-        parent = self.store.item(self.drive.id, item.parent_id)
+        parent = self.store.items.get(self.drive.id, item.parent_id)
         return None if parent is None else self.path_of(parent)
 
     def render(self, item: Item) -> dict[str, Any]:
@@ -283,6 +325,8 @@ class ItemRenderer:
         if item.is_root:
             body["root"] = {}
         body["size"] = item.size
+        if selected(self.request, "sharepointIds"):
+            body["sharepointIds"] = sharepoint_ids(self.store, drive, item)
         return body
 
     def tombstone(self, item: Item) -> dict[str, Any]:

@@ -1,7 +1,9 @@
-"""Upload sessions (https://learn.microsoft.com/graph/api/driveitem-createuploadsession).
+"""Uploads: simple upload (`PUT …/content`) and upload sessions
+(https://learn.microsoft.com/graph/api/driveitem-createuploadsession).
 
-`POST …/createUploadSession` answers an `uploadUrl` on this emulator's unauthenticated path
-`/_upload/{session}`. On that URL:
+`PUT …/content` takes the whole body (up to `settings.simple_upload_limit`) and answers the
+driveItem. `POST …/createUploadSession` answers an `uploadUrl` on this emulator's
+unauthenticated path `/_upload/{session}`. On that URL:
 
     PUT     one fragment, `Content-Range: bytes a-b/total`; fragments in order, each at most
             60 MiB and a multiple of 320 KiB (327,680 bytes) except the last. 202 with
@@ -21,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
-import uuid
 import weakref
 from typing import Any
 
@@ -29,14 +30,26 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sharelift.emulator.store import Content, DriveError, Item, Session, Store
-from sharelift.emulator.wire import (
+from sharelift.emulator.graph.addressing import Address, parent_and_name, target
+from sharelift.emulator.graph.request import conflict_of, fs_times, identity_of, json_body
+from sharelift.emulator.graph.wire import (
     GRAPH_CONTEXT,
     ItemRenderer,
     base,
     drive_error,
     iso,
+    item_context,
     json_response,
+)
+from sharelift.emulator.store import (
+    Content,
+    Drive,
+    DriveError,
+    Item,
+    Session,
+    Stamp,
+    Store,
+    name_exists,
 )
 from sharelift.quickxorhash import QuickXorHash
 
@@ -48,7 +61,7 @@ _session_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakVal
 
 async def stage_body(request: Request, store: Store, limit: int | None = None) -> Content:
     """Stream the request body into the store's tmp folder, hashing it on the way."""
-    path = store.tmp_dir / uuid.uuid4().hex
+    path = store.files.staging_path()
     hasher = QuickXorHash()
     size = 0
     try:
@@ -107,13 +120,13 @@ async def upload_endpoint(request: Request) -> Response:
         _session_locks[session_id] = lock
     try:
         async with lock:
-            session = store.session(session_id)
+            session = store.sessions.get(session_id)
             if session is None:
                 raise _gone()
             if request.method == "GET":
                 return json_response(request, _status(session))
             if request.method == "DELETE":
-                store.drop_session(session_id)
+                store.sessions.drop(session_id)
                 return Response(status_code=204)
             if request.method == "POST":
                 if session.file_size is None or session.received < session.file_size:
@@ -168,7 +181,7 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
             "invalidRequest",
             "Fragment sizes must be a multiple of 320 KiB (327,680 bytes), except the last.",
         )
-    path = store.session_file(session.id)
+    path = store.sessions.file(session.id)
     received = 0
     with open(path, "r+b") as f:  # noqa: ASYNC230 — see stage_body
         f.seek(start)
@@ -185,7 +198,7 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
                 "invalidRequest",
                 "The Content-Range header length does not match the provided number of bytes.",
             )
-    session = store.session_received(session.id, end + 1, total)
+    session = store.sessions.received(session.id, end + 1, total)
     if end + 1 < total or session.defer_commit:
         return json_response(request, _status(session), 202)
     return await _commit(request, store, session)
@@ -193,18 +206,95 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
 
 async def _commit(request: Request, store: Store, session: Session) -> Response:
     # Hashing a large file takes seconds: off the event loop, so other requests go on.
-    item, created = await anyio.to_thread.run_sync(store.commit_session, session)
-    drive = store.drive(session.drive_id)
+    item, created = await anyio.to_thread.run_sync(store.sessions.commit, session)
+    drive = store.tenant.drive(session.drive_id)
     assert drive is not None
     return _item_response(request, store, drive, item, created)
 
 
 def _item_response(
-    request: Request, store: Store, drive: Any, item: Item, created: bool
+    request: Request, store: Store, drive: Drive, item: Item, created: bool
 ) -> Response:
+    """The driveItem of a finished upload: 201 when it created the file, else 200."""
     renderer = ItemRenderer(request, store, drive)
-    body = {
-        "@odata.context": f"{GRAPH_CONTEXT}#drives('{drive.id}')/items/$entity",
-        **renderer.render(item),
-    }
+    body = {"@odata.context": item_context(drive), **renderer.render(item)}
     return json_response(request, body, 201 if created else 200)
+
+
+async def put_content(request: Request, store: Store, address: Address) -> Response:
+    """Simple upload (https://learn.microsoft.com/graph/api/driveitem-put-content): new file by
+    path (201) or new content for an existing file (200)."""
+    by = identity_of(request)
+    limit = request.app.state.settings.simple_upload_limit
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(limit)
+    conflict = conflict_of(request, None, "replace")
+    if address.rel_path is None:
+        existing: Item | None = target(store, address)
+        parent = None
+        name = ""
+    else:
+        parent, name, existing = parent_and_name(store, address, by)
+    content = await stage_body(request, store, limit)
+    if existing is not None and (address.rel_path is None or conflict == "replace"):
+        if existing.is_folder and address.rel_path is not None:
+            content.path.unlink(missing_ok=True)
+            raise name_exists()
+        item = store.files.replace(address.drive.id, existing.id, content, Stamp(by))
+        created = False
+    else:
+        assert parent is not None
+        item, created = store.files.put(
+            address.drive.id, parent.id, name, content, conflict, Stamp(by)
+        )
+    return _item_response(request, store, address.drive, item, created)
+
+
+async def create_upload_session(request: Request, store: Store, address: Address) -> Response:
+    """Open an upload session for a new file by path, a new file in a folder (`item.name`),
+    or new content of a file; answers its uploadUrl."""
+    body = await json_body(request)
+    item_props = body.get("item") or {}
+    if not isinstance(item_props, dict):
+        raise DriveError(400, "invalidRequest", "item must be an object.")
+    by = identity_of(request)
+    conflict = conflict_of(request, item_props, "replace")
+    fs_created, fs_modified = fs_times(item_props.get("fileSystemInfo"))
+    file_size = item_props.get("fileSize", body.get("fileSize"))
+    if file_size is not None and (not isinstance(file_size, int) or file_size < 0):
+        raise DriveError(400, "invalidRequest", "fileSize must be a non-negative integer.")
+    drive_id = address.drive.id
+    replace_id: str | None = None
+    if address.rel_path is None:
+        existing = target(store, address)
+        if existing.is_folder and isinstance(item_props.get("name"), str):
+            # /items/{folder}/createUploadSession with item.name: a new file in that folder.
+            parent, name = existing, str(item_props["name"])
+        elif existing.is_folder:
+            raise DriveError(400, "invalidRequest", "Cannot upload content to a folder.")
+        else:
+            replace_id = existing.id
+            assert existing.parent_id is not None
+            parent_item = store.items.get(drive_id, existing.parent_id)
+            assert parent_item is not None
+            parent, name = parent_item, existing.name
+    else:
+        parent, name, _ = parent_and_name(store, address, by)
+    session = store.sessions.create(
+        drive_id,
+        parent.id,
+        name,
+        replace_id,
+        conflict,
+        Stamp(by, fs_created, fs_modified),
+        file_size=file_size,
+        defer_commit=bool(body.get("deferCommit", False)),
+    )
+    out = {
+        "@odata.context": f"{GRAPH_CONTEXT}#microsoft.graph.uploadSession",
+        "uploadUrl": upload_url(request, session.id),
+        "expirationDateTime": iso(session.expires),
+        "nextExpectedRanges": ["0-"],
+    }
+    return json_response(request, out)
