@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ from support.migration import (
 
 pytestmark = pytest.mark.slow
 SITE = "/sites/Team"
+
+
+Tamper = Callable[[ContainerClient, str, bytes, bytes], bool]
+"""(container, blob name, plaintext, key) -> True when it uploaded the blob (or left it out)."""
 
 
 @dataclass
@@ -60,7 +65,7 @@ def graph(
     info = migration_emulator.info
     with httpx.Client(
         base_url=info["graph_url"],
-        verify=info["ca_file"],
+        verify=ssl.create_default_context(cafile=info["ca_file"]),
         headers={"Authorization": f"Bearer {app_token(migration_emulator)}"},
         timeout=30,
     ) as g:
@@ -103,22 +108,21 @@ def _submit(
     token: str,
     package: Package,
     *,
-    tamper: Callable[[ContainerClient, ContainerClient, bytes], None] | None = None,
+    tamper: Tamper | None = None,
     queue: str | None = None,
 ) -> tuple[str, bytes, ContainerClient]:
-    """Upload `package` into provided containers and create an encrypted job."""
+    """Upload `package` into provided containers and create an encrypted job. `tamper` may
+    upload a blob its own way (a provided container's SAS cannot delete)."""
     r = site_call(client, server, token, "ProvisionMigrationContainers", SITE)
     info = r.json()["d"]["ProvisionMigrationContainers"]
     key = base64.b64decode(info["EncryptionKey"])
     ca = server.info["ca_file"]
     data = ContainerClient.from_container_url(info["DataContainerUri"], connection_verify=ca)
     meta = ContainerClient.from_container_url(info["MetadataContainerUri"], connection_verify=ca)
-    for name, body in package.content_files().items():
-        upload(data, name, body, key)
-    for name, body in package.manifest_files().items():
-        upload(meta, name, body, key)
-    if tamper is not None:
-        tamper(data, meta, key)
+    for container, blobs in ((data, package.content_files()), (meta, package.manifest_files())):
+        for name, body in blobs.items():
+            if tamper is None or not tamper(container, name, body, key):
+                upload(container, name, body, key)
     r = site_call(
         client,
         server,
@@ -231,9 +235,10 @@ def test_a_bad_item_is_a_job_error_and_the_others_import(
     )
     package = _package(target, [good, missing, corrupt], [folder])
 
-    def tamper(data: ContainerClient, meta: ContainerClient, key: bytes) -> None:
-        data.delete_blob(f"{missing.id}.dat", delete_snapshots="include")
-        upload(data, f"{corrupt.id}.dat", corrupt.data, key, md5=bytes(16))
+    def tamper(container: ContainerClient, name: str, body: bytes, key: bytes) -> bool:
+        if name == f"{corrupt.id}.dat":
+            upload(container, name, body, key, md5=bytes(16))
+        return name in (f"{missing.id}.dat", f"{corrupt.id}.dat")
 
     job_id, _, _ = _submit(client, migration_emulator, token, package, tamper=tamper)
     events = wait_for_end(client, migration_emulator, token, job_id, SITE)
@@ -250,7 +255,7 @@ def _fatal(
     server: EmulatorServer,
     token: str,
     package: Package,
-    tamper: Callable[[ContainerClient, ContainerClient, bytes], None] | None = None,
+    tamper: Tamper | None = None,
 ) -> str:
     job_id, _, _ = _submit(client, server, token, package, tamper=tamper)
     events = wait_for_end(client, server, token, job_id, SITE)
@@ -274,50 +279,39 @@ def test_bad_packages_are_fatal_errors(
     wrong_source.source_type = "Floppy"
     assert "SourceType" in _fatal(client, migration_emulator, token, wrong_source)
 
-    wrong_web = one()
-    wrong_web.web_id = str(uuid.uuid4())
     # gWebId stays right (else the call is refused); the manifest names another web.
-    original = wrong_web.manifest_files
+    other_web = str(uuid.uuid4()).encode()
 
-    def files() -> dict[str, bytes]:
-        return {
-            k: v.replace(target.web_id.encode(), wrong_web.web_id.encode())
-            for k, v in original().items()
-        }
+    def wrong_web(container: ContainerClient, name: str, body: bytes, key: bytes) -> bool:
+        upload(container, name, body.replace(target.web_id.encode(), other_web), key)
+        return True
 
-    wrong_web.manifest_files = files  # type: ignore[method-assign]
-    wrong_web.web_id = target.web_id
-    assert "web" in _fatal(client, migration_emulator, token, wrong_web)
+    assert "web" in _fatal(client, migration_emulator, token, one(), wrong_web)
 
-    def no_export_settings(data: ContainerClient, meta: ContainerClient, key: bytes) -> None:
-        meta.delete_blob("ExportSettings.xml", delete_snapshots="include")
+    def no_export_settings(container: ContainerClient, name: str, body: bytes, key: bytes) -> bool:
+        return name == "ExportSettings.xml"
 
     assert "ExportSettings.xml" in _fatal(
         client, migration_emulator, token, one(), no_export_settings
     )
 
-    def no_snapshot(data: ContainerClient, meta: ContainerClient, key: bytes) -> None:
-        meta.delete_blob("Manifest.xml", delete_snapshots="include")
-        upload(meta, "Manifest.xml", one().manifest_files()["Manifest.xml"], key, snapshot=False)
+    def no_snapshot(container: ContainerClient, name: str, body: bytes, key: bytes) -> bool:
+        if name == "Manifest.xml":
+            upload(container, name, body, key, snapshot=False)
+        return name == "Manifest.xml"
 
     assert "snapshot" in _fatal(client, migration_emulator, token, one(), no_snapshot)
 
-    def bad_md5(data: ContainerClient, meta: ContainerClient, key: bytes) -> None:
-        meta.delete_blob("SystemData.xml", delete_snapshots="include")
-        upload(
-            meta,
-            "SystemData.xml",
-            one().manifest_files()["SystemData.xml"],
-            key,
-            md5=bytes(16),
-        )
+    def bad_md5(container: ContainerClient, name: str, body: bytes, key: bytes) -> bool:
+        if name == "SystemData.xml":
+            upload(container, name, body, key, md5=bytes(16))
+        return name == "SystemData.xml"
 
     assert "MD5" in _fatal(client, migration_emulator, token, one(), bad_md5)
 
-    def other_key(data: ContainerClient, meta: ContainerClient, key: bytes) -> None:
-        stranger = bytes(32)
-        for name, body in one().manifest_files().items():
-            upload(meta, name, body, stranger)
+    def other_key(container: ContainerClient, name: str, body: bytes, key: bytes) -> bool:
+        upload(container, name, body, bytes(32))
+        return True
 
     assert "decrypted" in _fatal(client, migration_emulator, token, one(), other_key)
 

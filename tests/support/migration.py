@@ -84,12 +84,13 @@ def upload(
     snapshot: bool = True,
     md5: bytes | None = None,
 ) -> None:
-    """Upload one blob (encrypted when `key`), with its IV, MD5 and a snapshot."""
+    """Upload one blob (encrypted when `key`), with its IV, MD5 (or `md5` instead) and a
+    snapshot."""
     metadata = {}
     if key is not None:
         iv, data = encrypt(key, data)
         metadata["IV"] = base64.b64encode(iv).decode()
-    digest = md5 if md5 is not None else hashlib.md5(data).digest()  # noqa: S324 — Azure's MD5
+    digest = hashlib.md5(data).digest()  # noqa: S324 — Azure's MD5
     container.upload_blob(
         name,
         data,
@@ -97,6 +98,11 @@ def upload(
         metadata=metadata,
         content_settings=ContentSettings(content_md5=bytearray(digest)),
     )
+    if md5 is not None:
+        # Azure Storage checks an MD5 sent with the bytes; a wrong one is stored afterwards.
+        container.get_blob_client(name).set_http_headers(
+            ContentSettings(content_md5=bytearray(md5))
+        )
     if snapshot:
         container.get_blob_client(name).create_snapshot()
 
