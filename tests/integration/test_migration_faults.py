@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -51,6 +52,7 @@ def test_queued_jobs_are_limited_per_site_collection(
 ) -> None:
     # No import thread: jobs stay queued.
     server = emulator_factory(migration_queue_limit=2, migration_import_threads=0)
+    assert server.info["migration_api"] == {"mode": "lazy", "running": False}
     client = http_client(server)
     token = sharepoint_token(server)
     ids = [_job(client, server, token).json()["d"]["CreateMigrationJobEncrypted"] for _ in range(2)]
@@ -59,6 +61,10 @@ def test_queued_jobs_are_limited_per_site_collection(
             client, server, token, "GetMigrationJobStatus", body={"MigrationJobId": job_id}
         )
         assert status.json()["d"]["GetMigrationJobStatus"] == 2  # Queued
+    # Azurite started with the first call; emulator.json now says where it is.
+    written = json.loads((server.data_dir / "emulator.json").read_text())
+    assert written["migration_api"]["running"] is True
+    assert written["migration_api"]["blob_endpoint"].startswith("https://127.0.0.1:")
     third = _job(client, server, token)
     assert third.status_code == 503
     assert third.headers["Retry-After"] == "60"

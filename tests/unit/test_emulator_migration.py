@@ -176,3 +176,28 @@ def test_event_log_tokens_page_and_repeat(tmp_path: Path) -> None:
     assert log.page("9") is None and log.page("x") is None
     assert EventLog(tmp_path / "job.jsonl").page("1") == (events[1:], token)  # survives restart
     assert log.finished
+
+
+def test_without_azurite_and_npm_the_error_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharelift.emulator.migration import azurite
+    from sharelift.errors import EmulatorError
+
+    monkeypatch.setattr(azurite.shutil, "which", lambda name: None)
+    monkeypatch.setattr(azurite, "_project_bin", lambda: [tmp_path / "none"])
+    monkeypatch.setattr(azurite, "cache_prefix", lambda: tmp_path / "cache")
+    assert azurite.find_azurite() is None
+    with pytest.raises(EmulatorError, match="npm is not installed") as refused:
+        azurite.install_azurite()
+    assert "\n" not in str(refused.value)
+
+
+def test_the_storage_account_is_made_once_and_private(tmp_path: Path) -> None:
+    from sharelift.emulator.migration.azurite import load_or_create_account
+
+    account = load_or_create_account(tmp_path, "Contoso")
+    assert account == load_or_create_account(tmp_path, "Contoso")
+    assert account.name.startswith("contosomig") and account.name != "devstoreaccount1"
+    assert len(base64.b64decode(account.key)) == 64
+    assert (tmp_path / "account.json").stat().st_mode & 0o777 == 0o600
