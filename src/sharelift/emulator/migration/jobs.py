@@ -88,17 +88,22 @@ class JobQueue:
         if waiting >= self.limit:
             raise QueueFullError(f"{waiting} jobs are already queued for this site collection")
 
-    def submit(self, job: Job) -> EventLog:
-        """Queue `job`; returns its new event log. Raises QueueFullError."""
+    def register(self, job: Job) -> EventLog:
+        """Record `job` and open its event log, not yet queued (so that its first event can be
+        written before a worker takes it). Raises QueueFullError."""
         self.check_room(job.site_id)
         with self._cond:
             self._jobs[job.id] = job
             log = EventLog(self.folder / f"{job.id}.events.jsonl")
             self._logs[job.id] = log
             (self.folder / f"{job.id}.json").write_text(json.dumps(job.record()), "utf-8")
+            return log
+
+    def enqueue(self, job: Job) -> None:
+        """Queue a registered job for the workers."""
+        with self._cond:
             self._queued.append(job.id)
             self._cond.notify()
-            return log
 
     def requeue(self, job: Job) -> None:
         """Put a postponed job back at the end of the queue."""

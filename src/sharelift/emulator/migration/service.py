@@ -256,10 +256,11 @@ class MigrationService:
             used = self.provisioned.claim([source.name, manifest.name], job.id)
             if used is not None:
                 raise JobRefused(f"the provided container {used} has already served a job")
-        self.jobs.submit(job)
+        self.jobs.register(job)
         site_guid = site_id.split(",")[1]
         self.worker.emit(
             job,
             make_event("JobQueued", job.id, job.correlation_id, SiteId=site_guid, DbId=site_guid),
         )
+        self.jobs.enqueue(job)
         return job.id
