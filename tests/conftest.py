@@ -101,10 +101,20 @@ def emulator_factory(tmp_path: Path) -> Iterator[Callable[..., EmulatorServer]]:
         server.stop()
 
 
+def certificate_credential(info: dict[str, Any]) -> dict[str, str]:
+    """MSAL's certificate credential for the emulator's registered app."""
+    cert = info["certificate"]
+    return {"private_key": Path(cert["key_file"]).read_text(), "thumbprint": cert["thumbprint"]}
+
+
 @pytest.fixture
 def app_token() -> Callable[..., str]:
-    def get(server: EmulatorServer, scope: str | None = None) -> str:
-        app = confidential_app(server.info)
+    """app_token(server, scope=None, certificate=False): an app-only token, got with the app's
+    secret or (as SharePoint REST requires) its certificate."""
+
+    def get(server: EmulatorServer, scope: str | None = None, certificate: bool = False) -> str:
+        credential = certificate_credential(server.info) if certificate else None
+        app = confidential_app(server.info, credential)
         try:
             result = app.acquire_token_for_client([scope or server.info["graph_scope"]])
         finally:
@@ -174,3 +184,24 @@ def graph(emulator: EmulatorServer, _session_graph_token: str) -> Iterator[httpx
         headers={"Authorization": f"Bearer {_session_graph_token}"},
     ) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def migration_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorServer]:
+    """An emulator whose Migration API runs from the start (Azurite included), for the session.
+
+    Tests that change its faults reset them (`server.reset_faults()`) when done.
+    """
+    settings = EmulatorSettings(
+        data_dir=tmp_path_factory.mktemp("migration-emulator"), migration_api="start"
+    )
+    with EmulatorServer(settings) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _reset_migration_emulator_faults(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "migration_emulator" in request.fixturenames:
+        server: EmulatorServer = request.getfixturevalue("migration_emulator")
+        server.reset_faults()

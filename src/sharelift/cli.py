@@ -767,6 +767,13 @@ def _add_emulator(sub: argparse._SubParsersAction[_Parser]) -> None:
         metavar="SECONDS",
         help="time before a requested OneDrive exists (default 0)",
     )
+    f.add_argument(
+        "--migration-api",
+        choices=["lazy", "start", "off"],
+        default="lazy",
+        help="the Migration API service: Azurite starts when first needed (lazy, default), "
+        "at start-up, or never",
+    )
     p.set_defaults(run=_run_emulator)
 
 
@@ -801,6 +808,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
         users_file=args.users,
         upload_session_lifetime_s=args.session_lifetime,
         provisioning_delay_s=args.provisioning_delay,
+        migration_api=args.migration_api,
         faults=faults,
     )
     server = EmulatorServer(settings)

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import jwt
 
 from sharelift.emulator.server import EmulatorServer
 
@@ -20,7 +21,8 @@ def test_provisioning(
     server = emulator_factory(provisioning_delay_s=0.6)
     info = server.info
     client = http_client(server)
-    admin = {"Authorization": f"Bearer {app_token(server, info['sharepoint_admin_scope'])}"}
+    admin_token = app_token(server, info["sharepoint_admin_scope"], certificate=True)
+    admin = {"Authorization": f"Bearer {admin_token}"}
     graph = {"Authorization": f"Bearer {app_token(server)}"}
     url = f"{info['sharepoint_admin_url']}{ENQUEUE}"
     unknown = [f"nobody{i}@contoso.com" for i in range(198)]
@@ -78,3 +80,51 @@ def test_provisioning_needs_an_admin_app_token(
     )
     r = client.post(url, json=body, headers={"Authorization": f"Bearer {user}"})
     assert r.status_code == 403
+
+
+def test_sharepoint_refuses_app_only_tokens_got_with_a_secret(
+    emulator_factory: Callable[..., EmulatorServer],
+    http_client: Callable[..., httpx.Client],
+    app_token: Callable[..., str],
+) -> None:
+    """security-apponly-azuread.md: SharePoint Online blocks app-only access by any means but a
+    certificate; Graph accepts both (the `appidacr` claim tells them apart)."""
+    server = emulator_factory()
+    info = server.info
+    client = http_client(server)
+    url = f"{info['sharepoint_admin_url']}{ENQUEUE}"
+    body = {"emailIDs": ["nestor@contoso.com"]}
+    secret_token = app_token(server, info["sharepoint_admin_scope"])
+    assert jwt.decode(secret_token, options={"verify_signature": False})["appidacr"] == "1"
+    refused = client.post(url, json=body, headers={"Authorization": f"Bearer {secret_token}"})
+    assert refused.status_code == 401
+    assert refused.json() == {"error_description": "Unsupported app only token."}
+    assert refused.headers["www-authenticate"].startswith("Bearer ")
+
+    cert_token = app_token(server, info["sharepoint_admin_scope"], certificate=True)
+    assert jwt.decode(cert_token, options={"verify_signature": False})["appidacr"] == "2"
+    ok = client.post(url, json=body, headers={"Authorization": f"Bearer {cert_token}"})
+    assert ok.status_code == 200, ok.text
+
+    # Graph accepts a token got with the secret.
+    graph = client.get(
+        f"{info['graph_url']}/users",
+        headers={"Authorization": f"Bearer {app_token(server)}"},
+    )
+    assert graph.status_code == 200
+
+
+def test_a_tenant_may_accept_secret_tokens_for_sharepoint(
+    emulator_factory: Callable[..., EmulatorServer],
+    http_client: Callable[..., httpx.Client],
+    app_token: Callable[..., str],
+) -> None:
+    server = emulator_factory(app_only_secret_for_sharepoint=True)
+    info = server.info
+    token = app_token(server, info["sharepoint_admin_scope"])
+    r = http_client(server).post(
+        f"{info['sharepoint_admin_url']}{ENQUEUE}",
+        json={"emailIDs": ["nestor@contoso.com"]},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert r.status_code == 200, r.text

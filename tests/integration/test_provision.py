@@ -53,7 +53,9 @@ def test_provision_450_users_in_three_batches(
     users = tmp_path / "wave1.csv"
     lines = ["UserPrincipalName"] + [f"user{i:03d}@contoso.com" for i in range(450)]
     users.write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
-    base = ["--emulator", str(server.data_dir), "--poll-interval", "0.2", "--json"]
+    # SharePoint REST accepts app-only tokens got with a certificate only.
+    base = ["--emulator", str(server.data_dir), "--auth", "certificate"]
+    base += ["--poll-interval", "0.2", "--json"]
     extra = ["has.one@contoso.com", "nolicence@contoso.com", "ghost@contoso.com"]
 
     code = main(["provision", *extra, "--users", str(users), *base])
@@ -90,6 +92,8 @@ def test_pending_when_creation_outlasts_the_timeout(
             "user001@contoso.com",
             "--emulator",
             str(server.data_dir),
+            "--auth",
+            "certificate",
             "--provision-timeout",
             "0.5",
             "--poll-interval",
@@ -136,6 +140,8 @@ def test_jobs_into_onedrives_provisioned_on_the_fly(
             "0.2",
             "--emulator",
             str(server.data_dir),
+            "--auth",
+            "certificate",
             "--state",
             str(tmp_path / "state.db"),
             "--report",
@@ -205,7 +211,7 @@ def test_provision_the_onedrive_targets_of_a_job_file(
         + "\n",
         encoding="utf-8",
     )
-    base = ["--emulator", str(server.data_dir), "--poll-interval", "0.1"]
+    base = ["--emulator", str(server.data_dir), "--auth", "certificate", "--poll-interval", "0.1"]
     # Sources on a Windows share need no mapping: only the targets are read.
     assert main(["provision", "--jobs", str(job_file), "--no-wait", *base]) == 75
     out = capsys.readouterr().out

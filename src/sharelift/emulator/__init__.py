@@ -1,4 +1,5 @@
-"""A local Microsoft 365 tenant: identity, Graph drives and sites, SharePoint REST, faults.
+"""A local Microsoft 365 tenant: identity, Graph drives and sites, SharePoint REST, the
+Migration API, faults.
 
 It follows Microsoft's documented behaviour rather than sharelift's convenience, and it shares no
 wire code with the client (`sharelift.graph`, `sharelift.target`, `sharelift.engine`): two
@@ -17,7 +18,13 @@ Modules and packages, one role each:
     identity/   the OAuth 2.0 / OpenID endpoints MSAL talks to: registration and keys, tokens
                 (JWTs), client authentication, the token endpoint's grants, device codes,
                 managed identity, and the Graph authentication middleware
-    sharepoint  SharePoint REST on the admin host (OneDrive pre-provisioning)
+    sharepoint  SharePoint REST on the admin host (OneDrive pre-provisioning); the app-only
+                certificate rule every SharePoint REST call follows
+    migration/  the SharePoint Import Migration API: azurite (the storage emulator it runs),
+                rest (the SP.Site calls), service (provisioning, job creation), jobs (queue,
+                records), worker (the import), package (the XML files), blobs (snapshots,
+                MD5, decryption, logs, queue messages), crypto, sas, events, target and
+                store_target (where imported items go)
     faults/     latency, bandwidth, resource-unit throttling, injected errors and dropped
                 connections, as rules run in order by FaultsMiddleware
     asgi        raw-ASGI helpers the middleware layers share (tokens, Graph error bodies)

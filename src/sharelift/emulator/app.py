@@ -37,6 +37,9 @@ from sharelift.emulator.identity import (
     UserInfo,
     load_or_create_registration,
 )
+from sharelift.emulator.migration import rest as migration_rest
+from sharelift.emulator.migration.service import MigrationService
+from sharelift.emulator.migration.store_target import target_for_site
 from sharelift.emulator.observe import ObserveMiddleware, RequestLog, Stats
 from sharelift.emulator.settings import EmulatorSettings, Faults
 from sharelift.emulator.store import Store
@@ -194,7 +197,8 @@ def create_app(
     """The emulator app over `store`. Creates certificates and the app registration if missing.
 
     `graph_routes` replaces `sharelift.emulator.graph.routes()` (tests of the frame only).
-    `app.state` holds settings, store, identity, stats, request_log, throttle, provisioner;
+    `app.state` holds settings, store, identity, stats, request_log, throttle, provisioner,
+    migration (the Migration API service; stop it with the app);
     the server adds `info` and `info_provider` once it knows its URL. Close
     `app.state.request_log` when done.
     """
@@ -212,6 +216,7 @@ def create_app(
         routes=[
             *admin_routes(),
             *sharepoint.routes(),
+            *migration_rest.routes(),
             *graph_routes,
             *identity_mod.routes(),
         ],
@@ -233,6 +238,13 @@ def create_app(
     app.state.request_log = request_log
     app.state.throttle = throttle
     app.state.provisioner = sharepoint.Provisioner(store, settings)
+    app.state.migration = MigrationService(
+        settings,
+        certs.server_cert,
+        certs.server_key,
+        certs.ca_cert,
+        lambda site_id: target_for_site(store, site_id),
+    )
     app.state.initial_knobs = {name: getattr(settings, name) for name in _SETTINGS_KNOBS}
     app.state.initial_seed = settings.faults.seed
     return app

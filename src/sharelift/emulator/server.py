@@ -35,6 +35,7 @@ from sharelift.emulator.certs import write_private
 from sharelift.emulator.faults import ConnectionDropper, DroppedConnection
 from sharelift.emulator.identity import Identity
 from sharelift.emulator.info import INFO_FILE, connection_info
+from sharelift.emulator.migration.service import MigrationService
 from sharelift.emulator.observe import RequestLog, Stats
 from sharelift.emulator.settings import EmulatorSettings, Faults
 from sharelift.emulator.sharepoint import Provisioner
@@ -138,10 +139,22 @@ class EmulatorServer:
             self._release()
             raise
         self.identity.base_url = f"https://{_url_host(settings.host)}:{self.port}"
-        self.info = self.build_info()
-        self.app.state.info = self.info
         self.app.state.info_provider = self.build_info
-        write_private(settings.data_dir / INFO_FILE, json.dumps(self.info, indent=2).encode())
+        self._write_info()
+        self.migration.on_started.append(self._write_info)
+        if settings.migration_api == "start":
+            try:
+                self.migration.ensure_started()
+            except BaseException:
+                self._release()
+                raise
+
+    def _write_info(self) -> None:
+        """(Re)write emulator.json; the Migration API's storage endpoints appear once it runs."""
+        self.info = self.build_info()
+        if self.app is not None:
+            self.app.state.info = self.info
+        write_private(self.settings.data_dir / INFO_FILE, json.dumps(self.info, indent=2).encode())
 
     def _config(self) -> Config:
         assert self._sock is not None
@@ -250,6 +263,7 @@ class EmulatorServer:
 
     def _release(self) -> None:
         if self.app is not None:
+            self.migration.stop()
             self.request_log.close()
         if self.store is not None:
             self.store.close()
@@ -290,6 +304,12 @@ class EmulatorServer:
         return provisioner
 
     @property
+    def migration(self) -> MigrationService:
+        assert self.app is not None
+        service: MigrationService = self.app.state.migration
+        return service
+
+    @property
     def base_url(self) -> str:
         return self.identity.base_url
 
@@ -304,7 +324,9 @@ class EmulatorServer:
     def build_info(self) -> dict[str, Any]:
         """The emulator.json contents: URLs, credentials, users and drives (current state)."""
         assert self.app is not None and self.store is not None
-        return connection_info(self.settings, self.identity, self.app.state.certs, self.store)
+        info = connection_info(self.settings, self.identity, self.app.state.certs, self.store)
+        info["migration_api"] = self.migration.info()
+        return info
 
     def admin_headers(self) -> dict[str, str]:
         return {ADMIN_KEY_HEADER: self.identity.registration.admin_key}

@@ -43,6 +43,19 @@ class Faults:
     ratelimit_from: float = 0.8
     """Share of the budget used from which answers carry RateLimit-* headers (Microsoft's 0.8,
     for app-only calls); above 1, none are sent, as for delegated calls."""
+    migration_bytes_per_s: float = 0.0
+    """Migration API import rate cap in bytes per second, per import thread; 0 = unlimited."""
+    migration_files_per_s: float = 0.0
+    """Migration API import rate cap in files per second, per import thread; 0 = unlimited."""
+    migration_postpone_s: float = 0.0
+    """When positive, each new migration job is postponed once (JobPostponed) for this long."""
+    migration_throttle_rate: float = 0.0
+    """Probability that a Migration API REST call is refused with `migration_throttle_status`
+    and `Retry-After: 1`."""
+    migration_throttle_status: int = 429
+    """429 or 503: the status of a throttled Migration API REST call."""
+    migration_fail_after: int = 0
+    """When positive, a migration job fails (JobFatalError) after importing this many files."""
     seed: int = field(default_factory=fresh_seed)
     """Starts the sequence of random draws; setting it, even to its current value, restarts
     the sequence. A random one unless given."""
@@ -62,6 +75,8 @@ class Faults:
                 raise ValueError("seed must be an integer")
             if value < 0 or (name.endswith("_rate") and value > 1):
                 raise ValueError(f"{name} out of range: {value}")
+            if name == "migration_throttle_status" and value not in (429, 503):
+                raise ValueError("migration_throttle_status must be 429 or 503")
             setattr(self, name, type(current)(value))
             if name == "seed":
                 self._random.seed(self.seed)
@@ -94,6 +109,16 @@ class EmulatorSettings:
     """How long a device code waits for approval (Entra ID: 15 minutes)."""
     device_code_interval_s: int = 5
     """The polling interval announced with a device code (tests use 1)."""
+    migration_api: str = "lazy"
+    """The Migration API service: "lazy" starts Azurite when it is first needed, "start" at
+    start-up, "off" answers its REST calls 404."""
+    migration_queue_limit: int = 5000
+    """Queued migration jobs a site collection may have (sp-dev-docs: keep under 5,000)."""
+    migration_import_threads: int = 2
+    """Jobs imported at once."""
+    app_only_secret_for_sharepoint: bool = False
+    """Whether SharePoint REST accepts app-only tokens got with a client secret. SharePoint
+    Online refuses them ("Unsupported app only token."); Graph accepts both."""
     request_log: bool = True
     """Write data_dir/requests.jsonl."""
     faults: Faults = field(default_factory=Faults)

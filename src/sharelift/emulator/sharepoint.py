@@ -8,7 +8,11 @@ OneDrive appears after `settings.provisioning_delay_s`. Unknown and unlicensed u
 by the call and silently never get a OneDrive, as in SharePoint Online.
 
 The caller needs an app-only access token whose audience is the tenant's admin host
-(`https://{tenant}-admin.sharepoint.com`). Errors use SharePoint REST's JSON shape: with
+(`https://{tenant}-admin.sharepoint.com`), got with a certificate: SharePoint Online refuses
+app-only tokens got with a client secret (`appidacr` "1") with 401 "Unsupported app only token."
+(sp-dev-docs `docs/solution-guidance/security-apponly-azuread.md`, FAQ: "all other options are
+blocked by SharePoint Online"), unless the tenant's `app_only_secret_for_sharepoint` setting
+allows them. Errors use SharePoint REST's JSON shape: with
 `odata=verbose`, `{"error": {"code", "message": {"lang", "value"}}}`; otherwise
 `{"odata.error": {...}}` with the same fields.
 """
@@ -24,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sharelift.emulator.asgi import bearer_token
-from sharelift.emulator.identity import SHAREPOINT_APP_ID, Identity, TokenError
+from sharelift.emulator.identity import SHAREPOINT_APP_ID, Identity, Principal, TokenError
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import ProvisioningError, Store
 
@@ -79,6 +83,7 @@ class Provisioner:
 
 
 def _unauthorized(identity: Identity, description: str) -> Response:
+    """SharePoint's 401 with its Bearer challenge."""
     challenge = (
         f'Bearer realm="{identity.tenant_id}",client_id="{SHAREPOINT_APP_ID}",'
         f'trusted_issuers="{SHAREPOINT_APP_ID}@*",'
@@ -91,23 +96,48 @@ def _unauthorized(identity: Identity, description: str) -> Response:
     )
 
 
-async def _create_personal_site_enqueue_bulk(request: Request) -> Response:
+ACCESS_DENIED = "-2147024891, System.UnauthorizedAccessException"
+ACCESS_DENIED_MESSAGE = (
+    "Access denied. You do not have permission to perform this action or access this resource."
+)
+APPIDACR_SECRET = "1"  # noqa: S105 — a claim value, not a password
+"""`appidacr` of a token got with a client secret (Entra ID v1 tokens: 0 public client,
+1 client secret, 2 certificate)."""
+
+
+def authenticate(request: Request, audience: str) -> Principal | Response:
+    """The caller's principal for a SharePoint REST call to the host of `audience`,
+    or the 401 to answer (no token, an invalid one, or an app-only one got with a secret)."""
     identity: Identity = request.app.state.identity
-    provisioner: Provisioner = request.app.state.provisioner
+    settings: EmulatorSettings = request.app.state.settings
     token = bearer_token(request.scope)
     if token is None:
         return _unauthorized(identity, "Unsupported security token.")
     try:
-        principal = identity.principal(token, {identity.sharepoint_resources["admin"]})
+        principal = identity.principal(token, {audience})
     except TokenError as exc:
         return _unauthorized(identity, f"Invalid JWT token. {exc.message}")
-    if principal.kind != "app":
+    if (
+        principal.kind == "app"
+        and principal.appidacr == APPIDACR_SECRET
+        and not settings.app_only_secret_for_sharepoint
+    ):
+        return _unauthorized(identity, "Unsupported app only token.")
+    return principal
+
+
+async def _create_personal_site_enqueue_bulk(request: Request) -> Response:
+    identity: Identity = request.app.state.identity
+    provisioner: Provisioner = request.app.state.provisioner
+    authenticated = authenticate(request, identity.sharepoint_resources["admin"])
+    if isinstance(authenticated, Response):
+        return authenticated
+    if authenticated.kind != "app":
         return sp_error(
             request,
             403,
-            "-2147024891, System.UnauthorizedAccessException",
-            "Access denied. You do not have permission to perform this action or access this "
-            "resource.",
+            ACCESS_DENIED,
+            ACCESS_DENIED_MESSAGE,
         )
     try:
         body = json.loads(await request.body() or b"null")

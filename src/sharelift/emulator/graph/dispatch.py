@@ -26,6 +26,7 @@ from sharelift.emulator.graph.wire import (
     drive_json,
     error_response,
     json_response,
+    list_json,
     select,
 )
 from sharelift.emulator.store import Drive, DriveError, Store
@@ -98,6 +99,10 @@ async def dispatch(request: Request, path: str) -> Response:
 async def drive_routes(request: Request, drive: Drive, rest: str) -> Response:
     """The drive itself, or the handler in `ACTIONS` for what the path asks of an item."""
     store = store_of(request)
+    if rest.rstrip("/") == "/list":
+        only_get(request)
+        body = {"@odata.context": f"{GRAPH_CONTEXT}#lists/$entity", **list_json(store, drive)}
+        return json_response(request, select(body, request))
     address = parse_item_address(drive, rest)
     if address.base_id is None:
         only_get(request)

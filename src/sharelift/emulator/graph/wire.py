@@ -18,7 +18,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from sharelift.emulator.store import Drive, DriveError, Item, Site, Store, User
+from sharelift.emulator.store import Drive, DriveError, Item, Site, Store, User, list_id_of
 
 DOWNLOAD_URL_LIFETIME_S = 3600
 """Graph's pre-authenticated download URLs last about an hour."""
@@ -126,6 +126,43 @@ def select(body: dict[str, Any], request: Request) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+
+
+def selected(request: Request, name: str) -> bool:
+    """Whether `$select` names `name` (properties Graph returns only when asked for)."""
+    wanted = request.query_params.get("$select") or request.query_params.get("select") or ""
+    return name in {w.strip() for w in wanted.split(",")}
+
+
+def sharepoint_ids(store: Store, drive: Drive, item: Item | None = None) -> dict[str, Any]:
+    """The `sharepointIds` facet (https://learn.microsoft.com/graph/api/resources/sharepointids)
+    of a drive's list, or of one of its items: what a Migration API package must name."""
+    _, site_guid, web_guid = drive.site_id.split(",")
+    site = store.tenant.site(drive.site_id)
+    ids: dict[str, Any] = {
+        "listId": list_id_of(drive.id),
+        "siteId": site_guid,
+        "siteUrl": site.web_url if site else "",
+        "tenantId": None,
+        "webId": web_guid,
+    }
+    if item is not None:
+        ids["listItemUniqueId"] = item.guid.lower()
+    return ids
+
+
+def list_json(store: Store, drive: Drive) -> dict[str, Any]:
+    """The document library behind a drive, as `GET /drives/{id}/list` answers it."""
+    return {
+        "createdDateTime": iso(drive.created),
+        "displayName": drive.name,
+        "id": list_id_of(drive.id),
+        "lastModifiedDateTime": iso(drive.created),
+        "name": drive.web_url.rsplit("/", 1)[-1],
+        "webUrl": drive.web_url,
+        "list": {"contentTypesEnabled": False, "hidden": False, "template": "documentLibrary"},
+        "sharepointIds": sharepoint_ids(store, drive),
+    }
 
 
 def quota(drive: Drive) -> dict[str, Any]:
@@ -288,6 +325,8 @@ class ItemRenderer:
         if item.is_root:
             body["root"] = {}
         body["size"] = item.size
+        if selected(self.request, "sharepointIds"):
+            body["sharepointIds"] = sharepoint_ids(self.store, drive, item)
         return body
 
     def tombstone(self, item: Item) -> dict[str, Any]:

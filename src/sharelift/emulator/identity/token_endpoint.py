@@ -22,6 +22,16 @@ from sharelift.emulator.settings import EmulatorSettings
 _DEVICE_CODE_GRANTS = ("urn:ietf:params:oauth:grant-type:device_code", "device_code")
 
 
+def _appidacr(form: Mapping[str, str], basic: tuple[str, str] | None) -> str:
+    """How the client authenticated, as Entra ID's `appidacr` claim says it: "2" a certificate
+    assertion, "1" a client secret, "0" none (a public client)."""
+    if form.get("client_assertion"):
+        return "2"
+    if basic is not None or form.get("client_secret") is not None:
+        return "1"
+    return "0"
+
+
 class TokenEndpoint:
     """Answers `POST /{tenant}/oauth2/v2.0/token` (the form already parsed)."""
 
@@ -58,12 +68,12 @@ class TokenEndpoint:
                     "resource identifier (application ID URI).",
                 )
             resource = self._tenant.resource_of(resource_scopes)
-            return self._response(resource, None, client_id, scopes, form)
+            return self._response(resource, None, client_id, scopes, form, basic)
         if grant in _DEVICE_CODE_GRANTS:
             client_id = self._clients.authenticate(form, basic, required=False)
             user, granted = self._device_codes.redeem(form.get("device_code", ""), client_id)
             resource = self._tenant.resource_of(granted)
-            return self._response(resource, user, client_id, granted, form)
+            return self._response(resource, user, client_id, granted, form, basic)
         if grant == "refresh_token":
             client_id = self._clients.authenticate(form, basic, required=False)
             upn = self._tokens.refresh_token_upn(form.get("refresh_token", ""), client_id)
@@ -74,7 +84,7 @@ class TokenEndpoint:
             # scopes of this request: offline_access was granted with the first one.
             granted = scopes if "offline_access" in scopes else [*scopes, "offline_access"]
             resource = self._tenant.resource_of(scopes)
-            return self._response(resource, signed_in, client_id, granted, form)
+            return self._response(resource, signed_in, client_id, granted, form, basic)
         raise OAuthError(
             400,
             "unsupported_grant_type",
@@ -89,13 +99,16 @@ class TokenEndpoint:
         client_id: str,
         scopes: list[str],
         form: Mapping[str, str],
+        basic: tuple[str, str] | None,
     ) -> dict[str, Any]:
         life = self._settings.token_lifetime_s
         body: dict[str, Any] = {
             "token_type": "Bearer",
             "expires_in": life,
             "ext_expires_in": life,
-            "access_token": self._tokens.access_token(audience=resource, user=user),
+            "access_token": self._tokens.access_token(
+                audience=resource, user=user, appidacr=_appidacr(form, basic)
+            ),
         }
         if user is not None:
             body["scope"] = " ".join(s for s in scopes if s != "offline_access")

@@ -42,6 +42,8 @@ class Principal:
     display_name: str
     roles: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
+    appidacr: str = ""
+    """How the app authenticated: "0" public client, "1" client secret, "2" certificate."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,13 @@ class Tokens:
         tenant_id: str | None = None,
         issuer: str | None = None,
         client_id: str | None = None,
+        appidacr: str = "2",
     ) -> str:
         """An access token for `audience`: app-only when `user` is None, else delegated.
+
+        `appidacr` says how the client authenticated, as Entra ID's v1 tokens do ("0" public
+        client, "1" client secret, "2" certificate or managed identity); SharePoint REST refuses
+        app-only tokens got with a secret.
 
         The keyword overrides (tenant, issuer, lifetime) exist so tests can forge the tokens
         Graph must refuse; the token endpoint never passes them.
@@ -148,6 +155,7 @@ class Tokens:
             "appid": cid,
             "azp": cid,
             "app_displayname": "sharelift",
+            "appidacr": appidacr,
             "ver": "2.0",
             "uti": secrets.token_urlsafe(16),
         }
@@ -281,4 +289,5 @@ def principal_from(claims: Mapping[str, Any]) -> Principal:
         tenant_id=str(claims["tid"]),
         display_name=str(claims.get("app_displayname") or app_id),
         roles=tuple(claims.get("roles") or ()),
+        appidacr=str(claims.get("appidacr", "")),
     )

@@ -8,7 +8,8 @@ as `DriveError(status, code, message)`.
 `Store.open(settings)` gives the tenant as a few role objects, one per module:
 
     store.tenant     tenant.py    users, sites, drives; the sample tenant; OneDrive provisioning
-    store.items      items.py     the item tree: look up by id / name / path, children, delete
+    store.items      items.py     the item tree: look up by id / name / path / unique id,
+                                  children, delete; an imported item's ids, times, authors
     store.folders    folders.py   create a folder, or every missing folder of a path
     store.files      files.py     stage content; commit it as a new file or a new version
                                   (the one commit path, with its commit hooks)
@@ -25,8 +26,9 @@ Writing into a drive from anywhere (Graph, or an import of packages): find the d
 (`tenant.drive(id)`, `tenant.drives(site_id)`), the folder (`items.resolve(drive_id,
 drive.root_id, "a/b")`, or `folders.ensure(drive_id, drive.root_id, ["a", "b"], stamp)` to
 create what is missing), then `folders.create(...)` or `files.put(drive_id, folder_id, name,
-files.stage(chunks), conflict, Stamp(by, fs_created, fs_modified))`. Every method is
-thread-safe.
+files.stage(chunks), conflict, Stamp(by, fs_created, fs_modified))`. An import that keeps
+the source's ids finds items with `items.by_unique_id(...)` and sets them with
+`items.set_origin(...)` (the Migration API does). Every method is thread-safe.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from sharelift.emulator.store.records import (
 )
 from sharelift.emulator.store.sessions import UploadSessions
 from sharelift.emulator.store.signing import Signer
-from sharelift.emulator.store.tenant import DEFAULT_USERS, Tenant, UserSpec
+from sharelift.emulator.store.tenant import DEFAULT_USERS, Tenant, UserSpec, list_id_of
 from sharelift.emulator.store.versions import Versions
 from sharelift.errors import EmulatorError
 
@@ -88,6 +90,7 @@ __all__ = [
     "Version",
     "check_name",
     "conflict_candidate",
+    "list_id_of",
     "name_exists",
     "not_found",
     "split_path",

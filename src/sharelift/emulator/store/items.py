@@ -26,7 +26,7 @@ from sharelift.emulator.store.names import (
     mime_for,
     split_path,
 )
-from sharelift.emulator.store.records import ITEM_COLS, Item, Stamp, item_from_row
+from sharelift.emulator.store.records import ITEM_COLS, Identity, Item, Stamp, item_from_row
 from sharelift.emulator.store.versions import Versions
 
 # ruff: noqa: S608 — queries are built from constant column lists only; values are bound.
@@ -81,6 +81,19 @@ class Items:
                     "SELECT parent_id, name FROM items WHERE id = ?", (current[0],)
                 )
         return "".join("/" + p for p in reversed(parts))
+
+    def by_unique_id(self, drive_ids: list[str], unique_id: str) -> Item | None:
+        """The live item of one of `drive_ids` whose unique id (SharePoint's `UniqueId`, Graph's
+        `sharepointIds.listItemUniqueId`) is `unique_id`, in any case; or None."""
+        if not drive_ids:
+            return None
+        marks = ",".join("?" * len(drive_ids))
+        r = self._db.one(
+            f"SELECT {ITEM_COLS} FROM items WHERE guid = ? AND deleted = 0 "
+            f"AND drive_id IN ({marks})",
+            (unique_id.upper(), *drive_ids),
+        )
+        return None if r is None else item_from_row(r)
 
     def children(self, drive_id: str, parent_id: str, after: str | None, limit: int) -> list[Item]:
         """Children ordered by lower-case name, starting after the lower-case name `after`."""
@@ -177,6 +190,39 @@ class Items:
             )
 
     # -- delete ------------------------------------------------------------------------------
+
+    def set_origin(
+        self,
+        drive_id: str,
+        item_id: str,
+        unique_id: str,
+        created: float | None,
+        modified: float | None,
+        created_by: Identity,
+        modified_by: Identity,
+    ) -> None:
+        """Give an item the identity an import package says it has: its unique id, its times
+        created and modified (the item's and its fileSystemInfo's) and its authors. Times left
+        None stay as they are. A change for delta."""
+        with self._db.tx() as db:
+            db.execute(
+                "UPDATE items SET guid = ?, created = COALESCE(?, created), "
+                "modified = COALESCE(?, modified), fs_created = COALESCE(?, fs_created), "
+                "fs_modified = COALESCE(?, fs_modified), created_by = ?, modified_by = ?, "
+                "seq = ? WHERE id = ? AND drive_id = ?",
+                (
+                    unique_id.upper(),
+                    created,
+                    modified,
+                    created,
+                    modified,
+                    json.dumps(created_by),
+                    json.dumps(modified_by),
+                    self._changes.next_seq(),
+                    item_id,
+                    drive_id,
+                ),
+            )
 
     def delete(self, drive_id: str, item_id: str) -> None:
         """Delete an item and everything below it (to the recycle bin: the bytes move from

@@ -67,6 +67,18 @@ def _drive_id(site_guid: uuid.UUID, web_guid: uuid.UUID, list_guid: uuid.UUID) -
     return "b!" + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
+def list_id_of(drive_id: str) -> str | None:
+    """The list (library) GUID inside a SharePoint drive id, lower case; None for another form."""
+    if not drive_id.startswith("b!"):
+        return None
+    raw = drive_id[2:]
+    try:
+        data = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except ValueError:
+        return None
+    return str(uuid.UUID(bytes_le=data[32:48])) if len(data) == 48 else None
+
+
 class Tenant:
     """Users, sites and drives. Thread-safe."""
 
