@@ -36,6 +36,7 @@ from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from sharelift.config import check, default
 from sharelift.graph.drive import FRAGMENT_UNIT, DriveClient, NewFile
 from sharelift.graph.errors import Conflict, GraphError, NotFound
 from sharelift.graph.sessions import SessionBatcher
@@ -49,7 +50,6 @@ from sharelift.state import JobRecord, StateStore
 from sharelift.target import ResolvedTarget
 
 MIB = 1024 * 1024
-DEFAULT_CHUNK = 10 * MIB
 _EMPTY_HASH = QuickXorHash().b64digest()
 
 
@@ -64,20 +64,17 @@ class EngineConfig:
     upload session opened ahead) and the walk's current folders.
     """
 
-    chunk_size: int = DEFAULT_CHUNK
-    workers: int = 16
-    policy: str = "newer"
-    mirror: bool = False
-    verify_target: bool = False
+    chunk_size: int = default("chunk_size")
+    workers: int = default("workers")
+    policy: str = default("on_conflict")
+    mirror: bool = default("mirror")
+    verify_target: bool = default("verify_target")
     attempts: int = 3
     """Tries per file for a hash mismatch or a file that changes while it is read."""
     folder_tasks: int = 32
 
     def __post_init__(self) -> None:
-        if self.chunk_size % FRAGMENT_UNIT or not 0 < self.chunk_size < 60 * MIB:
-            raise ValueError(
-                f"--chunk-size must be a multiple of 320 KiB below 60 MiB, not {self.chunk_size}"
-            )
+        check(chunk_size=self.chunk_size, workers=self.workers, on_conflict=self.policy)
 
 
 @dataclass
