@@ -21,3 +21,5 @@ Modules:
     app         assembles the ASGI app: routes and middleware
     server      runs it over HTTPS (Hypercorn), writes emulator.json, in a thread or the foreground
 """
+
+from sharelift.emulator.api import Emulator as Emulator
