@@ -1,17 +1,18 @@
 """`sharelift demo`: a real migration into the built-in emulator, start to finish.
 
-It starts the emulator in this process, writes a small department share with the names that
-trip migrations up (a colon, a reserved name, an Office lock file, a case collision, a folder
-named Forms at the library root, non-ASCII names, an empty file, a file large enough for an
-upload session in several fragments), scans it, migrates it into a SharePoint library given as
-the URL a user would copy from the browser, prints the item report, then runs again to show
-that an unchanged share costs no upload. Everything lives in one folder (default
-./sharelift-demo), kept for a look afterwards.
+It starts the emulator in this process (`sharelift.emulator.Emulator`), writes a small
+department share with the names that trip migrations up (a colon, a reserved name, an Office
+lock file, a case collision, a folder named Forms at the library root, non-ASCII names, an empty
+file, a file large enough for an upload session in several fragments), scans it, migrates it
+into a SharePoint library given as the URL a user would copy from the browser, prints the item
+report, then runs again to show that an unchanged share costs no upload. It uses the public
+library API only. Everything lives in one folder (default ./sharelift-demo), kept for a look
+afterwards.
 """
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import csv
 import os
 import random
@@ -20,16 +21,15 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sharelift.auth import AuthSettings, build_credential
-from sharelift.clouds import emulator_cloud
-from sharelift.migrate import Endpoints, MigrateOutcome, MigrateRequest, run_job
+from sharelift.api import MigrationResult, migrate, scan
+from sharelift.cli.migrate import Display, exit_code
+from sharelift.cli.options import Parser, add_options
+from sharelift.cli.scan import render
+from sharelift.emulator import Emulator
 from sharelift.progress import choose_renderer
-from sharelift.scan import render_summary, run_scan
-from sharelift.source import ScanOptions, TargetPrefix
-from sharelift.target import parse_target
-from sharelift.transfer import EngineConfig
 
 TARGET = "https://contoso.sharepoint.com/sites/Team/Shared%20Documents/Forms/AllItems.aspx?id=%2Fsites%2FTeam%2FShared%20Documents%2FDepartment"
+FOLDER = "https://contoso.sharepoint.com/sites/Team/Shared Documents/Department"
 
 SAMPLE: dict[str, int | bytes] = {
     "Budget: 2026.xlsx": 24_000,
@@ -59,13 +59,25 @@ def make_share(root: Path) -> None:
         os.utime(path, (1_767_225_600, 1_767_225_600))  # 2026-01-01
 
 
-def _item_table(outcome: MigrateOutcome) -> Table:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="migrate a sample share into the built-in emulator and show the report",
+        description="Start the emulator in this process, create a sample share with names "
+        "that need fixing, scan it, migrate it, print the report, then run again to show an "
+        "incremental round. Everything is kept in --dir.",
+    )
+    add_options(p, "demo")
+    p.set_defaults(run=lambda args: run_demo(Path(args.demo_dir)))
+
+
+def _item_table(result: MigrationResult) -> Table:
     table = Table(title="ItemReport.csv", show_lines=False)
     for column in ("Source", "Destination", "Status", "Result category", "Message"):
         table.add_column(column, overflow="fold")
-    if outcome.reports is None:
+    if result.reports is None:
         return table
-    with outcome.reports.items.open(encoding="utf-8-sig", newline="") as fh:
+    with (result.reports / "ItemReport.csv").open(encoding="utf-8-sig", newline="") as fh:
         for row in csv.DictReader(fh):
             if row["Content type"] != "File":
                 continue
@@ -84,74 +96,61 @@ def _item_table(outcome: MigrateOutcome) -> Table:
 
 def run_demo(folder: Path, console: Console | None = None) -> int:
     """Run the demo in `folder`; returns the exit code of the first migration round."""
-    from sharelift.emulator.server import EmulatorServer
-    from sharelift.emulator.settings import EmulatorSettings
-
     console = console or Console()
     folder = folder.resolve()
     source = folder / "source"
     if not source.exists():
         make_share(source)
-    with EmulatorServer(EmulatorSettings(data_dir=folder / "emulator")) as server:
-        cloud = emulator_cloud(server.data_dir)
+    with Emulator(folder / "emulator") as tenant:
         console.rule("[bold]sharelift demo")
-        console.print(f"emulator   {server.info['base_url']}  (data in {server.data_dir})")
+        console.print(f"emulator   {tenant.base_url}  (data in {tenant.data_dir})")
         console.print(f"source     {source}")
         console.print(f"target     {TARGET}\n")
+        render(scan(source, FOLDER, report=folder / "scan"), console)
 
-        target = parse_target(TARGET)
-        prefix = TargetPrefix("/sites/Team/Shared Documents/Department", at_library_root=False)
-        summary = run_scan(source, ScanOptions(target=prefix), report_dir=folder / "scan")
-        render_summary(summary, console)
-
-        credential = build_credential(
-            AuthSettings(
-                method="secret",
-                authority=str(server.info["authority"]),
-                client_id=str(server.info["client_id"]),
-                secret=str(server.info["client_secret"]),
-                ca_file=cloud.ca_file,
-                instance_discovery=False,
-            )
-        )
-        request = MigrateRequest(
-            source=str(source),
-            target=target,
-            endpoints=Endpoints(cloud.graph_url, cloud.graph_scope, cloud.ca_file),
-            engine=EngineConfig(workers=8),
-            state_path=folder / "state.db",
-            report_dir=folder / "reports" / "round-1",
-        )
         console.rule("[bold]migrating")
-        first = asyncio.run(run_job(request, credential, renderer=choose_renderer(False)))
+        display = Display(choose_renderer(False))
+        try:
+            first = migrate(
+                source,
+                TARGET,
+                credential=tenant.credential,
+                workers=8,
+                state=folder / "state.db",
+                report=folder / "reports" / "round-1",
+                progress=[display.receive],
+            )
+        finally:
+            display.close()
         console.print(_item_table(first))
-        assert first.summary is not None and first.result is not None
-        r = first.result
         console.print(
-            f"[bold]{r.uploaded} files uploaded and verified by quickXorHash[/], "
-            f"{r.skipped} skipped, {r.failed} failed; "
-            f"{first.summary.migrated_bytes / 1024**2:.1f} MiB at "
-            f"{first.summary.gb_per_hour:.1f} GB/hour"
+            f"[bold]{first.uploaded} files uploaded and verified by quickXorHash[/], "
+            f"{first.skipped} skipped, {first.failed} failed; "
+            f"{first.summary['migrated_bytes'] / 1024**2:.1f} MiB at "
+            f"{first.summary['gb_per_hour']:.1f} GB/hour"
         )
-        console.print(f"reports    {first.reports.folder if first.reports else '-'}")
+        console.print(f"reports    {first.reports or '-'}")
 
         console.rule("[bold]running again (incremental)")
-        server.reset_stats()
-        again_request = MigrateRequest(
-            **{**request.__dict__, "report_dir": folder / "reports" / "round-2"}
+        tenant.server.reset_stats()
+        again = migrate(
+            source,
+            TARGET,
+            credential=tenant.credential,
+            workers=8,
+            state=folder / "state.db",
+            report=folder / "reports" / "round-2",
         )
-        again = asyncio.run(run_job(again_request, credential))
-        assert again.result is not None
-        stats = server.stats()
+        stats = tenant.stats()
         console.print(
-            f"{again.result.uploaded} uploaded, {again.result.unchanged} unchanged; "
+            f"{again.uploaded} uploaded, {again.unchanged} unchanged; "
             f"{stats['requests']} Graph requests in all (the target's resolution), "
             f"{stats['bytes_in']} bytes sent"
         )
         console.print(
-            f"\nTry it yourself:  sharelift emulator --data {server.data_dir}   (in another "
+            f"\nTry it yourself:  sharelift emulator --data {tenant.data_dir}   (in another "
             "terminal), then\n  sharelift migrate YOUR_FOLDER "
             f"'https://contoso.sharepoint.com/sites/Team/Shared Documents/Mine' "
-            f"--emulator {server.data_dir}"
+            f"--emulator {tenant.data_dir}"
         )
-        return first.exit_code
+        return exit_code(first)
