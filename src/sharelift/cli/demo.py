@@ -17,16 +17,15 @@ import csv
 import os
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-
-from sharelift.api import MigrationResult, migrate, scan
-from sharelift.cli.migrate import Display, exit_code
 from sharelift.cli.options import Parser, add_options
-from sharelift.cli.scan import render
-from sharelift.emulator import Emulator
-from sharelift.progress import choose_renderer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sharelift.api import MigrationResult
 
 TARGET = "https://contoso.sharepoint.com/sites/Team/Shared%20Documents/Forms/AllItems.aspx?id=%2Fsites%2FTeam%2FShared%20Documents%2FDepartment"
 FOLDER = "https://contoso.sharepoint.com/sites/Team/Shared Documents/Department"
@@ -72,6 +71,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _item_table(result: MigrationResult) -> Table:
+    from rich.table import Table
+
     table = Table(title="ItemReport.csv", show_lines=False)
     for column in ("Source", "Destination", "Status", "Result category", "Message"):
         table.add_column(column, overflow="fold")
@@ -96,6 +97,14 @@ def _item_table(result: MigrationResult) -> Table:
 
 def run_demo(folder: Path, console: Console | None = None) -> int:
     """Run the demo in `folder`; returns the exit code of the first migration round."""
+    from rich.console import Console
+
+    from sharelift.api import migrate, scan
+    from sharelift.cli.migrate import Display, exit_code
+    from sharelift.cli.scan import render
+    from sharelift.emulator import Emulator
+    from sharelift.progress import choose_renderer
+
     console = console or Console()
     folder = folder.resolve()
     source = folder / "source"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import hashlib
 import json
@@ -29,6 +28,8 @@ def _error(line: object) -> None:
 
 def run_job_file(args: argparse.Namespace) -> int:
     """Validate every row, run the valid ones (one round each), write the summary."""
+    import asyncio
+
     from sharelift.api import migrate_request
     from sharelift.bulk import run_jobs
     from sharelift.cli.connect import connect
@@ -139,6 +140,8 @@ def register_provision(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def run_provision(args: argparse.Namespace) -> int:
+    import asyncio
+
     from sharelift.cli.connect import connect
     from sharelift.graph.client import GraphClient
     from sharelift.graph.pacer import Pacer

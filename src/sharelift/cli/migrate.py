@@ -4,17 +4,17 @@ display, Ctrl-C handling and the exit code; `--jobs FILE` is handed to sharelift
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
-from sharelift.cli.signals import run_until_signalled
 from sharelift.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from sharelift.progress import Snapshot, Tally
 
 if TYPE_CHECKING:
+    import asyncio
+
     from sharelift.api import MigrationResult, ProgressEvent
     from sharelift.progress import Renderer
 
@@ -48,8 +48,11 @@ def exit_code(result: MigrationResult) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
     from sharelift.api import migrate_async
     from sharelift.cli.connect import connect
+    from sharelift.cli.signals import run_until_signalled
     from sharelift.progress import choose_renderer
     from sharelift.target import parse_target
 
