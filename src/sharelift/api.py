@@ -29,9 +29,9 @@ from sharelift.errors import OptionError, ShareliftError
 
 if TYPE_CHECKING:
     from sharelift.credential import Credential
-    from sharelift.migrate import MigrateOutcome, MigrateRequest
+    from sharelift.job import MigrateOutcome, MigrateRequest
     from sharelift.progress import Tally
-    from sharelift.scan import ScanSummary
+    from sharelift.scanner import ScanSummary
     from sharelift.source import ScanOptions, TargetPrefix
     from sharelift.target import TargetSpec
 
@@ -220,7 +220,7 @@ def scan(source: PathLike, target: str | None = None, **options: Any) -> ScanRes
     Options: report, rename, follow_symlinks, skip_hidden, include, exclude, skip_extensions,
     modified_after, created_after. Raises SourceError, OptionError; findings are not errors.
     """
-    from sharelift.scan import run_scan
+    from sharelift.scanner import run_scan
 
     values = keyword_options("scan", options)
     report = values.pop("report")
@@ -299,7 +299,7 @@ async def migrate_async(
     Raises SourceError, OptionError, TargetError, AuthError, UnavailableError, StateError,
     BusyError for what keeps the round from starting.
     """
-    from sharelift.migrate import run_job
+    from sharelift.job import run_job
 
     values = keyword_options("migrate", options)
     spec = _target_spec(target, values["site"], values["library"], values["subfolder"])
@@ -314,7 +314,7 @@ def migrate_request(
 ) -> MigrateRequest:
     """The engine room's request for checked `migrate` options (also the template of every
     row of a job file, sharelift.cli.jobs)."""
-    from sharelift.migrate import Endpoints, MigrateRequest, default_state_path
+    from sharelift.job import Endpoints, MigrateRequest, default_state_path
     from sharelift.transfer import EngineConfig
 
     cloud = credential.cloud
@@ -366,7 +366,7 @@ class _ProgressFeed:
             try:
                 subscriber(event)
             except Exception:  # a subscriber's fault must not end the run
-                log.exception("a progress subscriber failed on a %s event", event.get("event"))
+                log.exception("a progress subscriber failed (%s event)", event.get("event"))
 
     def message(self, text: str) -> None:
         self.publish({"event": "message", "text": text})

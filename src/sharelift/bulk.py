@@ -29,8 +29,8 @@ from sharelift.config import default
 from sharelift.errors import ShareliftError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
+from sharelift.job import MigrateOutcome, MigrateRequest, run_job
 from sharelift.jobs import Job, JobFile
-from sharelift.migrate import MigrateOutcome, MigrateRequest, run_job
 from sharelift.state import StateStore
 
 ReadyCheck = Callable[[Job], Awaitable[str | None]]

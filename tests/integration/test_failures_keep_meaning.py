@@ -16,7 +16,7 @@ from sharelift.emulator.server import EmulatorServer
 from sharelift.errors import AuthError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
-from sharelift.migrate import Endpoints, MigrateRequest, run_job
+from sharelift.job import Endpoints, MigrateRequest, run_job
 from sharelift.target import parse_target
 
 TEAM = "https://contoso.sharepoint.com/sites/Team"

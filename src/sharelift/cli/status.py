@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _state_path(args: argparse.Namespace) -> Path:
-    from sharelift.migrate import default_state_path
+    from sharelift.job import default_state_path
 
     return Path(args.state) if args.state else default_state_path()
 
