@@ -238,10 +238,13 @@ class Emulator:
     def read_file(self, drive_id: str, path: str) -> bytes:
         """The content of the file at `path` (below the drive's root) through Graph, as any
         client reads it; raises KeyError when there is no such file."""
+        import ssl
+
         import httpx
 
         token = self.credential.token()
-        with httpx.Client(verify=str(self.ca_file), timeout=60) as http:
+        trust = ssl.create_default_context(cafile=self.ca_file)
+        with httpx.Client(verify=trust, timeout=60) as http:
             response = http.get(
                 f"{self.graph_url}/drives/{drive_id}/root:/{path.strip('/')}:/content",
                 headers={"Authorization": f"Bearer {token}"},
