@@ -46,6 +46,22 @@ class EmulatorDrive:
     """The owner's UPN (a OneDrive) or the site's URL (a library)."""
 
 
+@dataclass(frozen=True)
+class ManagedIdentityEndpoint:
+    """The emulator's managed-identity endpoint, as Azure App Service provides one."""
+
+    endpoint: str
+    header: str
+    user_assigned_client_id: str
+    """The client id of the user-assigned identity it also serves."""
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """The variables Azure sets for a managed identity (IDENTITY_ENDPOINT, IDENTITY_HEADER),
+        which MSAL reads."""
+        return {"IDENTITY_ENDPOINT": self.endpoint, "IDENTITY_HEADER": self.header}
+
+
 class Emulator:
     """A running local tenant. Start it with `with` / `async with` (or `start()` and `stop()`).
 
@@ -197,6 +213,14 @@ class Emulator:
 
             self._credential = Credential.from_secret(emulator=self.data_dir)
         return self._credential
+
+    @property
+    def managed_identity(self) -> ManagedIdentityEndpoint:
+        """Where a managed identity gets its tokens (set `.environment` to use it)."""
+        found = self.server.info["managed_identity"]
+        return ManagedIdentityEndpoint(
+            found["endpoint"], found["header"], found["user_assigned_client_id"]
+        )
 
     @property
     def users(self) -> tuple[EmulatorUser, ...]:
