@@ -74,14 +74,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         parse_target(args.target)  # a malformed TARGET is refused before anyone signs in
     credential = connect(args)
-    display = Display(choose_renderer(args.json, args.quiet or args.dry_run))
+    renderer = choose_renderer(args.json, args.quiet or args.dry_run)
+    display = Display(renderer)
+    # Quiet runs subscribe nothing: the engine then builds no event per file.
+    subscribers = [display.receive] if renderer is not None or args.dry_run else []
 
     async def work(stop: asyncio.Event) -> MigrationResult:
         return await migrate_async(
             args.source,
             args.target,
             credential=credential,
-            progress=[display.receive],
+            progress=subscribers,
             stop=stop,
             **api_options(args, "migrate"),
         )
