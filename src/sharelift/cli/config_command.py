@@ -65,7 +65,10 @@ def show(settings: Settings) -> str:
         option = setting.option
         origin = setting.origin if setting.origin == "default" else f"{setting.origin} "
         origin += "" if setting.origin in ("default", "flag") else setting.where
-        rows.append((option.flag or option.env, option.show(setting.value), origin.strip()))
+        value = option.show(setting.value)
+        if not value and setting.origin == "default" and option.default_text:
+            value = f"({option.default_text})"
+        rows.append((option.flag or option.env, value, origin.strip()))
     widths = [max(len(r[i]) for r in rows) for i in range(2)]
     lines = [f"{a:{widths[0]}}  {b:{widths[1]}}  {c}".rstrip() for a, b, c in rows]
     head = f"config file: {config.value if config and config.value else 'none'}\n"
