@@ -6,19 +6,20 @@ Methods:
     certificate        app-only, client id + certificate (what Microsoft recommends for
                        migrations: https://learn.microsoft.com/en-us/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online)
     managed_identity   an Azure managed identity (VM, App Service, Functions, Arc …)
-    token              a bearer token acquired elsewhere, from an environment variable
+    token              a bearer token acquired elsewhere
 
-A `Credential` answers `token(scopes) -> str`, thread-safe, from MSAL's cache while a token is
-valid. Delegated tokens live in a persistent cache file created 0600, so `sharelift login` once
-serves later runs. Without a terminal, nothing ever waits for a person: device code fails at
-once with an error that says which unattended method to use instead.
+Each answers `token(scopes) -> str` (the `TokenProvider` protocol), thread-safe, from MSAL's
+cache while a token is valid; `sharelift.Credential` is the public face of these classes.
+Delegated tokens live in a persistent cache file created 0600, so `sharelift login` once serves
+later runs. Without a terminal, nothing ever waits for a person: device code fails at once with
+an error that says which unattended method to use instead. Errors name the option at fault
+(`client_id`, `certificate`) in `AuthError.option`, never a command-line flag.
 
 Secrets and tokens never appear in an exception, a log line or a repr.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import stat
@@ -34,11 +35,10 @@ import requests
 
 from sharelift.errors import AuthError, UsageError
 
-TOKEN_ENV = "SHARELIFT_ACCESS_TOKEN"  # noqa: S105 (a variable name, not a secret)
 METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
 
 
-class Credential(Protocol):
+class TokenProvider(Protocol):
     """Something that hands out bearer tokens for a resource."""
 
     def token(self, scopes: Sequence[str]) -> str:
@@ -57,6 +57,8 @@ class AuthSettings:
     secret: str = field(default="", repr=False)
     certificate_path: Path | None = None
     certificate_password: str = field(default="", repr=False)
+    token: str = field(default="", repr=False)
+    """The bearer token itself, for the `token` method."""
     managed_identity_client_id: str = ""
     ca_file: str | None = None
     """A CA bundle to trust in addition to (emulator: instead of) the system's."""
@@ -64,47 +66,51 @@ class AuthSettings:
     """False for authorities MSAL cannot validate against Microsoft (the emulator)."""
     cache_path: Path | None = None
     interactive: bool = field(default_factory=lambda: sys.stdin.isatty() and sys.stderr.isatty())
+    """Whether a person can be asked (device code); without one, device code fails at once."""
     prompt: Callable[[str], None] = field(
         default=lambda message: print(message, file=sys.stderr, flush=True), repr=False
     )
     """Where the device-code instruction goes."""
 
 
-def build_credential(settings: AuthSettings) -> Credential:
-    """The credential for `settings.method`; raises AuthError naming what is missing."""
+def build_credential(settings: AuthSettings) -> TokenProvider:
+    """The credential for `settings.method`; raises AuthError naming the option missing."""
     method = settings.method
-    if method == "token":
-        return EnvironmentToken()
     if method not in METHODS:
-        raise AuthError(f"--auth {method!r}: choose one of {', '.join(METHODS)}")
+        raise AuthError(f"{method!r}: choose one of {', '.join(METHODS)}", option="auth")
+    if method == "token":
+        return StaticToken(settings.token)
     if method == "managed_identity":
         return ManagedIdentityCredential(settings)
     if not settings.client_id:
-        raise AuthError(f"--auth {method} needs --client-id (the app registration's id)")
+        raise AuthError(
+            f"{method} sign-in needs the app registration's client id", option="client_id"
+        )
     if not settings.authority:
-        raise AuthError(f"--auth {method} needs --tenant (tenant id or domain)")
+        raise AuthError(f"{method} sign-in needs the tenant (its id or domain)", option="tenant")
     if method == "secret":
         if not settings.secret:
-            raise AuthError(
-                "--auth secret needs a client secret (SHARELIFT_CLIENT_SECRET or --secret-file)"
-            )
+            raise AuthError("secret sign-in needs the app's client secret", option="client_secret")
         return AppCredential(settings, settings.secret)
     if method == "certificate":
         return AppCredential(settings, load_certificate(settings))
     return DeviceCodeCredential(settings)
 
 
-class EnvironmentToken:
-    """A bearer token acquired elsewhere (automation), read from SHARELIFT_ACCESS_TOKEN."""
+class StaticToken:
+    """A bearer token acquired elsewhere (automation), used as it is until it expires."""
+
+    def __init__(self, token: str) -> None:
+        value = token.strip().removeprefix("Bearer ").strip()
+        if not value:
+            raise AuthError("token sign-in needs the access token", option="access_token")
+        self._token = value
 
     def token(self, scopes: Sequence[str]) -> str:
-        value = os.environ.get(TOKEN_ENV, "").strip()
-        if not value:
-            raise AuthError(f"--auth token needs the token in the {TOKEN_ENV} environment variable")
-        return value.removeprefix("Bearer ").strip()
+        return self._token
 
     def __repr__(self) -> str:
-        return "EnvironmentToken()"
+        return "StaticToken()"
 
 
 def _msal_error(result: dict[str, Any] | None, what: str) -> AuthError:
@@ -215,7 +221,8 @@ def _unreachable(exc: requests.RequestException) -> AuthError:
     if isinstance(exc, requests.exceptions.SSLError):
         return AuthError(
             "the identity service's TLS certificate is not trusted; behind a TLS-inspecting "
-            "proxy, add its CA with --ca-bundle FILE (or SHARELIFT_CA_BUNDLE)"
+            "proxy, trust the proxy's CA as well",
+            option="ca_bundle",
         )
     if isinstance(exc, requests.exceptions.ProxyError):
         return AuthError("the proxy (HTTPS_PROXY) refused or dropped the identity service call")
@@ -300,9 +307,10 @@ class DeviceCodeCredential:
     def _device_flow(self, scopes: Sequence[str]) -> dict[str, Any]:
         if not self._settings.interactive:
             raise AuthError(
-                "sign-in needs a person (device code) but there is no terminal; run "
-                "`sharelift login` once interactively, or use --auth certificate, --auth secret, "
-                "--auth managed_identity or --auth token for unattended runs"
+                "device-code sign-in needs a person, and there is no terminal (or callback) to "
+                "ask one; sign in once where a person can (`sharelift login`), or use "
+                "certificate, secret, managed_identity or token sign-in for unattended runs",
+                option="auth",
             )
         flow = self._app.initiate_device_flow(scopes=list(scopes))
         if "user_code" not in flow:
@@ -362,6 +370,13 @@ class ManagedIdentityCredential:
 
     def __repr__(self) -> str:
         return "ManagedIdentityCredential()"
+
+
+def token_cache_path(profile: str) -> Path:
+    """The private token cache of a profile (refresh tokens of device-code sign-in)."""
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("sharelift")) / "tokens" / f"{profile}.json"
 
 
 def _profiles_path() -> Path:
@@ -431,11 +446,13 @@ def load_certificate(settings: AuthSettings) -> dict[str, str]:
 
     path = settings.certificate_path
     if path is None:
-        raise AuthError("--auth certificate needs --certificate FILE (PEM or PFX)")
+        raise AuthError(
+            "certificate sign-in needs a certificate file (PEM or PFX)", option="certificate"
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise AuthError(f"--certificate {path}: {exc.strerror}") from None
+        raise AuthError(f"{path}: {exc.strerror}", option="certificate") from None
     password = settings.certificate_password.encode() or None
     try:
         if path.suffix.lower() in {".pfx", ".p12"}:
@@ -444,12 +461,15 @@ def load_certificate(settings: AuthSettings) -> dict[str, str]:
             key = serialization.load_pem_private_key(data, password)
             cert = x509.load_pem_x509_certificate(data)
     except (ValueError, TypeError) as exc:
-        reason = "wrong or missing password" if "password" in str(exc).lower() else "unreadable"
+        if "password" in str(exc).lower():
+            raise AuthError(
+                f"{path}: wrong or missing password", option="certificate_password"
+            ) from None
         raise AuthError(
-            f"--certificate {path}: {reason} (need a private key and a certificate)"
+            f"{path}: unreadable (need a private key and a certificate)", option="certificate"
         ) from None
     if key is None or cert is None:
-        raise AuthError(f"--certificate {path}: needs both a private key and a certificate")
+        raise AuthError(f"{path}: needs both a private key and a certificate", option="certificate")
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -460,8 +480,3 @@ def load_certificate(settings: AuthSettings) -> dict[str, str]:
         "thumbprint": cert.fingerprint(hashes.SHA1()).hex().upper(),  # noqa: S303 (x5t is SHA-1)
         "public_certificate": cert.public_bytes(serialization.Encoding.PEM).decode(),
     }
-
-
-def certificate_thumbprint_b64(thumbprint_hex: str) -> str:
-    """The `x5t` form of a SHA-1 thumbprint (base64url of the bytes)."""
-    return base64.urlsafe_b64encode(bytes.fromhex(thumbprint_hex)).decode().rstrip("=")

@@ -6,29 +6,31 @@
                SummaryReport.csv (a row per job and a Total row) and summary.json
 
 A job that cannot start (its target does not resolve, its OneDrive never appeared, its source
-vanished) is recorded as failed with the reason; the other jobs go on. Rows rejected while the
-file was read are listed in the summary as `invalid`. Nothing here prints except through `say`.
+vanished), or that ends in any other error, is recorded as failed with the reason; the other
+jobs go on and finish. The jobs run in one task group: nothing outlives `run_jobs`, so the state
+store and the Graph client close only after the last job has. Rows rejected while the file was
+read are listed in the summary as `invalid`. Nothing here prints except through `say`, and
+signals are the caller's: setting `stop` ends every job gracefully.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import csv
 import json
-import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sharelift.auth import Credential
+from sharelift.auth import TokenProvider
+from sharelift.config import default
 from sharelift.errors import ShareliftError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
+from sharelift.job import MigrateOutcome, MigrateRequest, run_job
 from sharelift.jobs import Job, JobFile
-from sharelift.migrate import MigrateOutcome, MigrateRequest, run_job
 from sharelift.state import open_state
 
 ReadyCheck = Callable[[Job], Awaitable[str | None]]
@@ -107,11 +109,12 @@ class BulkOutcome:
 async def run_jobs(
     job_file: JobFile,
     template: MigrateRequest,
-    credential: Credential,
+    credential: TokenProvider,
     *,
-    max_parallel: int = 4,
+    max_parallel: int = default("max_parallel_jobs"),
     prepare: Prepare | None = None,
     say: Callable[[str], None] = lambda line: None,
+    stop: asyncio.Event | None = None,
 ) -> BulkOutcome:
     """Run every valid job of `job_file` once (one round each) and write the summary.
 
@@ -121,6 +124,8 @@ async def run_jobs(
     reports go where a single job's go and the summary to
     `<state folder>/reports/<file stem>-<UTC time>`. `prepare` runs first and returns the
     check each job awaits before it starts (it may wait for the job's OneDrive to exist).
+    Setting `stop` lets every running job finish its files in flight and starts no new one;
+    cancelling ends every job at once (their rounds recorded as interrupted).
     """
     if max_parallel < 1:
         raise ValueError("max_parallel must be at least 1")
@@ -134,7 +139,7 @@ async def run_jobs(
         template.state_path.parent / "reports" / f"{job_file.path.stem}-{stamp}"
     )
     gate = asyncio.Semaphore(max_parallel)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     # One pacer for the tenant: --workers per job, and the jobs together at most
     # MAX_IN_FLIGHT requests at once (the pacer lowers that further when Graph throttles).
     workers = template.engine.workers
@@ -153,6 +158,16 @@ async def run_jobs(
 
         async def one(job: Job) -> JobResult:
             base = JobResult(job.name, job.source, str(job.target), "not started")
+            try:
+                return await attempt(job, base)
+            except ShareliftError as exc:
+                base.status, base.message = "failed", str(exc)
+            except Exception as exc:  # a job's own fault ends that job only, never its siblings
+                base.status, base.message = "failed", f"{type(exc).__name__}: {exc}"
+            say(f"{job.name}: failed: {base.message}")
+            return base
+
+        async def attempt(job: Job, base: JobResult) -> JobResult:
             if ready is not None:
                 why = await ready(job)
                 if why is not None:
@@ -172,20 +187,9 @@ async def run_jobs(
                     base.message = "the run was stopped before this job started"
                     return base
                 say(f"{job.name}: {job.source_text} -> {job.target}")
-                try:
-                    outcome = await run_job(
-                        request,
-                        credential,
-                        client=client,
-                        store=store,
-                        signals=False,
-                        stop=stop,
-                        say=say,
-                    )
-                except ShareliftError as exc:
-                    base.status, base.message = "failed", str(exc)
-                    say(f"{job.name}: failed: {exc}")
-                    return base
+                outcome = await run_job(
+                    request, credential, client=client, store=store, stop=stop, say=say
+                )
             base.outcome = outcome
             base.destination = outcome.target.web_url
             result = outcome.result
@@ -201,54 +205,17 @@ async def run_jobs(
             return base
 
         try:
-            with _Signals(stop, say) as signals:
-                try:
-                    results = list(await asyncio.gather(*(one(job) for job in job_file.jobs)))
-                except asyncio.CancelledError:
-                    if not signals.stopped_now:
-                        raise
-                    raise KeyboardInterrupt from None
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(job)) for job in job_file.jobs]
         finally:
             store.close()
+        results = [task.result() for task in tasks]
     results += [
         JobResult(f"{e.file}#{e.row}", "", "", "invalid", message=str(e)) for e in job_file.errors
     ]
     results.sort(key=lambda r: int(r.name.rsplit("#", 1)[1]))
     csv_path, json_path = write_bulk_summary(folder, job_file.path, results)
     return BulkOutcome(results, csv_path, json_path)
-
-
-class _Signals:
-    """First Ctrl-C or SIGTERM: every running job finishes its files in flight and stops, no
-    new job starts. Second: stop now (the rounds are recorded as interrupted)."""
-
-    def __init__(self, stop: asyncio.Event, say: Callable[[str], None]) -> None:
-        self._stop = stop
-        self._say = say
-        self._main = asyncio.current_task()
-        self._loop = asyncio.get_running_loop()
-        self._installed: list[signal.Signals] = []
-        self.stopped_now = False
-
-    def _fire(self, signum: signal.Signals) -> None:
-        if not self._stop.is_set():
-            self._say(f"{signum.name}: finishing the files in flight, then stopping every job")
-            self._stop.set()
-        elif self._main is not None:
-            self._say(f"{signum.name}: stopping now")
-            self.stopped_now = True
-            self._main.cancel()
-
-    def __enter__(self) -> _Signals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.add_signal_handler(signum, self._fire, signum)
-                self._installed.append(signum)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum in self._installed:
-            self._loop.remove_signal_handler(signum)
 
 
 def _row(result: JobResult) -> dict[str, Any]:

@@ -4,7 +4,7 @@
     usgov      login.microsoftonline.us    graph.microsoft.us               sharepoint.us
     usgovdod   login.microsoftonline.us    dod-graph.microsoft.us           sharepoint-mil.us
     china      login.chinacloudapi.cn      microsoftgraph.chinacloudapi.cn  sharepoint.cn
-    emulator   from DIR/emulator.json (`--emulator DIR` or SHARELIFT_EMULATOR=DIR)
+    emulator   from DIR/emulator.json (the `emulator` option: the emulator's data folder)
 
 `resolve_cloud(name, emulator_dir)` is what the command line uses; `Cloud.from_emulator(DIR)` (same
 as `emulator_cloud`) and `EmulatorInfo.load(DIR)` (every emulator.json field, typed) serve code
@@ -23,9 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sharelift.errors import UsageError
-
-EMULATOR_ENV = "SHARELIFT_EMULATOR"
+from sharelift.errors import OptionError, UsageError
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,7 @@ class Cloud:
         if self.fixed_authority:
             return self.fixed_authority
         if not tenant:
-            raise UsageError("--tenant is needed (the tenant id or its domain, contoso.com)")
+            raise OptionError("tenant", "the tenant is needed (its id or domain, contoso.com)")
         return f"{self.login_url}/{tenant}"
 
     def sharepoint_admin_resource(self, tenant_name: str) -> str:
@@ -125,8 +123,8 @@ def load_emulator_info(directory: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UsageError(
-            f"{path} does not exist: start `sharelift emulator --data {directory}` first"
+        raise OptionError(
+            "emulator", f"{path} does not exist: no emulator has used {directory} yet"
         ) from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path} is not a readable emulator.json: {exc}") from None
@@ -157,15 +155,14 @@ def emulator_cloud(directory: str | os.PathLike[str]) -> Cloud:
 def resolve_cloud(
     name: str = "global", emulator_dir: str | os.PathLike[str] | None = None
 ) -> Cloud:
-    """The cloud to talk to: the emulator when a directory is given (or SHARELIFT_EMULATOR
-    is set), else the named cloud."""
-    directory = emulator_dir or os.environ.get(EMULATOR_ENV) or None
-    if directory:
-        return emulator_cloud(directory)
+    """The cloud to talk to: the emulator when its data folder is given, else the named cloud.
+    Raises OptionError naming `cloud` or `emulator`."""
+    if emulator_dir:
+        return emulator_cloud(emulator_dir)
     try:
         return CLOUDS[name]
     except KeyError:
-        raise UsageError(f"--cloud {name!r}: choose one of {', '.join(CLOUDS)}") from None
+        raise OptionError("cloud", f"choose one of {', '.join(CLOUDS)}, not {name!r}") from None
 
 
 @dataclass(frozen=True)

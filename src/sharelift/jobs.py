@@ -378,7 +378,7 @@ def _validate(file: Path, row: _Row, mapper: SourceMap | None) -> Job | RowError
         target = site_triple(row.target_web, row.library, row.subfolder)
     except ShareliftError as exc:
         column = names["subfolder"] if "'..'" in str(exc) else names["web"]
-        return error(column, str(exc).replace("--site ", "").replace("--library ", ""))
+        return error(column, exc.reason)
     options: dict[str, Any] = {}
     ignored: list[str] = []
     for key, value in row.settings.items():

@@ -16,6 +16,10 @@ quickly. Events are small, frozen and typed:
                                              "rewind" what a failed attempt had sent, which
                                              will be sent again (as s3transfer's callbacks do)
     PhaseEvent(phase)                        the round entered a phase ("migrating", ...)
+    SnapshotEvent(snapshot)                  all the counters at one instant; the library's
+                                             `migrate()` sends one every half second and
+                                             one at the end (the tally itself never does)
+    MessageEvent(text)                       a line for a person (a dry run's plan)
 
 A subscriber that raises is logged and unsubscribed; the round goes on. Counting costs no
 allocation per file unless someone subscribed (`Tally.listening`).
@@ -112,10 +116,6 @@ class PhaseEvent:
     phase: str
 
 
-ProgressEvent = ItemEvent | BytesEvent | PhaseEvent
-Subscriber = Callable[[ProgressEvent], None]
-
-
 @dataclass
 class Snapshot:
     """The tally at one instant (what renderers and `sharelift status` show)."""
@@ -135,6 +135,25 @@ class Snapshot:
     concurrency: int
     retries: int
     throttle_events: int
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotEvent:
+    """The round's counters at one instant. `snapshot.bytes_done` may be lower than in the
+    previous one: what a failed attempt had sent is counted again when it is sent again."""
+
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEvent:
+    """A line of text for a person: a dry run tells its plan this way."""
+
+    text: str
+
+
+ProgressEvent = ItemEvent | BytesEvent | PhaseEvent | SnapshotEvent | MessageEvent
+Subscriber = Callable[[ProgressEvent], None]
 
 
 class Tally:
@@ -193,7 +212,8 @@ class Tally:
         """True when someone subscribed (events are only made then)."""
         return bool(self._subscribers)
 
-    def _emit(self, event: ProgressEvent) -> None:
+    def publish(self, event: ProgressEvent) -> None:
+        """Send `event` to every subscriber, in the order they subscribed."""
         for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
@@ -211,7 +231,7 @@ class Tally:
     def phase(self, phase: str) -> None:
         self._phase = phase
         if self._subscribers:
-            self._emit(PhaseEvent(phase))
+            self.publish(PhaseEvent(phase))
 
     def found(self, files: int, size: int) -> None:
         """`files` files of `size` bytes in all are planned to move."""
@@ -222,7 +242,7 @@ class Tally:
         """Bytes acknowledged by the service; negative to rewind what will be sent again."""
         self.bytes_done += nbytes
         if self._subscribers:
-            self._emit(BytesEvent(nbytes))
+            self.publish(BytesEvent(nbytes))
 
     def unchanged_files(self, count: int, size: int) -> None:
         """`count` unchanged files of `size` bytes in all, counted without an event each
@@ -267,7 +287,7 @@ class Tally:
             self.files_skipped += 1
             self.bytes_total -= size
         if self._subscribers:
-            self._emit(ItemEvent(path, outcome, size, detail))
+            self.publish(ItemEvent(path, outcome, size, detail))
 
     def snapshot(self) -> Snapshot:
         now = time.monotonic()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from sharelift.auth import Credential
+from sharelift.auth import TokenProvider
 from sharelift.clouds import Cloud
 from sharelift.errors import ConfigError
 from sharelift.graph.client import MAX_BATCH, BatchRequest, GraphClient
@@ -254,7 +254,7 @@ __all__ = [
 ]
 
 
-def admin_client(cloud: Cloud, credential: Credential, tenant_name: str) -> GraphClient:
+def admin_client(cloud: Cloud, credential: TokenProvider, tenant_name: str) -> GraphClient:
     """A client for the SharePoint admin host of `tenant_name` (`contoso`), signed in with an
     app-only token for that host; its own pacer (SharePoint throttles it apart from Graph)."""
     scope = f"{cloud.sharepoint_admin_resource(tenant_name)}/.default"

@@ -7,9 +7,13 @@ Accepted forms (parsing needs no network; `resolve_target` does the Graph part):
 - a SharePoint library folder URL: `https://contoso.sharepoint.com/sites/Team/Shared Documents/Sub`,
   including the list view form `…/Shared Documents/Forms/AllItems.aspx?id=/sites/Team/Shared…/Sub`
   and the sharing-link form `https://contoso.sharepoint.com/:f:/r/sites/Team/Shared%20Documents/Sub`
-- SPMT's triple: site URL + library + subfolder (`--site`, `--library`, `--subfolder`)
+- SPMT's triple: site URL + library + subfolder (the `site`, `library`, `subfolder` options)
 - `onedrive:megan@contoso.com/Sub`
 - `drive:{drive-id}/Sub` (or a bare drive id such as `b!…`)
+
+Graph failures while resolving keep their meaning: a 404 is a target that does not exist
+(TargetError), a 401/403 is an AuthError, throttling, server errors and lost connections that
+outlast the retries are an UnavailableError; the Graph error is chained as the cause.
 
 Libraries are matched by their webUrl, never by their display name, which is localised and
 renamable ("Documents" is "Dokumente" on a German tenant, and always "OneDrive" for a OneDrive).
@@ -18,13 +22,21 @@ renamable ("Documents" is "Dokumente" on a German tenant, and always "OneDrive" 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sharelift.errors import TargetError
+from sharelift.errors import AuthError, ShareliftError, TargetError, UnavailableError
 from sharelift.graph import drive as graph_drive
 from sharelift.graph.client import GraphClient
-from sharelift.graph.errors import GraphError, NotFound
+from sharelift.graph.errors import (
+    Forbidden,
+    GraphError,
+    NotFound,
+    ServerError,
+    Throttled,
+    TransportError,
+    Unauthorized,
+)
 from sharelift.graph.types import Drive
 
 # Managed paths under which a site collection lives; the segment after them is the site name.
@@ -95,7 +107,7 @@ def parse_target(target: str) -> TargetSpec:
         return TargetSpec("drive", target, drive_id=drive_id, folder=_clean_folder(folder))
     raise TargetError(
         f"{target!r} is not a target: give a OneDrive or SharePoint URL, "
-        "onedrive:USER@DOMAIN[/folder], drive:DRIVE-ID[/folder], or --site/--library/--subfolder"
+        "onedrive:USER@DOMAIN[/folder], drive:DRIVE-ID[/folder], or a site, library and subfolder"
     )
 
 
@@ -129,9 +141,9 @@ def site_triple(site_url: str, library: str, subfolder: str = "") -> TargetSpec:
     """SPMT's triple: the site's URL, the library (display name or URL name), a subfolder."""
     parts = urlsplit(site_url.strip())
     if parts.scheme != "https" or not parts.hostname:
-        raise TargetError(f"--site {site_url!r}: expected https://HOST/sites/NAME")
+        raise TargetError(f"{site_url!r}: expected https://HOST/sites/NAME", option="site")
     if not library.strip():
-        raise TargetError("--library is empty: name the document library (e.g. Documents)")
+        raise TargetError("empty: name the document library (e.g. Documents)", option="library")
     site_path = "/" + "/".join(p for p in unquote(parts.path).split("/") if p)
     raw = f"{site_url} {library} {subfolder}".strip()
     return TargetSpec(
@@ -223,8 +235,21 @@ async def _find_site_drive(
     raise TargetError(f"{raw!r}: no document library of a site on {host} holds that path")
 
 
+def resolution_error(raw: str, exc: GraphError) -> ShareliftError:
+    """What a Graph failure while resolving `raw` means to the person who named it (the caller
+    chains `exc` as the cause)."""
+    if isinstance(exc, Unauthorized | Forbidden):
+        return AuthError(f"cannot resolve {raw!r}: access denied: {exc}")
+    if isinstance(exc, Throttled | ServerError | TransportError):
+        return UnavailableError(
+            f"cannot resolve {raw!r} now, nothing changed; run again later: {exc}"
+        )
+    return TargetError(f"cannot resolve {raw!r}: {exc}")
+
+
 async def resolve_target(client: GraphClient, spec: TargetSpec) -> ResolvedTarget:
-    """Resolve a parsed target through Graph. Raises TargetError saying what was not found."""
+    """Resolve a parsed target through Graph. Raises TargetError saying what was not found,
+    AuthError when access is denied, UnavailableError when Graph cannot answer for now."""
     try:
         folder = spec.folder
         if spec.kind == "onedrive":
@@ -278,7 +303,7 @@ async def resolve_target(client: GraphClient, spec: TargetSpec) -> ResolvedTarge
         else:
             folder_id = (await client_drive.get_root()).id
     except GraphError as exc:
-        raise TargetError(f"cannot resolve {spec.raw!r}: {exc}") from None
+        raise resolution_error(spec.raw, exc) from exc
     web = (drive.web_url or "").rstrip("/")
     return ResolvedTarget(
         drive_id=drive.id,
@@ -288,3 +313,20 @@ async def resolve_target(client: GraphClient, spec: TargetSpec) -> ResolvedTarge
         folder_id=folder_id,
         web_url=f"{web}/{folder}" if folder else web,
     )
+
+
+async def find_folder(client: GraphClient, target: ResolvedTarget) -> ResolvedTarget:
+    """`target` with `folder_id` set when its folder exists already, unchanged when it does not
+    (the engine creates it). Raises TargetError when a file has the folder's name, and as
+    `resolve_target` does for any other failure."""
+    try:
+        item = await graph_drive.DriveClient(client, target.drive_id).get_item_by_path(
+            target.folder
+        )
+    except NotFound:
+        return target
+    except GraphError as exc:
+        raise resolution_error(target.web_url, exc) from exc
+    if not item.is_folder:
+        raise TargetError(f"{target.web_url!r}: {target.folder!r} is a file, not a folder")
+    return replace(target, folder_id=item.id)

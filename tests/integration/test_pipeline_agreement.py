@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 from migrate_helpers import graph_client, megan, qxh, run_engine
 
 from sharelift.emulator.server import EmulatorServer
-from sharelift.migrate import Endpoints, MigrateRequest, dry_run
+from sharelift.job import Endpoints, MigrateRequest, dry_run
 from sharelift.plan import Action
-from sharelift.scan import ScanEntry, scan
+from sharelift.scanner import ScanEntry, scan
 from sharelift.source.rules import RenamePolicy, Severity, Status, TargetPrefix
 from sharelift.source.walk import ScanOptions
 from sharelift.state import ItemStatus, open_state

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sharelift.clouds import CLOUDS, EMULATOR_ENV, emulator_cloud, resolve_cloud
-from sharelift.errors import UsageError
+from sharelift.clouds import CLOUDS, emulator_cloud, resolve_cloud
+from sharelift.errors import OptionError, UsageError
 
 
 def test_national_clouds() -> None:
@@ -18,17 +18,18 @@ def test_national_clouds() -> None:
     assert CLOUDS["china"].sharepoint_admin_resource("contoso") == (
         "https://contoso-admin.sharepoint.cn"
     )
-    with pytest.raises(UsageError, match="--tenant"):
+    with pytest.raises(OptionError, match=r"^tenant: the tenant is needed") as missing:
         CLOUDS["global"].authority("")
+    assert missing.value.option == "tenant"
 
 
-def test_unknown_cloud(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(EMULATOR_ENV, raising=False)
-    with pytest.raises(UsageError, match="--cloud 'mars'"):
+def test_unknown_cloud() -> None:
+    with pytest.raises(OptionError, match="'mars'") as unknown:
         resolve_cloud("mars")
+    assert unknown.value.option == "cloud" and "--" not in str(unknown.value)
 
 
-def test_emulator_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_emulator_from_its_folder(tmp_path: Path) -> None:
     info = {
         "graph_url": "https://127.0.0.1:4443/v1.0",
         "graph_scope": "https://graph.microsoft.com/.default",
@@ -40,8 +41,7 @@ def test_emulator_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         "sharepoint_admin_resource": "https://contoso-admin.sharepoint.com",
     }
     (tmp_path / "emulator.json").write_text(json.dumps(info))
-    monkeypatch.setenv(EMULATOR_ENV, str(tmp_path))
-    cloud = resolve_cloud("global")
+    cloud = resolve_cloud("global", tmp_path)
     assert cloud.name == "emulator" and not cloud.instance_discovery
     assert cloud.authority("anything") == "https://127.0.0.1:4443/tid"
     assert cloud.graph_scope == "https://graph.microsoft.com/.default"

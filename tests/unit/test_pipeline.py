@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from sharelift.plan import Action
-from sharelift.scan import scan
+from sharelift.scanner import scan
 from sharelift.source.pipeline import plan_tree
 from sharelift.source.rules import RenamePolicy, Status
 from sharelift.source.walk import ScanOptions

@@ -11,7 +11,7 @@ import pytest
 
 from sharelift.cli import main
 from sharelift.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from sharelift.scan import (
+from sharelift.scanner import (
     REPORT_COLUMNS,
     REPORT_CSV,
     SUMMARY_COLUMNS,

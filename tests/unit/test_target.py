@@ -1,13 +1,19 @@
-"""Parsing every TARGET form a user may paste."""
+"""Parsing every TARGET form a user may paste, and what a Graph failure while resolving one
+means."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from sharelift.errors import TargetError
+from sharelift.errors import AuthError, ShareliftError, TargetError, UnavailableError
+from sharelift.graph.client import GraphClient, make_ssl_context
+from sharelift.graph.errors import GraphError
+from sharelift.graph.pacer import Pacer
 from sharelift.target import (
     onedrive_personal_path,
     parse_target,
+    resolve_target,
     site_path_candidates,
     site_triple,
 )
@@ -92,10 +98,12 @@ def test_bad_targets_say_what_is_expected(bad: str, needle: str) -> None:
 
 
 def test_triple_needs_a_site_and_a_library() -> None:
-    with pytest.raises(TargetError, match="--site"):
+    with pytest.raises(TargetError, match="expected https://HOST/sites/NAME") as site:
         site_triple("contoso", "Documents")
-    with pytest.raises(TargetError, match="--library"):
+    assert site.value.option == "site"
+    with pytest.raises(TargetError, match="name the document library") as library:
         site_triple("https://contoso.sharepoint.com/sites/T", " ")
+    assert library.value.option == "library"
 
 
 def test_site_candidates_cover_subsites() -> None:
@@ -109,3 +117,64 @@ def test_site_candidates_cover_subsites() -> None:
 
 def test_onedrive_personal_path() -> None:
     assert onedrive_personal_path("Megan.Bowen@contoso.com") == "/personal/megan_bowen_contoso_com"
+
+
+# --- what a Graph failure during resolution means -------------------------------------------
+
+
+class _Clock:
+    """The pacer's clock and sleep: sleeping moves time on at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _error(status: int, code: str, **headers: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": code, "message": "no"}}, headers=headers)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("answer", "expected", "exit_code"),
+    [
+        (_error(401, "InvalidAuthenticationToken"), AuthError, 3),
+        (_error(403, "accessDenied"), AuthError, 3),
+        (_error(429, "TooManyRequests", **{"Retry-After": "1"}), UnavailableError, 75),
+        (_error(503, "serviceNotAvailable"), UnavailableError, 75),
+        (_error(500, "generalException"), UnavailableError, 75),
+        (httpx.ConnectError("connection refused"), UnavailableError, 75),
+        (_error(400, "invalidRequest"), TargetError, 4),
+    ],
+)
+async def test_resolution_failures_keep_their_meaning_and_cause(
+    answer: httpx.Response | Exception, expected: type[ShareliftError], exit_code: int
+) -> None:
+    """401/403 are sign-in problems (exit 3), throttling and lost connections are for later
+    (exit 75), not "could not be resolved" (exit 4); the Graph error is the cause."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    clock = _Clock()
+    async with GraphClient(
+        token=lambda: "token",
+        base_url="https://graph.example.test/v1.0",
+        pacer=Pacer(clock=clock.monotonic, sleep=clock.sleep, random=lambda: 0.5),
+        transport=httpx.MockTransport(handler),
+        max_attempts=3,
+        verify=make_ssl_context(),
+    ) as client:
+        with pytest.raises(expected) as caught:
+            await resolve_target(client, parse_target("drive:b!abc/Folder"))
+    assert type(caught.value) is expected
+    assert caught.value.exit_code == exit_code
+    assert isinstance(caught.value.__cause__, GraphError)
+    assert "drive:b!abc/Folder" in str(caught.value)

@@ -35,3 +35,5 @@ Modules and packages, one role each:
     info        emulator.json: what a client needs to connect
     users_file  the users file (CSV or JSON) read at start
 """
+
+from sharelift.emulator.api import Emulator as Emulator

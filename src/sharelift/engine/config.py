@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sharelift.graph.drive import FRAGMENT_UNIT
+from sharelift.config import check, default
 
 MIB = 1024 * 1024
-DEFAULT_CHUNK = 10 * MIB
 
 
 @dataclass(frozen=True)
@@ -22,18 +21,15 @@ class EngineConfig:
     current folders.
     """
 
-    chunk_size: int = DEFAULT_CHUNK
-    workers: int = 16
-    policy: str = "newer"
-    mirror: bool = False
-    verify_target: bool = False
+    chunk_size: int = default("chunk_size")
+    workers: int = default("workers")
+    policy: str = default("on_conflict")
+    mirror: bool = default("mirror")
+    verify_target: bool = default("verify_target")
     attempts: int = 3
     """Tries per file for a hash mismatch, a file that changes while it is read, or a
     connection that breaks for longer than the client's own retries."""
     folder_tasks: int = 32
 
     def __post_init__(self) -> None:
-        if self.chunk_size % FRAGMENT_UNIT or not 0 < self.chunk_size < 60 * MIB:
-            raise ValueError(
-                f"--chunk-size must be a multiple of 320 KiB below 60 MiB, not {self.chunk_size}"
-            )
+        check(chunk_size=self.chunk_size, workers=self.workers, on_conflict=self.policy)

@@ -1,14 +1,15 @@
 """One migration job, end to end: resolve the target, open the state, run a round, report.
 
-This is the library entry point behind `sharelift migrate` (the CLI only parses flags into a
-`MigrateRequest`). It wires the parts together in one place:
+This is the engine room behind `sharelift.migrate()` (sharelift.api) and bulk runs
+(sharelift.bulk). It wires the parts together in one place:
 
     credential ─► GraphClient (HTTP/2, tenant pacer) ─► resolve_target ─► StateStore job
-        ─► Engine round (progress tally, Ctrl-C / SIGTERM: graceful stop, a second one: now)
+        ─► Engine round (progress tally; `stop` ends it gracefully, cancelling ends it now)
         ─► reports (ItemReport, FailureSummary, SummaryReport, summary.json)
 
-A dry run resolves the target and plans from the source and the state store, then prints what
-would happen; it writes nothing anywhere (the state store is opened read-only, if it exists).
+A dry run resolves the target and plans from the source and the state store, then tells `say`
+what would happen; it writes nothing anywhere (the state store is opened read-only, if it
+exists). Nothing here prints, installs signal handlers or exits: the caller decides.
 """
 
 from __future__ import annotations
@@ -18,19 +19,15 @@ import contextlib
 import functools
 import hashlib
 import os
-import signal
-import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import platformdirs
 
-from sharelift.auth import Credential
+from sharelift.auth import TokenProvider
 from sharelift.engine import Engine, EngineConfig, RoundResult
-from sharelift.errors import UsageError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
@@ -42,7 +39,7 @@ from sharelift.source.pipeline import plan_tree
 from sharelift.source.rules import TargetPrefix, fix_name
 from sharelift.source.walk import ScanOptions, check_source
 from sharelift.state import StateStore, open_state
-from sharelift.target import ResolvedTarget, TargetSpec, resolve_target
+from sharelift.target import ResolvedTarget, TargetSpec, find_folder, resolve_target
 
 
 def default_state_path() -> Path:
@@ -78,23 +75,13 @@ class MigrateRequest:
 
 @dataclass
 class MigrateOutcome:
-    """What a run did; `exit_code` follows the CLI's table."""
+    """What a run did: the round (None for a dry run, which has `plan_counts` instead)."""
 
     result: RoundResult | None
     summary: RoundSummary | None
     reports: ReportFiles | None
     target: ResolvedTarget
     plan_counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def exit_code(self) -> int:
-        if self.result is None:
-            return 0
-        if self.result.status == "interrupted":
-            return 130
-        if self.result.status != "completed" or self.result.failed:
-            return 1
-        return 0
 
 
 def job_key(source: str, target: ResolvedTarget) -> str:
@@ -116,65 +103,30 @@ def _with_root(source: str, target: ResolvedTarget, options: ScanOptions) -> Res
     return replace(target, folder=folder, folder_id=None, web_url=f"{target.web_url}/{name}")
 
 
-class _Signals:
-    """First Ctrl-C or SIGTERM: stop gracefully. Second: stop now."""
-
-    def __init__(self, engine: Engine, main: asyncio.Task[Any], say: Callable[[str], None]):
-        self._engine = engine
-        self._main = main
-        self._say = say
-        self._loop = asyncio.get_running_loop()
-        self._installed: list[signal.Signals] = []
-        self.stopped_now = False
-        """True once a second signal cancelled the run."""
-
-    def _fire(self, signum: signal.Signals) -> None:
-        if not self._engine.stopping.is_set():
-            self._say(
-                f"{signum.name}: finishing the files in flight, then stopping "
-                "(again to stop at once); the next run resumes"
-            )
-            self._engine.request_stop()
-        else:
-            self._say(f"{signum.name}: stopping now")
-            self.stopped_now = True
-            self._main.cancel()
-
-    def __enter__(self) -> _Signals:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.add_signal_handler(signum, self._fire, signum)
-                self._installed.append(signum)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum in self._installed:
-            self._loop.remove_signal_handler(signum)
-
-
 async def run_job(
     request: MigrateRequest,
-    credential: Credential,
+    credential: TokenProvider,
     *,
     renderer: Renderer | None = None,
-    say: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    say: Callable[[str], None] = lambda line: None,
     pacer: Pacer | None = None,
     client: GraphClient | None = None,
     store: StateStore | None = None,
-    signals: bool = True,
     stop: asyncio.Event | None = None,
 ) -> MigrateOutcome:
     """Run one job (one round); see the module docstring. Raises SourceError, TargetError,
-    AuthError, StateError for what prevents the round from starting at all.
+    AuthError, UnavailableError, StateError, BusyError for what prevents the round from
+    starting at all.
 
     `client`: a GraphClient shared with other jobs of the same tenant (left open); without it,
     the job opens its own. `store`: the state store already open in this process (several jobs
     at once share one connection, as two connections in one thread would wait on each other's
-    write group); left open. `signals=False` leaves Ctrl-C / SIGTERM to the caller, who may
-    set `stop` to end the round gracefully (files in flight finish, the round is interrupted)."""
+    write group); left open. Setting `stop` ends the round gracefully (files in flight finish
+    their fragment, the round is recorded as interrupted); cancelling the task ends it at once
+    (recorded as interrupted too). `say` hears the lines of a dry run."""
     check_source(request.source)
     if client is not None:
-        return await _run_job(request, client, store, renderer, say, signals, stop)
+        return await _run_job(request, client, store, renderer, say, stop)
     scopes = [request.endpoints.graph_scope]
 
     async def token() -> str:
@@ -186,7 +138,7 @@ async def run_job(
         verify=request.endpoints.ca_file,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
     ) as own:
-        return await _run_job(request, own, store, renderer, say, signals, stop)
+        return await _run_job(request, own, store, renderer, say, stop)
 
 
 async def _run_job(
@@ -195,16 +147,11 @@ async def _run_job(
     shared_store: StateStore | None,
     renderer: Renderer | None,
     say: Callable[[str], None],
-    use_signals: bool,
     stop: asyncio.Event | None = None,
 ) -> MigrateOutcome:
     target = await resolve_target(client, request.target)
     if request.include_root:
-        target = _with_root(request.source, target, request.options)
-        with contextlib.suppress(Exception):
-            item = await DriveClient(client, target.drive_id).get_item_by_path(target.folder)
-            if item.is_folder:
-                target = replace(target, folder_id=item.id)
+        target = await find_folder(client, _with_root(request.source, target, request.options))
     options = replace(
         request.options,
         target=TargetPrefix(target.server_relative_path, at_library_root=not target.folder),
@@ -243,21 +190,11 @@ async def _run_job(
             config=request.engine,
             tally=tally,
         )
-        main = asyncio.current_task()
-        assert main is not None
         if renderer is not None:
             renderer.start(tally)
-        signals = _Signals(engine, main, say)
         watcher = asyncio.create_task(_stop_on(stop, engine)) if stop is not None else None
         try:
-            with signals if use_signals else contextlib.nullcontext(signals):
-                result = await engine.run()
-        except asyncio.CancelledError:
-            if not signals.stopped_now:
-                raise
-            # The round is closed as interrupted already; end as an interrupted run does
-            # (the CLI's exit code 130), not with the cancellation's traceback.
-            raise KeyboardInterrupt from None
+            result = await engine.run()
         finally:
             if watcher is not None:
                 watcher.cancel()
@@ -308,18 +245,6 @@ def dry_run(
     return dict(counts)
 
 
-def parse_chunk_size(value: str) -> int:
-    """`10M`, `320k`, `5242880` -> bytes (binary units); the engine checks the 320 KiB rule."""
-    text = value.strip().lower().removesuffix("b").removesuffix("i")
-    units = {"k": 1024, "m": 1024**2}
-    try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(text)
-    except ValueError:
-        raise UsageError(f"--chunk-size: expected a size like 10M or 320k, got {value!r}") from None
-
-
 __all__ = [
     "Endpoints",
     "MigrateOutcome",
@@ -327,6 +252,5 @@ __all__ = [
     "default_state_path",
     "dry_run",
     "job_key",
-    "parse_chunk_size",
     "run_job",
 ]

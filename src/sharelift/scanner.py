@@ -26,10 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-
 from sharelift.errors import UsageError
 from sharelift.plan import Planned
 from sharelift.source.pipeline import Parent, named, plan_tree
@@ -416,65 +412,3 @@ def write_summary(directory: Path, summary: ScanSummary) -> None:
         )  # fmt: skip
     with _open_report(directory / SUMMARY_JSON, encoding="utf-8") as stream:
         stream.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def render_summary(summary: ScanSummary, console: Console) -> None:
-    """The terminal summary: totals, counts by finding, largest files, longest paths."""
-    data = summary.to_dict()
-    totals = Table(title=f"Scan of {escape(data['source'])}", show_header=False, box=None)
-    totals.add_column(style="bold")
-    totals.add_column(justify="right")
-    rows = [
-        ("Scanned items", f"{summary.scanned:,}"),
-        ("Folders", f"{summary.folders:,}"),
-        ("Files", f"{summary.files:,}"),
-        ("Bytes", f"{summary.bytes:,} ({_size(summary.bytes)})"),
-        ("Filtered out", f"{summary.filtered:,}"),
-        ("Items with issues", f"{summary.items_with_issues:,}"),
-        ("  renamed", f"{data['renamed']:,}"),
-        ("  skipped", f"{data['skipped']:,}"),
-        ("  blocked", f"{data['blocked']:,}"),
-        ("To be migrated", f"{summary.to_migrate:,} ({_size(summary.bytes_to_migrate)})"),
-        ("Duration", f"{summary.duration:.2f} s"),
-    ]
-    for label, value in rows:
-        totals.add_row(label, value)
-    console.print(totals)
-    if summary.findings:
-        table = Table(title="Findings")
-        table.add_column("Code")
-        table.add_column("Count", justify="right")
-        for code, count in sorted(summary.findings.items(), key=lambda x: (-x[1], x[0])):
-            table.add_row(code, f"{count:,}")
-        console.print(table)
-    if summary.filters:
-        table = Table(title="Filtered out")
-        table.add_column("Filter")
-        table.add_column("Count", justify="right")
-        for name, count in sorted(summary.filters.items()):
-            table.add_row(name, f"{count:,}")
-        console.print(table)
-    largest = [(s, p) for s, p in summary.largest_files if s > 0]
-    if largest:
-        table = Table(title="Largest files")
-        table.add_column("Size", justify="right")
-        table.add_column("Path", overflow="fold")
-        for size, path in largest:
-            table.add_row(_size(size), escape(display_path(path)))
-        console.print(table)
-    if summary.longest_paths:
-        table = Table(title="Longest target paths")
-        table.add_column("Length", justify="right")
-        table.add_column("Path", overflow="fold")
-        for length, path in summary.longest_paths:
-            table.add_row(str(length), escape(display_path(path)))
-        console.print(table)

@@ -1,0 +1,390 @@
+"""The public library functions: `scan`, `migrate` and `migrate_async`, and their results.
+
+    result = sharelift.scan("/mnt/dept", exclude=["*.tmp"])
+    result = sharelift.migrate("/mnt/dept", "onedrive:megan@contoso.com/Dept",
+                               credential=credential, workers=8, progress=[print])
+
+The keyword options are those of `sharelift config docs` marked for the library, with the same
+names, meanings, defaults and checks as the command line's (sharelift.config). A value may be
+given as a Python value (`chunk_size=10 * 1024**2`, `modified_after=datetime(...)`) or as the
+text the command line takes (`chunk_size="10M"`, `modified_after="2024-01-31"`).
+
+Nothing here prints, installs a signal handler or exits. Errors are in sharelift.errors; what
+goes wrong with one file during a run is counted in the result, not raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sharelift.config import keyword_options, unflagged
+from sharelift.errors import OptionError, ShareliftError
+
+if TYPE_CHECKING:
+    from sharelift.credential import Credential
+    from sharelift.job import MigrateOutcome, MigrateRequest
+    from sharelift.progress import Subscriber, Tally
+    from sharelift.scanner import ScanSummary
+    from sharelift.source import ScanOptions, TargetPrefix
+    from sharelift.target import TargetSpec
+
+log = logging.getLogger("sharelift")
+
+PathLike = str | os.PathLike[str]
+PROGRESS_INTERVAL = 0.5
+"""Seconds between two `progress` events."""
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What `scan` found. Counts are of files and folders together unless named otherwise;
+    `to_dict()` is the summary.json layout (`sharelift scan --json`)."""
+
+    source: str
+    """The scanned folder, absolute."""
+    target: str
+    """The target as given ("" without one)."""
+    target_prefix: str
+    """The target's server-relative path, counted in the 400-character limit."""
+    rename: str
+    """The rename policy applied."""
+    scanned_items: int
+    folders: int
+    files: int
+    bytes: int
+    """Bytes of all files seen (filtered-out files excepted)."""
+    items_with_issues: int
+    """Items with at least one finding (renamed, skipped or blocked)."""
+    folders_with_issues: int
+    filtered_out: int
+    """Items left out by a filter (include, exclude, skip_hidden, ...)."""
+    filtered_bytes: int
+    to_be_migrated: int
+    bytes_to_be_migrated: int
+    renamed: int
+    skipped: int
+    blocked: int
+    findings: Mapping[str, int]
+    """Findings by code (INVALID_CHARACTER, PATH_TOO_LONG, ...; see docs/scan.md)."""
+    filters: Mapping[str, int]
+    """Items left out, by filter."""
+    largest_files: tuple[tuple[str, int], ...]
+    """The ten largest files: (path relative to the source, size)."""
+    longest_paths: tuple[tuple[str, int], ...]
+    """The ten longest target paths: (path, length)."""
+    started: dt.datetime
+    finished: dt.datetime | None
+    duration_seconds: float
+    report_dir: Path | None = None
+    """Where ScanSummary.csv, ScanReport.csv and summary.json were written, if anywhere."""
+
+    @property
+    def has_findings(self) -> bool:
+        return self.items_with_issues > 0
+
+    @classmethod
+    def from_summary(cls, summary: ScanSummary, report_dir: Path | None) -> ScanResult:
+        data = summary.to_dict()
+        return cls(
+            **{k: data[k] for k in _SCAN_NUMBERS},
+            source=data["source"],
+            target=data["target"],
+            target_prefix=data["target_prefix"],
+            rename=data["rename"],
+            findings=dict(data["findings"]),
+            filters=dict(data["filters"]),
+            largest_files=tuple((f["path"], f["size"]) for f in data["largest_files"]),
+            longest_paths=tuple((p["path"], p["length"]) for p in data["longest_paths"]),
+            started=summary.started,
+            finished=summary.finished,
+            duration_seconds=data["duration_seconds"],
+            report_dir=report_dir,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data, in summary.json's layout."""
+        return {
+            "source": self.source,
+            "target": self.target,
+            "target_prefix": self.target_prefix,
+            "rename": self.rename,
+            "started": self.started.isoformat(),
+            "finished": self.finished.isoformat() if self.finished else None,
+            "duration_seconds": self.duration_seconds,
+            **{k: getattr(self, k) for k in _SCAN_NUMBERS},
+            "findings": dict(self.findings),
+            "filters": dict(self.filters),
+            "largest_files": [{"path": p, "size": s} for p, s in self.largest_files],
+            "longest_paths": [{"path": p, "length": n} for p, n in self.longest_paths],
+        }
+
+
+_SCAN_NUMBERS = (
+    "scanned_items", "folders", "files", "bytes", "items_with_issues", "folders_with_issues",
+    "filtered_out", "filtered_bytes", "to_be_migrated", "bytes_to_be_migrated", "renamed",
+    "skipped", "blocked",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """What `migrate` did: one round of one job (or, with `dry_run`, its plan)."""
+
+    status: str
+    """completed, interrupted (stopped; the next run resumes), failed (the round could not go
+    on), or planned (a dry run)."""
+    target: str
+    """The target folder's web URL."""
+    uploaded: int = 0
+    """Files uploaded and verified by hash."""
+    adopted: int = 0
+    """Files found at the target with the same content, recorded without an upload."""
+    unchanged: int = 0
+    """Files unchanged since the last run (no request made)."""
+    skipped: int = 0
+    failed: int = 0
+    deleted: int = 0
+    """Items moved to the target's recycle bin (`mirror`)."""
+    bytes_uploaded: int = 0
+    round: int | None = None
+    """The round's number in the job's history (`sharelift status`)."""
+    reports: Path | None = None
+    """The folder of ItemReport.csv, FailureSummary.csv, SummaryReport.csv, summary.json."""
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    """The round's figures as SummaryReport.csv has them (bytes, duration, GB/hour, ...)."""
+    planned: Mapping[str, int] = field(default_factory=dict)
+    """A dry run: the number of items per planned action (upload, create_folder, ...)."""
+
+    @property
+    def ok(self) -> bool:
+        """The round completed (or was planned) and nothing failed."""
+        return self.status in ("completed", "planned") and self.failed == 0
+
+    @classmethod
+    def from_outcome(cls, outcome: MigrateOutcome) -> MigrationResult:
+        target = outcome.target.web_url
+        result = outcome.result
+        if result is None:
+            return cls("planned", target, planned=dict(outcome.plan_counts))
+        return cls(
+            status=result.status,
+            target=target,
+            uploaded=result.uploaded,
+            adopted=result.adopted,
+            unchanged=result.unchanged,
+            skipped=result.skipped,
+            failed=result.failed,
+            deleted=result.deleted,
+            bytes_uploaded=result.bytes_uploaded,
+            round=outcome.summary.round_number if outcome.summary else None,
+            reports=outcome.reports.folder if outcome.reports else None,
+            summary=asdict(outcome.summary) if outcome.summary else {},
+        )
+
+
+# --- scan ------------------------------------------------------------------------------------
+
+
+def scan(source: PathLike, target: str | None = None, **options: Any) -> ScanResult:
+    """Walk `source` read-only and check every item against OneDrive / SharePoint's rules; no
+    network. `target` (a library or folder URL, `onedrive:UPN` or a server-relative path) makes
+    its path count toward the 400-character limit. With `report=DIR`, the reports are written
+    there (never inside `source`).
+
+    Options: report, rename, follow_symlinks, skip_hidden, include, exclude, skip_extensions,
+    modified_after, created_after. Raises SourceError, OptionError; findings are not errors.
+    """
+    from sharelift.scanner import run_scan
+
+    values = keyword_options("scan", options)
+    report = values.pop("report")
+    scan_options = _scan_options(values, _prefix(target) if target else None)
+    try:
+        summary = run_scan(source, scan_options, report_dir=report, target_text=target or "")
+    except ShareliftError as exc:
+        raise unflagged(exc) from None
+    return ScanResult.from_summary(summary, Path(report) if report else None)
+
+
+def _prefix(target: str) -> TargetPrefix:
+    from sharelift.source import TargetPrefix
+
+    try:
+        return TargetPrefix.parse(target)
+    except ShareliftError as exc:
+        raise OptionError("target", str(exc).removeprefix("TARGET: ")) from None
+
+
+def _scan_options(values: Mapping[str, Any], prefix: TargetPrefix | None = None) -> ScanOptions:
+    from sharelift.source import ScanOptions
+
+    return ScanOptions(
+        follow_symlinks=values["follow_symlinks"],
+        skip_hidden=values["skip_hidden"],
+        include=values["include"],
+        exclude=values["exclude"],
+        skip_extensions=values["skip_extensions"],
+        modified_after=values["modified_after"],
+        created_after=values["created_after"],
+        rename=values["rename"],
+        target=prefix,
+    )
+
+
+# --- migrate ---------------------------------------------------------------------------------
+
+
+def migrate(
+    source: PathLike,
+    target: str | None = None,
+    *,
+    credential: Credential,
+    progress: Sequence[Subscriber] = (),
+    **options: Any,
+) -> MigrationResult:
+    """Migrate the contents of `source` into `target`; see `migrate_async`. Runs its own event
+    loop: from async code, await `migrate_async` instead. Ctrl-C stops the round at once (it is
+    recorded as interrupted and the next run resumes) and raises KeyboardInterrupt."""
+    return asyncio.run(
+        migrate_async(source, target, credential=credential, progress=progress, **options)
+    )
+
+
+async def migrate_async(
+    source: PathLike,
+    target: str | None = None,
+    *,
+    credential: Credential,
+    progress: Sequence[Subscriber] = (),
+    stop: asyncio.Event | None = None,
+    **options: Any,
+) -> MigrationResult:
+    """Migrate the contents of `source` into `target`: one round, resumable, verified by hash,
+    incremental (a second run moves only what changed).
+
+    `target` is any form the command line takes: a OneDrive or SharePoint folder URL,
+    `onedrive:UPN/folder`, `drive:ID/folder`; or None with the options `site`, `library` and
+    `subfolder` (SPMT's triple). `progress`: subscribers that receive every ProgressEvent.
+    Setting `stop` ends the round gracefully (files in flight finish their fragment) with the
+    status `interrupted`; cancelling the task ends it at once (recorded as interrupted too).
+
+    Options: state, report, include_root, on_conflict, dry_run, mirror, verify_target, workers,
+    chunk_size, site, library, subfolder, and the filters and rename policy of `scan`.
+    Raises SourceError, OptionError, TargetError, AuthError, UnavailableError, StateError,
+    BusyError for what keeps the round from starting.
+    """
+    from sharelift.job import run_job
+
+    values = keyword_options("migrate", options)
+    spec = _target_spec(target, values["site"], values["library"], values["subfolder"])
+    request = migrate_request(os.fspath(source), spec, credential, values)
+    feed = _ProgressFeed(progress)
+    outcome = await run_job(request, credential, renderer=feed, say=feed.message, stop=stop)
+    return MigrationResult.from_outcome(outcome)
+
+
+def migrate_request(
+    source: str, spec: TargetSpec, credential: Credential, values: Mapping[str, Any]
+) -> MigrateRequest:
+    """The engine room's request for checked `migrate` options (also the template of every
+    row of a job file, sharelift.cli.jobs)."""
+    from sharelift.engine import EngineConfig
+    from sharelift.job import Endpoints, MigrateRequest, default_state_path
+
+    cloud = credential.cloud
+    return MigrateRequest(
+        source=source,
+        target=spec,
+        endpoints=Endpoints(cloud.graph_url, cloud.graph_scope, cloud.ca_file),
+        options=_scan_options(values),
+        engine=EngineConfig(
+            chunk_size=values["chunk_size"],
+            workers=values["workers"],
+            policy=values["on_conflict"],
+            mirror=values["mirror"],
+            verify_target=values["verify_target"],
+        ),
+        state_path=Path(values["state"]) if values["state"] else default_state_path(),
+        report_dir=Path(values["report"]) if values["report"] else None,
+        include_root=values["include_root"],
+        dry_run=values["dry_run"],
+    )
+
+
+def _target_spec(target: str | None, site: str, library: str, subfolder: str) -> TargetSpec:
+    from sharelift.target import parse_target, site_triple
+
+    if site or library:
+        if target:
+            raise OptionError("site", "give a target, or a site and library, not both")
+        if not (site and library):
+            raise OptionError("library" if site else "site", "site and library go together")
+        return site_triple(site, library, subfolder)
+    if not target:
+        raise OptionError("target", "missing: give a target (or a site and library)")
+    return parse_target(target)
+
+
+class _ProgressFeed:
+    """The one place where progress subscribers meet the engine. It serves `run_job` as its
+    renderer: at the start it subscribes every subscriber to the round's `Tally` (item, byte
+    and phase events), then sends a `SnapshotEvent` every PROGRESS_INTERVAL seconds and one at
+    the end; a dry run's lines, which have no tally, come as `MessageEvent`s."""
+
+    def __init__(self, subscribers: Sequence[Subscriber]) -> None:
+        self._subscribers = list(subscribers)
+        self._tally: Tally | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    def message(self, text: str) -> None:
+        from sharelift.progress import MessageEvent
+
+        for subscriber in list(self._subscribers):
+            try:
+                subscriber(MessageEvent(text))
+            except Exception:  # as the tally does: a subscriber's fault must not end the run
+                log.exception("a progress subscriber failed; it is unsubscribed")
+                self._subscribers.remove(subscriber)
+
+    def _snapshot(self) -> None:
+        from sharelift.progress import SnapshotEvent
+
+        if self._tally is not None:
+            self._tally.publish(SnapshotEvent(self._tally.snapshot()))
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL)
+            self._snapshot()
+
+    def start(self, tally: Tally) -> None:
+        if not self._subscribers:
+            return
+        self._tally = tally
+        for subscriber in self._subscribers:
+            tally.subscribe(subscriber)
+        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+
+    def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        self._snapshot()
+
+
+__all__ = [
+    "MigrationResult",
+    "ScanResult",
+    "migrate",
+    "migrate_async",
+    "scan",
+]

@@ -1,0 +1,75 @@
+"""The `sharelift` command line: parse, call the library, render, map errors to exit codes.
+
+Nothing here does real work. Options come from the table in sharelift.config (flags,
+environment, config file; sharelift.cli.options); each command's module declares its
+arguments, calls the public library API and prints what it got back:
+
+    scan            sharelift scan SOURCE [TARGET]
+    migrate         sharelift migrate SOURCE TARGET (one job)
+    jobs            sharelift migrate --jobs FILE, sharelift provision
+    status          sharelift status, sharelift report
+    login           sharelift login, sharelift logout
+    emulator        sharelift emulator --data DIR
+    demo            sharelift demo
+    config_command  sharelift config show | docs
+    signals         Ctrl-C / SIGTERM: the first stops gracefully, the second at once
+
+Exit codes (also in the README):
+    0   the command completed
+    1   the command completed with failures (or findings, with --fail-on-findings)
+    2   bad arguments, option values, job file, config file or source
+    3   authentication failed (or would need a prompt without a terminal), access denied
+    4   the target could not be resolved
+    75  try again later: the job is running already, OneDrives are still being created, or
+        Microsoft 365 kept throttling or could not be reached
+    130 interrupted (Ctrl-C / SIGTERM); the next run resumes
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from sharelift import __version__
+from sharelift.cli import config_command, demo, emulator, jobs, login, migrate, scan, status
+from sharelift.cli.options import Parser, Settings, error_text, resolve
+from sharelift.errors import EXIT_INTERRUPTED, ShareliftError
+
+Runner = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser, with every command."""
+    parser = Parser(
+        prog="sharelift",
+        description="Migrate file shares into OneDrive for Business and SharePoint Online.",
+    )
+    parser.add_argument("--version", action="version", version=f"sharelift {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    scan.register(sub)
+    migrate.register(sub)
+    jobs.register_provision(sub)
+    status.register(sub)
+    login.register(sub)
+    emulator.register(sub)
+    demo.register(sub)
+    config_command.register(sub, build_parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    runner: Runner = args.run
+    settings: Settings | None = None
+    try:
+        settings = resolve(args.command, args)
+        return runner(args)
+    except ShareliftError as exc:
+        print(f"sharelift: error: {error_text(exc, settings)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("sharelift: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

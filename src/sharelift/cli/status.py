@@ -1,0 +1,105 @@
+"""`sharelift status` (jobs, rounds, progress; also during a run) and `sharelift report`
+(a round's reports rebuilt from the state store). Both only read the state store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from sharelift.cli.options import Parser, add_options
+from sharelift.errors import OptionError, UsageError
+
+
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
+    p = sub.add_parser(
+        "status",
+        help="show jobs, their rounds and progress (also while a run is going)",
+        description="Read the state store (never writing to it) and show every job's rounds.",
+    )
+    add_options(p, "status")
+    p.set_defaults(run=run_status)
+    p = sub.add_parser(
+        "report",
+        help="rebuild a round's reports from the state store",
+        description="Write ItemReport.csv, FailureSummary.csv, SummaryReport.csv and "
+        "summary.json for a job's round (the last one unless --round).",
+    )
+    add_options(p, "report")
+    p.set_defaults(run=run_report)
+
+
+def _state_path(args: argparse.Namespace) -> Path:
+    from sharelift.job import default_state_path
+
+    return Path(args.state) if args.state else default_state_path()
+
+
+def run_status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from sharelift.state import open_state
+    from sharelift.status import job_status
+
+    path = _state_path(args)
+    with open_state(path, readonly=True) as store:
+        jobs = [j for j in store.jobs() if args.job is None or j.id == args.job]
+        if args.jobs:  # bulk runs name each job FILE#ROW (with the file's absolute path)
+            prefix = f"{Path(args.jobs).resolve()}#"
+            jobs = [j for j in jobs if str(j.options.get("name", "")).startswith(prefix)]
+        if args.job is not None and not jobs:
+            raise OptionError("job", f"no job {args.job} in {path}")
+        report = [job_status(store, job) for job in jobs]
+    if args.json:
+        print(json.dumps({"state": str(path), "jobs": report}, indent=2, ensure_ascii=False))
+        return 0
+    console = Console()
+    if not report:
+        console.print(f"no jobs in {path}")
+        return 0
+    table = Table(title=f"sharelift jobs ({path})")
+    for column in ("job", "source", "target", "round", "status", "files", "bytes", "failed"):
+        table.add_column(column, overflow="fold")
+    for job in report:
+        last = job["last_round"] or {}
+        table.add_row(
+            str(job["id"]),
+            job["source"],
+            job["target"],
+            str(last.get("number", "-")),
+            str(last.get("status", "never run")),
+            f"{last.get('files_done', 0)}/{last.get('files_total', 0)}",
+            f"{last.get('bytes_done', 0):,}",
+            str(job["items"].get("failed", 0)),
+        )
+    console.print(table)
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from sharelift.report import write_round_reports
+    from sharelift.state import open_state
+
+    path = _state_path(args)
+    with open_state(path, readonly=True) as store:
+        jobs = store.jobs()
+        if args.job is not None:
+            jobs = [j for j in jobs if j.id == args.job]
+            if not jobs:
+                raise OptionError("job", f"no job {args.job} in {path}")
+        if len(jobs) != 1:
+            raise UsageError(
+                f"{path} holds {len(jobs)} jobs: name one with --job (see sharelift status)"
+            )
+        job = jobs[0]
+        rounds = store.rounds(job.id)
+        chosen = [r for r in rounds if args.round is None or r.number == args.round]
+        if not chosen:
+            raise OptionError("round", f"job {job.id} has no round {args.round}")
+        files, summary = write_round_reports(store, job, chosen[-1], Path(args.out))
+    print(
+        f"round {summary.round_number} of job {job.id}: {summary.migrated_items} migrated, "
+        f"{summary.failed_items} failed; reports in {files.folder}"
+    )
+    return 0

@@ -1,0 +1,615 @@
+"""Every option of every command, declared once.
+
+An `Option` says what a setting is called, what it holds, its default, its help, whether it is
+a secret, and which commands and library functions take it. Everything else is made from this
+table:
+
+- the command line's flags (`sharelift.cli.options` builds the parsers from it);
+- an environment variable for every option: `SHARELIFT_` and the option's name in capitals
+  (`workers` -> `SHARELIFT_WORKERS`; the emulator command's own options are `emulator_...`);
+- a key in the TOML config file (`--config FILE` or `SHARELIFT_CONFIG`): the option's group
+  is the table, so `workers` is `[migrate] workers = 8`; the `general` group's options sit at
+  the top of the file (`state = "..."`);
+- the keyword arguments of `sharelift.scan()` and `sharelift.migrate()`, with these defaults,
+  and `EngineConfig`'s defaults;
+- `sharelift config show` and the options reference, docs/options.md (`sharelift config docs`).
+
+The command line takes a value from the first of: the flag, the environment, the config file,
+(for connection options) the saved profile, the default. Secrets have no flag (a flag shows in
+the process list): they come from the environment or a config file only readable by its owner.
+
+This module only declares and checks; it imports nothing heavy, so that every part of
+sharelift may read its defaults from here.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sharelift.errors import OptionError, ShareliftError
+
+KIB = 1024
+MIB = 1024 * KIB
+FRAGMENT_UNIT = 320 * KIB
+"""Upload-session fragments are multiples of 320 KiB (graph.drive.FRAGMENT_UNIT):
+https://learn.microsoft.com/en-us/graph/api/driveitem-createuploadsession#upload-bytes-to-the-upload-session"""
+ENV_PREFIX = "SHARELIFT_"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _without_flag(exc: ShareliftError) -> str:
+    """A message from a parser that still names its flag (`--rename: ...`), without it."""
+    text = str(exc)
+    return text.split(": ", 1)[1] if text.startswith(("--", "TARGET: ")) else text
+
+
+def unflagged(exc: ShareliftError) -> ShareliftError:
+    """`exc` as an OptionError naming its option when its message starts with a flag
+    (`--report: cannot create ...`: parts written before this table still name flags), else
+    `exc` itself."""
+    flag, _, rest = str(exc).partition(": ")
+    for option in _TABLE:
+        if rest and option.flag == flag:
+            return OptionError(option.name, rest)
+    return exc
+
+
+# --- kinds of value ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What an option holds. `parse` reads text (a flag or an environment variable), `load` a
+    value from a TOML file or a library keyword; both raise ValueError saying what is wanted."""
+
+    label: str = "text"
+    metavar: str = "TEXT"
+
+    def parse(self, text: str) -> Any:
+        return text
+
+    def load(self, value: object) -> Any:
+        if isinstance(value, str):
+            return self.parse(value)
+        raise ValueError(f"expected {self.label}, got {value!r}")
+
+    def show(self, value: Any) -> str:
+        """The value as a person would type it."""
+        return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class Location(Kind):
+    label: str = "a path"
+    metavar: str = "PATH"
+
+    def parse(self, text: str) -> str:
+        return os.path.expanduser(text)
+
+    def load(self, value: object) -> Any:
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        return super().load(value)
+
+
+@dataclass(frozen=True)
+class Switch(Kind):
+    label: str = "true or false"
+    metavar: str = ""
+
+    def parse(self, text: str) -> bool:
+        lowered = text.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"expected true or false, got {text!r}")
+
+    def load(self, value: object) -> Any:
+        return value if isinstance(value, bool) else super().load(value)
+
+    def show(self, value: Any) -> str:
+        return "true" if value else "false"
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    choices: tuple[str, ...] = ()
+    metavar: str = "NAME"
+
+    def parse(self, text: str) -> str:
+        if text not in self.choices:
+            raise ValueError(f"choose one of {', '.join(self.choices)}, not {text!r}")
+        return text
+
+
+@dataclass(frozen=True)
+class Integer(Kind):
+    label: str = "a whole number"
+    metavar: str = "N"
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def parse(self, text: str) -> int:
+        try:
+            number = int(text.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {text!r}") from None
+        return self._check(number)
+
+    def load(self, value: object) -> Any:
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        return self._check(value)
+
+    def _check(self, value: int) -> int:
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"must be at least {self.minimum}, not {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be at most {self.maximum}, not {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class Number(Kind):
+    label: str = "a number"
+    metavar: str = "SECONDS"
+    minimum: float = 0.0
+    maximum: float | None = None
+    positive: bool = False
+
+    def parse(self, text: str) -> float:
+        try:
+            number = float(text.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {text!r}") from None
+        return self._check(number)
+
+    def load(self, value: object) -> Any:
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, got {value!r}")
+        return self._check(value)
+
+    def _check(self, value: float) -> float:
+        if self.positive and value <= 0:
+            raise ValueError(f"must be more than 0, not {value}")
+        if value < self.minimum or (self.maximum is not None and value > self.maximum):
+            top = f" and {self.maximum:g}" if self.maximum is not None else ""
+            word = "between" if top else "at least"
+            raise ValueError(f"must be {word} {self.minimum:g}{top}, not {value}")
+        return float(value)
+
+    def show(self, value: Any) -> str:
+        return "" if value is None else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Size(Kind):
+    """Bytes, written `10M`, `320k` or `5242880` (binary units); a multiple of `unit` below
+    `below`."""
+
+    label: str = "a size"
+    metavar: str = "SIZE"
+    unit: int = 1
+    below: int = 0
+
+    def parse(self, text: str) -> int:
+        clean = text.strip().lower().removesuffix("b").removesuffix("i")
+        units = {"k": KIB, "m": MIB}
+        try:
+            if clean and clean[-1] in units:
+                number = int(float(clean[:-1]) * units[clean[-1]])
+            else:
+                number = int(clean)
+        except ValueError:
+            raise ValueError(f"expected a size like 10M or 320k, got {text!r}") from None
+        return self._check(number)
+
+    def load(self, value: object) -> Any:
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a size like 10M or 320k, got {value!r}")
+        return self._check(value)
+
+    def _check(self, value: int) -> int:
+        if value % self.unit or not 0 < value < self.below:
+            raise ValueError(
+                f"must be a multiple of {self.show(self.unit)} below {self.show(self.below)}, "
+                f"not {value}"
+            )
+        return value
+
+    def show(self, value: Any) -> str:
+        if value % MIB == 0:
+            return f"{value // MIB}M"
+        return f"{value // KIB}k" if value % KIB == 0 else str(value)
+
+
+@dataclass(frozen=True)
+class Texts(Kind):
+    """Several values: a flag given again, a TOML list, comma-separated in the environment
+    (CSV quoting for a value that holds a comma)."""
+
+    label: str = "a list"
+    metavar: str = "TEXT"
+
+    def parse(self, text: str) -> tuple[str, ...]:
+        rows = list(csv.reader([text], skipinitialspace=True)) if text.strip() else [[]]
+        return tuple(item for item in rows[0] if item)
+
+    def load(self, value: object) -> Any:
+        if isinstance(value, str):
+            return self.parse(value)
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise ValueError(f"expected a list of text, got {value!r}")
+
+    def show(self, value: Any) -> str:
+        return ", ".join(value)
+
+
+@dataclass(frozen=True)
+class Extensions(Kind):
+    label: str = "extensions"
+    metavar: str = "LIST"
+
+    def parse(self, text: str) -> frozenset[str]:
+        from sharelift.source.walk import ScanOptions
+
+        try:
+            return ScanOptions.parse_extensions(text)
+        except ShareliftError as exc:
+            raise ValueError(_without_flag(exc)) from None
+
+    def load(self, value: object) -> Any:
+        if isinstance(value, list | tuple | set | frozenset):
+            return self.parse(":".join(str(v) for v in value)) if value else frozenset()
+        return super().load(value)
+
+    def show(self, value: Any) -> str:
+        return ":".join(sorted(value))
+
+
+@dataclass(frozen=True)
+class Date(Kind):
+    label: str = "a date"
+    metavar: str = "DATE"
+
+    def parse(self, text: str) -> dt.datetime:
+        from sharelift.source.walk import ScanOptions
+
+        try:
+            return ScanOptions.parse_date("", text)
+        except ShareliftError as exc:
+            raise ValueError(str(exc).removeprefix(": ")) from None
+
+    def load(self, value: object) -> Any:
+        if isinstance(value, dt.datetime):
+            return value if value.tzinfo else value.astimezone()
+        if isinstance(value, dt.date):
+            return self.load(dt.datetime(value.year, value.month, value.day))
+        return super().load(value)
+
+    def show(self, value: Any) -> str:
+        return "" if value is None else value.isoformat()
+
+
+@dataclass(frozen=True)
+class Rename(Kind):
+    label: str = "a rename policy"
+    metavar: str = "POLICY"
+
+    def parse(self, text: str) -> Any:
+        from sharelift.source.rules import RenamePolicy
+
+        try:
+            return RenamePolicy.parse(text)
+        except ShareliftError as exc:
+            raise ValueError(_without_flag(exc)) from None
+
+    def load(self, value: object) -> Any:
+        from sharelift.source.rules import RenamePolicy
+
+        return value if isinstance(value, RenamePolicy) else super().load(value)
+
+
+# --- the options -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting. `flag`, `env` and `key` are derived from `name` and `group` unless given;
+    `flag=None` means no flag (secrets), `key=None` no config-file key."""
+
+    name: str
+    group: str
+    kind: Kind
+    default: Any
+    help: str
+    commands: tuple[str, ...] = ()
+    """The commands that take it."""
+    api: tuple[str, ...] = ()
+    """The library functions that take it as a keyword (`scan`, `migrate`)."""
+    flag: str | None = ""
+    env: str = ""
+    key: str | None = ""
+    secret: bool = False
+    required: bool = False
+    default_text: str = ""
+    """How the docs and `config show` describe a default computed at run time."""
+    aliases: tuple[tuple[str, str, str], ...] = ()
+    """Other flags that set this option: (flag, value, help)."""
+    negatable: bool = True
+    """A switch also gets `--no-FLAG`, to turn off what the environment or a file turned on."""
+
+    def __post_init__(self) -> None:
+        if self.flag == "":
+            object.__setattr__(self, "flag", "--" + self.name.replace("_", "-"))
+        if not self.env:
+            object.__setattr__(self, "env", ENV_PREFIX + self.name.upper())
+        if self.key == "":
+            leaf = self.flag.removeprefix("--").replace("-", "_") if self.flag else self.name
+            key = leaf if self.group == "general" else f"{self.group}.{leaf}"
+            object.__setattr__(self, "key", key)
+
+    def load(self, value: object) -> Any:
+        """`value` checked and converted; None stays None where the default is None. Raises
+        OptionError naming this option."""
+        if value is None and self.default is None:
+            return None
+        try:
+            return self.kind.load(value)
+        except ValueError as exc:
+            raise OptionError(self.name, str(exc)) from None
+
+    def show(self, value: Any) -> str:
+        """The value for a person; a secret shows only whether it is set."""
+        if self.secret:
+            return "(set)" if value else ""
+        return self.kind.show(value)
+
+    def describe_default(self) -> str:
+        return self.default_text or self.show(self.default)
+
+
+GROUPS: dict[str, str] = {
+    "general": "General: config file, state, reports, output",
+    "connection": "Connection and sign-in",
+    "source": "Source: filters and names",
+    "migrate": "Migration",
+    "jobs": "Job files",
+    "provision": "OneDrive provisioning",
+    "scan": "Scan",
+    "status": "Status and reports of past runs",
+    "emulator": "The emulator command",
+    "demo": "The demo command",
+}
+
+SIGN_IN = ("migrate", "provision", "login")
+_ON_CONFLICT = ("newer", "overwrite", "rename")
+AUTH_METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
+CLOUD_NAMES = ("global", "usgov", "usgovdod", "china")
+
+
+def _o(name: str, group: str, kind: Kind, default: Any, help: str, **more: Any) -> Option:
+    return Option(name, group, kind, default, help, **more)
+
+
+def _emulator(leaf: str, kind: Kind, default: Any, help: str, **more: Any) -> Option:
+    """An option of the emulator command: `emulator_LEAF`, flag `--LEAF`."""
+    flag = "--" + leaf.replace("_", "-")
+    return Option(
+        f"emulator_{leaf}", "emulator", kind, default, help, ("emulator",), flag=flag, **more
+    )
+
+
+_TABLE: tuple[Option, ...] = (
+    # general
+    _o("config", "general", Location(metavar="FILE"), None,
+       "read settings from this TOML file (flags and the environment win over it)",
+       commands=("scan", "migrate", "provision", "status", "report", "login", "logout",
+                 "emulator", "demo", "config"), key=None),
+    _o("state", "general", Location(), None, "the state store",
+       commands=("migrate", "status", "report"), api=("migrate",),
+       default_text="state.db in the user state folder"),
+    _o("report", "general", Location(metavar="DIR"), None,
+       "write the reports into DIR (scan: none unless given, never inside SOURCE; migrate: "
+       "reports/job-N/round-M beside the state store)",
+       commands=("scan", "migrate"), api=("scan", "migrate")),
+    _o("json", "general", Switch(), False, "print JSON (migrate: JSON lines of events)",
+       commands=("scan", "migrate", "status", "provision")),
+    _o("quiet", "general", Switch(), False, "no progress display",
+       commands=("migrate",)),
+    # connection
+    _o("emulator", "connection", Location(metavar="DIR"), None,
+       "talk to the local emulator whose data folder is DIR", commands=SIGN_IN),
+    _o("cloud", "connection", Choice(choices=CLOUD_NAMES), "global",
+       "global, usgov (GCC High), usgovdod or china", commands=SIGN_IN),
+    _o("profile", "connection", Kind(metavar="NAME"), "default",
+       "a profile saved by `sharelift login`", commands=(*SIGN_IN, "logout")),
+    _o("auth", "connection", Choice(choices=AUTH_METHODS, metavar="METHOD"), None,
+       "how to sign in: " + ", ".join(AUTH_METHODS), commands=SIGN_IN,
+       default_text="the profile's, else device_code (with the emulator: secret)"),
+    _o("tenant", "connection", Kind(metavar="TENANT"), "", "tenant id or domain",
+       commands=SIGN_IN),
+    _o("client_id", "connection", Kind(metavar="ID"), "",
+       "the app registration's client id (with the emulator: its app)", commands=SIGN_IN),
+    _o("client_secret", "connection", Kind(), "", "the app's client secret (secret sign-in)",
+       commands=SIGN_IN, flag=None, secret=True),
+    _o("secret_file", "connection", Location(metavar="FILE"), None,
+       "read the client secret from FILE", commands=SIGN_IN),
+    _o("certificate", "connection", Location(metavar="FILE"), None,
+       "PEM (key + certificate) or PFX for certificate sign-in", commands=SIGN_IN),
+    _o("certificate_password", "connection", Kind(), "", "the certificate's password",
+       commands=SIGN_IN, flag=None, secret=True),
+    _o("access_token", "connection", Kind(), "", "a bearer token acquired elsewhere (token "
+       "sign-in)", commands=SIGN_IN, flag=None, secret=True),
+    _o("managed_identity_client_id", "connection", Kind(metavar="ID"), "",
+       "a user-assigned managed identity's client id", commands=SIGN_IN),
+    _o("ca_bundle", "connection", Location(metavar="FILE"), None,
+       "a CA (PEM) to trust besides the system's, e.g. a TLS-inspecting proxy's; for Graph, "
+       "uploads and sign-in alike", commands=SIGN_IN),
+    # source
+    _o("rename", "source", Rename(), "underscore",
+       "how names SharePoint refuses are fixed: underscore, a single CHAR, fullwidth "
+       "(look-alikes) or off (skip)", commands=("scan", "migrate"), api=("scan", "migrate")),
+    _o("follow_symlinks", "source", Switch(), False, "follow symbolic links",
+       commands=("scan", "migrate"), api=("scan", "migrate")),
+    _o("skip_hidden", "source", Switch(), False, "leave out dotfiles and hidden items",
+       commands=("scan", "migrate"), api=("scan", "migrate")),
+    _o("include", "source", Texts(metavar="GLOB"), (),
+       "keep only files matching GLOB (repeatable)",
+       commands=("scan", "migrate"), api=("scan", "migrate")),
+    _o("exclude", "source", Texts(metavar="GLOB"), (),
+       "leave out files and folders matching GLOB (repeatable)",
+       commands=("scan", "migrate"), api=("scan", "migrate")),
+    _o("skip_extensions", "source", Extensions(), frozenset(),
+       "leave out files whose last extension is listed (txt:mp3 or txt,mp3)",
+       commands=("scan", "migrate"), api=("scan", "migrate")),
+    _o("modified_after", "source", Date(), None, "keep files modified after DATE",
+       commands=("scan", "migrate"), api=("scan", "migrate")),
+    _o("created_after", "source", Date(), None,
+       "keep files created after DATE (where the filesystem records it)",
+       commands=("scan", "migrate"), api=("scan", "migrate")),
+    # migrate
+    _o("site", "migrate", Kind(metavar="URL"), "",
+       "target site URL as SPMT names it, e.g. https://contoso.sharepoint.com/sites/Team",
+       commands=("migrate",), api=("migrate",)),
+    _o("library", "migrate", Kind(metavar="NAME"), "",
+       "target document library (display or URL name), with site",
+       commands=("migrate",), api=("migrate",)),
+    _o("subfolder", "migrate", Kind(metavar="PATH"), "", "folder inside the library",
+       commands=("migrate",), api=("migrate",)),
+    _o("include_root", "migrate", Switch(), False,
+       "put the SOURCE folder itself into the target folder, not only its contents",
+       commands=("migrate",), api=("migrate",)),
+    _o("on_conflict", "migrate", Choice(choices=_ON_CONFLICT, metavar="POLICY"), "newer",
+       "a file of the same name at the target: newer (as SPMT: skip when the target is the "
+       "same or newer), overwrite, or rename (keep both)", commands=("migrate",),
+       api=("migrate",), aliases=(("--overwrite", "overwrite", "same as --on-conflict "
+                                   "overwrite"),)),
+    _o("dry_run", "migrate", Switch(), False, "show the plan; change nothing",
+       commands=("migrate",), api=("migrate",)),
+    _o("mirror", "migrate", Switch(), False,
+       "also delete at the target (to its recycle bin) what was deleted at the source",
+       commands=("migrate",), api=("migrate",)),
+    _o("verify_target", "migrate", Switch(), False,
+       "reconcile with the target first (delta): restore files deleted or changed there",
+       commands=("migrate",), api=("migrate",)),
+    _o("workers", "migrate", Integer(minimum=1), 16, "concurrent transfers at most",
+       commands=("migrate",), api=("migrate",)),
+    _o("chunk_size", "migrate", Size(unit=FRAGMENT_UNIT, below=60 * MIB), 10 * MIB,
+       "upload fragment size, a multiple of 320k below 60M; a worker holds two",
+       commands=("migrate",), api=("migrate",)),
+    # job files
+    _o("jobs", "jobs", Location(metavar="FILE"), None,
+       "an SPMT / Migration Manager CSV or JSON job file (migrate: run every row; status: "
+       "only its jobs; provision: its OneDrive targets)",
+       commands=("migrate", "status", "provision")),
+    _o("map_source", "jobs", Texts(metavar="WIN=LOCAL"), (),
+       "map a Windows source prefix to a local folder, e.g. '\\\\fs01\\dept=/mnt/dept' "
+       "(repeatable; longest prefix wins; case-insensitive)", commands=("migrate",)),
+    _o("strict", "jobs", Switch(), False, "refuse the whole job file when any row is bad",
+       commands=("migrate",)),
+    _o("max_parallel_jobs", "jobs", Integer(minimum=1), 4,
+       "jobs running at once (1 = one after another)", commands=("migrate",)),
+    _o("provision", "jobs", Switch(), False,
+       "create missing OneDrive targets first; each job starts when its OneDrive exists",
+       commands=("migrate",)),
+    # provisioning
+    _o("users", "provision", Location(metavar="FILE"), None,
+       "CSV with a upn (or email) column", commands=("provision",)),
+    _o("no_wait", "provision", Switch(), False, "ask, check once, do not wait",
+       commands=("provision",), negatable=False),
+    _o("provision_timeout", "provision", Number(), 600.0,
+       "how long to wait for requested OneDrives", commands=("migrate", "provision")),
+    _o("poll_interval", "provision", Number(positive=True), 15.0,
+       "time between checks for requested OneDrives", commands=("migrate", "provision")),
+    _o("sharepoint_tenant", "provision", Kind(metavar="NAME"), "",
+       "the tenant's SharePoint name, contoso for contoso-admin.sharepoint.com",
+       commands=("migrate", "provision"),
+       default_text="from the targets, or a NAME.onmicrosoft.com tenant"),
+    # scan
+    _o("fail_on_findings", "scan", Switch(), False,
+       "exit 1 when any item has a finding (for CI)", commands=("scan",)),
+    # status and report
+    _o("job", "status", Integer(metavar="ID", minimum=1), None,
+       "only this job (report: the job, needed when there are several)",
+       commands=("status", "report")),
+    _o("round", "status", Integer(minimum=1), None, "the round number",
+       commands=("report",), default_text="the last"),
+    _o("out", "status", Location(metavar="DIR"), None, "where to write the reports",
+       commands=("report",), required=True),
+    # the emulator command
+    _emulator("data", Location(metavar="DIR"), None, "data folder", required=True),
+    _emulator("port", Integer(minimum=0, maximum=65535), 0, "TCP port",
+              default_text="a free one"),
+    _emulator("host", Kind(metavar="ADDRESS"), "127.0.0.1", "address to listen on"),
+    _emulator("tenant", Kind(metavar="NAME"), "contoso", "tenant name"),
+    _emulator("users", Location(metavar="FILE"), None,
+              "CSV (upn,display_name,licensed,onedrive) or JSON list of users to create",
+              default_text="a sample tenant"),
+    _emulator("latency_ms", Number(metavar="MS"), 0.0, "added to every request"),
+    _emulator("bandwidth", Integer(metavar="BYTES_PER_S", minimum=0), 0,
+              "tenant-wide body cap (0: none)"),
+    _emulator("ru_per_minute", Integer(minimum=0), 0,
+              "resource units per app per minute (0: no throttling)"),
+    _emulator("error_rate", Number(metavar="P", maximum=1.0), 0.0, "probability of a 500/503"),
+    _emulator("drop_rate", Number(metavar="P", maximum=1.0), 0.0,
+              "probability of a dropped connection"),
+    _emulator("fault_seed", Integer(minimum=0), None,
+              "seed of the random faults, to replay a run",
+              default_text="a random one, shown by GET /_emulator/faults"),
+    _emulator("session_lifetime", Number(positive=True), 900.0,
+              "upload-session lifetime after its last fragment"),
+    _emulator("provisioning_delay", Number(), 0.0, "time before a requested OneDrive exists"),
+    _emulator("migration_api", Choice(choices=("lazy", "start", "off"), metavar="WHEN"), "lazy",
+              "the Migration API service: Azurite starts when first needed (lazy), at "
+              "start-up, or never"),
+    # the demo command
+    _o("demo_dir", "demo", Location(metavar="DIR"), "sharelift-demo", "working folder",
+       commands=("demo",), flag="--dir"),
+)  # fmt: skip
+
+OPTIONS: dict[str, Option] = {option.name: option for option in _TABLE}
+
+
+def options_for(command: str) -> list[Option]:
+    """The options a command takes, in table order."""
+    return [o for o in _TABLE if command in o.commands]
+
+
+def default(name: str) -> Any:
+    """The default of an option, as the library uses it (for code that must agree with the
+    table: `EngineConfig`'s fields)."""
+    option = OPTIONS[name]
+    return option.load(option.default)
+
+
+def check(**values: Any) -> None:
+    """Check values against their options; raises OptionError for the first invalid one."""
+    for name, value in values.items():
+        OPTIONS[name].load(value)
+
+
+def keyword_options(function: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Every keyword option of the library's `function` (`scan`, `migrate`): the values given,
+    checked and converted, and the defaults for the rest. Raises TypeError for a keyword the
+    function does not take (as Python does) and OptionError for a bad value."""
+    accepted = {o.name: o for o in _TABLE if function in o.api}
+    unknown = sorted(set(given) - set(accepted))
+    if unknown:
+        raise TypeError(f"{function}() got an unexpected keyword argument {unknown[0]!r}")
+    return {name: option.load(given.get(name, option.default)) for name, option in accepted.items()}
