@@ -221,8 +221,8 @@ def test_a_folder_that_cannot_be_created_fails_its_subtree_without_hanging(
         job = store.jobs()[0]
         failed = {i.display_path: i.error_code for i in store.items(job.id, "failed")}
     # docs/ itself, and everything under it, including the nested folder's own children.
-    assert failed["docs/deep/er/leaf.bin"] == "PARENT_NOT_MIGRATED"
-    assert failed["docs/Bericht ü.docx"] == "PARENT_NOT_MIGRATED"
+    assert failed["docs/deep/er/leaf.bin"] == "PARENT_NOT_CREATED"
+    assert failed["docs/Bericht ü.docx"] == "PARENT_NOT_CREATED"
     assert "docs" in failed
     assert download(graph, drive, "Migrated-6/big.bin") == (src / "big.bin").read_bytes()
 

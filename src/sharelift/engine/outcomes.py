@@ -21,10 +21,13 @@ from sharelift.graph.errors import GraphError
 from sharelift.graph.types import DriveItem
 from sharelift.plan import Action, Planned, RemoteItem
 from sharelift.progress import Outcome, Tally
-from sharelift.source.walk import WalkItem
+from sharelift.source.walk import WalkItem, WalkProblem
 from sharelift.state import ItemStatus, StateStore
 
 HASH_MISMATCH = "HASH_MISMATCH"
+PARENT_NOT_CREATED = "PARENT_NOT_CREATED"
+"""The code of an item whose folder could not be created at the target (a failure, unlike
+PARENT_NOT_MIGRATED: a folder above it left out by a rule or a filter, which is a skip)."""
 
 _NOT_MIGRATED = {
     Action.BLOCK: Outcome.BLOCKED,
@@ -32,6 +35,7 @@ _NOT_MIGRATED = {
     Action.SKIP_FILTERED: Outcome.SKIPPED,
     Action.SKIP_TARGET_NEWER: Outcome.SKIPPED,
     Action.SKIP_PARENT: Outcome.SKIPPED,
+    Action.SKIP_SOURCE: Outcome.SKIPPED,
     Action.FAIL_SOURCE: Outcome.FAILED,
 }
 _STATUS = {
@@ -188,21 +192,24 @@ class Outcomes:
             status=ItemStatus.PENDING,
             round_id=self.round_id,
         )
-        code, message = "PARENT_NOT_MIGRATED", "its folder could not be created"
+        code, message = PARENT_NOT_CREATED, "its folder could not be created at the target"
         self.store.record_outcome(
             row, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
         )
         self.tally.finished(item.relpath, Outcome.FAILED, 0, code, folder=item.is_dir)
 
     def folder_unreadable(self, path: bytes, code: str, message: str) -> None:
-        """A folder (already planned, maybe created) could not be listed."""
-        self.failed_folders.add(path)
+        """A folder (already planned, maybe created) could not be listed: a failure, or a
+        skip when it is a followed link back to one of its parents (nothing new is below)."""
+        outcome = Outcome.SKIPPED if code == WalkProblem.SYMLINK_LOOP else Outcome.FAILED
+        if outcome is Outcome.FAILED:
+            self.failed_folders.add(path)
         row = self.store.item(self.job_id, path)
         if row is not None:
             self.store.record_outcome(
-                row.id, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
+                row.id, round_id=self.round_id, status=_STATUS[outcome], code=code, message=message
             )
-        self.tally.finished(os.fsdecode(path), Outcome.FAILED, folder=True)
+        self.tally.finished(os.fsdecode(path), outcome, folder=True)
 
     def target_lost(self, row: int, code: str, message: str) -> None:
         """A done item is gone from the target or changed there (--verify-target): it is
