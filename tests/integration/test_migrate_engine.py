@@ -284,9 +284,15 @@ def test_rerun_finds_the_few_changes_among_many_unchanged_files(
         "f3/newer.bin",
     ]
     assert reports.items.read_text(encoding="utf-8-sig").count("\n") == 1 + len(listed)
-    assert (summary.migrated_items, summary.skipped_items, summary.total_scanned_items) == (
+    assert (
+        summary.migrated_items,
+        summary.unchanged_items,
+        summary.skipped_items,
+        summary.total_scanned_items,
+    ) == (
         6,
         116 + 3,  # the unchanged files and the three folders seen again
+        0,
         6 + 116 + 3,
     )
 

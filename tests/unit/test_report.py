@@ -49,17 +49,17 @@ def test_round_reports(tmp_path: Path) -> None:
             job.id, b"locked.pst", "file", status="pending", round_id=r2.id, size=50
         )
         store.record_outcome(
-            bad, round_id=r2.id, status="failed", code="read_error", message="Permission denied"
+            bad, round_id=r2.id, status="failed", code="READ_ERROR", message="Permission denied"
         )
         bad2 = store.upsert_item(
             job.id, b"other.pst", "file", status="pending", round_id=r2.id, size=5
         )
         store.record_outcome(
-            bad2, round_id=r2.id, status="failed", code="read_error", message="Permission denied"
+            bad2, round_id=r2.id, status="failed", code="READ_ERROR", message="Permission denied"
         )
         blk = store.upsert_item(job.id, b"CON", "file", status="blocked", round_id=r2.id, size=1)
         store.record_outcome(
-            blk, round_id=r2.id, status="blocked", code="reserved_name", message="CON is reserved"
+            blk, round_id=r2.id, status="blocked", code="PATH_TOO_LONG", message="path too long"
         )
         store.update_round(r2.id, throttled=3)
         store.finish_round(r2.id, "completed")
@@ -78,13 +78,13 @@ def test_round_reports(tmp_path: Path) -> None:
     assert by_name["CON"]["Status"] == "Not migrated"
 
     failures = _read(files.failures)
-    assert failures[0]["Error code"] == "read_error" and failures[0]["Count"] == "2"
-    assert {f["Error code"] for f in failures} == {"read_error", "reserved_name"}
+    assert failures[0]["Error code"] == "READ_ERROR" and failures[0]["Count"] == "2"
+    assert {f["Error code"] for f in failures} == {"READ_ERROR", "PATH_TOO_LONG"}
 
     (row,) = _read(files.summary)
     assert list(row) == SUMMARY_COLUMNS
     assert row["Migrated items"] == "1" and row["Failed items"] == "2"
-    assert row["Skipped items"] == "1"  # the unchanged file
+    assert row["Skipped items"] == "0" and row["Unchanged items"] == "1"
     assert row["Total scanned items"] == "5" and row["Count of files"] == "5"
     assert row["Migrated bytes"] == "100" and row["Throttled requests"] == "3"
     assert row["Round number"] == "2"
