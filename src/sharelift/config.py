@@ -558,6 +558,10 @@ _TABLE: tuple[Option, ...] = (
        commands=("migrate", "provision"),
        default_text="from the targets, or a NAME.onmicrosoft.com tenant"),
     # scan
+    _o("inventory", "scan", Switch(), False,
+       "also write ScanInventory.csv (every item, not only findings) and FolderSummary.csv "
+       "(files, bytes and findings per folder) into the report folder",
+       commands=("scan",), api=("scan",)),
     _o("fail_on_findings", "scan", Switch(), False,
        "exit 1 when any item has a finding (for CI)", commands=("scan",)),
     # status and report
