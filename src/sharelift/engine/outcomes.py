@@ -222,10 +222,11 @@ class Outcomes:
         _log_outcome(outcome, os.fsdecode(path), code, message)
 
     def target_lost(self, row: int, code: str, message: str) -> None:
-        """A done item is gone from the target or changed there (--verify-target): it is
-        failed, so that this round plans it again."""
+        """A done item is gone from the target or changed there (--verify-target): it is no
+        longer done, so that this round plans it again; skipped, not failed: when the source
+        no longer has it either, nothing is left to migrate."""
         self.store.record_outcome(
-            row, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
+            row, round_id=self.round_id, status=ItemStatus.SKIPPED, code=code, message=message
         )
         log.info("item %d: %s (%s); migrated again", row, message, code)
 

@@ -73,6 +73,9 @@ CATEGORIES: tuple[Category, ...] = (
        "age or newer (--on-conflict newer, as SPMT); --on-conflict overwrite replaces it"),
     _c("Parent folder not migrated", S, "PARENT_NOT_MIGRATED", "a folder above it is skipped "
        "or blocked, so nothing in it goes"),
+    _c("Changed at the target", S, "TARGET_CHANGED TARGET_MISSING", "--verify-target found it "
+       "deleted or changed at the target, and the source no longer has it (when the source "
+       "has it, it is migrated again in the same round)"),
     _c("Skipped", S, "", "left out by sharelift's decision (the message says why)"),
     _c("Blocked by a SharePoint limit", B, "", "a name over 255 characters, a path over 400, "
        "or a file over 250 GB: no rename fixes it; shorten it or move it"),
@@ -84,8 +87,6 @@ CATEGORIES: tuple[Category, ...] = (
        "the target (that folder's own row says why)"),
     _c("Conflict at the target", F, "TARGET_IS_FOLDER nameAlreadyExists", "something at the "
        "target is in the way (a folder where a file must go)"),
-    _c("Changed at the target", F, "TARGET_CHANGED TARGET_MISSING", "--verify-target found "
-       "it deleted or changed at the target; migrated again unless the round stopped first"),
     _c("Permission failure", F, "accessDenied unauthenticated forbidden", "the target refused "
        "access"),
     _c("Upload failure", F, "", "Microsoft 365 refused or kept failing the upload after every "
