@@ -138,10 +138,8 @@ def test_the_html_report_shows_what_the_state_store_holds(
 
     # Outcomes by category: the rendered table adds up to the round's items.
     rows = browser.find_elements(By.CSS_SELECTOR, "#categories tbody tr")
-    categories = {
-        r.find_elements(By.TAG_NAME, "td")[0].text: _number(r.find_elements(By.TAG_NAME, "td")[1].text)
-        for r in rows
-    }
+    cells = [[td.text for td in r.find_elements(By.TAG_NAME, "td")] for r in rows]
+    categories = {name: _number(count) for name, count, *_ in cells}
     assert categories["Migrated, renamed"] == 1
     assert categories["Not a regular file"] == 1
     assert categories["Upload failure"] == 1
@@ -180,7 +178,8 @@ def test_the_html_report_shows_what_the_state_store_holds(
     assert len(browser.find_elements(By.TAG_NAME, "h1")) == 1
     tables = browser.find_elements(By.TAG_NAME, "table")
     assert tables and all(t.find_elements(By.TAG_NAME, "caption") for t in tables)
-    assert all(th.get_attribute("scope") == "col" for th in browser.find_elements(By.TAG_NAME, "th"))
+    headers = browser.find_elements(By.TAG_NAME, "th")
+    assert all(th.get_attribute("scope") == "col" for th in headers)
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
     for selector in ("dt", "dd", "td", "th", "caption", "h2", ".status", "footer p"):
         element = browser.find_element(By.CSS_SELECTOR, selector)
