@@ -42,6 +42,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow
 def test_a_round_with_failures_is_rebuilt_after_the_next_one(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
