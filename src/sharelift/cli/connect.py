@@ -10,7 +10,6 @@ from pathlib import Path
 from sharelift.auth import token_cache_path
 from sharelift.credential import Credential, sign_in
 from sharelift.errors import OptionError
-from sharelift.logs import add_secret
 
 
 def method_of(args: argparse.Namespace) -> str:
@@ -27,7 +26,6 @@ def connect(args: argparse.Namespace) -> Credential:
             secret = Path(args.secret_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise OptionError("secret_file", f"{args.secret_file}: {exc.strerror}") from None
-        add_secret(secret)
     person = sys.stdin.isatty() and sys.stderr.isatty()
     return sign_in(
         method_of(args),
