@@ -6,10 +6,12 @@
     app_token           app_token(server, scope=None) -> an app-only access token via real MSAL
                         client credentials (secret); scope defaults to Graph's .default
     user_token          user_token(server, upn="megan@contoso.com") -> a delegated Graph token
-    http_client         http_client(server, **kw) -> httpx.Client trusting the CA (HTTP/2 on);
-                        closed at the end of the test
+    http_client         http_client(server, **kw) -> httpx.Client trusting the CA (HTTP/2 on),
+                        reaching the tenant's SharePoint hosts (upload and download URLs)
+                        through emulator.json's connect map; closed at the end of the test
     async_http_client   the same as an httpx.AsyncClient (close it yourself, or use `async with`)
     graph               an httpx.Client on the session emulator's graph_url with an app token
+                        (sent to Graph only: upload and download URLs get none)
 
 Faults changed on the session emulator are reset after every test.
 """
@@ -28,6 +30,7 @@ import requests
 
 from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
+from sharelift.graph.connect import connect_mounts, connect_mounts_sync
 
 
 def ssl_context_for(info: dict[str, Any]) -> ssl.SSLContext:
@@ -138,6 +141,21 @@ def user_token() -> Callable[..., str]:
     return get
 
 
+class GraphBearer(httpx.Auth):
+    """A bearer token sent to Graph's origin only, as Graph clients must: upload and download
+    URLs are authenticated by themselves."""
+
+    def __init__(self, graph_url: str, token: str) -> None:
+        origin = httpx.URL(graph_url)
+        self.origin = (origin.host, origin.port)
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        if (request.url.host, request.url.port) == self.origin:
+            request.headers["Authorization"] = f"Bearer {self.token}"
+        yield request
+
+
 @pytest.fixture
 def http_client() -> Iterator[Callable[..., httpx.Client]]:
     clients: list[httpx.Client] = []
@@ -145,7 +163,12 @@ def http_client() -> Iterator[Callable[..., httpx.Client]]:
     def make(server: EmulatorServer, **kwargs: Any) -> httpx.Client:
         kwargs.setdefault("http2", True)
         kwargs.setdefault("timeout", 30)
-        client = httpx.Client(verify=ssl_context_for(server.info), **kwargs)
+        context = ssl_context_for(server.info)
+        kwargs.setdefault(
+            "mounts",
+            connect_mounts_sync(server.info["connect"], verify=context, http2=kwargs["http2"]),
+        )
+        client = httpx.Client(verify=context, **kwargs)
         clients.append(client)
         return client
 
@@ -159,7 +182,11 @@ def async_http_client() -> Callable[..., httpx.AsyncClient]:
     def make(server: EmulatorServer, **kwargs: Any) -> httpx.AsyncClient:
         kwargs.setdefault("http2", True)
         kwargs.setdefault("timeout", 30)
-        return httpx.AsyncClient(verify=ssl_context_for(server.info), **kwargs)
+        context = ssl_context_for(server.info)
+        kwargs.setdefault(
+            "mounts", connect_mounts(server.info["connect"], verify=context, http2=kwargs["http2"])
+        )
+        return httpx.AsyncClient(verify=context, **kwargs)
 
     return make
 
@@ -176,12 +203,14 @@ def _session_graph_token(emulator: EmulatorServer) -> str:
 
 @pytest.fixture
 def graph(emulator: EmulatorServer, _session_graph_token: str) -> Iterator[httpx.Client]:
+    context = ssl_context_for(emulator.info)
     with httpx.Client(
         base_url=emulator.info["graph_url"],
-        verify=ssl_context_for(emulator.info),
+        verify=context,
         http2=True,
         timeout=30,
-        headers={"Authorization": f"Bearer {_session_graph_token}"},
+        auth=GraphBearer(emulator.info["graph_url"], _session_graph_token),
+        mounts=connect_mounts_sync(emulator.info["connect"], verify=context, http2=True),
     ) as client:
         yield client
 

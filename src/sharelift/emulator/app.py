@@ -1,5 +1,5 @@
 """Assembles the emulator's ASGI app: identity, Graph, SharePoint REST and admin routes, and the
-middleware stack (observe outermost, then faults, then Graph authentication).
+middleware stack (observe outermost, then hosts, faults, Graph authentication).
 
 Admin endpoints (all need the header `X-Emulator-Key: <admin_key from emulator.json>`):
 
@@ -34,6 +34,7 @@ from sharelift.emulator import enrichment, sharepoint
 from sharelift.emulator import identity as identity_mod
 from sharelift.emulator.certs import ensure_certs
 from sharelift.emulator.faults import FaultsMiddleware, Throttle, standard_rules
+from sharelift.emulator.hosts import HostsMiddleware
 from sharelift.emulator.identity import (
     GraphAuthMiddleware,
     Identity,
@@ -239,6 +240,7 @@ def create_app(
         ],
         middleware=[
             Middleware(ObserveMiddleware, stats=stats, log=request_log),
+            Middleware(HostsMiddleware, tenant=settings.tenant),
             Middleware(
                 FaultsMiddleware,
                 settings=settings,
