@@ -79,26 +79,35 @@ def test_an_upload_url_answers_on_its_own_host_only(
     assert client.get(url).status_code == 200
 
 
-def test_a_bearer_token_on_an_upload_url_is_refused_and_counted(
+def test_a_bearer_token_on_an_upload_url_is_counted_or_refused(
     emulator: EmulatorServer,
     graph: httpx.Client,
     http_client: Callable[..., httpx.Client],
     app_token: Callable[..., str],
 ) -> None:
-    url = _open_session(graph, _onedrive(emulator), "Hosts/c.txt")
     client = http_client(emulator)
+    bearer = {"Authorization": f"Bearer {app_token(emulator)}"}
     before = emulator.stats()["bearer_on_upload_urls"]
-    r = client.put(
-        url,
-        content=b"abc",
-        headers={"Content-Range": "bytes 0-2/3", "Authorization": f"Bearer {app_token(emulator)}"},
-    )
+    # ignored, as SharePoint Online does, and counted
+    url = _open_session(graph, _onedrive(emulator), "Hosts/c.txt")
+    r = client.put(url, content=b"abc", headers={"Content-Range": "bytes 0-2/3", **bearer})
+    assert r.status_code == 201
+    assert emulator.stats()["bearer_on_upload_urls"] == before + 1
+    # refused, as Graph's page warns it may be
+    admin = emulator.admin_headers()
+    faults = f"{emulator.base_url}/_emulator/faults"
+    r = client.put(faults, json={"refuse_bearer_on_upload_urls": True}, headers=admin)
+    assert r.status_code == 200
+    url = _open_session(graph, _onedrive(emulator), "Hosts/d.txt")
+    r = client.put(url, content=b"abc", headers={"Content-Range": "bytes 0-2/3", **bearer})
     assert r.status_code == 401
     assert "Authorization" in r.json()["error"]["message"]
-    assert emulator.stats()["bearer_on_upload_urls"] == before + 1
+    assert emulator.stats()["bearer_on_upload_urls"] == before + 2
     # without it the same fragment goes in
     r = client.put(url, content=b"abc", headers={"Content-Range": "bytes 0-2/3"})
     assert r.status_code == 201
+    client.post(f"{faults}/reset", headers=admin)
+    assert emulator.settings.refuse_bearer_on_upload_urls is False
 
 
 def test_each_host_serves_only_its_own_paths(

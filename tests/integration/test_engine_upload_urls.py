@@ -19,7 +19,7 @@ TEAM = "https://contoso.sharepoint.com/sites/Team"
 def test_no_bearer_token_ever_reaches_an_upload_url(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
-    server = emulator_factory()
+    server = emulator_factory(refuse_bearer_on_upload_urls=True)
     src = tmp_path / "share"
     (src / "big").mkdir(parents=True)
     for n in range(4):

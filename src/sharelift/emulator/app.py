@@ -8,7 +8,8 @@ Admin endpoints (all need the header `X-Emulator-Key: <admin_key from emulator.j
     POST /_emulator/stats/reset       zero the counters
     GET  /_emulator/faults            current faults and their seed (and the tenant settings
                                       that may change at runtime: provisioning delay, upload
-                                      session lifetime, office enrichment)
+                                      session lifetime, office enrichment, refusing a bearer
+                                      token on upload URLs)
     PUT  /_emulator/faults            change some of them: {"latency_ms": 50, "seed": 7, ...}
     POST /_emulator/faults/reset      all faults off, throttling windows emptied; the seed, the
                                       service's own behaviours (replace_not_found_rate) and the
@@ -53,6 +54,7 @@ _SETTINGS_KNOBS: dict[str, type] = {
     "provisioning_delay_s": float,
     "upload_session_lifetime_s": float,
     "office_enrichment": bool,
+    "refuse_bearer_on_upload_urls": bool,
 }
 """EmulatorSettings fields that PUT /_emulator/faults may also change, with their types."""
 

@@ -161,6 +161,9 @@ class EmulatorSettings:
     office_enrichment: bool = True
     """Whether site libraries rewrite the Office files committed to them, as SharePoint does
     (see `sharelift.emulator.enrichment`); OneDrive drives never do. May change at runtime."""
+    refuse_bearer_on_upload_urls: bool = False
+    """Answer 401 to a request to an upload URL that carries an Authorization header, as
+    Graph's page says may happen; off: ignored (and counted), as SharePoint Online does."""
     request_log: bool = True
     """Write data_dir/requests.jsonl."""
     faults: Faults = field(default_factory=Faults)

@@ -5,10 +5,12 @@
 driveItem. `POST …/createUploadSession` answers an `uploadUrl` where SharePoint puts it: on the
 drive's SharePoint host, authenticated by the URL itself,
 `https://contoso-my.sharepoint.com/personal/megan_contoso_com/_api/v2.0/drives/{d}/items/{parent}/uploadSession?guid='{session}'&…&tempauth={token}`
-(or the site's host and path for a library). That URL answers only on that host, and refuses a
-request that carries an Authorization header with 401: Graph's page says to send none there
-("If you include the Authorization header when issuing the PUT call, it may result in an HTTP
-401 Unauthorized response"); such requests are counted (`bearer_on_upload_urls`). On it:
+(or the site's host and path for a library). That URL answers only on that host. Graph's page
+says to send no Authorization header there ("If you include the Authorization header when
+issuing the PUT call, it may result in an HTTP 401 Unauthorized response"); SharePoint Online
+ignores one in practice (rclone 1.60 sends its token with every fragment and works), so the
+emulator ignores it too and counts it (`bearer_on_upload_urls` in the stats), or answers 401
+when `settings.refuse_bearer_on_upload_urls` is on. On it:
 
     PUT     one fragment, `Content-Range: bytes a-b/total`; fragments in order, each at most
             60 MiB and a multiple of 320 KiB (327,680 bytes) except the last. 202 with
@@ -54,6 +56,7 @@ from sharelift.emulator.graph.wire import (
     json_response,
     sharepoint_base,
 )
+from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import (
     Content,
     Drive,
@@ -121,7 +124,8 @@ def _session_of(request: Request, store: Store) -> Session:
     token = request.query_params.get("tempauth", "")
     if not session_id or store.signer.unsign(token) != f"upload|{session_id}":
         raise DriveError(401, "unauthenticated", "Invalid or missing tempauth token.")
-    if request.headers.get("authorization"):
+    settings: EmulatorSettings = request.app.state.settings
+    if request.headers.get("authorization") and settings.refuse_bearer_on_upload_urls:
         raise DriveError(
             401,
             "unauthenticated",
