@@ -31,6 +31,7 @@ import requests
 from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.graph.connect import connect_mounts, connect_mounts_sync
+from support.emulator_http import graph_http
 
 
 def ssl_context_for(info: dict[str, Any]) -> ssl.SSLContext:
@@ -141,21 +142,6 @@ def user_token() -> Callable[..., str]:
     return get
 
 
-class GraphBearer(httpx.Auth):
-    """A bearer token sent to Graph's origin only, as Graph clients must: upload and download
-    URLs are authenticated by themselves."""
-
-    def __init__(self, graph_url: str, token: str) -> None:
-        origin = httpx.URL(graph_url)
-        self.origin = (origin.host, origin.port)
-        self.token = token
-
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
-        if (request.url.host, request.url.port) == self.origin:
-            request.headers["Authorization"] = f"Bearer {self.token}"
-        yield request
-
-
 @pytest.fixture
 def http_client() -> Iterator[Callable[..., httpx.Client]]:
     clients: list[httpx.Client] = []
@@ -203,15 +189,7 @@ def _session_graph_token(emulator: EmulatorServer) -> str:
 
 @pytest.fixture
 def graph(emulator: EmulatorServer, _session_graph_token: str) -> Iterator[httpx.Client]:
-    context = ssl_context_for(emulator.info)
-    with httpx.Client(
-        base_url=emulator.info["graph_url"],
-        verify=context,
-        http2=True,
-        timeout=30,
-        auth=GraphBearer(emulator.info["graph_url"], _session_graph_token),
-        mounts=connect_mounts_sync(emulator.info["connect"], verify=context, http2=True),
-    ) as client:
+    with graph_http(emulator.info, _session_graph_token, timeout=30) as client:
         yield client
 
 

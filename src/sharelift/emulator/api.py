@@ -266,9 +266,14 @@ class Emulator:
 
         import httpx
 
+        from sharelift.graph.connect import connect_mounts_sync
+
         token = self.credential.token()
         trust = ssl.create_default_context(cafile=self.ca_file)
-        with httpx.Client(verify=trust, timeout=60) as http:
+        # The 302 leads to a download URL on the drive's SharePoint host: emulator.json's
+        # connect map says where that is (httpx drops the token on the way, another origin).
+        mounts = connect_mounts_sync(self.info.connect, verify=trust)
+        with httpx.Client(verify=trust, timeout=60, mounts=mounts) as http:
             response = http.get(
                 f"{self.graph_url}/drives/{drive_id}/root:/{path.strip('/')}:/content",
                 headers={"Authorization": f"Bearer {token}"},
