@@ -291,9 +291,10 @@ class Emulator:
 
     # --- faults and counters -----------------------------------------------------------------
 
-    def set_faults(self, **faults: float) -> None:
+    def set_faults(self, **faults: float | str) -> None:
         """Inject faults now: latency_ms, bandwidth_bps, ru_per_minute, error_rate, drop_rate,
-        seed (docs/emulator.md); raises ValueError for an unknown name or a bad value."""
+        seed, replace_not_found_rate, never_answer (selectors, text) (docs/emulator.md); raises
+        ValueError for an unknown name or a bad value."""
         self.server.set_faults(**faults)
 
     def reset_faults(self) -> None:
