@@ -4,7 +4,8 @@
                    there), and StateError
     records.py     the values it deals in: ItemStatus, RoundStatus and the record types
     sqlite.py      the SQLite backend (one file on one machine): jobs, rounds, upload sessions
-    sqlite_items.py    its items; sqlite_db.py: its connection, writes grouped into commits
+    sqlite_items.py    its items; sqlite_packages.py: its Migration API packages;
+                   sqlite_db.py: its connection, writes grouped into commits
     schema.py      the SQLite schema, as named migrations applied in order
 
 Callers open a store with `open_state` and use it through `StateStore` only.
@@ -20,6 +21,9 @@ from sharelift.state.records import (
     ItemStatus,
     JobRecord,
     KnownItem,
+    MigrationPackageRecord,
+    PackageFileRecord,
+    PackageStatus,
     RoundCount,
     RoundRecord,
     RoundStatus,
@@ -58,6 +62,9 @@ __all__ = [
     "ItemStatus",
     "JobRecord",
     "KnownItem",
+    "MigrationPackageRecord",
+    "PackageFileRecord",
+    "PackageStatus",
     "RoundCount",
     "RoundRecord",
     "RoundStatus",

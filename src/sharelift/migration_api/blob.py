@@ -1,0 +1,198 @@
+"""Azure Blob Storage for packages: encrypted blobs with their IV, MD5 and a snapshot.
+
+What the Migration API asks of each blob (sp-dev-docs `docs/apis/migration-azure.md`,
+`migration-content-package.md`; REFERENCE-migration-api.md §3):
+
+- its bytes encrypted with the job's key and an IV of its own (`crypto.py`), the IV base64 in
+  the metadata `IV`;
+- an MD5 of the bytes as stored, as the blob's Content-MD5 (`x-ms-blob-content-md5`, set with
+  the block list or the single put, so the service can check what it reads);
+- a snapshot, taken after the metadata is set: the service imports the latest snapshot, and a
+  file without one fails ("Snapshot", migration-content-package.md).
+
+`put_file` reads a source file in parts, hashes each part (quickXorHash of the plaintext, for
+the verification through Graph afterwards), encrypts it and stages it as a block while the
+next part is read and encrypted: reading, encrypting and uploading overlap. A small file is one
+Put Blob. Retries are the SDK's own policy (exponential, on timeouts and 5xx/408/429).
+
+The azure-storage-blob client used is the synchronous one (its asynchronous one needs aiohttp,
+which sharelift does not depend on): every call here runs in a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
+
+from sharelift.migration_api.crypto import BlobCipher, b64, decrypt, new_iv
+from sharelift.quickxorhash import QuickXorHash
+
+PART_SIZE = 8 * 1024 * 1024
+"""Bytes read, encrypted and staged at a time; a file of at most this is one Put Blob. A file
+in flight holds at most three parts (one being read, two being staged)."""
+RETRIES = 5
+Reader = Callable[[int, int], bytes]
+"""`read(offset, length)`: up to `length` bytes of the source from `offset` (`os.pread`)."""
+_STAGED_AHEAD = 2
+
+
+class StorageError(Exception):
+    """Azure Storage refused or failed a request, after the SDK's retries. The message names
+    the container and blob and Azure's error code, never the SAS."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """What a blob holds: the quickXorHash of the plaintext, the MD5 (base64) of what is
+    stored, and the plaintext's size."""
+
+    quick_xor: str
+    md5: str
+    size: int
+
+
+def open_container(uri: str, ca_file: str | None) -> ContainerClient:
+    """A client for a container given by its URI with a SAS (what `ProvisionMigrationContainers`
+    returns, or what sharelift made for the user's own containers)."""
+    return ContainerClient.from_container_url(
+        uri, connection_verify=ca_file or True, retry_total=RETRIES
+    )
+
+
+def _fail(container: ContainerClient, name: str, exc: AzureError) -> StorageError:
+    code = getattr(exc, "error_code", None) or type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    where = f"{container.account_name}/{container.container_name}/{name}"
+    detail = f"HTTP {status}, {code}" if status else str(code)
+    first = str(getattr(exc, "reason", "") or "").splitlines()[:1]
+    return StorageError(
+        f"Azure Storage refused {where}: {detail}"
+        + (f" ({first[0]})" if first and first[0] else "")
+    )
+
+
+def _block_id(index: int) -> str:
+    return base64.b64encode(f"{index:08d}".encode()).decode("ascii")
+
+
+def put_file(
+    container: ContainerClient,
+    name: str,
+    read: Reader,
+    size: int,
+    key: bytes,
+    pool: ThreadPoolExecutor,
+) -> StoredBlob:
+    """Store `size` bytes got from `read(offset, length)` as the encrypted blob `name`
+    (replacing it), with its IV, MD5 and a snapshot. Raises StorageError, OSError (reading), or
+    ValueError when the source gives fewer bytes than `size` (it changed). `pool` stages
+    blocks while the next part is read."""
+    blob = container.get_blob_client(name)
+    iv = new_iv()
+    cipher = BlobCipher(key, iv)
+    hasher = QuickXorHash()
+    md5 = hashlib.md5()  # noqa: S324 (the service's integrity check, not security)
+    try:
+        if size <= PART_SIZE:
+            plain = read(0, size)
+            if len(plain) != size:
+                raise ValueError("the file became shorter while it was read")
+            hasher.update(plain)
+            stored = cipher.update(plain) + cipher.finalize()
+            md5.update(stored)
+            blob.upload_blob(
+                stored,
+                overwrite=True,
+                metadata={"IV": b64(iv)},
+                content_settings=ContentSettings(content_md5=bytearray(md5.digest())),
+            )
+        else:
+            _put_blocks(blob, read, size, cipher, hasher, md5, pool, iv)
+        blob.create_snapshot()
+    except AzureError as exc:
+        raise _fail(container, name, exc) from None
+    return StoredBlob(base64.b64encode(hasher.digest()).decode("ascii"), b64(md5.digest()), size)
+
+
+def _put_blocks(
+    blob: BlobClient,
+    read: Reader,
+    size: int,
+    cipher: BlobCipher,
+    hasher: QuickXorHash,
+    md5: hashlib._Hash,
+    pool: ThreadPoolExecutor,
+    iv: bytes,
+) -> None:
+    blocks: list[BlobBlock] = []
+    staged: list[Future[object]] = []
+    offset = 0
+    while offset < size:
+        plain = read(offset, min(PART_SIZE, size - offset))
+        if not plain:
+            raise ValueError("the file became shorter while it was read")
+        offset += len(plain)
+        hasher.update(plain)
+        part = cipher.update(plain)
+        if offset >= size:
+            part += cipher.finalize()
+        md5.update(part)
+        block_id = _block_id(len(blocks))
+        blocks.append(BlobBlock(block_id=block_id))
+        staged.append(pool.submit(blob.stage_block, block_id, part, len(part)))
+        while len(staged) > _STAGED_AHEAD:
+            staged.pop(0).result()
+    for future in staged:
+        future.result()
+    blob.commit_block_list(
+        blocks,
+        metadata={"IV": b64(iv)},
+        content_settings=ContentSettings(content_md5=bytearray(md5.digest())),
+    )
+
+
+def put_bytes(
+    container: ContainerClient, name: str, data: bytes, key: bytes, pool: ThreadPoolExecutor
+) -> StoredBlob:
+    """Store `data` (a manifest) as the encrypted blob `name`, with its IV, MD5 and a snapshot."""
+    view = memoryview(data)
+    return put_file(container, name, lambda at, n: bytes(view[at : at + n]), len(data), key, pool)
+
+
+def has_snapshot(container: ContainerClient, name: str, md5: str) -> bool:
+    """True when the blob `name` is stored with this MD5 (a snapshot was taken after it was
+    committed, so a blob that is there whole has one). A SAS without List cannot enumerate
+    snapshots; the state store says which blobs got one, this checks the blob is still there."""
+    try:
+        props = container.get_blob_client(name).get_blob_properties()
+    except ResourceNotFoundError:
+        return False
+    except AzureError as exc:
+        raise _fail(container, name, exc) from None
+    stored = props.content_settings.content_md5
+    return stored is not None and base64.b64encode(bytes(stored)).decode("ascii") == md5
+
+
+def get_decrypted(container: ContainerClient, name: str, key: bytes | None) -> bytes:
+    """The blob `name`, decrypted with `key` and the IV in its metadata (the service's logs of
+    an encrypted job); as stored when `key` is None."""
+    try:
+        downloader = container.get_blob_client(name).download_blob()
+        data = downloader.readall()
+        metadata = downloader.properties.metadata or {}
+    except HttpResponseError as exc:
+        raise _fail(container, name, exc) from None
+    if key is None:
+        return data
+    iv_text = next(
+        (v for k, v in metadata.items() if k.lower() in ("iv", "initializationvector")), None
+    )
+    if iv_text is None:
+        return data  # not encrypted after all
+    return decrypt(key, base64.b64decode(iv_text), data)
