@@ -22,13 +22,29 @@ which sharelift does not depend on): every call here runs in a worker thread.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
-from azure.storage.blob import BlobBlock, BlobClient, ContainerClient, ContentSettings
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import (
+    BlobBlock,
+    BlobClient,
+    BlobServiceClient,
+    ContainerClient,
+    ContainerSasPermissions,
+    ContentSettings,
+    generate_container_sas,
+)
 
 from sharelift.migration_api.crypto import BlobCipher, b64, decrypt, new_iv
 from sharelift.quickxorhash import QuickXorHash
@@ -196,3 +212,55 @@ def get_decrypted(container: ContainerClient, name: str, key: bytes | None) -> b
     if iv_text is None:
         return data  # not encrypted after all
     return decrypt(key, base64.b64decode(iv_text), data)
+
+
+def own_containers(connection_string: str, package_id: str, ca_file: str | None) -> tuple[str, str]:
+    """Make a content and a manifest container for one package in the user's own storage
+    account; their URIs with the SAS the service requires: content exactly Read + List,
+    manifest exactly Read + List + Write (for its logs), HTTPS only, valid from a few minutes
+    ago for a week (migration-api-reference.md, `azureContainerSourceUri`,
+    `azureContainerManifestUri`: "the start time … at or before the job submission")."""
+    service = BlobServiceClient.from_connection_string(
+        connection_string, connection_verify=ca_file or True, retry_total=RETRIES
+    )
+    key = service.credential.account_key
+    now = datetime.now(UTC)
+    uris = []
+    for suffix, permission in (
+        ("content", ContainerSasPermissions(read=True, list=True)),
+        ("manifest", ContainerSasPermissions(read=True, list=True, write=True)),
+    ):
+        name = f"sharelift-{package_id}-{suffix}"
+        try:
+            service.create_container(name)
+        except ResourceExistsError:
+            pass
+        except AzureError as exc:
+            code = getattr(exc, "error_code", None) or type(exc).__name__
+            raise StorageError(f"cannot create the container {name}: {code}") from None
+        sas = generate_container_sas(
+            service.account_name or "",
+            name,
+            account_key=key,
+            permission=permission,
+            start=now - timedelta(minutes=5),
+            expiry=now + timedelta(days=7),
+            protocol="https",
+        )
+        uris.append(f"{service.url.rstrip('/')}/{name}?{sas}")
+    return uris[0], uris[1]
+
+
+def own_container(connection_string: str, uri: str, ca_file: str | None) -> ContainerClient:
+    """The container of `uri` through the connection string (which may write to it)."""
+    name = urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1]
+    return ContainerClient.from_connection_string(
+        connection_string, name, connection_verify=ca_file or True, retry_total=RETRIES
+    )
+
+
+def delete_own_containers(connection_string: str, uris: list[str], ca_file: str | None) -> None:
+    """Delete a finished package's own containers (invariant 4); gone ones are fine."""
+    for uri in uris:
+        with contextlib.suppress(ResourceNotFoundError):
+            own_container(connection_string, uri, ca_file).delete_container()
