@@ -43,8 +43,9 @@ def _ids(item: Any, what: str) -> Mapping[str, Any]:
     return ids
 
 
-async def package_target(drive: DriveClient) -> tuple[PackageTarget, str]:
-    """The target's ids and URLs, and the id of the library's root folder."""
+async def package_target(drive: DriveClient) -> tuple[PackageTarget, str, str]:
+    """The target's ids and URLs, and the library's root folder: its driveItem id and its
+    SharePoint id."""
     client = drive.client
     root = await client.get_json(
         f"drives/{drive.drive_id}/root", params={"$select": "id,sharepointIds"}
@@ -63,7 +64,7 @@ async def package_target(drive: DriveClient) -> tuple[PackageTarget, str]:
         list_id=str(ids["listId"]).lower(),
         list_url=library_path[len(web_path) + 1 :],
     )
-    return target, str(ids["listItemUniqueId"]).lower()
+    return target, str(root["id"]), str(ids["listItemUniqueId"]).lower()
 
 
 class FolderIds:

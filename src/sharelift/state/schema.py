@@ -115,7 +115,7 @@ MIGRATIONS: list[tuple[str, str]] = [
             job_id           INTEGER NOT NULL REFERENCES jobs(id),
             round_id         INTEGER NOT NULL,
             package_id       TEXT NOT NULL UNIQUE,
-            status           TEXT NOT NULL,       -- packing submitting submitted ended closed failed
+            status           TEXT NOT NULL,  -- packing submitting submitted ended closed failed
             data_uri         TEXT NOT NULL,
             manifest_uri     TEXT NOT NULL,
             queue_uri        TEXT,
