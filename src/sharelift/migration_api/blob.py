@@ -53,6 +53,8 @@ PART_SIZE = 8 * 1024 * 1024
 """Bytes read, encrypted and staged at a time; a file of at most this is one Put Blob. A file
 in flight holds at most three parts (one being read, two being staged)."""
 RETRIES = 5
+OWN_SAS_LIFETIME = timedelta(days=7)
+"""How long the SAS made for the user's own containers lasts (the import must end within it)."""
 Reader = Callable[[int, int], bytes]
 """`read(offset, length)`: up to `length` bytes of the source from `offset` (`os.pread`)."""
 _STAGED_AHEAD = 2
@@ -60,7 +62,12 @@ _STAGED_AHEAD = 2
 
 class StorageError(Exception):
     """Azure Storage refused or failed a request, after the SDK's retries. The message names
-    the container and blob and Azure's error code, never the SAS."""
+    the container and blob and Azure's error code, never the SAS; `status` is the HTTP status
+    (None when no answer came)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,8 @@ def _fail(container: ContainerClient, name: str, exc: AzureError) -> StorageErro
     first = str(getattr(exc, "reason", "") or "").splitlines()[:1]
     return StorageError(
         f"Azure Storage refused {where}: {detail}"
-        + (f" ({first[0]})" if first and first[0] else "")
+        + (f" ({first[0]})" if first and first[0] else ""),
+        status if isinstance(status, int) else None,
     )
 
 
@@ -244,7 +252,7 @@ def own_containers(connection_string: str, package_id: str, ca_file: str | None)
             account_key=key,
             permission=permission,
             start=now - timedelta(minutes=5),
-            expiry=now + timedelta(days=7),
+            expiry=now + OWN_SAS_LIFETIME,
             protocol="https",
         )
         uris.append(f"{service.url.rstrip('/')}/{name}?{sas}")

@@ -223,7 +223,7 @@ class PackageRun:
         try:
             stored = await asyncio.to_thread(self._read_and_put, container, key, packed)
         except blob.StorageError as exc:
-            if "AuthenticationFailed" in str(exc) or "AuthorizationFailure" in str(exc):
+            if exc.status in (401, 403):
                 raise  # the container's SAS is refused: nothing of the package can go
             self._drop(packed, UPLOAD_FAILED, str(exc))
             return
@@ -351,7 +351,9 @@ class PackageRun:
             if not self.report.ended:
                 await asyncio.sleep(kit.poll_interval)
         await self._read_logs()
-        store.set_package_status(self.row, PackageStatus.ENDED, message=self.report.fatal)
+        warned = self.report.warnings[:1]
+        message = self.report.fatal or (f"warning: {warned[0]}" if warned else None)
+        store.set_package_status(self.row, PackageStatus.ENDED, message=message)
         self._refresh()
         return True
 
