@@ -515,7 +515,8 @@ _TABLE: tuple[Option, ...] = (
        commands=("migrate",), api=("migrate",)),
     _o("via", "migrate", Choice(choices=("graph", "migration-api"), metavar="MOVER"), "graph",
        "how files travel: graph (upload sessions) or migration-api (packages in Azure Blob "
-       "imported by SharePoint; docs/migration-api.md)", commands=("migrate",), api=("migrate",)),
+       "imported by SharePoint; docs/migration-api.md)", commands=("migrate", "demo"),
+       api=("migrate",)),
     _o("migration_storage", "migrate", Kind(), "",
        "--via migration-api: a connection string to your own Azure Storage account (default: "
        "containers SharePoint provides)", commands=("migrate",), api=("migrate",), flag=None,
