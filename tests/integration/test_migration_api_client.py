@@ -253,3 +253,31 @@ def test_a_secret_credential_is_named_before_the_run(
     for code, message in failures(tmp_path / "state.db").values():
         assert code == "MIGRATION_API_REFUSED"
         assert message is not None and "--auth certificate" in message
+
+
+def test_the_job_queue_is_read_too(
+    migration_emulator: EmulatorServer,
+    graph: httpx.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = share(7, count=4)
+    src = tmp_path / "src"
+    write_tree(src, files)
+    seen: list[dict[str, str]] = []
+    real = jobs.read_queue
+
+    def watched(uri: str, keys: Any, ca_file: str | None) -> list[dict[str, str]]:
+        events = real(uri, keys, ca_file)
+        seen.extend(events)
+        return events
+
+    monkeypatch.setattr("sharelift.migration_api.mover.read_queue", watched)
+    result = migrate(migration_emulator, src, "Queue", tmp_path / "state.db", migration_queue=True)
+
+    assert (result.uploaded, result.failed) == (len(files), 0)
+    made = packages(tmp_path / "state.db")
+    assert all(p.queue_uri for p in made)
+    # The encrypted envelopes were opened with each package's key.
+    assert {e["Event"] for e in seen} >= {"JobQueued", "JobStart", "JobEnd"}
+    assert {e["JobId"] for e in seen} <= {p.migration_job_id for p in made}

@@ -32,7 +32,6 @@ import csv
 import os
 import pwd
 import stat
-import threading
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,7 +48,7 @@ from sharelift.engine.tasks import wait_all
 from sharelift.errors import ConfigError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.errors import GraphError
-from sharelift.migration_api.crypto import load_key
+from sharelift.migration_api.crypto import KeyFileError, load_key
 from sharelift.migration_api.jobs import MigrationApiError, MigrationService, read_queue
 from sharelift.migration_api.package import PackageUser, file_id
 from sharelift.migration_api.runs import REFUSED, Kit, PackageRun, Packed
@@ -130,7 +129,7 @@ class MigrationApiMover:
         self._kit: Kit | None = None
         self._folders = FolderIds(context.drive)
         self._users = read_user_map(settings.user_map) if settings.user_map else {}
-        self._queue_lock = threading.Lock()
+        self._queue_lock = asyncio.Lock()
         self._queue_buffer: dict[str, list[dict[str, str]]] = {}
         self._aborted = False
 
@@ -386,19 +385,19 @@ class MigrationApiMover:
         if await run.send():
             await self._see_through(run)
 
-    def _queue_events(self, job_id: str) -> list[dict[str, str]]:
-        """The events the job queue holds for `job_id` (read in a worker thread; one reader at
-        a time takes every waiting message and sorts them by job)."""
+    async def _queue_events(self, job_id: str) -> list[dict[str, str]]:
+        """The events the job queue holds for `job_id`. One reader at a time takes every
+        waiting message (in a worker thread) and sorts them by job."""
         kit = self._kit
         assert kit is not None and kit.queue_uri is not None
-        with self._queue_lock:
+        async with self._queue_lock:
             keys: dict[str, bytes] = {}
             for record in self.context.store.migration_packages(
                 self.context.job.id, open_only=True
             ):
                 if record.migration_job_id:
-                    with contextlib.suppress(Exception):
+                    with contextlib.suppress(KeyFileError):
                         keys[record.migration_job_id.lower()] = load_key(Path(record.key_file))
-            for event in read_queue(kit.queue_uri, keys, kit.ca_file):
+            for event in await asyncio.to_thread(read_queue, kit.queue_uri, keys, kit.ca_file):
                 self._queue_buffer.setdefault(event.get("JobId", "").lower(), []).append(event)
             return self._queue_buffer.pop(job_id.lower(), [])

@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -100,7 +100,7 @@ class Kit:
     queue_uri: str | None
     poll_interval: float
     users: list[PackageUser] = field(default_factory=list)
-    queue_events: Callable[[str], list[dict[str, str]]] | None = None
+    queue_events: Callable[[str], Awaitable[list[dict[str, str]]]] | None = None
     """Events read from the job queue for a job id (None: no queue)."""
 
     @property
@@ -337,7 +337,7 @@ class PackageRun:
                 raise
             events = progress.events
             if kit.queue_events is not None:
-                events = events + await asyncio.to_thread(kit.queue_events, job_id)
+                events = events + await kit.queue_events(job_id)
             for event in events:
                 self.report.take(event)
             if progress.next_token != token or events:
