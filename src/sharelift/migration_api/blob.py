@@ -24,18 +24,21 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+import requests
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
 )
+from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import (
     BlobBlock,
     BlobClient,
@@ -45,6 +48,8 @@ from azure.storage.blob import (
     ContentSettings,
     generate_container_sas,
 )
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from sharelift.migration_api.crypto import BlobCipher, b64, decrypt, new_iv
 from sharelift.quickxorhash import QuickXorHash
@@ -80,11 +85,54 @@ class StoredBlob:
     size: int
 
 
-def open_container(uri: str, ca_file: str | None) -> ContainerClient:
+class Sessions:
+    """The HTTP connections to Azure Storage, one pool per storage endpoint, shared by every
+    container client of a round.
+
+    Made here rather than by the SDK for two reasons measured on small files: the SDK's
+    session reads the proxy settings from the environment on every request (`trust_env`; a
+    tenth of the client's CPU per blob), so they are read once per endpoint instead, NO_PROXY
+    included; and its pool keeps 10 connections, so that more uploads at once would open a
+    TLS connection per request."""
+
+    def __init__(self, connections: int) -> None:
+        self._connections = connections
+        self._by_origin: dict[str, requests.Session] = {}
+        self._lock = threading.Lock()
+
+    def transport(self, url: str, ca_file: str | None) -> RequestsTransport:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            session = self._by_origin.get(origin)
+            if session is None:
+                session = requests.Session()
+                session.trust_env = False
+                session.proxies = requests.utils.get_environ_proxies(origin)
+                adapter = HTTPAdapter(
+                    pool_connections=2,
+                    pool_maxsize=self._connections,
+                    max_retries=Retry(total=False, redirect=False, raise_on_status=False),
+                )
+                session.mount("https://", adapter)
+                session.mount("http://", adapter)
+                self._by_origin[origin] = session
+        return RequestsTransport(
+            session=session, session_owner=False, connection_verify=ca_file or True
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for session in self._by_origin.values():
+                session.close()
+            self._by_origin.clear()
+
+
+def open_container(uri: str, ca_file: str | None, sessions: Sessions) -> ContainerClient:
     """A client for a container given by its URI with a SAS (what `ProvisionMigrationContainers`
     returns, or what sharelift made for the user's own containers)."""
     return ContainerClient.from_container_url(
-        uri, connection_verify=ca_file or True, retry_total=RETRIES
+        uri, transport=sessions.transport(uri, ca_file), retry_total=RETRIES
     )
 
 
@@ -259,11 +307,17 @@ def own_containers(connection_string: str, package_id: str, ca_file: str | None)
     return uris[0], uris[1]
 
 
-def own_container(connection_string: str, uri: str, ca_file: str | None) -> ContainerClient:
+def own_container(
+    connection_string: str, uri: str, ca_file: str | None, sessions: Sessions | None = None
+) -> ContainerClient:
     """The container of `uri` through the connection string (which may write to it)."""
     name = urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1]
+    if sessions is None:
+        return ContainerClient.from_connection_string(
+            connection_string, name, connection_verify=ca_file or True, retry_total=RETRIES
+        )
     return ContainerClient.from_connection_string(
-        connection_string, name, connection_verify=ca_file or True, retry_total=RETRIES
+        connection_string, name, transport=sessions.transport(uri, ca_file), retry_total=RETRIES
     )
 
 

@@ -48,6 +48,7 @@ from sharelift.engine.tasks import wait_all
 from sharelift.errors import ConfigError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.errors import GraphError
+from sharelift.migration_api import blob
 from sharelift.migration_api.crypto import KeyFileError, load_key
 from sharelift.migration_api.jobs import MigrationApiError, MigrationService, read_queue
 from sharelift.migration_api.package import PackageUser, file_id
@@ -126,6 +127,7 @@ class MigrationApiMover:
             max_workers=context.config.workers + 2, thread_name_prefix="sharelift-blob"
         )
         self._rest: GraphClient | None = None
+        self._sessions = blob.Sessions(2 * context.config.workers + 4)
         self._kit: Kit | None = None
         self._folders = FolderIds(context.drive)
         self._users = read_user_map(settings.user_map) if settings.user_map else {}
@@ -162,6 +164,7 @@ class MigrationApiMover:
             service=service,
             pool=self._pool,
             uploads=asyncio.Semaphore(context.config.workers),
+            sessions=self._sessions,
             key_dir=settings.key_dir,
             ca_file=settings.cloud.ca_file,
             storage=settings.storage,
@@ -236,6 +239,7 @@ class MigrationApiMover:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._rest.aclose()
         self._pool.shutdown(wait=False)
+        self._sessions.close()
         if cancelled:
             raise asyncio.CancelledError
         if not self._aborted:

@@ -93,6 +93,7 @@ class Kit:
     pool: ThreadPoolExecutor
     uploads: asyncio.Semaphore
     """Blobs uploading at once, across packages."""
+    sessions: blob.Sessions
     key_dir: Path
     ca_file: str | None
     storage: str | None
@@ -188,12 +189,12 @@ class PackageRun:
                     "connection string again (migration_storage) to finish it"
                 )
             return (
-                blob.own_container(kit.storage, record.data_uri, kit.ca_file),
-                blob.own_container(kit.storage, record.manifest_uri, kit.ca_file),
+                blob.own_container(kit.storage, record.data_uri, kit.ca_file, kit.sessions),
+                blob.own_container(kit.storage, record.manifest_uri, kit.ca_file, kit.sessions),
             )
         return (
-            blob.open_container(record.data_uri, kit.ca_file),
-            blob.open_container(record.manifest_uri, kit.ca_file),
+            blob.open_container(record.data_uri, kit.ca_file, kit.sessions),
+            blob.open_container(record.manifest_uri, kit.ca_file, kit.sessions),
         )
 
     async def _upload_content(self, container: ContainerClient, key: bytes) -> None:
