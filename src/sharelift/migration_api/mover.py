@@ -11,13 +11,14 @@ way:
     followers       ──► PackageRun.follow: progress until the job ends; PackageRun.settle:
                         every file proved through Graph, its outcome recorded
 
-`submit` waits while the packers are busy (memory stays bounded). In `start`, the packages an
-earlier run left open are taken up: those the service holds are followed at once; those not
-submitted yet wait for the walk, which submits their files again, and are then sent with the
-blobs already stored kept. In `finish` the last package is sealed and every job followed to its
-end. With `stopping` set nothing new is sent or followed: what is recorded waits for the next
-run. Folders stay the round's (created through Graph first), so a manifest names each file's
-folder by its id.
+`submit` waits while the packers are busy, and they wait while `packages_in_flight` packages
+are sent and not yet settled (memory stays bounded however slow the service). In `start`, the
+packages an earlier run left open are taken up: those the service holds are followed at once;
+those not submitted yet wait for the walk, which submits their files again, and are then sent
+with the blobs already stored kept. In `finish` the last package is sealed and every job
+followed to its end. With `stopping` set nothing new is sent or followed: what is recorded
+waits for the next run. Folders stay the round's (created through Graph first), so a
+manifest names each file's folder by its id.
 
 The SharePoint REST calls go to the target site's host with an app-only token for it (a
 certificate credential: SharePoint refuses secret-based app-only tokens) through the tenant's
@@ -77,6 +78,10 @@ class MigrationApiSettings:
     package_bytes: int = 250 * MIB
     poll_interval: float = 15.0
     packers: int = 3
+    """Packages uploading at once."""
+    packages_in_flight: int = 64
+    """Packages sent and not yet settled, at most (memory: each holds its files' records;
+    the service also asks for at most 5,000 jobs queued per site collection)."""
 
     def __repr__(self) -> str:
         return f"MigrationApiSettings(key_dir={self.key_dir}, own_storage={bool(self.storage)})"
@@ -117,6 +122,7 @@ class MigrationApiMover:
         self.settings = settings
         self.outcomes = context.outcomes
         self._sealed: asyncio.Queue[PackageRun | None] = asyncio.Queue(maxsize=1)
+        self._in_flight = asyncio.Semaphore(settings.packages_in_flight)
         self._packers: list[asyncio.Task[None]] = []
         self._followers: list[asyncio.Task[None]] = []
         self._intake_done = asyncio.Event()
@@ -352,22 +358,37 @@ class MigrationApiMover:
         while (run := await self._sealed.get()) is not None:
             if self._aborted:
                 continue
-            if await run.send():
-                self._followers.append(asyncio.create_task(self._see_through(run)))
+            await self._in_flight.acquire()
+            try:
+                sent = await run.send()
+            except BaseException:
+                self._in_flight.release()
+                raise
+            if not sent:
+                self._in_flight.release()
+                continue
+            self._followers = [t for t in self._followers if not t.done()]
+            self._followers.append(asyncio.create_task(self._see_through(run, counted=True)))
 
-    async def _see_through(self, run: PackageRun) -> None:
-        """Follow a submitted package to its end and settle its files."""
+    async def _see_through(self, run: PackageRun, *, counted: bool = False) -> None:
+        """Follow a submitted package to its end and settle its files (`counted`: it holds a
+        place among the packages in flight)."""
         try:
-            ended = await run.follow()
-        except MigrationApiError as exc:
-            # The job stays recorded: the next run follows it again.
-            for packed in run.files.values():
-                self.outcomes.failed(packed.work, REFUSED, f"cannot follow the import: {exc}")
-            return
-        if not ended:
-            return
-        await self._intake_done.wait()  # a resumed package's files are attached by the walk
-        await run.settle()
+            try:
+                ended = await run.follow()
+            except MigrationApiError as exc:
+                # The job stays recorded: the next run follows it again.
+                for packed in run.files.values():
+                    self.outcomes.failed(packed.work, REFUSED, f"cannot follow the import: {exc}")
+                return
+            if not ended:
+                return
+            if not counted:  # a resumed package: the walk attaches its files first
+                await self._intake_done.wait()
+            await run.settle()
+        finally:
+            if counted:
+                self._in_flight.release()
 
     async def _resume(self, run: PackageRun) -> None:
         """A package an earlier run left open."""
