@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import stat
 from collections.abc import Awaitable, Callable
@@ -38,12 +39,13 @@ from sharelift.engine.reader import open_readonly
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.errors import GraphError
 from sharelift.migration_api import blob
-from sharelift.migration_api.crypto import delete_key, load_key, new_key, save_key
+from sharelift.migration_api.crypto import KeyFileError, delete_key, load_key, new_key, save_key
 from sharelift.migration_api.jobs import (
     JOB_NOT_FOUND,
     Containers,
     MigrationApiError,
     MigrationService,
+    open_envelope,
 )
 from sharelift.migration_api.package import (
     ManifestFile,
@@ -340,6 +342,13 @@ class PackageRun:
             if kit.queue_events is not None:
                 events = events + await kit.queue_events(job_id)
             for event in events:
+                if event.get("Label") == "Encrypted":
+                    # Progress logs are plain JSON in the documents' sample; should the service
+                    # encrypt them as it does queue messages, they are opened the same way.
+                    opened = open_envelope(json.dumps(event), {job_id.lower(): self._key()})
+                    if opened is None:
+                        continue
+                    event = opened
                 self.report.take(event)
             if progress.next_token != token or events:
                 token = progress.next_token
@@ -357,6 +366,13 @@ class PackageRun:
         store.set_package_status(self.row, PackageStatus.ENDED, message=message)
         self._refresh()
         return True
+
+    def _key(self) -> bytes:
+        assert self.record is not None
+        try:
+            return load_key(Path(self.record.key_file))
+        except KeyFileError:
+            return b""
 
     async def _read_logs(self) -> None:
         names = [n for n in self.report.log_files if n.lower().endswith(".err")]
