@@ -56,6 +56,8 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> 
         rnd = s.start_round(job.id)
         s.upsert_item(job.id, b"a/x", "file", status="done", round_id=rnd.id)
     conn = sqlite3.connect(path)  # as the first release left it: 0001_initial only
+    conn.execute("DROP TABLE migration_package_files")
+    conn.execute("DROP TABLE migration_packages")
     conn.execute("DROP TABLE folders_seen")
     conn.execute("DROP INDEX items_by_target_id")
     conn.execute("ALTER TABLE items DROP COLUMN target_seen_round")
@@ -71,6 +73,7 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> 
         r2 = s.start_round(job.id)
         s.mark_folder_seen(job.id, b"a", r2.id)
         assert list(s.unseen_since(job.id, r2.id)) == []
+        assert s.migration_packages(job.id) == []
 
 
 def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:

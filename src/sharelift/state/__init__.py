@@ -4,7 +4,8 @@
                    there), and StateError
     records.py     the values it deals in: ItemStatus, RoundStatus and the record types
     sqlite.py      the SQLite backend (one file on one machine): jobs, rounds, upload sessions
-    sqlite_items.py    its items; sqlite_db.py: its connection, writes grouped into commits
+    sqlite_items.py    its items; sqlite_packages.py: its Migration API packages;
+                   sqlite_db.py: its connection, writes grouped into commits
     schema.py      the SQLite schema, as named migrations applied in order (item_history and
                    round_totals keep what each round did; round_samples its throughput)
 
@@ -21,7 +22,10 @@ from sharelift.state.records import (
     ItemStatus,
     JobRecord,
     KnownItem,
+    MigrationPackageRecord,
     OutcomeCount,
+    PackageFileRecord,
+    PackageStatus,
     RoundCount,
     RoundRecord,
     RoundSample,
@@ -61,7 +65,10 @@ __all__ = [
     "ItemStatus",
     "JobRecord",
     "KnownItem",
+    "MigrationPackageRecord",
     "OutcomeCount",
+    "PackageFileRecord",
+    "PackageStatus",
     "RoundCount",
     "RoundRecord",
     "RoundSample",

@@ -178,6 +178,52 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "0006_migration_packages",
+        """
+        -- The Migration API mover's packages (issue 14): recorded the moment their containers
+        -- exist, with the service's job id saved before anything else once it is known, so
+        -- that a killed run resumes them (uploads what is missing, follows the job) and never
+        -- submits one twice. SAS URIs are bearer credentials: the file is 0600.
+        CREATE TABLE migration_packages (
+            id               INTEGER PRIMARY KEY,
+            job_id           INTEGER NOT NULL REFERENCES jobs(id),
+            round_id         INTEGER NOT NULL,
+            package_id       TEXT NOT NULL UNIQUE,
+            status           TEXT NOT NULL,  -- packing submitting submitted ended closed failed
+            data_uri         TEXT NOT NULL,
+            manifest_uri     TEXT NOT NULL,
+            queue_uri        TEXT,
+            key_file         TEXT NOT NULL,
+            own_containers   INTEGER NOT NULL,
+            migration_job_id TEXT,
+            next_token       TEXT NOT NULL DEFAULT '0',
+            files            INTEGER NOT NULL DEFAULT 0,
+            bytes            INTEGER NOT NULL DEFAULT 0,
+            errors           INTEGER NOT NULL DEFAULT 0,
+            warnings         INTEGER NOT NULL DEFAULT 0,
+            message          TEXT,
+            created_at       TEXT NOT NULL,
+            submitted_at     TEXT,
+            ended_at         TEXT
+        );
+        CREATE INDEX migration_packages_by_job ON migration_packages (job_id, status);
+
+        CREATE TABLE migration_package_files (
+            package_row   INTEGER NOT NULL REFERENCES migration_packages(id) ON DELETE CASCADE,
+            item_row      INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            file_id       TEXT NOT NULL,
+            blob          TEXT NOT NULL,
+            size          INTEGER NOT NULL,
+            mtime_ns      INTEGER NOT NULL,
+            quick_xor     TEXT,
+            md5           TEXT,
+            stored        INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (package_row, item_row)
+        ) WITHOUT ROWID;
+        CREATE INDEX migration_package_files_by_item ON migration_package_files (item_row);
+        """,
+    ),
 ]
 
 

@@ -11,8 +11,8 @@ How, here:
 - The schema is the ordered list of named migrations in `sharelift.state.schema`, applied once
   each, in a transaction.
 
-The items table is kept by `ItemRows` (`sqlite_items.py`); jobs, rounds and upload sessions
-here.
+The items table is kept by `ItemRows` (`sqlite_items.py`), the Migration API packages by
+`PackageRows` (`sqlite_packages.py`); jobs, rounds and upload sessions here.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from sharelift.state.records import (
 from sharelift.state.schema import MIGRATIONS, statements
 from sharelift.state.sqlite_db import ROUND_STATUS
 from sharelift.state.sqlite_items import ItemRows
+from sharelift.state.sqlite_packages import PackageRows
 
 _ROUND_COLUMNS = (
     f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
@@ -58,7 +59,7 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-class SqliteStateStore(ItemRows):
+class SqliteStateStore(ItemRows, PackageRows):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 
