@@ -38,9 +38,11 @@ def _e(value: str) -> str:
     return escape(text.shown(value))
 
 
-def layout(title: str, body: str, *, events: str, status: str = "") -> str:
-    """A whole page. `events` is the query of its event stream ("" for a page without)."""
+def layout(title: str, body: str, *, events: str, status: str = "", reload: bool = False) -> str:
+    """A whole page. `events` is the query of its event stream ("" for a page without);
+    `reload`: the page is loaded again at the first update (it has nothing to update)."""
     stream = f' data-events="/events?{escape(events)}"' if events else ""
+    stream += " data-reload" if reload else ""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -82,7 +84,7 @@ def waiting_page(path: str, problem: str) -> str:
         f"<p>The dashboard reads <code>{_e(path)}</code>; this page updates by itself once "
         "a run has created it.</p>"
     )
-    return layout("waiting", body, events="view=overview")
+    return layout("waiting", body, events="view=overview", reload=True)
 
 
 def overview_page(reading: Reading, store_path: str) -> str:

@@ -31,6 +31,11 @@ function follow(url) {
   const state = document.querySelector("[data-connection]");
   const source = new EventSource(url);
   source.addEventListener("update", (event) => {
+    if (page.dataset.reload !== undefined) {
+      source.close(); // a page that waited for the state store: show it whole
+      window.location.reload();
+      return;
+    }
     apply(JSON.parse(event.data));
     if (state) state.textContent = "live";
     page.dataset.updates = String(Number(page.dataset.updates || "0") + 1);
