@@ -585,7 +585,7 @@ _TABLE: tuple[Option, ...] = (
        "TCP port (0: a free one)", commands=("dashboard",), flag="--port"),
     _o("dashboard_token", "dashboard", Kind(), "",
        "the token a dashboard listening beyond this machine asks for",
-       commands=("dashboard",), flag=None, secret=True,
+       commands=("dashboard",), flag=None, key="dashboard.token", secret=True,
        default_text="a new random one, printed at start"),
     _o("dashboard", "dashboard", Integer(metavar="PORT", minimum=0, maximum=65535), None,
        "serve the dashboard on 127.0.0.1:PORT beside the run (0: a free port; the address "
