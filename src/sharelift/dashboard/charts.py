@@ -13,6 +13,8 @@ from sharelift.dashboard.throughput import Chart
 MB = 1_000_000
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 12, 40
+MIN_SLOTS = 30
+"""A short run's few bars keep a bar's width, from the left."""
 
 
 def nice_ceiling(top: float) -> float:
@@ -50,7 +52,7 @@ def svg(chart: Chart) -> str:
     top = nice_ceiling(max((b.rate for b in chart.bars), default=0.0) / MB)
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     count = max(len(chart.bars), 1)
-    slot = plot_w / count
+    slot = plot_w / max(count, MIN_SLOTS)
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
         'aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">',
@@ -71,15 +73,13 @@ def svg(chart: Chart) -> str:
             f'<rect class="bar" x="{x + slot * 0.1:.1f}" y="{TOP + plot_h - height:.1f}" '
             f'width="{max(slot * 0.8, 1.0):.1f}" height="{height:.1f}"/>'
         )
-    labels = min(count, 6)
-    for step in range(labels):
-        index = round(step * (count - 1) / max(labels - 1, 1))
-        if index < len(chart.bars):
-            x = LEFT + (index + 0.5) * slot
-            parts.append(
-                f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
-                f"{_when(chart.bars[index].start, chart.unit)}</text>"
-            )
+    every = math.ceil(max(count, MIN_SLOTS) / 6)  # at most six labels, never crowded
+    for index in range(0, len(chart.bars), every):
+        x = LEFT + (index + 0.5) * slot
+        parts.append(
+            f'<text class="tick" x="{x:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">'
+            f"{_when(chart.bars[index].start, chart.unit)}</text>"
+        )
     parts += [
         f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" '
         f'y2="{TOP + plot_h}"/>',

@@ -51,7 +51,9 @@ def states_list(reading: Reading) -> str:
 
 
 def job_label(job: JobView) -> str:
-    return job.name or f"job {job.id}"
+    """A job's name as shown: a job file's row as `FILE#ROW` without the file's folder."""
+    name = job.name.replace("\\", "/").rsplit("/", 1)[-1] if "#" in job.name else job.name
+    return name or f"job {job.id}"
 
 
 def job_rows(reading: Reading, now: datetime) -> str:

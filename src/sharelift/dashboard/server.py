@@ -109,8 +109,18 @@ class DashboardServer:
         config.keep_alive_timeout = 30.0
         return config
 
+    @staticmethod
+    def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # A page that went away, or an event stream cut at shutdown, is the browser's business;
+        # anything else is reported as usual.
+        exc = context.get("exception")
+        if isinstance(exc, asyncio.CancelledError | ConnectionError | TimeoutError):
+            return
+        loop.default_exception_handler(context)
+
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.set_exception_handler(self._loop_exception)
         self._shutdown = asyncio.Event()
         app = create_app(self.live, token=self.token)
         task = asyncio.ensure_future(
