@@ -23,6 +23,7 @@ PORT`, or `with DashboardServer(path) as server: print(server.url)`.
 
 from __future__ import annotations
 
-from sharelift.dashboard.server import DashboardError, DashboardServer, is_loopback
+from sharelift.dashboard.server import DashboardServer, is_loopback
+from sharelift.errors import DashboardError
 
 __all__ = ["DashboardError", "DashboardServer", "is_loopback"]

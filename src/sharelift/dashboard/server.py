@@ -25,15 +25,9 @@ from hypercorn.config import Config
 
 from sharelift.dashboard.app import create_app
 from sharelift.dashboard.live import Live
-from sharelift.errors import ShareliftError
+from sharelift.errors import DashboardError
 
 log = logging.getLogger("sharelift.dashboard")
-
-
-class DashboardError(ShareliftError):
-    """The dashboard cannot listen where it was asked to."""
-
-    exit_code = 2
 
 
 def is_loopback(host: str) -> bool:
