@@ -402,6 +402,7 @@ GROUPS: dict[str, str] = {
     "provision": "OneDrive provisioning",
     "scan": "Scan",
     "status": "Status and reports of past runs",
+    "dashboard": "The dashboard",
     "emulator": "The emulator command",
     "demo": "The demo command",
 }
@@ -429,9 +430,9 @@ _TABLE: tuple[Option, ...] = (
     _o("config", "general", Location(metavar="FILE"), None,
        "read settings from this TOML file (flags and the environment win over it)",
        commands=("scan", "migrate", "provision", "status", "report", "login", "logout",
-                 "emulator", "demo", "config"), key=None),
+                 "emulator", "demo", "config", "dashboard"), key=None),
     _o("state", "general", Location(), None, "the state store",
-       commands=("migrate", "status", "report"), api=("migrate",),
+       commands=("migrate", "status", "report", "dashboard"), api=("migrate",),
        default_text="state.db in the user state folder"),
     _o("report", "general", Location(metavar="DIR"), None,
        "write the reports into DIR (scan: none unless given, never inside SOURCE; migrate: "
@@ -599,6 +600,19 @@ _TABLE: tuple[Option, ...] = (
        commands=("report",)),
     _o("out", "status", Location(metavar="DIR"), None, "where to write the reports",
        commands=("report",), required=True),
+    # the dashboard
+    _o("dashboard_host", "dashboard", Kind(metavar="ADDRESS"), "127.0.0.1",
+       "address to listen on; any but a loopback address needs the token",
+       commands=("dashboard",), flag="--host"),
+    _o("dashboard_port", "dashboard", Integer(minimum=0, maximum=65535), 8765,
+       "TCP port (0: a free one)", commands=("dashboard",), flag="--port"),
+    _o("dashboard_token", "dashboard", Kind(), "",
+       "the token a dashboard listening beyond this machine asks for",
+       commands=("dashboard",), flag=None, key="dashboard.token", secret=True,
+       default_text="a new random one, printed at start"),
+    _o("dashboard", "dashboard", Integer(metavar="PORT", minimum=0, maximum=65535), None,
+       "serve the dashboard on 127.0.0.1:PORT beside the run (0: a free port; the address "
+       "is printed)", commands=("migrate",), key="dashboard.beside_run"),
     # the emulator command
     _emulator("data", Location(metavar="DIR"), None, "data folder", required=True),
     _emulator("port", Integer(minimum=0, maximum=65535), 0, "TCP port",

@@ -236,6 +236,7 @@ async def _run_job(
         folder = request.report_dir or (
             request.state_path.parent / "reports" / f"job-{job.id}" / f"round-{rnd.number}"
         )
+        store.set_round_reports(rnd.id, str(folder.resolve()))
         reports, summary = write_round_reports(store, job, rnd, folder)
         log.info(
             "job %d round %d: %d migrated (%d bytes), %d skipped, %d unchanged, %d failed, "

@@ -8,6 +8,7 @@ arguments, calls the public library API and prints what it got back:
     migrate         sharelift migrate SOURCE TARGET (one job)
     jobs            sharelift migrate --jobs FILE, sharelift provision
     status          sharelift status, sharelift report
+    dashboard       sharelift dashboard (and the dashboard beside a run: migrate --dashboard)
     login           sharelift login, sharelift logout
     emulator        sharelift emulator --data DIR
     demo            sharelift demo
@@ -35,7 +36,17 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from sharelift import __version__
-from sharelift.cli import config_command, demo, emulator, jobs, login, migrate, scan, status
+from sharelift.cli import (
+    config_command,
+    dashboard,
+    demo,
+    emulator,
+    jobs,
+    login,
+    migrate,
+    scan,
+    status,
+)
 from sharelift.cli.options import Parser, Settings, error_text, resolve
 from sharelift.errors import EXIT_INTERRUPTED, OptionError, ShareliftError
 
@@ -55,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.register(sub)
     jobs.register_provision(sub)
     status.register(sub)
+    dashboard.register(sub)
     login.register(sub)
     emulator.register(sub)
     demo.register(sub)

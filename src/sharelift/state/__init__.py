@@ -7,7 +7,8 @@
     sqlite_items.py    its items; sqlite_packages.py: its Migration API packages;
                    sqlite_db.py: its connection, writes grouped into commits
     schema.py      the SQLite schema, as named migrations applied in order (item_history and
-                   round_totals keep what each round did; round_samples its throughput)
+                   round_totals keep what each round did; round_samples its throughput;
+                   0007_dashboard: throttle waits, report folders, samples by time)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
