@@ -180,6 +180,9 @@ async def _run_job(
         )
         store.set_job_target(job.id, target.drive_id, target.folder_id, target.folder)
         tally = Tally()
+        earlier = store.rounds(job.id)
+        if earlier:
+            tally.resumed_from = f"round {earlier[-1].number}, {earlier[-1].status}"
         engine = Engine(
             drive=DriveClient(client, target.drive_id),
             store=store,

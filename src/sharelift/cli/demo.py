@@ -103,7 +103,7 @@ def run_demo(folder: Path, console: Console | None = None) -> int:
     from sharelift.cli.migrate import Display, exit_code
     from sharelift.cli.scan import render
     from sharelift.emulator import Emulator
-    from sharelift.progress import choose_renderer
+    from sharelift.views import choose_renderer
 
     console = console or Console()
     folder = folder.resolve()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
 from sharelift.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from sharelift.progress import MessageEvent, Snapshot, SnapshotEvent, Tally
+from sharelift.progress import MessageEvent, Snapshot, SnapshotEvent, Tally, end_line
 
 if TYPE_CHECKING:
     import asyncio
@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from sharelift.api import migrate_async
     from sharelift.cli.connect import connect
     from sharelift.cli.signals import run_until_signalled
-    from sharelift.progress import choose_renderer
     from sharelift.target import parse_target
+    from sharelift.views import choose_renderer
 
     if args.jobs:
         from sharelift.cli.jobs import run_job_file
@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             f"target, {result.unchanged} unchanged, {result.skipped} skipped, "
             f"{result.failed} failed" + (f", {result.deleted} deleted" if result.deleted else "")
         )
+        print(end_line(result.bytes_uploaded, float(result.summary.get("duration_seconds", 0.0))))
         print(f"target:  {result.target}")
         if result.reports is not None:
             print(f"reports: {result.reports}")
