@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sharelift.auth import TokenProvider
 from sharelift.config import default
@@ -31,12 +31,23 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
 from sharelift.job import MigrateOutcome, MigrateRequest, run_job
 from sharelift.jobs import Job, JobFile
+from sharelift.progress import Renderer
 from sharelift.state import open_state
 
 ReadyCheck = Callable[[Job], Awaitable[str | None]]
 """Awaited before a job starts: None when its target is ready, else why it is not."""
 Prepare = Callable[[GraphClient], Awaitable[ReadyCheck]]
 """Run once over the shared client before any job (OneDrive provisioning); gives the check."""
+
+
+
+class Watch(Protocol):
+    """Who shows a bulk run live (sharelift.views.BulkView): the renderer each job's round
+    reports to, and how each job ended."""
+
+    def renderer_for(self, name: str) -> Renderer: ...
+    def finished(self, name: str, status: str) -> None: ...
+
 
 MAX_IN_FLIGHT = 64
 """Requests in flight at once for a whole bulk run, whatever the number of jobs."""
@@ -115,6 +126,7 @@ async def run_jobs(
     prepare: Prepare | None = None,
     say: Callable[[str], None] = lambda line: None,
     stop: asyncio.Event | None = None,
+    watch: Watch | None = None,
 ) -> BulkOutcome:
     """Run every valid job of `job_file` once (one round each) and write the summary.
 
@@ -125,7 +137,8 @@ async def run_jobs(
     `<state folder>/reports/<file stem>-<UTC time>`. `prepare` runs first and returns the
     check each job awaits before it starts (it may wait for the job's OneDrive to exist).
     Setting `stop` lets every running job finish its files in flight and starts no new one;
-    cancelling ends every job at once (their rounds recorded as interrupted).
+    cancelling ends every job at once (their rounds recorded as interrupted). `watch` sees
+    every job's round live and hears how each ended.
     """
     if max_parallel < 1:
         raise ValueError("max_parallel must be at least 1")
@@ -165,6 +178,8 @@ async def run_jobs(
             except Exception as exc:  # a job's own fault ends that job only, never its siblings
                 base.status, base.message = "failed", f"{type(exc).__name__}: {exc}"
             say(f"{job.name}: failed: {base.message}")
+            if watch is not None:
+                watch.finished(job.name, base.status)
             return base
 
         async def attempt(job: Job, base: JobResult) -> JobResult:
@@ -173,6 +188,8 @@ async def run_jobs(
                 if why is not None:
                     base.status, base.message = "failed", why
                     say(f"{job.name}: not started: {why}")
+                    if watch is not None:
+                        watch.finished(job.name, base.status)
                     return base
             request = replace(
                 template,
@@ -188,7 +205,13 @@ async def run_jobs(
                     return base
                 say(f"{job.name}: {job.source_text} -> {job.target}")
                 outcome = await run_job(
-                    request, credential, client=client, store=store, stop=stop, say=say
+                    request,
+                    credential,
+                    client=client,
+                    store=store,
+                    stop=stop,
+                    say=say,
+                    renderer=watch.renderer_for(job.name) if watch is not None else None,
                 )
             base.outcome = outcome
             base.destination = outcome.target.web_url
@@ -202,6 +225,8 @@ async def run_jobs(
             else:
                 base.status = "completed"
             say(f"{job.name}: {base.status}")
+            if watch is not None:
+                watch.finished(job.name, base.status)
             return base
 
         try:
@@ -283,4 +308,12 @@ def write_bulk_summary(
     return csv_path, json_path
 
 
-__all__ = ["BulkOutcome", "JobResult", "Prepare", "ReadyCheck", "run_jobs", "write_bulk_summary"]
+__all__ = [
+    "BulkOutcome",
+    "JobResult",
+    "Prepare",
+    "ReadyCheck",
+    "Watch",
+    "run_jobs",
+    "write_bulk_summary",
+]

@@ -244,6 +244,9 @@ class Tally:
         self.unchanged_bytes = 0
         self.resumed_bytes = 0
         self.resumed_from = ""
+        self.watched = False
+        """A display samples this tally without subscribing (a bulk run's view): the round
+        counts its totals ahead for it, as it does for subscribers."""
         self.started = time.monotonic()
         self._subscribers: list[Subscriber] = []
         self._in_flight: dict[str, list[int]] = {}

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
+    from sharelift.provision import ProvisionProgress
+
 
 class _Sampler:
     """Calls `tick` every `interval` seconds on a daemon thread until stopped."""
@@ -235,10 +237,12 @@ def _bar(fraction: float | None, width: int = 28) -> RenderableType:
 
 def _round_line(label: str, s: Snapshot, fraction: float | None) -> RenderableType:
     from rich.table import Table
+    from rich.text import Text
 
+    # Text, not markup: a line printed above a live display renders it with markup off.
     line = Table.grid(padding=(0, 1))
     line.add_row(
-        f"[bold]{label}",
+        Text(label, style="bold"),
         _bar(fraction),
         percent_text(s, fraction),
         files_text(s),
@@ -358,6 +362,7 @@ def _total(snapshots: list[Snapshot]) -> Snapshot:
         elif eta >= 0:
             eta = max(eta, s.eta)
     total.eta = None if eta < 0 or not snapshots else eta
+    total.count_complete = total.count_complete and bool(snapshots)
     return total
 
 
@@ -404,6 +409,7 @@ class BulkView:
                 with view._lock:
                     job = view._jobs.setdefault(name, _Job(name))
                     job.tally, job.status = tally, "running"
+                tally.watched = True
 
             def stop(self) -> None:
                 with view._lock:
@@ -435,7 +441,11 @@ class BulkView:
                 snap = job.tally.snapshot() if job.tally is not None else job.last
                 if snap is not None:
                     rows.append((job, snap))
+            waiting = any(job.status == "waiting" for job in self._jobs.values())
         total = _total([s for _, s in rows])
+        if waiting:  # jobs not started yet will add to the totals
+            total.count_complete, total.eta = False, None
+        total.rate_bps = sum(s.rate_bps for job, s in rows if job.status == "running")
         total.elapsed = time.monotonic() - self._started
         return rows, total
 
@@ -521,21 +531,9 @@ def bulk_mode(json_mode: bool, quiet: bool) -> str | None:
 # --- provisioning ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ProvisionProgress:
-    """Where a provisioning run stands."""
-
-    users: int
-    requested: int
-    ready: int
-    failed: int
-    pending: int
-    waited: float
-    """Seconds since the first OneDrive was asked for (0 before)."""
-    timeout: float
-
-
 def provision_line(p: ProvisionProgress) -> str:
+    """`OneDrives of 12 users: 8 ready, 3 pending, 1 failed; 4 asked for, waited 1:30 of
+    10:00`."""
     text = (
         f"OneDrives of {p.users} users: {p.ready} ready, {p.pending} pending, {p.failed} "
         f"failed; {p.requested} asked for"

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,65 @@ def test_without_a_terminal_progress_is_plain_lines(
         line,
     ), line
     assert re.search(r"^sent \d+\.\d MiB in \d+:\d\d", done.stdout, re.M), done.stdout
+
+
+@pytest.mark.slow
+def test_a_job_file_shows_every_running_job_and_a_total(
+    emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    count = _tree(first) + _tree(second)
+    jobs = tmp_path / "jobs.csv"
+    team = "https://contoso.sharepoint.com/sites/Team"
+    jobs.write_text(
+        "Source,Source DocLib,Source SubFolder,Target Web,Target DocLib,Target SubFolder\n"
+        f"{first},,,{team},Documents,Live-{tmp_path.name}/first\n"
+        f"{second},,,{team},Documents,Live-{tmp_path.name}/second\n"
+    )
+    emulator.set_faults(bandwidth_bps=4_000_000)
+    argv = [
+        sys.executable, "-m", "sharelift", "migrate", "--jobs", str(jobs), "--emulator",
+        str(emulator.data_dir), "--state", str(tmp_path / "state.db"), "--report",
+        str(tmp_path / "reports"),
+    ]  # fmt: skip
+    code, output = run_in_terminal(argv)
+    assert code == 0, plain(output)
+    shown = frames(output)
+    both = [
+        f
+        for f in shown
+        if re.search(r"^jobs\.csv#2 .* files ", f, re.M)
+        and re.search(r"^jobs\.csv#3 .* files ", f, re.M)
+        and re.search(r"^total .* files .*/s ETA", f, re.M)
+    ]
+    assert both, shown  # both jobs live at once, each on its own line, and a total
+    assert "2 jobs: 2 running, 0 waiting, 0 ended" in both[-1]
+    assert re.search(rf"^total .*100% {count}/{count} files", shown[-1], re.M), shown[-1]
+    assert "2 jobs: 2 completed" in plain(output)
+
+
+@pytest.mark.slow
+def test_provision_shows_what_it_waits_for(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    users = tmp_path / "tenant.csv"
+    users.write_text(
+        "upn,display_name,licensed,onedrive\n"
+        + "".join(f"u{i}@contoso.com,U {i},true,false\n" for i in range(3))
+        + "ready@contoso.com,Ready,true,true\n"
+    )
+    server = emulator_factory(provisioning_delay_s=1.5, users_file=users)
+    argv = [
+        sys.executable, "-m", "sharelift", "provision", "u0@contoso.com", "u1@contoso.com",
+        "u2@contoso.com", "ready@contoso.com", "--emulator", str(server.data_dir), "--auth",
+        "certificate", "--poll-interval", "0.3",
+    ]  # fmt: skip
+    code, output = run_in_terminal(argv)
+    assert code == 0, plain(output)
+    shown = frames(output)
+    waiting = re.compile(
+        r"OneDrives of 4 users: 1 ready, 3 pending, 0 failed; 3 asked for, waited "
+        r"0:0\d of 10:00"
+    )
+    assert any(waiting.search(f) for f in shown), shown
+    assert "OneDrives of 4 users: 4 ready, 0 pending, 0 failed" in shown[-1]

@@ -55,8 +55,15 @@ def run_job_file(args: argparse.Namespace) -> int:
         "", TargetSpec("drive", ""), credential, api_options(args, "migrate")
     )
 
+    from sharelift.views import BulkView, bulk_mode
+
+    mode = bulk_mode(args.json, args.quiet)
+    view = BulkView([j.name for j in job_file.jobs], mode) if mode is not None else None
+
     def say(line: str) -> None:
-        if not args.quiet:
+        if view is not None:
+            view.say(line)
+        elif not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
     prepare = None
@@ -80,21 +87,28 @@ def run_job_file(args: argparse.Namespace) -> int:
     first = "finishing the files in flight, then stopping every job"
     digest = hashlib.sha256(str(job_file.path.resolve()).encode()).hexdigest()[:24]
     with RunLock(lock_path(template.state_path, f"jobs-{digest}"), f"job file {args.jobs}"):
-        outcome = asyncio.run(
-            run_until_signalled(
-                lambda stop: run_jobs(
-                    job_file,
-                    template,
-                    credential,
-                    max_parallel=args.max_parallel_jobs,
-                    prepare=prepare,
-                    say=say,
-                    stop=stop,
-                ),
-                say,
-                first,
+        if view is not None:
+            view.start()
+        try:
+            outcome = asyncio.run(
+                run_until_signalled(
+                    lambda stop: run_jobs(
+                        job_file,
+                        template,
+                        credential,
+                        max_parallel=args.max_parallel_jobs,
+                        prepare=prepare,
+                        say=say,
+                        stop=stop,
+                        watch=view,
+                    ),
+                    say,
+                    first,
+                )
             )
-        )
+        finally:
+            if view is not None:
+                view.stop()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
     if args.json:
         doc = {"event": "summary", "jobs": outcome.counts(), "summary": str(outcome.summary_csv)}
@@ -152,6 +166,7 @@ def run_provision(args: argparse.Namespace) -> int:
         read_upns,
         upns_for_personal_sites,
     )
+    from sharelift.views import ProvisionView
 
     upns = list(args.upns)
     if args.users:
@@ -189,10 +204,16 @@ def run_provision(args: argparse.Namespace) -> int:
                 timeout=0.0 if args.no_wait else args.provision_timeout,
                 poll_interval=args.poll_interval,
             )
+            view = None
+            if not args.json:
+                view = ProvisionView(provisioner.progress, rich=sys.stderr.isatty())
+                view.start()
             try:
                 async with admin_client(cloud, credential, name) as admin:
                     return await provisioner.run([*upns, *found.values()], admin)
             finally:
+                if view is not None:
+                    view.stop()
                 await provisioner.aclose()
 
     report = asyncio.run(run())

@@ -218,7 +218,7 @@ class Engine:
         listings = walk_listings(self.source, self.options)
         halt_count = threading.Event()
         counting = None
-        if self.tally.listening:  # someone shows progress: count the totals ahead
+        if self.tally.listening or self.tally.watched:  # shown: count the totals ahead
             counting = asyncio.create_task(
                 asyncio.to_thread(count_ahead, self.source, self.options, self.tally, halt_count)
             )
