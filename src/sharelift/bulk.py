@@ -40,7 +40,6 @@ Prepare = Callable[[GraphClient], Awaitable[ReadyCheck]]
 """Run once over the shared client before any job (OneDrive provisioning); gives the check."""
 
 
-
 class Watch(Protocol):
     """Who shows a bulk run live (sharelift.views.BulkView): the renderer each job's round
     reports to, and how each job ended."""
