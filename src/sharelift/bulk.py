@@ -29,7 +29,7 @@ from sharelift.config import default
 from sharelift.errors import ShareliftError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
-from sharelift.job import MigrateOutcome, MigrateRequest, run_job
+from sharelift.job import MigrateOutcome, MigrateRequest, check_report_folder, run_job
 from sharelift.jobs import Job, JobFile
 from sharelift.progress import Renderer
 from sharelift.state import open_state
@@ -150,6 +150,7 @@ async def run_jobs(
     folder = template.report_dir or (
         template.state_path.parent / "reports" / f"{job_file.path.stem}-{stamp}"
     )
+    check_report_folder(folder)  # the summary is written there after every job has run
     gate = asyncio.Semaphore(max_parallel)
     stop = stop or asyncio.Event()
     # One pacer for the tenant: --workers per job, and the jobs together at most

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import hashlib
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ import platformdirs
 
 from sharelift.auth import TokenProvider
 from sharelift.engine import Engine, EngineConfig, RoundResult
+from sharelift.errors import OptionError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
@@ -89,6 +91,27 @@ def job_key(source: str, target: ResolvedTarget) -> str:
     target was given in, the same folder is the same job)."""
     text = f"{os.path.abspath(source)}\n{target.drive_id}\n{target.folder.lower()}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:24]
+
+
+def check_report_folder(folder: Path, source: str | None = None) -> None:
+    """Make sure reports can be written into `folder` (made if missing) before anything is
+    uploaded, so that a run never ends in an error after all its work. Raises OptionError
+    (`report`) for a folder that cannot be made or written, or that lies inside `source`."""
+    where = folder.resolve()
+    if source is not None:
+        top = Path(source).resolve()
+        if where == top or top in where.parents:
+            raise OptionError(
+                "report", f"{folder} is inside SOURCE; the source is never written to"
+            )
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as exc:
+        raise OptionError(
+            "report", f"cannot write reports into {folder}: {exc.strerror or exc}"
+        ) from None
 
 
 def _absolute(path: str) -> str:
@@ -159,6 +182,8 @@ async def _run_job(
     if request.dry_run:
         counts = dry_run(request, target, options, say)
         return MigrateOutcome(None, None, None, target, counts)
+    if request.report_dir is not None:
+        check_report_folder(request.report_dir, request.source)
     opened = (
         contextlib.nullcontext(shared_store)
         if shared_store is not None
@@ -252,6 +277,7 @@ __all__ = [
     "Endpoints",
     "MigrateOutcome",
     "MigrateRequest",
+    "check_report_folder",
     "default_state_path",
     "dry_run",
     "job_key",

@@ -22,19 +22,23 @@ Exit codes (also in the README):
     4   the target could not be resolved
     75  try again later: the job is running already, OneDrives are still being created, or
         Microsoft 365 kept throttling or could not be reached
+    70  a defect in sharelift itself (never a Python traceback: one line, and the traceback
+        only with SHARELIFT_TRACEBACK=1)
     130 interrupted (Ctrl-C / SIGTERM); the next run resumes
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 
 from sharelift import __version__
 from sharelift.cli import config_command, demo, emulator, jobs, login, migrate, scan, status
 from sharelift.cli.options import Parser, Settings, error_text, resolve
-from sharelift.errors import EXIT_INTERRUPTED, ShareliftError
+from sharelift.errors import EXIT_INTERRUPTED, EXIT_SOFTWARE, ShareliftError
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -73,3 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sharelift: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a defect: one line for the user, the traceback on request
+        if os.environ.get("SHARELIFT_TRACEBACK"):
+            traceback.print_exc()
+        print(
+            f"sharelift: internal error: {type(exc).__name__}: {exc} (a defect in sharelift; "
+            "SHARELIFT_TRACEBACK=1 shows where)",
+            file=sys.stderr,
+        )
+        return EXIT_SOFTWARE

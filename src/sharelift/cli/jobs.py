@@ -44,9 +44,11 @@ def run_job_file(args: argparse.Namespace) -> int:
         raise UsageError(
             "--dry-run plans one job: give a row's SOURCE and TARGET instead of --jobs"
         )
-    job_file = load_job_file(args.jobs, SourceMap(args.map_source), strict=args.strict)
+    job_file = load_job_file(args.jobs, SourceMap(args.map_source))
     for error in job_file.errors:
         _error(error)
+    if args.strict and job_file.errors:
+        raise ConfigError(f"{args.jobs}: {len(job_file.errors)} bad row(s), nothing run (--strict)")
     if not job_file.jobs:
         raise ConfigError(f"{args.jobs}: no valid rows to run")
     credential = connect(args)
