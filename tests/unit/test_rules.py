@@ -69,10 +69,28 @@ def test_allowed_characters_pass() -> None:
 @pytest.mark.parametrize("name", [" lead", "trail ", "  both  ", " "])
 def test_leading_and_trailing_spaces(name: str) -> None:
     assert codes(name) == {Code.LEADING_TRAILING_SPACE}
-    fixed = fix_name(name, UNDERSCORE, is_dir=False, at_library_root=False)
-    assert not fixed.startswith(" ") and not fixed.endswith(" ")
-    assert len(fixed) == len(name)
-    assert fix_name(" a b ", FULLWIDTH, is_dir=False, at_library_root=False) == "␠a b␠"
+    for policy in (UNDERSCORE, DASH, FULLWIDTH):
+        fixed = fix_name(name, policy, is_dir=False, at_library_root=False)
+        assert fixed == (name.strip() or ("␠" if policy is FULLWIDTH else policy.char))
+        assert not codes(fixed)
+
+
+@pytest.mark.parametrize(
+    ("name", "fixed"),
+    [
+        ("budget*.xlsx ", "budget_.xlsx"),
+        (" budget.xlsx", "budget.xlsx"),
+        ("  notes?.txt  ", "notes_.txt"),
+        (" CON ", "CON_"),  # the spaces go first; what is left is still checked
+        (" ~$lock.docx", "_$lock.docx"),
+    ],
+)
+def test_a_rename_never_changes_the_extension(name: str, fixed: str) -> None:
+    """Edge spaces are removed, as Windows and OneDrive save such names, not replaced."""
+    assert fix_name(name, UNDERSCORE, is_dir=False, at_library_root=False) == fixed
+    if "." in fixed:
+        wide = fix_name(name, FULLWIDTH, is_dir=False, at_library_root=False)
+        assert wide.rpartition(".")[2] == fixed.rpartition(".")[2]
 
 
 def test_inner_spaces_are_fine() -> None:
