@@ -195,20 +195,34 @@ class MigrationResult:
 # --- scan ------------------------------------------------------------------------------------
 
 
-def scan(source: PathLike, target: str | None = None, **options: Any) -> ScanResult:
-    """Walk `source` read-only and check every item against OneDrive / SharePoint's rules; no
-    network. `target` (a library or folder URL, `onedrive:UPN` or a server-relative path) makes
-    its path count toward the 400-character limit. With `report=DIR`, the reports are written
-    there (never inside `source`).
+def scan(
+    source: PathLike,
+    target: str | None = None,
+    *,
+    credential: Credential | None = None,
+    **options: Any,
+) -> ScanResult:
+    """Walk `source` read-only and check every item against OneDrive / SharePoint's rules.
+    `target` (a library or folder URL, `onedrive:UPN[/folder]` or a server-relative path) makes
+    its path count toward the 400-character limit; no network is used for it, unless a
+    `credential` is given: then `target` may be any form `migrate` takes (`drive:ID/folder`,
+    a site's URL) and is resolved through Graph, which knows the library's real URL. With
+    `report=DIR`, the reports are written there (never inside `source`).
 
     Options: report, rename, follow_symlinks, skip_hidden, include, exclude, skip_extensions,
-    modified_after, created_after. Raises SourceError, OptionError; findings are not errors.
+    modified_after, created_after. Raises SourceError, OptionError; with a credential also
+    TargetError, AuthError, UnavailableError as `migrate` does; findings are not errors.
     """
     from sharelift.scanner import run_scan
 
     values = keyword_options("scan", options)
     report = values.pop("report")
-    scan_options = _scan_options(values, _prefix(target) if target else None)
+    prefix = None
+    if target and credential is not None:
+        prefix = _resolved_prefix(target, credential)
+    elif target:
+        prefix = _prefix(target)
+    scan_options = _scan_options(values, prefix)
     try:
         summary = run_scan(source, scan_options, report_dir=report, target_text=target or "")
     except ShareliftError as exc:
@@ -223,6 +237,29 @@ def _prefix(target: str) -> TargetPrefix:
         return TargetPrefix.parse(target)
     except ShareliftError as exc:
         raise OptionError("target", str(exc).removeprefix("TARGET: ")) from None
+
+
+def _resolved_prefix(target: str, credential: Credential) -> TargetPrefix:
+    """The server-relative path of `target`, resolved through Graph."""
+    from sharelift.graph.client import GraphClient
+    from sharelift.graph.pacer import Pacer
+    from sharelift.source import TargetPrefix
+    from sharelift.target import parse_target, resolve_target
+
+    spec = parse_target(target)
+    cloud = credential.cloud
+
+    async def token() -> str:
+        return await asyncio.to_thread(credential.token, [cloud.graph_scope])
+
+    async def resolve() -> TargetPrefix:
+        async with GraphClient(
+            token=token, base_url=cloud.graph_url, verify=cloud.ca_file, pacer=Pacer()
+        ) as client:
+            resolved = await resolve_target(client, spec)
+        return TargetPrefix(resolved.server_relative_path, at_library_root=not resolved.folder)
+
+    return asyncio.run(resolve())
 
 
 def _scan_options(values: Mapping[str, Any], prefix: TargetPrefix | None = None) -> ScanOptions:

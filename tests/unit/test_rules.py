@@ -276,6 +276,11 @@ TEAM = "/sites/Team/Shared Documents"
             False,
         ),
         ("onedrive:Ann.Lee@contoso.com", "/personal/ann_lee_contoso_com/Documents", True),
+        (
+            "onedrive:ann@contoso.com/Dept/2024/",
+            "/personal/ann_contoso_com/Documents/Dept/2024",
+            False,
+        ),
         ("/teams/Eng/Docs", "/teams/Eng/Docs", True),
     ],
 )
@@ -347,3 +352,9 @@ def test_rename_off_never_renames(siblings: list[str]) -> None:
     ):
         assert decision.target in (None, child)
         assert decision.status in (Status.MIGRATE, Status.SKIPPED, Status.BLOCKED)
+
+
+def test_a_onedrive_target_counts_as_its_url_does() -> None:
+    """`onedrive:UPN/Folder` and the OneDrive folder's URL give the same 400-character count."""
+    url = "https://contoso-my.sharepoint.com/personal/ann_contoso_com/Documents/Dept"
+    assert TargetPrefix.parse("onedrive:ann@contoso.com/Dept") == TargetPrefix.parse(url)

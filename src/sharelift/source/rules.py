@@ -476,7 +476,8 @@ class TargetPrefix:
 
     @classmethod
     def parse(cls, target: str) -> TargetPrefix:
-        """From a SharePoint / OneDrive URL, ``onedrive:UPN`` or a server-relative path.
+        """From a SharePoint / OneDrive URL, ``onedrive:UPN[/folder]`` or a server-relative path
+        (no network: `sharelift.scan` with a credential resolves any TARGET through Graph).
 
         Under ``/sites/``, ``/teams/``, ``/personal/`` and ``/portals/`` the site takes two
         segments and the library the next one; on a tenant's root site the library is the
@@ -484,11 +485,15 @@ class TargetPrefix:
         """
         text = target.strip()
         if text.lower().startswith("onedrive:"):
-            upn = text.split(":", 1)[1].strip()
+            # onedrive:UPN[/folder]: the OneDrive's path as its URL has it (Documents is the
+            # library's URL name, whatever its display name), then the folder.
+            upn, _, folder = text.split(":", 1)[1].strip().lstrip("/").partition("/")
             if "@" not in upn:
                 raise UsageError(f"TARGET: {target!r} needs a user principal name after onedrive:")
             account = re.sub(r"[.@]", "_", upn.lower())
-            return cls(f"/personal/{account}/Documents", at_library_root=True)
+            below = "/".join(p for p in folder.split("/") if p)
+            path = f"/personal/{account}/Documents" + (f"/{below}" if below else "")
+            return cls(path, at_library_root=not below)
         if text.lower().startswith(("https://", "http://")):
             path = urlsplit(text).path
         elif text.startswith("/"):
