@@ -30,7 +30,7 @@ from sharelift.errors import OptionError, ShareliftError
 if TYPE_CHECKING:
     from sharelift.credential import Credential
     from sharelift.job import MigrateOutcome, MigrateRequest
-    from sharelift.progress import Subscriber, Tally
+    from sharelift.progress import ProgressEvent, Subscriber, Tally
     from sharelift.scanner import ScanSummary
     from sharelift.source import ScanOptions, TargetPrefix
     from sharelift.target import TargetSpec
@@ -326,7 +326,9 @@ async def migrate_async(
     spec = _target_spec(target, values["site"], values["library"], values["subfolder"])
     request = migrate_request(os.fspath(source), spec, credential, values)
     feed = _ProgressFeed(progress)
-    outcome = await run_job(request, credential, renderer=feed, say=feed.message, stop=stop)
+    outcome = await run_job(
+        request, credential, renderer=feed, say=feed.message, plan=feed.send, stop=stop
+    )
     return MigrationResult.from_outcome(outcome)
 
 
@@ -376,7 +378,8 @@ class _ProgressFeed:
     """The one place where progress subscribers meet the engine. It serves `run_job` as its
     renderer: at the start it subscribes every subscriber to the round's `Tally` (item, byte
     and phase events), then sends a `SnapshotEvent` every PROGRESS_INTERVAL seconds and one at
-    the end; a dry run's lines, which have no tally, come as `MessageEvent`s."""
+    the end; a dry run's lines and decisions, which have no tally, come as `MessageEvent`s and
+    `PlanEvent`s."""
 
     def __init__(self, subscribers: Sequence[Subscriber]) -> None:
         self._subscribers = list(subscribers)
@@ -386,9 +389,13 @@ class _ProgressFeed:
     def message(self, text: str) -> None:
         from sharelift.progress import MessageEvent
 
+        self.send(MessageEvent(text))
+
+    def send(self, event: ProgressEvent) -> None:
+        """`event` to every subscriber (a dry run's events, which have no tally)."""
         for subscriber in list(self._subscribers):
             try:
-                subscriber(MessageEvent(text))
+                subscriber(event)
             except Exception:  # as the tally does: a subscriber's fault must not end the run
                 log.exception("a progress subscriber failed; it is unsubscribed")
                 self._subscribers.remove(subscriber)

@@ -88,6 +88,8 @@ class JobResult:
     """completed, completed with failures, failed, interrupted, not started, invalid."""
     message: str = ""
     outcome: MigrateOutcome | None = None
+    warnings: tuple[str, ...] = ()
+    """Job-file settings the row asks for that sharelift does not apply (`Job.warnings`)."""
 
     @property
     def ok(self) -> bool:
@@ -114,6 +116,11 @@ class BulkOutcome:
         for r in self.results:
             out[r.status] = out.get(r.status, 0) + 1
         return out
+
+    @property
+    def warnings(self) -> int:
+        """Warnings of every row (settings not applied)."""
+        return sum(len(r.warnings) for r in self.results)
 
 
 async def run_jobs(
@@ -170,7 +177,9 @@ async def run_jobs(
         store = open_state(template.state_path)
 
         async def one(job: Job) -> JobResult:
-            base = JobResult(job.name, job.source, str(job.target), "not started")
+            base = JobResult(
+                job.name, job.source, str(job.target), "not started", warnings=job.warnings
+            )
             try:
                 return await attempt(job, base)
             except ShareliftError as exc:
@@ -204,6 +213,8 @@ async def run_jobs(
                     base.message = "the run was stopped before this job started"
                     return base
                 say(f"{job.name}: {job.source_text} -> {job.target}")
+                for warning in job.warnings:
+                    say(f"{job.name}: warning: {warning}")
                 outcome = await run_job(
                     request,
                     credential,
@@ -249,7 +260,11 @@ def _row(result: JobResult) -> dict[str, Any]:
         "Source": result.source,
         "Destination": result.destination,
         "Status": result.status,
-        "Message": result.message,
+        "Message": "; ".join(
+            [result.message, *(f"warning: {w}" for w in result.warnings)]
+            if result.message
+            else [f"warning: {w}" for w in result.warnings]
+        ),
     }
     summary = result.outcome.summary if result.outcome else None
     if summary is not None:
@@ -300,6 +315,7 @@ def write_bulk_summary(
         "job_file": str(job_file),
         "jobs": len(results),
         "statuses": statuses,
+        "warnings": [f"{r.name}: {w}" for r in results for w in r.warnings],
         "totals": {k.lower().replace(" ", "_"): total[k] for k in _NUMBERS},
         "results": rows,
     }

@@ -35,7 +35,7 @@ from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.lock import RunLock, lock_path
 from sharelift.plan import Action
-from sharelift.progress import Renderer, Tally
+from sharelift.progress import PlanEvent, Renderer, Tally
 from sharelift.report import ReportFiles, RoundSummary, write_round_reports
 from sharelift.source.pipeline import plan_tree
 from sharelift.source.rules import TargetPrefix, fix_name
@@ -132,6 +132,7 @@ async def run_job(
     *,
     renderer: Renderer | None = None,
     say: Callable[[str], None] = lambda line: None,
+    plan: Callable[[PlanEvent], None] | None = None,
     pacer: Pacer | None = None,
     client: GraphClient | None = None,
     store: StateStore | None = None,
@@ -146,10 +147,11 @@ async def run_job(
     at once share one connection, as two connections in one thread would wait on each other's
     write group); left open. Setting `stop` ends the round gracefully (files in flight finish
     their fragment, the round is recorded as interrupted); cancelling the task ends it at once
-    (recorded as interrupted too). `say` hears the lines of a dry run."""
+    (recorded as interrupted too). `say` hears the lines of a dry run, `plan` its decision
+    for every item."""
     check_source(request.source)
     if client is not None:
-        return await _run_job(request, client, store, renderer, say, stop)
+        return await _run_job(request, client, store, renderer, say, stop, plan)
     scopes = [request.endpoints.graph_scope]
 
     async def token() -> str:
@@ -161,7 +163,7 @@ async def run_job(
         verify=request.endpoints.ca_file,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
     ) as own:
-        return await _run_job(request, own, store, renderer, say, stop)
+        return await _run_job(request, own, store, renderer, say, stop, plan)
 
 
 async def _run_job(
@@ -171,6 +173,7 @@ async def _run_job(
     renderer: Renderer | None,
     say: Callable[[str], None],
     stop: asyncio.Event | None = None,
+    plan: Callable[[PlanEvent], None] | None = None,
 ) -> MigrateOutcome:
     target = await resolve_target(client, request.target)
     if request.include_root:
@@ -180,7 +183,7 @@ async def _run_job(
         target=TargetPrefix(target.server_relative_path, at_library_root=not target.folder),
     )
     if request.dry_run:
-        counts = dry_run(request, target, options, say)
+        counts = dry_run(request, target, options, say, plan)
         return MigrateOutcome(None, None, None, target, counts)
     if request.report_dir is not None:
         check_report_folder(request.report_dir, request.source)
@@ -247,21 +250,38 @@ def dry_run(
     target: ResolvedTarget,
     options: ScanOptions,
     say: Callable[[str], None],
+    tell: Callable[[PlanEvent], None] | None = None,
 ) -> dict[str, int]:
-    """Print what a round would do, from the source and the state store; change nothing."""
+    """Tell what a round would do, from the source and the state store; change nothing.
+    `say` hears a line per item that would change and a closing line; `tell` (if given) a
+    PlanEvent for every item."""
     counts: Counter[str] = Counter()
     store = None
     if request.state_path.exists():
         store = open_state(request.state_path, readonly=True)
+    top = target.server_relative_path
     try:
         job = store.job_by_key(job_key(request.source, target)) if store else None
         state = functools.partial(store.children, job.id) if store and job else None
         for planned in plan_tree(request.source, options, state=state):
             for plan in planned.plans:
                 counts[plan.action.value] += 1
+                reason = f"{plan.code}: {plan.message}" if plan.code else ""
+                if tell is not None:
+                    where = plan.target_relpath
+                    tell(
+                        PlanEvent(
+                            source=plan.item.relpath,
+                            target=f"{top}/{where}" if where is not None else None,
+                            action=plan.action.value,
+                            reason=reason,
+                            kind="folder" if plan.item.is_dir else "file",
+                            size=0 if plan.item.is_dir else plan.item.size,
+                        )
+                    )
                 if plan.action not in (Action.SKIP_UNCHANGED, Action.FOLDER_KNOWN):
                     where = plan.target_relpath or ""
-                    detail = f" ({plan.code}: {plan.message})" if plan.code else ""
+                    detail = f" ({reason})" if reason else ""
                     say(f"{plan.action.value:18} {plan.item.relpath} -> {where}{detail}")
     finally:
         if store is not None:

@@ -20,6 +20,7 @@ quickly. Events are small, frozen and typed:
                                              `migrate()` sends one every half second and
                                              one at the end (the tally itself never does)
     MessageEvent(text)                       a line for a person (a dry run's plan)
+    PlanEvent(source, target, action, ...)   a dry run's decision for one item
 
 A subscriber that raises is logged and unsubscribed; the round goes on. Counting costs no
 allocation per file unless someone subscribed (`Tally.listening`).
@@ -191,7 +192,26 @@ class MessageEvent:
     text: str
 
 
-ProgressEvent = ItemEvent | BytesEvent | PhaseEvent | SnapshotEvent | MessageEvent
+@dataclass(frozen=True, slots=True)
+class PlanEvent:
+    """What a dry run would do with one item (every item, unchanged ones included)."""
+
+    source: str
+    """Its path relative to SOURCE, `/`-separated."""
+    target: str | None
+    """Its decoded server-relative path at the target (`/sites/Team/Shared Documents/a.txt`),
+    None when it would not be migrated."""
+    action: str
+    """upload, create_folder, skip_unchanged, folder_known, adopt_if_same, block, skip_rule,
+    skip_filtered, skip_parent, fail_source, ... (sharelift.plan.Action)."""
+    reason: str
+    """Why, when the item is renamed or not migrated: `CODE: message`; "" otherwise."""
+    kind: str
+    """file or folder."""
+    size: int
+
+
+ProgressEvent = ItemEvent | BytesEvent | PhaseEvent | SnapshotEvent | MessageEvent | PlanEvent
 Subscriber = Callable[[ProgressEvent], None]
 
 

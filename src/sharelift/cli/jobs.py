@@ -113,10 +113,19 @@ def run_job_file(args: argparse.Namespace) -> int:
                 view.stop()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
     if args.json:
-        doc = {"event": "summary", "jobs": outcome.counts(), "summary": str(outcome.summary_csv)}
+        doc = {
+            "event": "summary",
+            "jobs": outcome.counts(),
+            "warnings": outcome.warnings,
+            "summary": str(outcome.summary_csv),
+        }
         print(json.dumps(doc, ensure_ascii=False))
     else:
-        print(f"{len(outcome.results)} jobs: {counts}")
+        warned = f"; {outcome.warnings} warnings (settings not applied)" if outcome.warnings else ""
+        print(f"{len(outcome.results)} jobs: {counts}{warned}")
+        for result in outcome.results:
+            for warning in result.warnings:
+                print(f"warning: {result.name}: {warning}")
         print(f"summary: {outcome.summary_csv}")
     return outcome.exit_code
 
