@@ -237,6 +237,11 @@ async def _missing_site(client: GraphClient, host: str, site_path: str, raw: str
     """No site at `site_path` on `host`: say whether the host is one of the tenant's, and
     the nearest site that exists above the path."""
     segments = [s for s in site_path.split("/") if s]
+    if len(segments) == 2 and segments[0].lower() == "personal":
+        return TargetError(
+            f"{raw!r}: no OneDrive at https://{host}{site_path}: it is not provisioned yet "
+            "(`sharelift provision` creates it; with --jobs, --provision), or no user owns it"
+        )
     for n in range(len(segments) - 1, -1, -1):
         above = "/" + "/".join(segments[:n]) if n else ""
         if n and segments[0].lower() in _MANAGED_PATHS and n < 2:

@@ -18,7 +18,10 @@ from sharelift.errors import ConfigError, OptionError, UsageError
 if TYPE_CHECKING:
     from sharelift.bulk import ReadyCheck
     from sharelift.clouds import Cloud
+    from sharelift.credential import Credential
     from sharelift.graph.client import GraphClient
+    from sharelift.job import MigrateRequest
+    from sharelift.jobs import JobFile
     from sharelift.provision import ProvisionReport
 
 
@@ -40,10 +43,6 @@ def run_job_file(args: argparse.Namespace) -> int:
 
     if args.source or args.target or args.site or args.library:
         raise UsageError("--jobs FILE names sources and targets: give no SOURCE or TARGET")
-    if args.dry_run:
-        raise UsageError(
-            "--dry-run plans one job: give a row's SOURCE and TARGET instead of --jobs"
-        )
     job_file = load_job_file(args.jobs, SourceMap(args.map_source))
     for error in job_file.errors:
         _error(error)
@@ -56,6 +55,8 @@ def run_job_file(args: argparse.Namespace) -> int:
     template = migrate_request(
         "", TargetSpec("drive", ""), credential, api_options(args, "migrate")
     )
+    if args.dry_run:
+        return preflight(args, job_file, template, credential)
 
     from sharelift.views import BulkView, bulk_mode
 
@@ -128,6 +129,59 @@ def run_job_file(args: argparse.Namespace) -> int:
                 print(f"warning: {result.name}: {warning}")
         print(f"summary: {outcome.summary_csv}")
     return outcome.exit_code
+
+
+def preflight(
+    args: argparse.Namespace, job_file: JobFile, template: MigrateRequest, credential: Credential
+) -> int:
+    """`--jobs FILE --dry-run`: every row checked, nothing written; a table (or JSON lines).
+    Exit 0 when every row is ready, 1 otherwise."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from sharelift.preflight import preflight_jobs
+    from sharelift.progress import human_bytes
+
+    checks = asyncio.run(preflight_jobs(job_file, template, credential))
+    ready = sum(c.ready for c in checks)
+    warnings = sum(len(c.warnings) for c in checks)
+    if args.json:
+        for check in checks:
+            print(json.dumps(check.to_dict(), ensure_ascii=False))
+        doc = {"event": "summary", "rows": len(checks), "ready": ready, "warnings": warnings}
+        print(json.dumps(doc, ensure_ascii=False))
+    else:
+        table = Table(title=f"pre-flight of {escape(str(args.jobs))} (nothing written)")
+        for column in ("row", "status", "files", "size", "renamed", "skipped", "blocked"):
+            table.add_column(column, justify="left" if column in ("row", "status") else "right")
+        for c in checks:
+            style = "green" if c.ready else "red"
+            table.add_row(
+                c.job.rsplit("#", 1)[1],
+                f"[{style}]{c.status}",
+                f"{c.files:,}",
+                human_bytes(c.bytes),
+                f"{c.renamed:,}",
+                f"{c.skipped:,}",
+                f"{c.blocked:,}",
+            )
+        console = Console()
+        console.print(table)
+        for c in checks:
+            row = c.job.rsplit("#", 1)[1]
+            said = f"-> {c.destination}" if c.ready else f"not ready: {c.message}"
+            console.print(f"row {row} {escape(said)}", highlight=False, soft_wrap=True)
+            for warning in c.warnings:
+                console.print(f"row {row} warning: {escape(warning)}", highlight=False)
+        console.print(
+            f"{ready} of {len(checks)} rows ready"
+            + (f"; {warnings} warnings (settings not applied)" if warnings else ""),
+            highlight=False,
+        )
+    return 0 if ready == len(checks) else 1
 
 
 def sharepoint_tenant(args: argparse.Namespace, cloud: Cloud, hosts: Sequence[str]) -> str:
