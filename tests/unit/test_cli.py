@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
+import re
+
 import pytest
 
 from sharelift import __version__
-from sharelift.cli import main
+from sharelift.cli import build_parser, main
 from sharelift.errors import EXIT_USAGE
 
 
@@ -21,3 +24,42 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         main(["no-such-command"])
     assert exc.value.code == EXIT_USAGE
     assert "invalid choice" in capsys.readouterr().err
+
+
+def _commands(
+    parser: argparse.ArgumentParser, prefix: str = ""
+) -> list[tuple[str, argparse.ArgumentParser]]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                command = f"{prefix} {name}".strip()
+                found += [(command, sub), *_commands(sub, command)]
+    return found
+
+
+def test_every_help_page_has_examples_that_use_its_own_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    commands = _commands(build_parser())
+    assert {c for c, _ in commands} >= {"scan", "migrate", "provision", "status", "report",
+                                        "login", "logout", "emulator", "demo", "config",
+                                        "config show", "config docs"}  # fmt: skip
+    for command, parser in commands:
+        page = parser.format_help()
+        assert "\nExamples:\n" in page, command
+        examples = page.split("\nExamples:\n", 1)[1]
+        # An example is indented by two spaces, what it does by six.
+        lines = [
+            line.strip()
+            for line in examples.splitlines()
+            if line.startswith("  ") and not line.startswith("      ") and "sharelift " in line
+        ]
+        assert any(line.split("sharelift ", 1)[1].startswith(command) for line in lines), command
+        if command.startswith("config"):
+            continue  # `config show COMMAND ...` takes the flags of COMMAND
+        known = {s for a in parser._actions for s in a.option_strings}
+        for line in lines:
+            for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]+", line.split(" > ")[0]):
+                assert flag in known or flag == "--config", (command, flag)

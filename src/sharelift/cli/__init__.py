@@ -12,6 +12,7 @@ arguments, calls the public library API and prints what it got back:
     emulator        sharelift emulator --data DIR
     demo            sharelift demo
     config_command  sharelift config show | docs
+    examples        the Examples section of every --help page
     signals         Ctrl-C / SIGTERM: the first stops gracefully, the second at once
 
 Exit codes (also in the README):
@@ -37,6 +38,7 @@ from collections.abc import Callable, Sequence
 
 from sharelift import __version__
 from sharelift.cli import config_command, demo, emulator, jobs, login, migrate, scan, status
+from sharelift.cli.examples import add_examples
 from sharelift.cli.options import Parser, Settings, error_text, resolve
 from sharelift.errors import EXIT_INTERRUPTED, EXIT_SOFTWARE, ShareliftError
 
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     emulator.register(sub)
     demo.register(sub)
     config_command.register(sub, build_parser)
+    add_examples(parser)
     return parser
 
 
