@@ -63,3 +63,34 @@ def test_every_help_page_has_examples_that_use_its_own_flags(
         for line in lines:
             for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]+", line.split(" > ")[0]):
                 assert flag in known or flag == "--config", (command, flag)
+
+
+def test_status_reads_at_80_columns() -> None:
+    import io
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from sharelift.cli.status import render_status
+
+    long = "/mnt/fileserver/departments/finance/archive/" + "quarterly-reports/" * 4
+    target = "https://contoso.sharepoint.com/sites/Finance/Shared%20Documents/" + "Archive/" * 6
+    report = [
+        {
+            "id": 7, "name": "/etc/jobs.csv#12", "source": long, "target": target,
+            "last_round": {"number": 3, "status": "interrupted", "files_done": 1234567,
+                           "files_total": 2345678, "bytes_done": 5 * 1024**4},
+            "items": {"failed": 12},
+        },
+        {"id": 8, "name": "", "source": "/srv/x", "target": "https://c/x", "last_round": None,
+         "items": {}},
+    ]  # fmt: skip
+    buf = io.StringIO()
+    render_status(Console(file=buf, width=80, color_system=None), Path("/var/state.db"), report)
+    lines = buf.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert lines[2].split() == ["job", "7", "round", "3", "interrupted", "1,234,567/2,345,678",
+                                "files", "5.0", "TiB", "12", "failed"]  # fmt: skip
+    folded = "".join(line.strip() for line in lines[3:6])
+    assert folded.startswith(f"from {long} (/etc/jobs.csv#12)to")
+    assert "job 8  round -  never run  0/0 files  0 B  0 failed" in buf.getvalue()
