@@ -96,8 +96,8 @@ def resumed_text(s: Snapshot) -> str:
     parts = []
     if s.unchanged_files:
         parts.append(
-            f"{s.unchanged_files:,} files ({human_bytes(s.unchanged_bytes)}) already migrated "
-            "and unchanged"
+            f"{s.unchanged_files:,} file{'' if s.unchanged_files == 1 else 's'} "
+            f"({human_bytes(s.unchanged_bytes)}) already migrated and unchanged"
         )
     if s.resumed_bytes:
         parts.append(f"{human_bytes(s.resumed_bytes)} of unfinished uploads resumed")

@@ -183,3 +183,20 @@ def test_rich_renderer_runs_on_a_terminal() -> None:
     t.finished("f", Outcome.UPLOADED, 10)
     r.stop()
     assert "uploading" in buf.getvalue()
+
+
+def test_a_resumed_round_says_what_was_done_before() -> None:
+    from sharelift.views import plain_line
+
+    t = Tally(phase="migrating")
+    t.resumed_from = "round 2, interrupted"
+    t.counted_files, t.counted_bytes, t.count_complete = 3, 3000, True
+    t.unchanged_files(1, 1000)
+    t.begun("big.iso", 2000)
+    t.resumed("big.iso", 1280)  # the upload session an interrupted round left holds these
+    s = t.snapshot()
+    assert (s.resumed_bytes, s.bytes_settled, s.in_flight[0].sent) == (1280, 2280, 1280)
+    assert (
+        "earlier rounds (last: round 2, interrupted): 1 file (1000 B) already migrated and "
+        "unchanged; 1.2 KiB of unfinished uploads resumed"
+    ) in plain_line(s)
