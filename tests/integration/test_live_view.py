@@ -129,6 +129,7 @@ def test_a_job_file_shows_every_running_job_and_a_total(
     assert "2 jobs: 2 running, 0 waiting, 0 ended" in both[-1]
     assert re.search(rf"^total .*100% {count}/{count} files", shown[-1], re.M), shown[-1]
     assert "2 jobs: 2 completed" in plain(output)
+    assert re.search(r"^sent \d+\.\d MiB in \d+:\d\d \([\d.]+ [KM]iB/s\)$", plain(output), re.M)
 
 
 @pytest.mark.slow

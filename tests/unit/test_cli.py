@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from pathlib import Path
 
 import pytest
 
@@ -67,7 +68,6 @@ def test_every_help_page_has_examples_that_use_its_own_flags(
 
 def test_status_reads_at_80_columns() -> None:
     import io
-    from pathlib import Path
 
     from rich.console import Console
 
@@ -94,3 +94,23 @@ def test_status_reads_at_80_columns() -> None:
     folded = "".join(line.strip() for line in lines[3:6])
     assert folded.startswith(f"from {long} (/etc/jobs.csv#12)to")
     assert "job 8  round -  never run  0/0 files  0 B  0 failed" in buf.getvalue()
+
+
+def test_a_defect_is_one_line_and_its_traceback_a_private_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sharelift.cli.status
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+
+    def broken(args: argparse.Namespace) -> int:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(sharelift.cli.status, "run_status", broken)
+    assert main(["status", "--state", str(tmp_path / "s.db")]) == 70
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("sharelift: internal error: RuntimeError: a bug (a defect in sharelift")
+    saved = Path(err.rsplit(" in ", 1)[1].rstrip(")\n"))
+    assert saved.parent == tmp_path / "sharelift" and saved.stat().st_mode & 0o077 == 0
+    assert "Traceback" in saved.read_text() and "a bug" in saved.read_text()

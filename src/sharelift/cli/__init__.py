@@ -24,7 +24,7 @@ Exit codes (also in the README):
     75  try again later: the job is running already, OneDrives are still being created, or
         Microsoft 365 kept throttling or could not be reached
     70  a defect in sharelift itself (never a Python traceback: one line, and the traceback
-        only with SHARELIFT_TRACEBACK=1)
+        saved in a private file it names)
     130 interrupted (Ctrl-C / SIGTERM); the next run resumes
 """
 
@@ -80,12 +80,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sharelift: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # a defect: one line for the user, the traceback on request
-        if os.environ.get("SHARELIFT_TRACEBACK"):
-            traceback.print_exc()
+    except Exception as exc:  # a defect: one line for the user, the traceback in a file
         print(
             f"sharelift: internal error: {type(exc).__name__}: {exc} (a defect in sharelift; "
-            "SHARELIFT_TRACEBACK=1 shows where)",
+            f"{_keep_traceback()})",
             file=sys.stderr,
         )
         return EXIT_SOFTWARE
+
+
+def _keep_traceback() -> str:
+    """Write the traceback being handled to a private file; say where (or that it could not)."""
+    import tempfile
+
+    import platformdirs
+
+    try:
+        folder = platformdirs.user_state_path("sharelift")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="defect-", suffix=".txt", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            traceback.print_exc(file=fh)
+    except OSError:
+        return "its details could not be saved"
+    return f"details for a report in {name}"

@@ -8,12 +8,14 @@ import dataclasses
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
 from sharelift.errors import ConfigError, OptionError, UsageError
+from sharelift.progress import end_line
 
 if TYPE_CHECKING:
     from sharelift.bulk import ReadyCheck
@@ -92,6 +94,7 @@ def run_job_file(args: argparse.Namespace) -> int:
     with RunLock(lock_path(template.state_path, f"jobs-{digest}"), f"job file {args.jobs}"):
         if view is not None:
             view.start()
+        started = time.monotonic()
         try:
             outcome = asyncio.run(
                 run_until_signalled(
@@ -127,6 +130,12 @@ def run_job_file(args: argparse.Namespace) -> int:
         for result in outcome.results:
             for warning in result.warnings:
                 print(f"warning: {result.name}: {warning}")
+        sent = sum(
+            r.outcome.result.bytes_uploaded
+            for r in outcome.results
+            if r.outcome is not None and r.outcome.result is not None
+        )
+        print(end_line(sent, time.monotonic() - started))
         print(f"summary: {outcome.summary_csv}")
     return outcome.exit_code
 
