@@ -11,7 +11,9 @@
     async_http_client   the same as an httpx.AsyncClient (close it yourself, or use `async with`)
     graph               an httpx.Client on the session emulator's graph_url with an app token
 
-Faults changed on the session emulator are reset after every test.
+Faults changed on the session emulator are reset after every test. Async tests
+(`pytest.mark.anyio`) run on asyncio, sharelift's event loop, whatever else is installed (the
+browser tests' selenium brings trio).
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ import requests
 
 from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 def ssl_context_for(info: dict[str, Any]) -> ssl.SSLContext:

@@ -209,14 +209,16 @@ def scan(
     a site's URL) and is resolved through Graph, which knows the library's real URL. With
     `report=DIR`, the reports are written there (never inside `source`).
 
-    Options: report, rename, follow_symlinks, skip_hidden, include, exclude, skip_extensions,
-    modified_after, created_after. Raises SourceError, OptionError; with a credential also
-    TargetError, AuthError, UnavailableError as `migrate` does; findings are not errors.
+    Options: report, inventory (with report: every item and each folder's totals too),
+    rename, follow_symlinks, skip_hidden, include, exclude, skip_extensions, modified_after,
+    created_after. Raises SourceError, OptionError; with a credential also TargetError,
+    AuthError, UnavailableError as `migrate` does; findings are not errors.
     """
     from sharelift.scanner import run_scan
 
     values = keyword_options("scan", options)
     report = values.pop("report")
+    inventory = values.pop("inventory")
     prefix = None
     if target and credential is not None:
         prefix = _resolved_prefix(target, credential)
@@ -224,7 +226,9 @@ def scan(
         prefix = _prefix(target)
     scan_options = _scan_options(values, prefix)
     try:
-        summary = run_scan(source, scan_options, report_dir=report, target_text=target or "")
+        summary = run_scan(
+            source, scan_options, report_dir=report, target_text=target or "", inventory=inventory
+        )
     except ShareliftError as exc:
         raise unflagged(exc) from None
     return ScanResult.from_summary(summary, Path(report) if report else None)
