@@ -407,7 +407,8 @@ GROUPS: dict[str, str] = {
     "demo": "The demo command",
 }
 
-SIGN_IN = ("migrate", "provision", "login")
+SIGN_IN = ("migrate", "provision", "login", "scan")
+"""The commands that take the connection options (scan: to resolve TARGET through Graph)."""
 _ON_CONFLICT = ("newer", "overwrite", "rename")
 AUTH_METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
 CLOUD_NAMES = ("global", "usgov", "usgovdod", "china")
