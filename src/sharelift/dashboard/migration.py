@@ -175,7 +175,7 @@ def _amount(name: str, n: int, of: int) -> str:
 def cards(figs: Figures) -> str:
     """The section's figures as cards (packages and service jobs by state, bytes, problems)."""
     return (
-        '<div class="cards">'
+        '<div class="cards wide">'
         '<div class="card"><h3>Packages by state</h3>'
         f"{_counts(figs.by_status, 'package-state', every=False)}</div>"
         '<div class="card"><h3>Service jobs by state</h3>'
