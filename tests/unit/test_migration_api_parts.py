@@ -218,6 +218,7 @@ def test_the_events_say_where_the_service_job_stands() -> None:
         event("JobEnd", FilesCreated="4", BytesProcessed="4000"),
     ):  # fmt: skip
         report.take(e)
+        report.take(dict(e))  # read from the queue too: taken once
         assert report.job is not None
         states.append(report.job.state)
     Q, PP, P, D = (ServiceJobState.QUEUED, ServiceJobState.POSTPONED,
@@ -231,6 +232,7 @@ def test_the_events_say_where_the_service_job_stands() -> None:
                            "Shared Documents/a.txt", "The file a.txt is bad"),
     ]  # fmt: skip
     assert report.error_for("f1", "", "") == "The file a.txt is bad (error -2147024816)"
+    assert (report.error_count, report.warning_count) == (1, 1)
 
     fatal = JobReport()
     for e in (event("JobStart"), event("JobFatalError", Message="bad manifest"), event("JobEnd")):

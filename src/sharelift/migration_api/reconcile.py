@@ -20,6 +20,8 @@ is listed once (`list_children`), not one request per file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -82,8 +84,18 @@ class JobReport:
     new_problems: list[PackageEventRecord] = field(default_factory=list)
     """The errors and warnings taken since the caller last emptied this list (for the
     store), with `package_row` 0."""
+    _seen: set[bytes] = field(default_factory=set, repr=False)
+    """Fingerprints of the events taken."""
 
     def take(self, event: dict[str, str]) -> None:
+        """Take one event; an event taken already (read from the job's progress and from its
+        queue) counts once."""
+        seen = hashlib.sha1(
+            json.dumps(sorted(event.items())).encode(), usedforsecurity=False
+        ).digest()
+        if seen in self._seen:
+            return
+        self._seen.add(seen)
         kind = event.get("Event", "")
         self._follow(kind, event)
         if kind in PROBLEMS:
