@@ -6,7 +6,7 @@ change without a reload while the run goes on; once it ends they equal the store
 page lists its packages as the store has them and the service's warnings, filtered, and no
 page shows a SAS signature.
 
-With SHARELIFT_SCREENSHOTS set to a folder (docs/img), the section is saved there as
+With DOCS_SCREENSHOTS set to a folder (docs/img), the section is saved there as
 dashboard-migration-api.png for docs/dashboard.md.
 """
 
@@ -108,7 +108,7 @@ def test_the_migration_api_section_follows_a_run(
         "--via", "migration-api", "--auth", "certificate", "--migration-poll", "0.2",
         "--package-files", "6", "--user-map", str(users),
     ]  # fmt: skip
-    shots = os.environ.get("SHARELIFT_SCREENSHOTS")
+    shots = os.environ.get("DOCS_SCREENSHOTS")
     with DashboardServer(state, port=0, interval=0.5) as dashboard:
         browser.get(dashboard.url)  # before the store exists: the page waits for it
         run = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
