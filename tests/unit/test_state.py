@@ -56,6 +56,7 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> 
         rnd = s.start_round(job.id)
         s.upsert_item(job.id, b"a/x", "file", status="done", round_id=rnd.id)
     conn = sqlite3.connect(path)  # as the first release left it: 0001_initial only
+    conn.execute("DROP TABLE migration_package_events")
     conn.execute("DROP TABLE migration_package_files")
     conn.execute("DROP TABLE migration_packages")
     conn.execute("DROP TABLE folders_seen")

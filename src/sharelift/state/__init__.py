@@ -8,7 +8,8 @@
                    sqlite_db.py: its connection, writes grouped into commits
     schema.py      the SQLite schema, as named migrations applied in order (item_history and
                    round_totals keep what each round did; round_samples its throughput;
-                   0007_dashboard: throttle waits, report folders, samples by time)
+                   0007_dashboard: throttle waits, report folders, samples by time;
+                   0010_package_events: what the Migration API service said)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -25,12 +26,16 @@ from sharelift.state.records import (
     KnownItem,
     MigrationPackageRecord,
     OutcomeCount,
+    PackageCount,
+    PackageEventRecord,
     PackageFileRecord,
     PackageStatus,
     RoundCount,
     RoundRecord,
     RoundSample,
     RoundStatus,
+    ServiceJob,
+    ServiceJobState,
     TargetKnown,
     UploadSessionRecord,
     parent_of,
@@ -68,12 +73,16 @@ __all__ = [
     "KnownItem",
     "MigrationPackageRecord",
     "OutcomeCount",
+    "PackageCount",
+    "PackageEventRecord",
     "PackageFileRecord",
     "PackageStatus",
     "RoundCount",
     "RoundRecord",
     "RoundSample",
     "RoundStatus",
+    "ServiceJob",
+    "ServiceJobState",
     "StateError",
     "StateStore",
     "TargetKnown",
