@@ -461,6 +461,13 @@ _TABLE: tuple[Option, ...] = (
     _o("ca_bundle", "connection", Location(metavar="FILE"), None,
        "a CA (PEM) to trust besides the system's, e.g. a TLS-inspecting proxy's; for Graph, "
        "uploads and sign-in alike", commands=SIGN_IN),
+    _o("connect_timeout", "connection", Number(positive=True), 30.0,
+       "seconds to wait for a connection (a proxy's tunnel included), for sign-in, Graph, "
+       "uploads, downloads and SharePoint REST alike; a call that times out is retried where "
+       "that is safe", commands=SIGN_IN),
+    _o("read_timeout", "connection", Number(positive=True), 120.0,
+       "seconds to wait for any byte of an answer (or for the far end to take more of a "
+       "request), for every network call", commands=SIGN_IN),
     # source
     _o("rename", "source", Rename(), "underscore",
        "how names SharePoint refuses are fixed: underscore, a single CHAR, fullwidth "

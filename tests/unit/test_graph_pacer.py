@@ -105,13 +105,22 @@ def test_the_larger_of_retry_after_and_ratelimit_reset_wins(
     assert got == expected
 
 
-def test_429_without_retry_after_backs_off_exponentially() -> None:
+def test_429_without_retry_after_pauses_briefly_and_never_longer_for_more() -> None:
     clock = FakeClock()
     pacer = make_pacer(clock, base_delay=2.0)
     assert pacer.record(429, headers(), started=None) == 2.0
-    assert pacer.record(429, headers(), started=None) == 4.0
-    pacer.record(200, headers(), started=None)
     assert pacer.record(429, headers(), started=None) == 2.0
+    assert pacer.state().throttled_for == 2.0
+
+
+def test_503_without_retry_after_is_no_throttle_window() -> None:
+    clock = FakeClock()
+    pacer = make_pacer(clock)
+    assert pacer.record(503, headers(), started=None) == 0.0
+    assert pacer.state().throttled_for == 0.0
+    assert pacer.concurrency == 8
+    assert pacer.record(503, headers(Retry_After="7"), started=None) == 7.0
+    assert pacer.state().throttled_for == 7.0
 
 
 def test_aimd_halves_once_per_episode_and_grows_after_a_clean_window() -> None:
