@@ -32,6 +32,7 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.lock import RunLock, lock_path
+from sharelift.network import Timeouts
 from sharelift.plan import Action
 from sharelift.progress import Renderer, Tally
 from sharelift.report import ReportFiles, RoundSummary, write_round_reports
@@ -54,6 +55,7 @@ class Endpoints:
     graph_url: str
     graph_scope: str
     ca_file: str | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ async def run_job(
         token=token,
         base_url=request.endpoints.graph_url,
         verify=request.endpoints.ca_file,
+        timeouts=request.endpoints.timeouts,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
     ) as own:
         return await _run_job(request, own, store, renderer, say, stop)

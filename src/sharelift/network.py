@@ -70,41 +70,53 @@ def _via(proxy: str | None) -> str:
     return f" through the proxy {proxy} (from the environment)" if proxy else " (no proxy)"
 
 
+def _chain(error: BaseException) -> list[BaseException]:
+    """`error` and what it wraps: its cause and context, and the exceptions requests and
+    urllib3 keep in `reason` and in their arguments (a ConnectionError holds a MaxRetryError
+    whose reason is the proxy's or the socket's error)."""
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo and len(seen) < 20:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        nested = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        nested += list(current.args)
+        todo += [n for n in nested if isinstance(n, BaseException)]
+    return seen
+
+
 def _reason(error: BaseException) -> str:
     """A short reason from the innermost OS error (never a library message, which may carry
     the URL); the exception's class name when there is none."""
-    seen: BaseException | None = error
-    while seen is not None:
+    for seen in _chain(error):
         if isinstance(seen, OSError) and seen.errno is not None:
             return seen.strerror or errno.errorcode.get(seen.errno, str(seen.errno))
-        seen = seen.__cause__ or seen.__context__
     return type(error).__name__
 
 
 def is_certificate_error(error: BaseException) -> bool:
     """True when `error` (or what caused it) is a failed TLS certificate verification."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(error)
+    chain = _chain(error)
+    if any(isinstance(seen, ssl.SSLCertVerificationError) for seen in chain):
+        return True
+    return any("CERTIFICATE_VERIFY_FAILED" in str(seen) for seen in chain)
 
 
 def _kind(error: BaseException) -> str:
-    """What went wrong, by the names both httpx and requests give their exceptions."""
-    names = {cls.__name__ for cls in type(error).__mro__}
+    """What went wrong, by the names httpx, requests and urllib3 give their exceptions,
+    anywhere in what `error` wraps (a timeout inside a proxy error is a timeout)."""
+    names = {cls.__name__ for seen in _chain(error) for cls in type(seen).__mro__}
     if is_certificate_error(error):
         return "certificate"
-    if "ProxyError" in names:
-        return "proxy"
-    if "ConnectTimeout" in names:
+    if names & {"ConnectTimeout", "ConnectTimeoutError", "PoolTimeout"}:
         return "connect_timeout"
-    if "ReadTimeout" in names or "WriteTimeout" in names:
+    if names & {"ReadTimeout", "ReadTimeoutError", "WriteTimeout"}:
         return "read_timeout"
-    if "PoolTimeout" in names:
-        return "connect_timeout"
-    if "ConnectError" in names:
+    if names & {"ProxyError"}:
+        return "proxy"
+    if names & {"ConnectError", "NewConnectionError", "ConnectionRefusedError"}:
         return "connect"
     return "broken"
 

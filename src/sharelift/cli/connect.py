@@ -10,6 +10,7 @@ from pathlib import Path
 from sharelift.auth import token_cache_path
 from sharelift.credential import Credential, sign_in
 from sharelift.errors import OptionError
+from sharelift.network import Timeouts
 
 
 def method_of(args: argparse.Namespace) -> str:
@@ -41,4 +42,5 @@ def connect(args: argparse.Namespace) -> Credential:
         ca_bundle=args.ca_bundle,
         on_message=(lambda text: print(text, file=sys.stderr, flush=True)) if person else None,
         cache=token_cache_path(args.profile),
+        timeouts=Timeouts(args.connect_timeout, args.read_timeout),
     )

@@ -72,7 +72,7 @@ def run_job_file(args: argparse.Namespace) -> int:
             )
             return await provision_for_jobs(
                 graph,
-                lambda: admin_client(cloud, credential, name),
+                lambda: admin_client(cloud, credential, name, credential.timeouts),
                 job_file.jobs,
                 provisioner,
             )
@@ -179,7 +179,11 @@ def run_provision(args: argparse.Namespace) -> int:
 
     async def run() -> ProvisionReport:
         async with GraphClient(
-            token=token, base_url=cloud.graph_url, verify=cloud.ca_file, pacer=Pacer()
+            token=token,
+            base_url=cloud.graph_url,
+            verify=cloud.ca_file,
+            timeouts=credential.timeouts,
+            pacer=Pacer(),
         ) as graph:
             found = await upns_for_personal_sites(graph, paths)
             for path in sorted(set(paths) - set(found)):
@@ -190,7 +194,7 @@ def run_provision(args: argparse.Namespace) -> int:
                 poll_interval=args.poll_interval,
             )
             try:
-                async with admin_client(cloud, credential, name) as admin:
+                async with admin_client(cloud, credential, name, credential.timeouts) as admin:
                     return await provisioner.run([*upns, *found.values()], admin)
             finally:
                 await provisioner.aclose()

@@ -56,6 +56,10 @@ GRAPH_GLOBAL = "https://graph.microsoft.com/v1.0"
 # https://learn.microsoft.com/en-us/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online
 USER_AGENT = f"ISV|sharelift|sharelift/{__version__}"
 
+TIMEOUT_ATTEMPTS = 3
+"""Attempts of one request that time out before it fails: each waited a whole timeout
+already, so a host or proxy that never answers is reported within about three timeouts."""
+
 TokenSupplier = Callable[[], str | Awaitable[str]]
 """Returns a bearer token for Graph; sync or async. Called before every authenticated request
 (so it should cache, as MSAL does), and once more after a 401 to replace an expired token."""
@@ -259,7 +263,7 @@ class GraphClient:
         if units is None:
             units = request_units(method, url.path, url.query.decode("ascii", "replace"))
         refreshed = False
-        attempt = 0
+        attempt = timed_out = 0
         while True:
             request_id = str(uuid.uuid4())
             outgoing = {
@@ -311,7 +315,12 @@ class GraphClient:
                 )
             else:
                 decision = should_retry(None, failure, idempotent=idempotent)
-            if decision is Retry.NO or attempt + 1 >= self._max_attempts:
+                timed_out += isinstance(failure, httpx.TimeoutException)
+            if (
+                decision is Retry.NO
+                or attempt + 1 >= self._max_attempts
+                or timed_out >= TIMEOUT_ATTEMPTS
+            ):
                 if response is not None:
                     raise _decode_error(response, method, label, request_id, delay)
                 assert failure is not None
