@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from sharelift.state import ItemStatus, RoundStatus, StateError, StateStore, open_state, parent_of
+from sharelift.state import (
+    ItemStatus,
+    RoundStatus,
+    StateError,
+    StateStore,
+    VerifiedBy,
+    open_state,
+    parent_of,
+)
 from sharelift.state.schema import MIGRATIONS
 
 
@@ -51,6 +59,8 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> 
     conn.execute("DROP TABLE folders_seen")
     conn.execute("DROP INDEX items_by_target_id")
     conn.execute("ALTER TABLE items DROP COLUMN target_seen_round")
+    for column in ("stored_size", "stored_hash", "verified_by"):
+        conn.execute(f"ALTER TABLE items DROP COLUMN {column}")
     conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
     conn.commit()
     conn.close()
@@ -390,3 +400,29 @@ def test_reconciling_with_the_target_finds_the_missing_items_in_pages(
     assert pending not in {k.id for k in store.done_not_at_target(job.id, check.id)}
     assert list(store.done_not_at_target(job.id, check.id)) == []
     assert store.count_items(job.id) == {"done": 3, "failed": 5, "pending": 1}
+
+
+def test_a_done_file_keeps_what_the_target_stores_and_how_it_was_proved(
+    store: StateStore,
+) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    plain = store.upsert_item(job.id, b"a.txt", "file", status="pending", round_id=rnd.id)
+    office = store.upsert_item(job.id, b"b.docx", "file", status="pending", round_id=rnd.id)
+    store.record_done(
+        plain, round_id=rnd.id, item_id="A", etag=None, quick_xor="ha", size=3, mtime_ns=1,
+        verified_by=VerifiedBy.HASH,
+    )  # fmt: skip
+    store.record_done(
+        office, round_id=rnd.id, item_id="B", etag=None, quick_xor="hb", size=10, mtime_ns=1,
+        verified_by=VerifiedBy.PARTS, stored_size=17, stored_hash="hb-stored",
+    )  # fmt: skip
+    a, b = store.item_by_row(plain), store.item_by_row(office)
+    assert a is not None and (a.stored_size, a.stored_hash, a.verified_by) == (3, "ha", "hash")
+    assert b is not None and (b.size, b.quick_xor) == (10, "hb")
+    assert (b.stored_size, b.stored_hash, b.verified_by) == (17, "hb-stored", "parts")
+    # --verify-target compares the target's hash with what it should store
+    assert {k.item_id: k.quick_xor for k in store.done_at_target(job.id, ["A", "B"])} == {
+        "A": "ha",
+        "B": "hb-stored",
+    }

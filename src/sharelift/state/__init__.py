@@ -25,6 +25,7 @@ from sharelift.state.records import (
     RoundStatus,
     TargetKnown,
     UploadSessionRecord,
+    VerifiedBy,
     parent_of,
 )
 from sharelift.state.sqlite import SqliteStateStore
@@ -65,6 +66,7 @@ __all__ = [
     "StateStore",
     "TargetKnown",
     "UploadSessionRecord",
+    "VerifiedBy",
     "open_state",
     "parent_of",
 ]

@@ -188,9 +188,15 @@ class StateStore(Protocol):
         mtime_ns: int | None,
         note_code: str | None = None,
         note: str | None = None,
+        verified_by: str | None = None,
+        stored_size: int | None = None,
+        stored_hash: str | None = None,
     ) -> None:
         """The target holds this item, verified: the only way an item becomes `done`.
-        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why)."""
+        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why).
+        For a file, `verified_by` is the `VerifiedBy` check that proved it; `stored_size` and
+        `stored_hash` describe the version the target stores (None: the same as `size` and
+        `quick_xor`, the bytes read)."""
 
     def record_outcome(
         self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
@@ -202,7 +208,8 @@ class StateStore(Protocol):
 
     def done_at_target(self, job_id: int, item_ids: Sequence[str]) -> list[TargetKnown]:
         """The job's `done` items among the given target ids (ids the job does not know are
-        left out). Called once per page of the target's delta: one query, through an index."""
+        left out), each with the hash of the version the target stores. Called once per page
+        of the target's delta: one query, through an index."""
 
     def mark_at_target(self, rows: Iterable[int], round_id: int) -> None:
         """The round found these items at the target (for `done_not_at_target`)."""

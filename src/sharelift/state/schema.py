@@ -103,4 +103,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX items_by_target_id ON items (job_id, item_id);
         """,
     ),
+    (
+        "0004_stored_version",
+        """
+        -- What the target stores may differ from the bytes sent: a SharePoint library rewrites
+        -- the metadata of the Office files committed to it. The stored version's size and
+        -- quickXorHash are kept beside the source's (`size`, `quick_xor`), so that
+        -- --verify-target compares with what the target holds, and `verified_by` says which
+        -- check proved the item: hash, parts (the Office package proved part by part) or size
+        -- (the upload took every byte, the content was not compared).
+        ALTER TABLE items ADD COLUMN stored_size INTEGER;
+        ALTER TABLE items ADD COLUMN stored_hash TEXT;
+        ALTER TABLE items ADD COLUMN verified_by TEXT;
+        """,
+    ),
 ]
