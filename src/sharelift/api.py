@@ -313,6 +313,7 @@ def migrate_request(
             policy=values["on_conflict"],
             mirror=values["mirror"],
             verify_target=values["verify_target"],
+            prove_office_files=values["prove_office_files"],
         ),
         state_path=Path(values["state"]) if values["state"] else default_state_path(),
         report_dir=Path(values["report"]) if values["report"] else None,

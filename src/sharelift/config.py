@@ -515,6 +515,12 @@ _TABLE: tuple[Option, ...] = (
     _o("verify_target", "migrate", Switch(), False,
        "reconcile with the target first (delta): restore files deleted or changed there",
        commands=("migrate",), api=("migrate",)),
+    _o("prove_office_files", "migrate", Switch(), True,
+       "when a SharePoint library rewrites an Office file as it stores it (its metadata: the "
+       "stored hash then differs from the bytes sent), download the stored file and prove "
+       "every part of it but that metadata identical to the source's; off: accept such a file "
+       "because the upload took every byte, reported as checked by size only",
+       commands=("migrate",), api=("migrate",)),
     _o("workers", "migrate", Integer(minimum=1), 16, "concurrent transfers at most",
        commands=("migrate",), api=("migrate",)),
     _o("chunk_size", "migrate", Size(unit=FRAGMENT_UNIT, below=60 * MIB), 10 * MIB,

@@ -23,22 +23,26 @@ import asyncio
 import contextlib
 import os
 import stat
+from dataclasses import replace
+from datetime import UTC, datetime
 
+from sharelift.engine.enriched import EnrichedFiles
 from sharelift.engine.folders import remote_item
-from sharelift.engine.graph_session import SessionsAhead, SessionSender, Upload, resumable
+from sharelift.engine.graph_session import (
+    SessionsAhead,
+    SessionSender,
+    Upload,
+    file_times,
+    resumable,
+)
 from sharelift.engine.mover import FileWork, RoundContext
 from sharelift.engine.outcomes import HASH_MISMATCH
-from sharelift.engine.reader import (
-    FragmentBuffer,
-    SourceChanged,
-    changed,
-    hash_file,
-    open_readonly,
-)
+from sharelift.engine.reader import FragmentBuffer, SourceChanged, hash_file, open_readonly
 from sharelift.engine.tasks import wait_all
 from sharelift.graph.errors import Conflict, GraphError
-from sharelift.plan import Action, RemoteItem, target_is_newer
-from sharelift.state import ItemStatus
+from sharelift.graph.types import FileSystemInfo
+from sharelift.plan import TIME_TOLERANCE_S, Action, RemoteItem, target_is_newer
+from sharelift.state import ItemStatus, VerifiedBy
 
 
 class GraphMover:
@@ -54,6 +58,7 @@ class GraphMover:
         self._workers: list[asyncio.Task[None]] = []
         self._ahead = SessionsAhead(context)
         self._sender = SessionSender(context, self._ahead)
+        self._enriched = EnrichedFiles(context)
         self._aborted = False
 
     # --- the Mover contract ------------------------------------------------------------------
@@ -160,9 +165,7 @@ class GraphMover:
                     await self._fail(upload, "SPECIAL_FILE", "not a regular file")
                     return
                 if action is Action.ADOPT_IF_SAME and remote is not None:
-                    if await self._same_as_remote(fd, st, remote, buffers[0]):
-                        await self._cancel_saved_session(upload.row)
-                        outcomes.adopted(upload, remote, st.st_size, st.st_mtime)
+                    if await self._adopt(upload, fd, st, remote, buffers[0]):
                         return
                     policy = self.context.config.policy
                     if policy == "newer" and target_is_newer(remote, plan.item):
@@ -172,12 +175,21 @@ class GraphMover:
                 item, digest = await self._sender.send(upload, fd, st, parent_id, conflict, buffers)
                 if item is None:  # stopped between fragments: resumable next run
                     return
-                if changed(fd, st):
-                    raise SourceChanged("the file changed while it was uploaded")
+                # Every byte sent was read, hashed and found unchanged before the request that
+                # committed it: the target holds that copy of the file, and the state says so
+                # even when the file changes again now (the next run sends the new one).
                 mismatch = outcomes.arrived(upload, item, digest, st.st_size, st.st_mtime)
                 if not mismatch:
                     return
-                last_code, last_error, resume = HASH_MISMATCH, mismatch, False
+                verdict = await self._enriched.judge(_name(upload), item.id, fd)
+                if verdict.verified_by is not None:
+                    outcomes.enriched(
+                        upload, item, digest, st.st_size, st.st_mtime, verdict.verified_by,
+                        verdict.reason,
+                    )  # fmt: skip
+                    return
+                reason = f"{mismatch}; {verdict.reason}" if verdict.reason else mismatch
+                last_code, last_error, resume = HASH_MISMATCH, reason, False
                 conflict, action = "replace", Action.UPLOAD
             except SourceChanged as exc:
                 last_code, last_error, resume = "SOURCE_CHANGING", str(exc), False
@@ -235,9 +247,57 @@ class GraphMover:
                 await self.drive.cancel_upload_session(saved.upload_url)
             store.drop_upload_session(row)
 
-    async def _same_as_remote(
-        self, fd: int, st: os.stat_result, remote: RemoteItem, buffer: FragmentBuffer
+    async def _adopt(
+        self,
+        upload: Upload,
+        fd: int,
+        st: os.stat_result,
+        remote: RemoteItem,
+        buffer: FragmentBuffer,
     ) -> bool:
-        if remote.size != st.st_size or remote.quick_xor is None:
+        """Record the file at the target as this one, nothing sent, when it holds the same
+        bytes (or a library's rewrite of them, proved part by part). Its times are compared
+        too: when they are not the source's and the policy would replace the file (overwrite;
+        newer, the target being older), it is given the source's times; a policy that keeps
+        what is there (rename; newer, the target being newer) leaves them. True when
+        adopted."""
+        if remote.quick_xor is None:
             return False
-        return await hash_file(fd, st.st_size, buffer) == remote.quick_xor
+        digest = await hash_file(fd, st.st_size, buffer)
+        verified_by = VerifiedBy.HASH
+        if remote.size != st.st_size or remote.quick_xor != digest:
+            if not self._enriched.provable(_name(upload)):
+                return False
+            verdict = await self._enriched.prove(remote.id, fd)
+            if verdict.verified_by is None:
+                return False
+            verified_by = verdict.verified_by
+        policy = self.context.config.policy
+        replaceable = policy == "overwrite" or (
+            policy == "newer" and not target_is_newer(remote, upload.plan.item)
+        )
+        if replaceable and not _same_time(remote, st.st_mtime):
+            # The policy would replace it: these bytes with the source's times is what a
+            # replacement would make, without sending them.
+            created, modified = file_times(st.st_mtime, st.st_ctime, upload.plan.item.birthtime)
+            patched = await self.drive.update_item(
+                remote.id, file_system_info=FileSystemInfo(created, modified)
+            )
+            remote = replace(remote, etag=patched.etag, modified=modified)
+        await self._cancel_saved_session(upload.row)
+        self.outcomes.adopted(
+            upload, remote, st.st_size, st.st_mtime, digest=digest, verified_by=verified_by
+        )
+        return True
+
+
+def _name(upload: Upload) -> str:
+    return (upload.plan.target_relpath or "").rsplit("/", 1)[-1]
+
+
+def _same_time(remote: RemoteItem, mtime: float) -> bool:
+    """The target shows the source's modification time (Graph keeps it to the second)."""
+    if remote.modified is None:
+        return True
+    source = datetime.fromtimestamp(mtime, UTC)
+    return abs((remote.modified - source).total_seconds()) < TIME_TOLERANCE_S

@@ -111,6 +111,9 @@ class RoundContext:
     outcomes: Outcomes
     stopping: asyncio.Event
     """Set when the round is asked to stop gracefully (`Engine.request_stop`)."""
+    drive_type: str = ""
+    """The target drive's type: `documentLibrary` (a site's library: it rewrites the Office
+    files committed to it), `business` (a OneDrive), ..."""
 
 
 class Mover(Protocol):

@@ -137,6 +137,7 @@ class Engine:
                 config=self.config,
                 outcomes=outcomes,
                 stopping=self.stopping,
+                drive_type=self.target.drive_type,
             )
             mover = self._make_mover(context)
             self.tally.phase = "migrating"

@@ -198,6 +198,12 @@ class StateStore(Protocol):
         `stored_hash` describe the version the target stores (None: the same as `size` and
         `quick_xor`, the bytes read)."""
 
+    def note_target_item(self, row: int, item_id: str) -> None:
+        """The target holds an item this row's upload made that is not verified yet (an
+        empty file, put first and given its times next): remembered at once, so that a run
+        killed in between is followed by one that replaces it as its own, not one that meets
+        a stranger. The status is left as it is. Committed before returning."""
+
     def record_outcome(
         self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
     ) -> None:

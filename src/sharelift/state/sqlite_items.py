@@ -211,6 +211,11 @@ class ItemRows(GroupedWrites):
             ),
         )
 
+    def note_target_item(self, row: int, item_id: str) -> None:
+        """An unverified item the row's upload made at the target: its id, at once."""
+        self._write("UPDATE items SET item_id = ? WHERE id = ?", (item_id, row))
+        self.flush()
+
     def record_outcome(
         self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
     ) -> None:
