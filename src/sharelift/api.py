@@ -146,7 +146,13 @@ class MigrationResult:
     target: str
     """The target folder's web URL."""
     uploaded: int = 0
-    """Files uploaded and verified by hash."""
+    """Files uploaded and verified (by hash, or as below)."""
+    enriched: int = 0
+    """Of those uploaded: Office files a SharePoint library rewrote as it stored them (its
+    metadata), every other part proved identical (`prove_office_files`)."""
+    unverified: int = 0
+    """Of those uploaded: files a library rewrote whose content was not compared (the proof
+    off, or a legacy binary Office file); the upload took every byte."""
     adopted: int = 0
     """Files found at the target with the same content, recorded without an upload."""
     unchanged: int = 0
@@ -180,6 +186,8 @@ class MigrationResult:
             status=result.status,
             target=target,
             uploaded=result.uploaded,
+            enriched=result.enriched,
+            unverified=result.unverified,
             adopted=result.adopted,
             unchanged=result.unchanged,
             skipped=result.skipped,

@@ -31,6 +31,7 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
 from sharelift.job import MigrateOutcome, MigrateRequest, run_job
 from sharelift.jobs import Job, JobFile
+from sharelift.private import open_private, private_folder
 from sharelift.state import open_state
 
 ReadyCheck = Callable[[Job], Awaitable[str | None]]
@@ -257,14 +258,15 @@ def _row(result: JobResult) -> dict[str, Any]:
 def write_bulk_summary(
     folder: Path, job_file: Path, results: Sequence[JobResult]
 ) -> tuple[Path, Path]:
-    """SummaryReport.csv (a row per job, then a Total row) and summary.json in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """SummaryReport.csv (a row per job, then a Total row) and summary.json in `folder`,
+    readable by their owner only."""
+    private_folder(folder)
     rows = [_row(r) for r in results]
     total: dict[str, Any] = {"Job": "Total", "Status": f"{len(results)} jobs"}
     for column in _NUMBERS:
         total[column] = sum(int(r.get(column, 0) or 0) for r in rows)
     csv_path = folder / "SummaryReport.csv"
-    with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
+    with open_private(csv_path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, SUMMARY_COLUMNS, lineterminator="\r\n")
         writer.writeheader()
         writer.writerows(rows)
@@ -280,7 +282,8 @@ def write_bulk_summary(
         "results": rows,
     }
     json_path = folder / "summary.json"
-    json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    with open_private(json_path, encoding="utf-8") as fh:
+        fh.write(json.dumps(doc, indent=2, ensure_ascii=False))
     return csv_path, json_path
 
 

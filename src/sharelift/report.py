@@ -1,12 +1,15 @@
 """Migration reports built from the state store, in SPMT's column names where they apply.
 
 Per round of a job, in the report folder:
-    ItemReport.csv       one row per item this round touched (migrated, skipped, failed…)
+    ItemReport.csv       one row per item this round touched (migrated, skipped, failed…),
+                         with the check that proved each migrated file (Verified by)
     FailureSummary.csv   failures and non-migrated items grouped by error code
     SummaryReport.csv    one row for the round: counts, bytes, times, GB/hour
     summary.json         the same summary, for scripts
 
-CSV files are UTF-8 with a BOM and CRLF line ends so that Excel opens them as they are.
+CSV files are UTF-8 with a BOM and CRLF line ends so that Excel opens them as they are. They
+name every file of the share: like the state store, they are readable by their owner only
+(files 0600, the folders made for them 0700).
 Reports are rebuilt from the state store alone (`sharelift report`), so they can never disagree
 with what the store says, and writing them is the last step of a round (DESIGN.md invariant 2:
 target, then state, then reports). Nothing secret is in the store's reported columns.
@@ -25,7 +28,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sharelift.state import ItemRecord, ItemStatus, JobRecord, RoundRecord, StateStore
+from sharelift.private import open_private, private_folder
+from sharelift.state import (
+    ItemRecord,
+    ItemStatus,
+    JobRecord,
+    RoundRecord,
+    StateStore,
+    VerifiedBy,
+)
 
 ITEM_COLUMNS = [
     "Source",
@@ -47,6 +58,7 @@ ITEM_COLUMNS = [
     "End time",
     "Attempts",
     "QuickXorHash",
+    "Verified by",
 ]
 
 SUMMARY_COLUMNS = [
@@ -88,9 +100,26 @@ _STATUS = {
 }
 
 
+_VERIFIED_BY: dict[str | None, str] = {
+    VerifiedBy.HASH: "hash",
+    VerifiedBy.PARTS: "package parts",
+    VerifiedBy.SIZE: "size only",
+}
+"""How ItemReport.csv names the check that proved a migrated file."""
+
+
+_ENRICHED_NOTE: dict[str | None, str] = {
+    VerifiedBy.PARTS: "verified; SharePoint added its metadata"
+}
+
+
 def result_category(item: ItemRecord) -> str:
     """A short bucket for the outcome, from the status and the error code's family."""
     if item.status == ItemStatus.DONE:
+        if item.verified_by == VerifiedBy.PARTS:
+            return "Success (SharePoint added its metadata)"
+        if item.verified_by == VerifiedBy.SIZE:
+            return "Success (not verified)"
         return "Success (renamed)" if item.error_code else "Success"
     if item.status == ItemStatus.DELETED:
         return "Mirrored deletion"
@@ -253,7 +282,7 @@ def summarize(
 
 def _write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+    with open_private(tmp, encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\r\n")
         writer.writeheader()
         for row in rows:
@@ -265,6 +294,7 @@ def item_row(job: JobRecord, item: ItemRecord, round_number: int) -> dict[str, A
     """One ItemReport.csv row."""
     name = item.display_path.rsplit("/", 1)[-1]
     ext = name.rsplit(".", 1)[-1] if "." in name.strip(".") else ""
+    done = item.status == ItemStatus.DONE
     return {
         "Source": _source(job, item),
         "Destination": _destination(job, item),
@@ -274,7 +304,7 @@ def item_row(job: JobRecord, item: ItemRecord, round_number: int) -> dict[str, A
         "Content type": "File" if item.kind == "file" else "Folder",
         "Status": _STATUS[item.status],
         "Result category": result_category(item),
-        "Message": item.error_message or "",
+        "Message": item.error_message or (_ENRICHED_NOTE.get(item.verified_by, "") if done else ""),
         "Error code": item.error_code or "",
         "Source item ID": item.id,
         "Destination item ID": item.item_id or "",
@@ -285,14 +315,16 @@ def item_row(job: JobRecord, item: ItemRecord, round_number: int) -> dict[str, A
         "End time": item.ended_at or "",
         "Attempts": item.attempts,
         "QuickXorHash": item.quick_xor or "",
+        "Verified by": _VERIFIED_BY.get(item.verified_by, "") if done else "",
     }
 
 
 def write_round_reports(
     store: StateStore, job: JobRecord, rnd: RoundRecord, folder: Path, log_path: str = ""
 ) -> tuple[ReportFiles, RoundSummary]:
-    """Write the four report files of one round into `folder` (created if needed)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write the four report files of one round into `folder` (created if needed), readable by
+    their owner only (`sharelift.private`)."""
+    private_folder(folder)
     files = ReportFiles(
         folder=folder,
         items=folder / "ItemReport.csv",
@@ -335,6 +367,7 @@ def write_round_reports(
         ],
     }
     tmp = files.summary_json.with_name("summary.json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with open_private(tmp, encoding="utf-8") as fh:
+        fh.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     os.replace(tmp, files.summary_json)
     return files, summary

@@ -59,6 +59,10 @@ class RoundResult:
     round_id: int
     status: RoundStatus
     uploaded: int = 0
+    enriched: int = 0
+    """Of those uploaded: Office files a library rewrote, proved part by part."""
+    unverified: int = 0
+    """Of those uploaded: files a library rewrote whose content was not compared."""
     adopted: int = 0
     """Files the target already held, byte for byte: recorded, not sent."""
     unchanged: int = 0
@@ -74,6 +78,8 @@ class RoundResult:
             round_id=round_id,
             status=status,
             uploaded=tally.uploaded,
+            enriched=tally.enriched,
+            unverified=tally.unverified,
             adopted=tally.adopted,
             unchanged=tally.unchanged,
             skipped=tally.skipped + tally.blocked,
