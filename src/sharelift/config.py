@@ -440,7 +440,9 @@ _TABLE: tuple[Option, ...] = (
     _o("profile", "connection", Kind(metavar="NAME"), "default",
        "a profile saved by `sharelift login`", commands=(*SIGN_IN, "logout")),
     _o("auth", "connection", Choice(choices=AUTH_METHODS, metavar="METHOD"), None,
-       "how to sign in: " + ", ".join(AUTH_METHODS), commands=SIGN_IN,
+       "how to sign in: " + ", ".join(AUTH_METHODS) + "; SharePoint REST (provision, "
+       "--provision) refuses app-only tokens got with a secret: use certificate there (or "
+       "device_code as a SharePoint administrator)", commands=SIGN_IN,
        default_text="the profile's, else device_code (with the emulator: secret)"),
     _o("tenant", "connection", Kind(metavar="TENANT"), "", "tenant id or domain",
        commands=SIGN_IN),

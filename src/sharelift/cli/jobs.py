@@ -32,8 +32,9 @@ def run_job_file(args: argparse.Namespace) -> int:
 
     from sharelift.api import migrate_request
     from sharelift.bulk import run_jobs
-    from sharelift.cli.connect import connect
+    from sharelift.cli.connect import connect, method_of
     from sharelift.cli.signals import run_until_signalled
+    from sharelift.graph.sharepoint import refuse_secret_sign_in
     from sharelift.jobs import SourceMap, load_job_file
     from sharelift.lock import RunLock, lock_path
     from sharelift.target import TargetSpec
@@ -49,6 +50,8 @@ def run_job_file(args: argparse.Namespace) -> int:
         _error(error)
     if not job_file.jobs:
         raise ConfigError(f"{args.jobs}: no valid rows to run")
+    if args.provision and any(j.personal_path for j in job_file.jobs):
+        refuse_secret_sign_in("--provision", method_of(args), args.access_token)
     credential = connect(args)
     cloud = credential.cloud
     template = migrate_request(
@@ -142,9 +145,10 @@ def register_provision(sub: argparse._SubParsersAction[Parser]) -> None:
 def run_provision(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sharelift.cli.connect import connect
+    from sharelift.cli.connect import connect, method_of
     from sharelift.graph.client import GraphClient
     from sharelift.graph.pacer import Pacer
+    from sharelift.graph.sharepoint import refuse_secret_sign_in
     from sharelift.jobs import load_job_file
     from sharelift.provision import (
         Provisioner,
@@ -170,6 +174,7 @@ def run_provision(args: argparse.Namespace) -> int:
     bad = [u for u in upns if "@" not in u]
     if bad:
         raise UsageError(f"{bad[0]!r} is not a user principal name")
+    refuse_secret_sign_in("provision", method_of(args), args.access_token)
     credential = connect(args)
     cloud = credential.cloud
     name = sharepoint_tenant(args, cloud, hosts or [u.partition("@")[2] for u in upns])
