@@ -162,6 +162,9 @@ class MigrationResult:
     deleted: int = 0
     """Items moved to the target's recycle bin (`mirror`)."""
     bytes_uploaded: int = 0
+    stopped_by: str = ""
+    """Why the round stopped before its end when the target made it stop (its drive is full:
+    the status is then "interrupted" and the next run resumes), else ""."""
     round: int | None = None
     """The round's number in the job's history (`sharelift status`)."""
     reports: Path | None = None
@@ -194,6 +197,7 @@ class MigrationResult:
             failed=result.failed,
             deleted=result.deleted,
             bytes_uploaded=result.bytes_uploaded,
+            stopped_by=result.stopped_by,
             round=outcome.summary.round_number if outcome.summary else None,
             reports=outcome.reports.folder if outcome.reports else None,
             summary=asdict(outcome.summary) if outcome.summary else {},

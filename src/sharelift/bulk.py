@@ -199,6 +199,7 @@ async def run_jobs(
                 base.status = "planned"
             elif result.status == "interrupted":
                 base.status = "interrupted"
+                base.message = result.stopped_by  # a full drive stops its own job only
             elif result.status != "completed" or result.failed:
                 base.status = "completed with failures"
             else:

@@ -36,24 +36,36 @@ from datetime import UTC, datetime
 from sharelift.engine.mover import FileWork, RoundContext
 from sharelift.engine.reader import FragmentBuffer, ReadAhead, SourceChanged, changed, hash_range
 from sharelift.graph.drive import FRAGMENT_UNIT, NewFile
-from sharelift.graph.errors import GraphError, NotFound, ServerError, Throttled, TransportError
+from sharelift.graph.errors import (
+    GraphError,
+    NotFound,
+    QuotaExceeded,
+    ServerError,
+    Throttled,
+    TransportError,
+)
 from sharelift.graph.sessions import SessionBatcher
 from sharelift.graph.types import DriveItem, FileSystemInfo, UploadSession
 from sharelift.plan import Action
 from sharelift.quickxorhash import QuickXorHash
 
 _EMPTY_HASH = QuickXorHash().b64digest()
+SESSIONS_IN_FLIGHT = 1
+"""$batch requests of sessions opened ahead out at once (20 sessions each)."""
 
 
 def resumable(exc: BaseException) -> bool:
     """True for a failure after which an upload session is worth keeping: the next attempt,
     or the next run, resumes it. A connection that broke (TransportError: no answer, status
-    0), throttling and server errors that outlasted the client's retries, and a cancellation
-    (the round stops) leave the session as it was. An upload session exists so that "the
+    0), throttling and server errors that outlasted the client's retries, a full drive (507:
+    the round stops, and the next run goes on once there is room) and a cancellation (the
+    round stops) leave the session as it was. An upload session exists so that "the
     transfer [can] be resumed if a connection is dropped while the upload is in progress"
     (https://learn.microsoft.com/graph/api/driveitem-createuploadsession); the session's
     status tells where to continue."""
-    return isinstance(exc, asyncio.CancelledError | TransportError | Throttled | ServerError)
+    return isinstance(
+        exc, asyncio.CancelledError | TransportError | Throttled | ServerError | QuotaExceeded
+    )
 
 
 @dataclass(eq=False)
@@ -110,8 +122,10 @@ class SessionsAhead:
     def __init__(self, context: RoundContext) -> None:
         self.context = context
         # Sessions opened ahead wait up to 0.1 s for company: the queue holds enough files
-        # that a worker rarely reaches one before its session exists.
-        self._sessions = SessionBatcher(context.drive, linger=0.1)
+        # that a worker rarely reaches one before its session exists. One batch is out at a
+        # time: a kill leaves at most its 20 sessions unrecorded (the rest are in the state
+        # store, resumed or cancelled by the next run).
+        self._sessions = SessionBatcher(context.drive, linger=0.1, in_flight=SESSIONS_IN_FLIGHT)
         self._untaken: set[Upload] = set()
         self._aborted = False
 
@@ -135,13 +149,18 @@ class SessionsAhead:
         if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
             return None
         new = new_file(upload, st, parent_id, upload.plan.conflict)
-        session = await self._sessions.open(new)
+
+        def record(session: UploadSession) -> None:
+            # Saved the moment its batch's answer is read (invariant 4), before any other
+            # task runs: only the batch in flight is ever unrecorded.
+            assert session.upload_url is not None
+            expires = session.expiration.isoformat() if session.expiration else None
+            self.context.store.save_upload_session(
+                upload.row, session.upload_url, expires, st.st_size, st.st_mtime_ns
+            )
+
+        session = await self._sessions.open(new, record)
         assert session.upload_url is not None
-        expires = session.expiration.isoformat() if session.expiration else None
-        # Saved the moment it exists (invariant 4), before anything else can happen.
-        self.context.store.save_upload_session(
-            upload.row, session.upload_url, expires, st.st_size, st.st_mtime_ns
-        )
         return new, session.upload_url
 
     async def take(self, upload: Upload, new: NewFile) -> str | None:

@@ -39,7 +39,7 @@ from sharelift.engine.mover import FileWork, RoundContext
 from sharelift.engine.outcomes import HASH_MISMATCH
 from sharelift.engine.reader import FragmentBuffer, SourceChanged, hash_file, open_readonly
 from sharelift.engine.tasks import wait_all
-from sharelift.graph.errors import Conflict, GraphError
+from sharelift.graph.errors import Conflict, GraphError, QuotaExceeded
 from sharelift.graph.types import FileSystemInfo
 from sharelift.plan import TIME_TOLERANCE_S, Action, RemoteItem, target_is_newer
 from sharelift.state import ItemStatus, VerifiedBy
@@ -213,6 +213,14 @@ class GraphMover:
                     self.context.config.policy, "rename"
                 )
                 action = Action.ADOPT_IF_SAME
+            except QuotaExceeded as exc:
+                # The drive is full: every other file would meet the same. The round stops as
+                # a Ctrl-C stops it; this file stays pending (its session, if any, kept).
+                self.context.halt(
+                    f"the target drive is full ({exc.code or 'HTTP 507'}): free space there or "
+                    "raise its storage limit, then run again; the next run resumes"
+                )
+                return
             except GraphError as exc:
                 if not resumable(exc):
                     await self._fail(upload, exc.code or type(exc).__name__, str(exc))

@@ -71,9 +71,13 @@ class RoundResult:
     failed: int = 0
     deleted: int = 0
     bytes_uploaded: int = 0
+    stopped_by: str = ""
+    """Why the round stopped before its end, when the target made it stop (a full drive)."""
 
     @classmethod
-    def of(cls, round_id: int, status: RoundStatus, tally: Tally) -> RoundResult:
+    def of(
+        cls, round_id: int, status: RoundStatus, tally: Tally, stopped_by: str = ""
+    ) -> RoundResult:
         return cls(
             round_id=round_id,
             status=status,
@@ -86,6 +90,7 @@ class RoundResult:
             failed=tally.failed,
             deleted=tally.deleted,
             bytes_uploaded=tally.bytes_uploaded,
+            stopped_by=stopped_by,
         )
 
 
@@ -116,6 +121,8 @@ class Engine:
         self.config = config
         self.tally = tally or Tally()
         self.stopping = asyncio.Event()
+        self.stopped_by = ""
+        """Why the target made the round stop (`halt`), "" otherwise."""
         self._make_mover = mover
         self._stop_now = False
         """Set by a cancellation (a second stop signal): tasks are cancelled and clean up
@@ -125,6 +132,12 @@ class Engine:
         """Stop taking new work; uploads in flight finish their current fragment and stop,
         their sessions kept for the next run to resume."""
         self.stopping.set()
+
+    def halt(self, reason: str) -> None:
+        """Stop as `request_stop` does, because the target cannot take more (`reason`, one
+        line, becomes the result's `stopped_by`; the first reason is kept)."""
+        self.stopped_by = self.stopped_by or reason
+        self.request_stop()
 
     async def run(self) -> RoundResult:
         rnd = self.store.start_round(self.job.id)
@@ -143,6 +156,7 @@ class Engine:
                 config=self.config,
                 outcomes=outcomes,
                 stopping=self.stopping,
+                halt=self.halt,
                 drive_type=self.target.drive_type,
             )
             mover = self._make_mover(context)
@@ -163,7 +177,7 @@ class Engine:
             self._save_progress(rnd.id)
             self.store.finish_round(rnd.id, status)
             self.tally.phase = status
-        return RoundResult.of(rnd.id, status, self.tally)
+        return RoundResult.of(rnd.id, status, self.tally, self.stopped_by)
 
     def _save_progress(self, round_id: int) -> None:
         t = self.tally
