@@ -326,6 +326,7 @@ def migrate_request(
             mirror=values["mirror"],
             verify_target=values["verify_target"],
             prove_office_files=values["prove_office_files"],
+            remove_old_versions=values["remove_old_versions"],
         ),
         state_path=Path(values["state"]) if values["state"] else default_state_path(),
         report_dir=Path(values["report"]) if values["report"] else None,

@@ -397,7 +397,7 @@ GROUPS: dict[str, str] = {
     "demo": "The demo command",
 }
 
-SIGN_IN = ("migrate", "provision", "login")
+SIGN_IN = ("migrate", "provision", "login", "versions")
 _ON_CONFLICT = ("newer", "overwrite", "rename")
 AUTH_METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
 CLOUD_NAMES = ("global", "usgov", "usgovdod", "china")
@@ -420,16 +420,16 @@ _TABLE: tuple[Option, ...] = (
     _o("config", "general", Location(metavar="FILE"), None,
        "read settings from this TOML file (flags and the environment win over it)",
        commands=("scan", "migrate", "provision", "status", "report", "login", "logout",
-                 "emulator", "demo", "config"), key=None),
+                 "emulator", "demo", "config", "versions"), key=None),
     _o("state", "general", Location(), None, "the state store",
-       commands=("migrate", "status", "report"), api=("migrate",),
+       commands=("migrate", "status", "report", "versions"), api=("migrate",),
        default_text="state.db in the user state folder"),
     _o("report", "general", Location(metavar="DIR"), None,
        "write the reports into DIR (scan: none unless given, never inside SOURCE; migrate: "
        "reports/job-N/round-M beside the state store)",
        commands=("scan", "migrate"), api=("scan", "migrate")),
     _o("json", "general", Switch(), False, "print JSON (migrate: JSON lines of events)",
-       commands=("scan", "migrate", "status", "provision")),
+       commands=("scan", "migrate", "status", "provision", "versions")),
     _o("quiet", "general", Switch(), False, "no progress display",
        commands=("migrate",)),
     # connection
@@ -510,21 +510,26 @@ _TABLE: tuple[Option, ...] = (
        api=("migrate",), aliases=(("--overwrite", "overwrite", "same as --on-conflict "
                                    "overwrite"),)),
     _o("dry_run", "migrate", Switch(), False, "show the plan; change nothing",
-       commands=("migrate",), api=("migrate",)),
+       commands=("migrate", "versions"), api=("migrate",)),
     _o("mirror", "migrate", Switch(), False,
        "also delete at the target (to its recycle bin) what was deleted at the source",
        commands=("migrate",), api=("migrate",)),
     _o("verify_target", "migrate", Switch(), False,
        "reconcile with the target first (delta): restore files deleted or changed there",
        commands=("migrate",), api=("migrate",)),
+    _o("remove_old_versions", "migrate", Switch(), False,
+       "after replacing a file at the target, remove its versions older than the one "
+       "written (each counts against the site's quota); `sharelift versions prune` does it "
+       "for a whole folder", commands=("migrate",), api=("migrate",)),
     _o("prove_office_files", "migrate", Switch(), True,
        "when a SharePoint library rewrites an Office file as it stores it (its metadata: the "
        "stored hash then differs from the bytes sent), download the stored file and prove "
        "every part of it but that metadata identical to the source's; off: accept such a file "
        "because the upload took every byte, reported as checked by size only",
        commands=("migrate",), api=("migrate",)),
-    _o("workers", "migrate", Integer(minimum=1), 16, "concurrent transfers at most",
-       commands=("migrate",), api=("migrate",)),
+    _o("workers", "migrate", Integer(minimum=1), 16,
+       "concurrent transfers at most (versions prune: files at once)",
+       commands=("migrate", "versions"), api=("migrate",)),
     _o("chunk_size", "migrate", Size(unit=FRAGMENT_UNIT, below=60 * MIB), 10 * MIB,
        "upload fragment size, a multiple of 320k below 60M; a worker holds two",
        commands=("migrate",), api=("migrate",)),

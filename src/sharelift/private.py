@@ -18,7 +18,7 @@ FOLDER_MODE = 0o700
 
 def private_folder(folder: Path) -> None:
     """Create `folder` and every missing folder above it, 0700 each (whatever the umask).
-    Raises OSError (NotADirectoryError when something else has its name)."""
+    Raises OSError (FileExistsError when something else has its name)."""
     missing: list[Path] = []
     here = folder
     while not here.exists():
@@ -30,8 +30,8 @@ def private_folder(folder: Path) -> None:
         except FileExistsError:
             continue
         os.chmod(path, FOLDER_MODE)  # mkdir's mode is filtered by the umask
-    if not folder.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+    if not folder.is_dir():  # as mkdir(exist_ok=True) says it
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(folder))
 
 
 def open_private(path: Path, **text: Any) -> IO[Any]:

@@ -59,8 +59,9 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> 
     conn.execute("DROP TABLE folders_seen")
     conn.execute("DROP INDEX items_by_target_id")
     conn.execute("ALTER TABLE items DROP COLUMN target_seen_round")
-    for column in ("stored_size", "stored_hash", "verified_by"):
+    for column in ("stored_size", "stored_hash", "verified_by", "prune_versions"):
         conn.execute(f"ALTER TABLE items DROP COLUMN {column}")
+    conn.execute("DROP TABLE version_prunes")
     conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
     conn.commit()
     conn.close()

@@ -8,6 +8,7 @@ arguments, calls the public library API and prints what it got back:
     migrate         sharelift migrate SOURCE TARGET (one job)
     jobs            sharelift migrate --jobs FILE, sharelift provision
     status          sharelift status, sharelift report
+    versions        sharelift versions prune TARGET
     login           sharelift login, sharelift logout
     emulator        sharelift emulator --data DIR
     demo            sharelift demo
@@ -32,7 +33,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sharelift import __version__
-from sharelift.cli import config_command, demo, emulator, jobs, login, migrate, scan, status
+from sharelift.cli import (
+    config_command,
+    demo,
+    emulator,
+    jobs,
+    login,
+    migrate,
+    scan,
+    status,
+    versions,
+)
 from sharelift.cli.options import Parser, Settings, error_text, resolve
 from sharelift.errors import EXIT_INTERRUPTED, ShareliftError
 
@@ -51,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.register(sub)
     migrate.register(sub)
     jobs.register_provision(sub)
+    versions.register(sub)
     status.register(sub)
     login.register(sub)
     emulator.register(sub)

@@ -39,6 +39,7 @@ from sharelift.engine.mover import FileWork, RoundContext
 from sharelift.engine.outcomes import HASH_MISMATCH
 from sharelift.engine.reader import FragmentBuffer, SourceChanged, hash_file, open_readonly
 from sharelift.engine.tasks import wait_all
+from sharelift.engine.versions import try_prune
 from sharelift.graph.errors import Conflict, GraphError, QuotaExceeded
 from sharelift.graph.types import FileSystemInfo
 from sharelift.plan import TIME_TOLERANCE_S, Action, RemoteItem, target_is_newer
@@ -110,8 +111,14 @@ class GraphMover:
     async def release_stale(self) -> None:
         """Cancel the sessions earlier runs left for files that no longer need them: every
         saved session but those of files this round left unfinished (stopped mid-way, or
-        failed in a way the next run resumes from)."""
+        failed in a way the next run resumes from). Remove the older versions a replacement
+        left when the run that made it stopped before it could."""
         store, round_id = self.context.store, self.context.round_id
+        for marked, item_id in store.prunes_pending(self.context.job.id):
+            known = store.item_by_row(marked)
+            size = known.stored_size if known is not None else None
+            if await try_prune(self.drive, item_id, size):
+                store.mark_prune(marked, False)
         for saved in store.upload_sessions(self.context.job.id):
             row = store.item_by_row(saved.item_row)
             if (
@@ -172,6 +179,9 @@ class GraphMover:
                         await self._cancel_saved_session(upload.row)
                         outcomes.skipped(upload, "TARGET_NEWER", "the target has a newer version")
                         return
+                prune = self._replacing(upload, conflict, remote)
+                if prune:  # marked first, so a run stopped after the upload leaves the work
+                    self.context.store.mark_prune(upload.row, True)
                 item, digest = await self._sender.send(upload, fd, st, parent_id, conflict, buffers)
                 if item is None:  # stopped between fragments: resumable next run
                     return
@@ -180,6 +190,7 @@ class GraphMover:
                 # even when the file changes again now (the next run sends the new one).
                 mismatch = outcomes.arrived(upload, item, digest, st.st_size, st.st_mtime)
                 if not mismatch:
+                    await self._prune(upload, item.id, item.size, prune)
                     return
                 verdict = await self._enriched.judge(_name(upload), item.id, fd)
                 if verdict.verified_by is not None:
@@ -187,6 +198,7 @@ class GraphMover:
                         upload, item, digest, st.st_size, st.st_mtime, verdict.verified_by,
                         verdict.reason,
                     )  # fmt: skip
+                    await self._prune(upload, item.id, item.size, prune)
                     return
                 reason = f"{mismatch}; {verdict.reason}" if verdict.reason else mismatch
                 last_code, last_error, resume = HASH_MISMATCH, reason, False
@@ -238,6 +250,19 @@ class GraphMover:
             outcomes.failed(upload, last_code, message)
         else:
             await self._fail(upload, last_code, message)
+
+    def _replacing(self, upload: Upload, conflict: str, remote: RemoteItem | None) -> bool:
+        """True when this send replaces a file at the target and its older versions are to
+        go (`remove_old_versions`)."""
+        state = upload.plan.state
+        known = remote is not None or (state is not None and state.item_id is not None)
+        return self.context.config.remove_old_versions and conflict == "replace" and known
+
+    async def _prune(self, upload: Upload, item_id: str, size: int | None, wanted: bool) -> None:
+        """Remove the versions older than the one just written; the mark stays for the next
+        run when that fails."""
+        if wanted and await try_prune(self.drive, item_id, size):
+            self.context.store.mark_prune(upload.row, False)
 
     async def _fail(self, upload: Upload, code: str, message: str) -> None:
         """The file failed for good: a session saved for it (by this round or an earlier one)

@@ -224,6 +224,25 @@ class StateStore(Protocol):
         """The job's `done` items that the round did not find at the target, streamed. The
         caller may write to the store (mark them failed) while it iterates."""
 
+    # --- old versions --------------------------------------------------------------------------
+
+    def mark_prune(self, row: int, wanted: bool) -> None:
+        """Mark (before a replacement is sent) or clear (once done) that the older versions
+        of this item's file at the target are to be removed. Committed before returning."""
+
+    def prunes_pending(self, job_id: int) -> list[tuple[int, str]]:
+        """(row, target item id) of the job's done files still marked by `mark_prune`."""
+
+    def pruned_among(self, key: str, item_ids: Sequence[str]) -> set[str]:
+        """Those of `item_ids` recorded by `record_pruned` under `key` (one query)."""
+
+    def record_pruned(self, key: str, item_ids: Iterable[str]) -> None:
+        """These files under the folder `key` have no older versions left."""
+
+    def forget_pruned(self, key: str) -> None:
+        """A prune of the folder `key` is complete: forget its files. Committed before
+        returning."""
+
     # --- upload sessions -----------------------------------------------------------------------
 
     def save_upload_session(

@@ -117,4 +117,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE items ADD COLUMN verified_by TEXT;
         """,
     ),
+    (
+        "0005_version_prunes",
+        """
+        -- Removing the versions older than the current one of a file (each counts against
+        -- the site's quota). prune_versions marks a file replaced with the option to do so,
+        -- before it is sent: cleared once its older versions are gone, so a run stopped in
+        -- between leaves the work to the next. version_prunes holds, per target folder being
+        -- pruned by `sharelift versions prune`, the files done, so a stopped run resumes.
+        ALTER TABLE items ADD COLUMN prune_versions INTEGER;
+        CREATE TABLE version_prunes (
+            key           TEXT NOT NULL,          -- the drive and folder being pruned
+            item_id       TEXT NOT NULL,          -- a file whose older versions are gone
+            PRIMARY KEY (key, item_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
