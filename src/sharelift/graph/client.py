@@ -36,8 +36,7 @@ from sharelift.graph.pacer import Pacer, Slot, request_units
 from sharelift.graph.retry import IDEMPOTENT_METHODS, Retry, should_retry
 from sharelift.graph.transport import (
     Body,
-    ConnectionStack,
-    http_timeout,
+    Connections,
     json_body,
     make_ssl_context,
     redact_url,
@@ -116,40 +115,12 @@ class GraphClient:
             context = verify
         else:
             context = make_ssl_context(verify)
-        connections = self.pacer.max_concurrency + 4
-        timeout = http_timeout(self.timeouts)
-        self._http = httpx.AsyncClient(
-            http2=True,
-            verify=context,
-            trust_env=True,  # HTTPS_PROXY / NO_PROXY, for Graph and pre-authenticated URLs alike
-            timeout=timeout,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            headers={"User-Agent": user_agent},
-            follow_redirects=False,
+        self._connections = Connections(
+            context=context,
+            timeouts=self.timeouts,
+            connections=self.pacer.max_concurrency + 4,
+            user_agent=user_agent,
             transport=transport,
-        )
-        # Fragment PUTs to upload URLs go over HTTP/1.1, one connection each: a large body
-        # over one multiplexed HTTP/2 connection is held to its flow-control window and
-        # httpx/h2's per-frame work (measured: ~10 MiB/s over h2 against 100+ MiB/s over
-        # HTTP/1.1 to the same server), while Graph calls keep HTTP/2 multiplexing.
-        # Each connection is a client of its own, taken by one request at a time: httpcore
-        # probes every idle connection of a pool on each request (a socket poll through
-        # several layers), which was a sixth of the CPU of a small-file migration with a
-        # shared pool of 20.
-        self._uploads = ConnectionStack(
-            lambda: (
-                httpx.AsyncClient(
-                    http2=False,
-                    verify=context,
-                    trust_env=True,
-                    timeout=timeout,
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                    headers={"User-Agent": user_agent},
-                    follow_redirects=False,
-                )
-                if transport is None
-                else self._http
-            )  # tests: one seam for every request
         )
 
     async def __aenter__(self) -> Self:
@@ -164,8 +135,7 @@ class GraphClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._uploads.aclose(keep=self._http)
-        await self._http.aclose()
+        await self._connections.aclose()
 
     def __repr__(self) -> str:
         return f"GraphClient(base_url={str(self.base_url)!r})"
@@ -281,7 +251,15 @@ class GraphClient:
                 if auth:  # fetched after any throttle wait, so it is fresh when it is sent
                     outgoing["Authorization"] = "Bearer " + await self._bearer()
                 try:
-                    response = await self._send(method, url, json, body, outgoing, auth, sink)
+                    response = await self._connections.send(
+                        method,
+                        url,
+                        json=json,
+                        body=body,
+                        headers=outgoing,
+                        preauthenticated=not auth,
+                        sink=sink,
+                    )
                 except httpx.TransportError as exc:
                     failure = exc
                 else:
@@ -345,40 +323,6 @@ class GraphClient:
                 attempt, throttled=decision is Retry.THROTTLED, short=not auth
             )
             attempt += 1
-
-    async def _send(
-        self,
-        method: str,
-        url: httpx.URL,
-        json: Any,
-        body: bytes | AsyncIterator[bytes] | None,
-        headers: dict[str, str],
-        auth: bool,
-        sink: IO[bytes] | None,
-    ) -> httpx.Response:
-        """One attempt: Graph calls over the shared HTTP/2 client, pre-authenticated URLs over
-        an HTTP/1.1 connection of their own; a successful answer's body into `sink`."""
-        if auth:
-            http = self._http
-            built = http.build_request(method, url, json=json, content=body, headers=headers)
-            response = await http.send(built, stream=sink is not None)
-        else:
-            with self._uploads.take() as http:
-                built = http.build_request(method, url, json=json, content=body, headers=headers)
-                response = await http.send(built, stream=sink is not None)
-        if sink is None:
-            return response
-        try:
-            if response.status_code >= 300:
-                await response.aread()
-                return response
-            sink.seek(0)
-            sink.truncate()
-            async for piece in response.aiter_bytes():
-                sink.write(piece)
-            return response
-        finally:
-            await response.aclose()
 
     async def get_json(
         self, path_or_url: str, *, params: Mapping[str, str | int] | None = None
