@@ -62,6 +62,7 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> 
     for column in ("stored_size", "stored_hash", "verified_by", "prune_versions"):
         conn.execute(f"ALTER TABLE items DROP COLUMN {column}")
     conn.execute("DROP TABLE version_prunes")
+    conn.execute("DROP TABLE moved_aside")
     conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
     conn.commit()
     conn.close()

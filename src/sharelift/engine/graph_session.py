@@ -33,6 +33,7 @@ import stat
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from sharelift.engine.aside import ReplaceRefused
 from sharelift.engine.mover import FileWork, RoundContext
 from sharelift.engine.reader import FragmentBuffer, ReadAhead, SourceChanged, changed, hash_range
 from sharelift.graph.drive import FRAGMENT_UNIT, NewFile
@@ -250,7 +251,12 @@ class SessionSender:
             # times (an empty extra version costs no quota).
             name = (upload.plan.target_relpath or "").rsplit("/", 1)[-1]
             created, modified = file_times(st.st_mtime, st.st_ctime, upload.plan.item.birthtime)
-            item = await drive.simple_upload(parent_id, name, b"", conflict=conflict)  # type: ignore[arg-type]
+            try:
+                item = await drive.simple_upload(parent_id, name, b"", conflict=conflict)  # type: ignore[arg-type]
+            except NotFound:
+                if conflict == "replace" and await self._name_taken(parent_id, name):
+                    raise ReplaceRefused("SharePoint refused to replace the file") from None
+                raise
             # Ours from now on: a run killed before the times are set is followed by one
             # that replaces it, rather than one that adopts it with the wrong times.
             store.note_target_item(upload.row, item.id)
@@ -302,6 +308,8 @@ class SessionSender:
                             tally.sent(length)
                             store.drop_upload_session(upload.row)
                             return made, digest
+                        if await self._alive(session_url):
+                            raise ReplaceRefused("SharePoint refused to replace the file") from None
                     # The session expired or vanished: start over once, from byte 0.
                     if restarted:
                         raise
@@ -354,8 +362,10 @@ class SessionSender:
         for tried in (False, True):
             try:
                 item = await drive.commit_upload_session(session_url)
-            except (NotFound, TransportError):
+            except (NotFound, TransportError) as exc:
                 made = await self._find_made(new, digest)
+                if made is None and isinstance(exc, NotFound) and await self._alive(session_url):
+                    raise ReplaceRefused("SharePoint refused to replace the file") from None
                 if made is None and tried:
                     raise
                 if made is None:
@@ -364,6 +374,21 @@ class SessionSender:
             store.drop_upload_session(upload.row)
             return item
         raise AssertionError("unreachable")
+
+    async def _alive(self, session_url: str) -> bool:
+        """True when the upload session is still open (a 404 from it was then a refusal)."""
+        try:
+            await self.context.drive.upload_session_status(session_url)
+        except NotFound:
+            return False
+        return True
+
+    async def _name_taken(self, parent_id: str, name: str) -> bool:
+        try:
+            await self.context.drive.get_item_by_path(name, under=parent_id)
+        except NotFound:
+            return False
+        return True
 
     async def _find_made(self, new: NewFile, digest: str) -> DriveItem | None:
         """The file an upload session for `new` made, when one with its size and hash is

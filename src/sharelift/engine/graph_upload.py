@@ -23,27 +23,25 @@ import asyncio
 import contextlib
 import os
 import stat
-from dataclasses import replace
-from datetime import UTC, datetime
 
+from sharelift.engine.adopt import same_file
+from sharelift.engine.aside import MovedAsideFiles, ReplaceRefused
 from sharelift.engine.enriched import EnrichedFiles
 from sharelift.engine.folders import remote_item
 from sharelift.engine.graph_session import (
     SessionsAhead,
     SessionSender,
     Upload,
-    file_times,
     resumable,
 )
 from sharelift.engine.mover import FileWork, RoundContext
 from sharelift.engine.outcomes import HASH_MISMATCH
-from sharelift.engine.reader import FragmentBuffer, SourceChanged, hash_file, open_readonly
+from sharelift.engine.reader import FragmentBuffer, SourceChanged, open_readonly
 from sharelift.engine.tasks import wait_all
 from sharelift.engine.versions import try_prune
 from sharelift.graph.errors import Conflict, GraphError, QuotaExceeded
-from sharelift.graph.types import FileSystemInfo
-from sharelift.plan import TIME_TOLERANCE_S, Action, RemoteItem, target_is_newer
-from sharelift.state import ItemStatus, VerifiedBy
+from sharelift.plan import Action, RemoteItem, target_is_newer
+from sharelift.state import ItemStatus
 
 
 class GraphMover:
@@ -60,12 +58,15 @@ class GraphMover:
         self._ahead = SessionsAhead(context)
         self._sender = SessionSender(context, self._ahead)
         self._enriched = EnrichedFiles(context)
+        self._aside = MovedAsideFiles(context)
         self._aborted = False
 
     # --- the Mover contract ------------------------------------------------------------------
 
     async def start(self) -> None:
-        # Sessions an earlier run left are resumed file by file, when the plan submits them.
+        # Sessions an earlier run left are resumed file by file, when the plan submits them;
+        # files it moved aside are settled before anything is planned.
+        await self._aside.repair()
         self._workers = [
             asyncio.create_task(self._worker()) for _ in range(self.context.config.workers)
         ]
@@ -190,7 +191,7 @@ class GraphMover:
                 # even when the file changes again now (the next run sends the new one).
                 mismatch = outcomes.arrived(upload, item, digest, st.st_size, st.st_mtime)
                 if not mismatch:
-                    await self._prune(upload, item.id, item.size, prune)
+                    await self._settled(upload, item.id, item.size, prune)
                     return
                 verdict = await self._enriched.judge(_name(upload), item.id, fd)
                 if verdict.verified_by is not None:
@@ -198,7 +199,7 @@ class GraphMover:
                         upload, item, digest, st.st_size, st.st_mtime, verdict.verified_by,
                         verdict.reason,
                     )  # fmt: skip
-                    await self._prune(upload, item.id, item.size, prune)
+                    await self._settled(upload, item.id, item.size, prune)
                     return
                 reason = f"{mismatch}; {verdict.reason}" if verdict.reason else mismatch
                 last_code, last_error, resume = HASH_MISMATCH, reason, False
@@ -225,6 +226,20 @@ class GraphMover:
                     self.context.config.policy, "rename"
                 )
                 action = Action.ADOPT_IF_SAME
+            except ReplaceRefused as exc:
+                if self._aside.holds(upload.row):  # refused even as a new file: give up
+                    await self._fail(upload, "itemNotFound", str(exc))
+                    return
+                # The old file goes aside (recorded first), ours arrives as a new one.
+                existing = await self.drive.get_item_by_path(
+                    plan.target_relpath or "", under=self.context.root_id
+                )
+                await self._aside.move_aside(
+                    upload.row, existing.id, parent_id, existing.name or ""
+                )
+                upload.own_file_gone = True
+                conflict, action = "fail", Action.UPLOAD
+                last_code, last_error, resume = "itemNotFound", str(exc), False
             except QuotaExceeded as exc:
                 # The drive is full: every other file would meet the same. The round stops as
                 # a Ctrl-C stops it; this file stays pending (its session, if any, kept).
@@ -247,6 +262,7 @@ class GraphMover:
                 os.close(fd)
         message = f"{last_error} (after {attempts} attempts)"
         if resume:  # the session stays, for the next run to resume (`release_stale` keeps it)
+            await self._aside.failed(upload.row)
             outcomes.failed(upload, last_code, message)
         else:
             await self._fail(upload, last_code, message)
@@ -258,16 +274,19 @@ class GraphMover:
         known = remote is not None or (state is not None and state.item_id is not None)
         return self.context.config.remove_old_versions and conflict == "replace" and known
 
-    async def _prune(self, upload: Upload, item_id: str, size: int | None, wanted: bool) -> None:
-        """Remove the versions older than the one just written; the mark stays for the next
-        run when that fails."""
-        if wanted and await try_prune(self.drive, item_id, size):
+    async def _settled(self, upload: Upload, item_id: str, size: int | None, prune: bool) -> None:
+        """The file is done: the old one moved aside for it goes; with `prune`, the versions
+        older than the one just written go (the mark stays for the next run when that fails)."""
+        await self._aside.settled(upload.row)
+        if prune and await try_prune(self.drive, item_id, size):
             self.context.store.mark_prune(upload.row, False)
 
     async def _fail(self, upload: Upload, code: str, message: str) -> None:
         """The file failed for good: a session saved for it (by this round or an earlier one)
-        is cancelled at once, so that only files the next run can resume keep one."""
+        is cancelled at once, so that only files the next run can resume keep one; an old
+        file moved aside for it goes back under its name."""
         await self._cancel_saved_session(upload.row)
+        await self._aside.failed(upload.row)
         self.outcomes.failed(upload, code, message)
 
     async def _cancel_saved_session(self, row: int) -> None:
@@ -288,49 +307,23 @@ class GraphMover:
         remote: RemoteItem,
         buffer: FragmentBuffer,
     ) -> bool:
-        """Record the file at the target as this one, nothing sent, when it holds the same
-        bytes (or a library's rewrite of them, proved part by part). Its times are compared
-        too: when they are not the source's and the policy would replace the file (overwrite;
-        newer, the target being older), it is given the source's times; a policy that keeps
-        what is there (rename; newer, the target being newer) leaves them. True when
-        adopted."""
-        if remote.quick_xor is None:
+        """Record the file at the target as this one, nothing sent, when it is
+        (`engine/adopt.py`). True when adopted."""
+        found = await same_file(self.context, self._enriched, upload.plan, fd, st, remote, buffer)
+        if found is None:
             return False
-        digest = await hash_file(fd, st.st_size, buffer)
-        verified_by = VerifiedBy.HASH
-        if remote.size != st.st_size or remote.quick_xor != digest:
-            if not self._enriched.provable(_name(upload)):
-                return False
-            verdict = await self._enriched.prove(remote.id, fd)
-            if verdict.verified_by is None:
-                return False
-            verified_by = verdict.verified_by
-        policy = self.context.config.policy
-        replaceable = policy == "overwrite" or (
-            policy == "newer" and not target_is_newer(remote, upload.plan.item)
-        )
-        if replaceable and not _same_time(remote, st.st_mtime):
-            # The policy would replace it: these bytes with the source's times is what a
-            # replacement would make, without sending them.
-            created, modified = file_times(st.st_mtime, st.st_ctime, upload.plan.item.birthtime)
-            patched = await self.drive.update_item(
-                remote.id, file_system_info=FileSystemInfo(created, modified)
-            )
-            remote = replace(remote, etag=patched.etag, modified=modified)
         await self._cancel_saved_session(upload.row)
         self.outcomes.adopted(
-            upload, remote, st.st_size, st.st_mtime, digest=digest, verified_by=verified_by
+            upload,
+            found.remote,
+            st.st_size,
+            st.st_mtime,
+            digest=found.digest,
+            verified_by=found.verified_by,
         )
+        await self._aside.settled(upload.row)
         return True
 
 
 def _name(upload: Upload) -> str:
     return (upload.plan.target_relpath or "").rsplit("/", 1)[-1]
-
-
-def _same_time(remote: RemoteItem, mtime: float) -> bool:
-    """The target shows the source's modification time (Graph keeps it to the second)."""
-    if remote.modified is None:
-        return True
-    source = datetime.fromtimestamp(mtime, UTC)
-    return abs((remote.modified - source).total_seconds()) < TIME_TOLERANCE_S

@@ -39,6 +39,7 @@ from sharelift.state.records import (
     ItemStatus,
     JobRecord,
     KnownItem,
+    MovedAside,
     RoundCount,
     RoundRecord,
     RoundStatus,
@@ -241,6 +242,21 @@ class StateStore(Protocol):
 
     def forget_pruned(self, key: str) -> None:
         """A prune of the folder `key` is complete: forget its files. Committed before
+        returning."""
+
+    # --- files moved aside ---------------------------------------------------------------------
+
+    def save_moved_aside(self, aside: MovedAside) -> None:
+        """Remember, before it is renamed, a file at the target that goes aside while a new
+        one replaces it (replaces what the row held). Committed before returning."""
+
+    def moved_aside(self, row: int) -> MovedAside | None: ...
+
+    def moved_aside_of_job(self, job_id: int) -> list[MovedAside]:
+        """Every file of the job moved aside and not settled yet."""
+
+    def drop_moved_aside(self, row: int) -> None:
+        """The file moved aside is deleted or back under its name. Committed before
         returning."""
 
     # --- upload sessions -----------------------------------------------------------------------

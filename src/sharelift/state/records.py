@@ -200,3 +200,16 @@ class UploadSessionRecord:
 
     def __repr__(self) -> str:  # the URL is a bearer credential for the session
         return f"UploadSessionRecord(item_row={self.item_row}, size={self.size}, url=<hidden>)"
+
+
+class MovedAside(NamedTuple):
+    """A file at the target renamed aside while another replaces it
+    (`StateStore.save_moved_aside`)."""
+
+    item_row: int
+    item_id: str
+    """The old file; renaming keeps its id."""
+    parent_id: str
+    name: str
+    """Its own name, to put it back."""
+    aside_name: str

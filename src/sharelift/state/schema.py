@@ -133,4 +133,22 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        "0006_moved_aside",
+        """
+        -- SharePoint may refuse to replace or delete an Office or web file in a library (404
+        -- itemNotFound although it is there): the file is renamed aside first (a rename is
+        -- not refused), the new one sent, then the old one deleted. Recorded before the
+        -- rename (the item keeps its id), so a run stopped at any point is repaired by the
+        -- next: the old file put back under its name, or deleted once the new one is done.
+        CREATE TABLE moved_aside (
+            item_row      INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+            item_id       TEXT NOT NULL,          -- the old file (its id survives the rename)
+            parent_id     TEXT NOT NULL,          -- its folder at the target
+            name          TEXT NOT NULL,          -- its name, to put it back
+            aside_name    TEXT NOT NULL,          -- the name it is moved aside to
+            created_at    TEXT NOT NULL
+        );
+        """,
+    ),
 ]

@@ -11,8 +11,8 @@ How, here:
 - The schema is the ordered list of named migrations in `sharelift.state.schema`, applied once
   each, in a transaction.
 
-The items table is kept by `ItemRows` (`sqlite_items.py`); jobs, rounds and upload sessions
-here.
+The items table is kept by `ItemRows` (`sqlite_items.py`), files moved aside and old versions
+to remove by `TargetWork` (`sqlite_target.py`); jobs, rounds and upload sessions here.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from sharelift.state.records import (
 from sharelift.state.schema import MIGRATIONS
 from sharelift.state.sqlite_db import ROUND_STATUS
 from sharelift.state.sqlite_items import ItemRows
+from sharelift.state.sqlite_target import TargetWork
 
 _ROUND_COLUMNS = (
     f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
@@ -55,7 +56,7 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-class SqliteStateStore(ItemRows):
+class SqliteStateStore(ItemRows, TargetWork):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 

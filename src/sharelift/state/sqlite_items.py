@@ -241,46 +241,6 @@ class ItemRows(GroupedWrites):
         for row in cur:
             yield make(row)
 
-    # --- old versions --------------------------------------------------------------------------
-
-    def mark_prune(self, row: int, wanted: bool) -> None:
-        self._write(
-            "UPDATE items SET prune_versions = ? WHERE id = ?", (1 if wanted else None, row)
-        )
-        self.flush()
-
-    def prunes_pending(self, job_id: int) -> list[tuple[int, str]]:
-        rows = self._conn.execute(
-            "SELECT id, item_id FROM items WHERE job_id = ? AND prune_versions = 1 "
-            "AND status = 'done' AND item_id IS NOT NULL ORDER BY id",
-            (job_id,),
-        ).fetchall()
-        return [(int(r), str(i)) for r, i in rows]
-
-    def pruned_among(self, key: str, item_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(item_ids), 30_000):
-            part = item_ids[start : start + 30_000]
-            marks = ", ".join("?" * len(part))
-            found.update(
-                i
-                for (i,) in self._conn.execute(
-                    f"SELECT item_id FROM version_prunes WHERE key = ? AND item_id IN ({marks})",  # noqa: S608
-                    (key, *part),
-                )
-            )
-        return found
-
-    def record_pruned(self, key: str, item_ids: Iterable[str]) -> None:
-        self._write_many(
-            "INSERT OR IGNORE INTO version_prunes (key, item_id) VALUES (?, ?)",
-            [(key, i) for i in item_ids],
-        )
-
-    def forget_pruned(self, key: str) -> None:
-        self._write("DELETE FROM version_prunes WHERE key = ?", (key,))
-        self.flush()
-
     # --- reconciling with the target -----------------------------------------------------------
 
     def done_at_target(self, job_id: int, item_ids: Sequence[str]) -> list[TargetKnown]:
