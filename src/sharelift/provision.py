@@ -271,6 +271,7 @@ def admin_client(
         verify=cloud.ca_file,
         timeouts=timeouts,
         pacer=Pacer(max_concurrency=2),
+        connect=cloud.connect,
     )
 
 

@@ -189,6 +189,7 @@ def run_provision(args: argparse.Namespace) -> int:
             verify=cloud.ca_file,
             timeouts=credential.timeouts,
             pacer=Pacer(),
+            connect=cloud.connect,
         ) as graph:
             found = await upns_for_personal_sites(graph, paths)
             for path in sorted(set(paths) - set(found)):

@@ -85,8 +85,10 @@ class GraphClient:
     `base_url` is the version root: Graph global `https://graph.microsoft.com/v1.0`, another
     cloud's, or the emulator's `https://127.0.0.1:PORT/v1.0`. `verify` is a CA file to trust
     in addition to the system store, or a ready SSLContext (which must verify). `timeouts`
-    bound every connection and every wait for an answer. `transport` replaces the network,
-    for tests. Use as `async with GraphClient(...) as client:`.
+    bound every connection and every wait for an answer. `connect` maps host names to the
+    `host:port` to connect to instead (the emulator's emulator.json `connect`: its upload and
+    download URLs name SharePoint hosts; see `graph.connect`). `transport` replaces the
+    network, for tests. Use as `async with GraphClient(...) as client:`.
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class GraphClient:
         max_attempts: int = 8,
         user_agent: str = USER_AGENT,
         transport: httpx.AsyncBaseTransport | None = None,
+        connect: Mapping[str, str] | None = None,
     ) -> None:
         base = httpx.URL(base_url.rstrip("/"))
         if base.scheme != "https":
@@ -121,6 +124,7 @@ class GraphClient:
             connections=self.pacer.max_concurrency + 4,
             user_agent=user_agent,
             transport=transport,
+            connect=connect,
         )
 
     async def __aenter__(self) -> Self:

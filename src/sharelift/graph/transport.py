@@ -20,12 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from typing import IO, Any
 
 import certifi
 import httpx
 
+from sharelift.graph.connect import connect_mounts
 from sharelift.graph.errors import GraphError, TransportError
 from sharelift.network import Timeouts, describe_failure
 
@@ -109,7 +110,9 @@ class Connections:
     """The connections of one GraphClient: Graph calls over one shared HTTP/2 client,
     pre-authenticated URLs (upload sessions, downloads) over HTTP/1.1 clients of one
     connection each (`ConnectionStack`). TLS always verified, proxies from the environment,
-    every call under `timeouts`. `transport` replaces the network for every request (tests).
+    every call under `timeouts`. `connect` sends the hosts it names to another address (the
+    emulator's SharePoint hosts: `graph/connect.py`). `transport` replaces the network for
+    every request (tests).
     """
 
     def __init__(
@@ -120,17 +123,22 @@ class Connections:
         connections: int,
         user_agent: str,
         transport: httpx.AsyncBaseTransport | None = None,
+        connect: Mapping[str, str] | None = None,
     ) -> None:
         timeout = http_timeout(timeouts)
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        mapped = {} if transport is not None else dict(connect or {})
         self.graph = httpx.AsyncClient(
             http2=True,
             verify=context,
             trust_env=True,  # HTTPS_PROXY / NO_PROXY, for Graph and pre-authenticated URLs alike
             timeout=timeout,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            limits=limits,
             headers={"User-Agent": user_agent},
             follow_redirects=False,
             transport=transport,
+            mounts=connect_mounts(mapped, verify=context, http2=True, limits=limits),
         )
         # Fragment PUTs to upload URLs go over HTTP/1.1, one connection each: a large body
         # over one multiplexed HTTP/2 connection is held to its flow-control window and
@@ -147,9 +155,10 @@ class Connections:
                     verify=context,
                     trust_env=True,
                     timeout=timeout,
-                    limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    limits=one,
                     headers={"User-Agent": user_agent},
                     follow_redirects=False,
+                    mounts=connect_mounts(mapped, verify=context, limits=one),
                 )
                 if transport is None
                 else self.graph

@@ -5,7 +5,8 @@
     records.py     the values it deals in: ItemStatus, RoundStatus and the record types
     sqlite.py      the SQLite backend (one file on one machine): jobs, rounds, upload sessions
     sqlite_items.py    its items; sqlite_db.py: its connection, writes grouped into commits
-    schema.py      the SQLite schema, as named migrations applied in order
+    schema.py      the SQLite schema, as named migrations applied in order (item_history and
+                   round_totals keep what each round did; round_samples its throughput)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -21,8 +22,10 @@ from sharelift.state.records import (
     JobRecord,
     KnownItem,
     MovedAside,
+    OutcomeCount,
     RoundCount,
     RoundRecord,
+    RoundSample,
     RoundStatus,
     TargetKnown,
     UploadSessionRecord,
@@ -61,8 +64,10 @@ __all__ = [
     "JobRecord",
     "KnownItem",
     "MovedAside",
+    "OutcomeCount",
     "RoundCount",
     "RoundRecord",
+    "RoundSample",
     "RoundStatus",
     "StateError",
     "StateStore",

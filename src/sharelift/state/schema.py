@@ -3,9 +3,13 @@
 A migration is applied once, inside a transaction, and recorded by name in `schema_migrations`.
 Never edit a migration that has shipped: append a new one. Paths are stored as BLOBs
 (`os.fsencode`) so that names which are not valid UTF-8 survive the round trip exactly.
+Statements are separated by `;` (a trigger is one statement, its body included: `statements`).
 """
 
 from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -104,7 +108,78 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0004_stored_version",
+        "0004_round_history",
+        """
+        -- A round's reports can be rebuilt exactly after later rounds changed its items:
+        -- an item row holds only its last round's outcome, so when a later round changes
+        -- an item, the outcome the earlier round left is kept here first (by the trigger:
+        -- nothing to remember in the code that writes items). A round's item report reads
+        -- the items whose round_id is its id, and its rows here.
+        CREATE TABLE item_history (
+            round_id      INTEGER NOT NULL,       -- the round whose outcome this was
+            item_row      INTEGER NOT NULL REFERENCES items(id),
+            kind          TEXT NOT NULL,
+            target_path   TEXT,
+            size          INTEGER,
+            mtime_ns      INTEGER,
+            quick_xor     TEXT,
+            item_id       TEXT,
+            etag          TEXT,
+            status        TEXT NOT NULL,
+            error_code    TEXT,
+            error_message TEXT,
+            attempts      INTEGER NOT NULL,
+            started_at    TEXT,
+            ended_at      TEXT,
+            PRIMARY KEY (round_id, item_row)
+        ) WITHOUT ROWID;
+        CREATE TRIGGER items_keep_round_outcome BEFORE UPDATE OF round_id ON items
+        WHEN OLD.round_id IS NOT NULL AND OLD.round_id IS NOT NEW.round_id
+        BEGIN
+            INSERT OR REPLACE INTO item_history (round_id, item_row, kind, target_path, size,
+                mtime_ns, quick_xor, item_id, etag, status, error_code, error_message, attempts,
+                started_at, ended_at)
+            VALUES (OLD.round_id, OLD.id, OLD.kind, OLD.target_path, OLD.size, OLD.mtime_ns,
+                OLD.quick_xor, OLD.item_id, OLD.etag, OLD.status, OLD.error_code,
+                OLD.error_message, OLD.attempts, OLD.started_at, OLD.ended_at);
+        END;
+
+        -- What a round's walk met, counted when the round closed (the live count also covers
+        -- items only seen, which later rounds mark as theirs).
+        CREATE TABLE round_totals (
+            round_id      INTEGER NOT NULL REFERENCES rounds(id),
+            kind          TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            changed       INTEGER NOT NULL,
+            noted         INTEGER NOT NULL,
+            started       INTEGER NOT NULL,
+            items         INTEGER NOT NULL,
+            size          INTEGER NOT NULL,
+            PRIMARY KEY (round_id, kind, status, changed, noted, started)
+        ) WITHOUT ROWID;
+        ALTER TABLE rounds ADD COLUMN counted INTEGER NOT NULL DEFAULT 0;  -- round_totals kept
+        ALTER TABLE rounds ADD COLUMN log_path TEXT NOT NULL DEFAULT '';
+        """,
+    ),
+    (
+        "0005_round_samples",
+        """
+        -- A round's counters every few seconds while it runs: the throughput over the run
+        -- (the HTML report's chart; a dashboard reads the same rows).
+        CREATE TABLE round_samples (
+            round_id      INTEGER NOT NULL REFERENCES rounds(id),
+            at            TEXT NOT NULL,
+            files_done    INTEGER NOT NULL,
+            bytes_done    INTEGER NOT NULL,
+            files_skipped INTEGER NOT NULL,
+            files_failed  INTEGER NOT NULL,
+            throttled     INTEGER NOT NULL,
+            PRIMARY KEY (round_id, at)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "0006_stored_version",
         """
         -- What the target stores may differ from the bytes sent: a SharePoint library rewrites
         -- the metadata of the Office files committed to it. The stored version's size and
@@ -112,13 +187,30 @@ MIGRATIONS: list[tuple[str, str]] = [
         -- --verify-target compares with what the target holds, and `verified_by` says which
         -- check proved the item: hash, parts (the Office package proved part by part) or size
         -- (the upload took every byte, the content was not compared).
+        -- The round history keeps them too, so that a round's reports rebuilt later say
+        -- which check proved each file.
         ALTER TABLE items ADD COLUMN stored_size INTEGER;
         ALTER TABLE items ADD COLUMN stored_hash TEXT;
         ALTER TABLE items ADD COLUMN verified_by TEXT;
+        ALTER TABLE item_history ADD COLUMN stored_size INTEGER;
+        ALTER TABLE item_history ADD COLUMN stored_hash TEXT;
+        ALTER TABLE item_history ADD COLUMN verified_by TEXT;
+        DROP TRIGGER items_keep_round_outcome;
+        CREATE TRIGGER items_keep_round_outcome BEFORE UPDATE OF round_id ON items
+        WHEN OLD.round_id IS NOT NULL AND OLD.round_id IS NOT NEW.round_id
+        BEGIN
+            INSERT OR REPLACE INTO item_history (round_id, item_row, kind, target_path, size,
+                mtime_ns, quick_xor, item_id, etag, status, error_code, error_message, attempts,
+                started_at, ended_at, stored_size, stored_hash, verified_by)
+            VALUES (OLD.round_id, OLD.id, OLD.kind, OLD.target_path, OLD.size, OLD.mtime_ns,
+                OLD.quick_xor, OLD.item_id, OLD.etag, OLD.status, OLD.error_code,
+                OLD.error_message, OLD.attempts, OLD.started_at, OLD.ended_at,
+                OLD.stored_size, OLD.stored_hash, OLD.verified_by);
+        END;
         """,
     ),
     (
-        "0005_version_prunes",
+        "0007_version_prunes",
         """
         -- Removing the versions older than the current one of a file (each counts against
         -- the site's quota). prune_versions marks a file replaced with the option to do so,
@@ -134,7 +226,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0006_moved_aside",
+        "0008_moved_aside",
         """
         -- SharePoint may refuse to replace or delete an Office or web file in a library (404
         -- itemNotFound although it is there): the file is renamed aside first (a rename is
@@ -152,3 +244,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+
+def statements(sql: str) -> Iterator[str]:
+    """The statements of a migration, one by one (`;` inside a trigger's body does not end
+    the trigger)."""
+    pending = ""
+    for piece in sql.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
