@@ -259,7 +259,7 @@ async def test_transport_errors_show_only_the_host_of_an_upload_url() -> None:
             await client.request("PUT", UPLOAD, content=b"x", auth=False)
     text = str(caught.value) + repr(caught.value)
     assert "SECRET" not in text and "uploadSession" not in text
-    assert caught.value.url == "https://tenant.sharepoint.test/…"
+    assert caught.value.url == "https://tenant.sharepoint.test/… (upload URL)"
     assert "tenant.sharepoint.test" in str(caught.value)
 
 

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             verify=cloud.ca_file,
             timeouts=credential.timeouts,
             pacer=Pacer(max_concurrency=args.workers),
+            connect=cloud.connect,
         ) as client:
             if args.dry_run:
                 return await prune_target(client, spec, None, dry_run=True, say=say, stop=stop)

@@ -228,7 +228,8 @@ class GraphClient:
         url = self.url(path_or_url)
         if params:
             url = url.copy_merge_params({k: str(v) for k, v in params.items()})
-        label = url_label(url, preauthenticated=not auth)
+        what = "download URL" if sink is not None else "upload URL"
+        label = url_label(url, preauthenticated=not auth, what=what)
         if url.scheme != "https":
             raise ValueError(f"refusing a request without TLS: {label}")
         if auth and not self._same_origin(url):
@@ -307,12 +308,7 @@ class GraphClient:
                     raise _decode_error(response, method, label, request_id, delay)
                 assert failure is not None
                 raise transport_error(
-                    failure,
-                    method,
-                    url,
-                    request_id,
-                    timeouts=self.timeouts,
-                    preauthenticated=not auth,
+                    failure, method, url, request_id, timeouts=self.timeouts, label=label
                 ) from failure
             log.info(
                 "retrying %s %s (%s, attempt %d)",

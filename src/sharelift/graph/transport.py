@@ -67,14 +67,15 @@ def redact_url(url: httpx.URL | str) -> str:
     return text + ("?…" if parsed.query else "")
 
 
-def url_label(url: httpx.URL | str, *, preauthenticated: bool) -> str:
+def url_label(url: httpx.URL | str, *, preauthenticated: bool, what: str = "upload URL") -> str:
     """A URL as messages and logs may show it: a pre-authenticated URL (an upload session's,
-    a download's) as `https://host/…`, whatever its shape; any other without its query."""
+    a download's: `what`) as `https://host/… (upload URL)`, whatever its shape; any other
+    without its query."""
     if not preauthenticated:
         return redact_url(url)
     parsed = httpx.URL(str(url))
     port = f":{parsed.port}" if parsed.port is not None else ""
-    return f"{parsed.scheme}://{parsed.host}{port}/…"
+    return f"{parsed.scheme}://{parsed.host}{port}/… ({what})"
 
 
 class ConnectionStack:
@@ -244,12 +245,13 @@ def transport_error(
     request_id: str,
     *,
     timeouts: Timeouts,
-    preauthenticated: bool,
+    label: str,
 ) -> TransportError:
-    """No answer came: the host, the proxy and what to check, never the URL's secrets."""
+    """No answer came: the host, the proxy and what to check, never the URL's secrets
+    (`label` is the URL as a message may show it)."""
     return TransportError(
         f"{type(failure).__name__}: {describe_failure(failure, str(url), timeouts)}",
         method=method,
-        url=url_label(url, preauthenticated=preauthenticated),
+        url=label,
         client_request_id=request_id,
     )
