@@ -251,4 +251,6 @@ def test_sharepoint_rest_with_an_app_secret_is_refused_before_anything_starts(
     state = ["--state", str(tmp_path / "s.db")]
     assert main(["migrate", "--jobs", str(job_file), "--provision", *base, *state]) == 2
     assert "--provision calls SharePoint REST" in capsys.readouterr().err
-    assert main(["provision", "user000@contoso.com", *base, "--auth", "certificate"]) == 0
+    assert main(
+        ["provision", "user000@contoso.com", *base, "--auth", "certificate", "--no-wait"]
+    ) in (0, 75)

@@ -79,3 +79,68 @@ def test_a_timeout_must_be_a_positive_number(flag: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "more than 0" in done.stderr
+
+
+def test_sign_in_that_never_answers_fails_fast(
+    emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
+) -> None:
+    """The emulator's own fault: the token endpoint takes the request and never answers."""
+    server = emulator_factory()
+    server.set_faults(never_answer="signin")
+    write_tree(tmp_path / "src", {"a.txt": b"a"})
+    command = migrate_command(server, tmp_path / "src", "Hang", tmp_path / "state.db")
+    command += ["--connect-timeout", "0.5", "--read-timeout", "0.5"]
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    done, took = run(command, env)
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.count("\n") == 1 and "did not answer within 0.5 s" in done.stderr
+    assert "(no proxy)" in done.stderr
+    assert took < 30, took
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("selector", "target", "host"),
+    [
+        ("upload-url", "onedrive:megan@contoso.com/Hang", "contoso-my.sharepoint.com"),
+        ("path:*/_layouts/15/download.aspx",
+         "https://contoso.sharepoint.com/sites/Team/Shared Documents/Hang",
+         "contoso.sharepoint.com"),
+    ],
+    ids=["upload URL", "the proof's download"],
+)  # fmt: skip
+def test_upload_and_download_urls_that_never_answer_fail_the_file_not_the_run(
+    emulator_factory: Callable[..., EmulatorServer],
+    tmp_path: Path,
+    selector: str,
+    target: str,
+    host: str,
+) -> None:
+    """Each file whose upload (or, for an Office file in a library, whose proof's download)
+    gets no answer fails within a few timeouts, its message naming the host and no more of
+    the URL; the run ends."""
+    from sharelift.cli import main
+    from sharelift.state import open_state
+    from support.office_files import office_file
+
+    server = emulator_factory()
+    server.set_faults(never_answer=selector, replace_not_found_rate=0.0)
+    src = tmp_path / "src"
+    write_tree(src, {"a.docx": office_file("docx", seed=1), "b.docx": office_file("docx", seed=2)})
+    began = time.monotonic()
+    code = main(
+        [
+            "migrate", str(src), target, "--emulator", str(server.data_dir),
+            "--state", str(tmp_path / "s.db"), "--quiet",
+            "--connect-timeout", "0.5", "--read-timeout", "0.5",
+        ]
+    )  # fmt: skip
+    assert code == 1
+    assert time.monotonic() - began < 90
+    with open_state(tmp_path / "s.db") as store:
+        failed = [i for i in store.items(store.jobs()[0].id) if i.status == "failed"]
+    assert len(failed) == 2
+    for item in failed:
+        message = item.error_message or ""
+        assert f"{host} did not answer within 0.5 s" in message, message
+        assert "/personal/" not in message and "_api" not in message and "tempauth" not in message
