@@ -49,6 +49,7 @@ def test_sign_in_through_a_proxy_that_never_answers_fails_fast_and_says_where(
     assert took < 30, took
 
 
+@pytest.mark.slow  # three attempts, each waiting out its timeout
 def test_graph_through_a_proxy_that_never_answers_fails_fast_and_says_where(
     emulator: EmulatorServer, tmp_path: Path, app_token: Callable[..., str]
 ) -> None:
