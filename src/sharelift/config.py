@@ -402,6 +402,7 @@ GROUPS: dict[str, str] = {
     "provision": "OneDrive provisioning",
     "scan": "Scan",
     "status": "Status and reports of past runs",
+    "dashboard": "The dashboard",
     "emulator": "The emulator command",
     "demo": "The demo command",
 }
@@ -429,9 +430,9 @@ _TABLE: tuple[Option, ...] = (
     _o("config", "general", Location(metavar="FILE"), None,
        "read settings from this TOML file (flags and the environment win over it)",
        commands=("scan", "migrate", "provision", "status", "report", "login", "logout",
-                 "emulator", "demo", "config", "versions"), key=None),
+                 "emulator", "demo", "config", "dashboard", "versions"), key=None),
     _o("state", "general", Location(), None, "the state store",
-       commands=("migrate", "status", "report", "versions"), api=("migrate",),
+       commands=("migrate", "status", "report", "dashboard", "versions"), api=("migrate",),
        default_text="state.db in the user state folder"),
     _o("report", "general", Location(metavar="DIR"), None,
        "write the reports into DIR (scan: none unless given, never inside SOURCE; migrate: "
@@ -549,6 +550,29 @@ _TABLE: tuple[Option, ...] = (
     _o("chunk_size", "migrate", Size(unit=FRAGMENT_UNIT, below=60 * MIB), 10 * MIB,
        "upload fragment size, a multiple of 320k below 60M; a worker holds two",
        commands=("migrate",), api=("migrate",)),
+    _o("via", "migrate", Choice(choices=("graph", "migration-api"), metavar="MOVER"), "graph",
+       "how files travel: graph (upload sessions) or migration-api (packages in Azure Blob "
+       "imported by SharePoint; docs/migration-api.md)", commands=("migrate", "demo"),
+       api=("migrate",)),
+    _o("migration_storage", "migrate", Kind(), "",
+       "--via migration-api: a connection string to your own Azure Storage account (default: "
+       "containers SharePoint provides)", commands=("migrate",), api=("migrate",), flag=None,
+       secret=True),
+    _o("migration_queue", "migrate", Switch(), False,
+       "--via migration-api: also read the job events from an Azure queue (Microsoft retires "
+       "queues in 2026)", commands=("migrate",), api=("migrate",)),
+    _o("user_map", "migrate", Location(metavar="FILE"), None,
+       "--via migration-api: CSV source,upn mapping source owners to authors ('*' for the rest)",
+       commands=("migrate",), api=("migrate",)),
+    _o("package_files", "migrate", Integer(minimum=1, maximum=10_000), 250,
+       "--via migration-api: files per package at most", commands=("migrate",),
+       api=("migrate",)),
+    _o("package_size", "migrate", Size(below=16 * 1024 * MIB), 250 * MIB,
+       "--via migration-api: bytes per package at most (a larger file goes alone)",
+       commands=("migrate",), api=("migrate",)),
+    _o("migration_poll", "migrate", Number(positive=True), 15.0,
+       "--via migration-api: time between progress checks of a job (Microsoft advises about a "
+       "minute)", commands=("migrate",), api=("migrate",)),
     # job files
     _o("jobs", "jobs", Location(metavar="FILE"), None,
        "an SPMT / Migration Manager CSV or JSON job file (migrate: run every row; status: "
@@ -596,6 +620,19 @@ _TABLE: tuple[Option, ...] = (
        commands=("report",)),
     _o("out", "status", Location(metavar="DIR"), None, "where to write the reports",
        commands=("report",), required=True),
+    # the dashboard
+    _o("dashboard_host", "dashboard", Kind(metavar="ADDRESS"), "127.0.0.1",
+       "address to listen on; any but a loopback address needs the token",
+       commands=("dashboard",), flag="--host"),
+    _o("dashboard_port", "dashboard", Integer(minimum=0, maximum=65535), 8765,
+       "TCP port (0: a free one)", commands=("dashboard",), flag="--port"),
+    _o("dashboard_token", "dashboard", Kind(), "",
+       "the token a dashboard listening beyond this machine asks for",
+       commands=("dashboard",), flag=None, key="dashboard.token", secret=True,
+       default_text="a new random one, printed at start"),
+    _o("dashboard", "dashboard", Integer(metavar="PORT", minimum=0, maximum=65535), None,
+       "serve the dashboard on 127.0.0.1:PORT beside the run (0: a free port; the address "
+       "is printed)", commands=("migrate",), key="dashboard.beside_run"),
     # the emulator command
     _emulator("data", Location(metavar="DIR"), None, "data folder", required=True),
     _emulator("port", Integer(minimum=0, maximum=65535), 0, "TCP port",

@@ -15,6 +15,9 @@
     │                               reached after every retry; run again later (exit 75)
     ├── BusyError                   the same job (or job file) is running already (exit 75)
     ├── EmulatorError               the local emulator cannot start or its data folder is unusable
+    ├── DashboardError              the dashboard cannot listen where it was asked to (exit 2)
+    ├── MigrationApiError           a Migration API call was refused or failed
+                                    (sharelift.migration_api.jobs)
     └── GraphError                  a Microsoft Graph call failed (sharelift.graph.errors):
         ├── TransportError          no HTTP response: refused, reset, timed out, TLS
         ├── Unauthorized, Forbidden 401 / 403 (exit 3)
@@ -111,6 +114,12 @@ class EmulatorError(ShareliftError):
     """The emulator cannot start, or its data folder is not an emulator's."""
 
     exit_code = 1
+
+
+class DashboardError(ShareliftError):
+    """The dashboard cannot listen where it was asked to (the address is taken or not ours)."""
+
+    exit_code = 2
 
 
 class BusyError(ShareliftError):

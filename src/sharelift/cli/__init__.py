@@ -9,6 +9,7 @@ arguments, calls the public library API and prints what it got back:
     jobs            sharelift migrate --jobs FILE, sharelift provision
     status          sharelift status, sharelift report
     versions        sharelift versions prune TARGET
+    dashboard       sharelift dashboard (and the dashboard beside a run: migrate --dashboard)
     login           sharelift login, sharelift logout
     emulator        sharelift emulator --data DIR
     demo            sharelift demo
@@ -38,6 +39,7 @@ from pathlib import Path
 from sharelift import __version__
 from sharelift.cli import (
     config_command,
+    dashboard,
     demo,
     emulator,
     jobs,
@@ -67,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register_provision(sub)
     versions.register(sub)
     status.register(sub)
+    dashboard.register(sub)
     login.register(sub)
     emulator.register(sub)
     demo.register(sub)

@@ -57,6 +57,13 @@ def exit_code(result: MigrationResult) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sharelift.cli.dashboard import beside_run, state_path
+
+    with beside_run(args.dashboard, state_path(args)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from sharelift.api import migrate_async

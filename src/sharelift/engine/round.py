@@ -218,7 +218,8 @@ class Engine:
     def _save_progress(self, round_id: int) -> None:
         """The round's counters and a sample of them (the reports' throughput chart)."""
         t = self.tally
-        throttled = self.drive.client.pacer.state().throttled
+        pacer = self.drive.client.pacer.state()
+        throttled, waited = pacer.throttled, pacer.throttle_wait
         self.store.update_round(
             round_id,
             files_total=t.files_total,
@@ -228,6 +229,7 @@ class Engine:
             files_skipped=t.files_skipped,
             files_failed=t.files_failed,
             throttled=throttled,
+            throttle_wait=waited,
         )
         self.store.add_round_sample(
             round_id,
@@ -238,6 +240,7 @@ class Engine:
                 files_skipped=t.files_skipped,
                 files_failed=t.files_failed,
                 throttled=throttled,
+                throttle_wait=waited,
             ),
         )
 

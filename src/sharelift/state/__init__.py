@@ -4,9 +4,13 @@
                    there), and StateError
     records.py     the values it deals in: ItemStatus, RoundStatus and the record types
     sqlite.py      the SQLite backend (one file on one machine): jobs, rounds, upload sessions
-    sqlite_items.py    its items; sqlite_db.py: its connection, writes grouped into commits
+    sqlite_items.py    its items; sqlite_packages.py: its Migration API packages;
+                   sqlite_target.py: files moved aside and old versions to remove;
+                   sqlite_db.py: its connection, writes grouped into commits
     schema.py      the SQLite schema, as named migrations applied in order (item_history and
-                   round_totals keep what each round did; round_samples its throughput)
+                   round_totals keep what each round did; round_samples its throughput;
+                   0007_dashboard: throttle waits, report folders, samples by time;
+                   0008-0010: stored versions, version prunes, files moved aside)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -21,8 +25,11 @@ from sharelift.state.records import (
     ItemStatus,
     JobRecord,
     KnownItem,
+    MigrationPackageRecord,
     MovedAside,
     OutcomeCount,
+    PackageFileRecord,
+    PackageStatus,
     RoundCount,
     RoundRecord,
     RoundSample,
@@ -63,8 +70,11 @@ __all__ = [
     "ItemStatus",
     "JobRecord",
     "KnownItem",
+    "MigrationPackageRecord",
     "MovedAside",
     "OutcomeCount",
+    "PackageFileRecord",
+    "PackageStatus",
     "RoundCount",
     "RoundRecord",
     "RoundSample",

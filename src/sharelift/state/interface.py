@@ -44,8 +44,11 @@ from sharelift.state.records import (
     ItemStatus,
     JobRecord,
     KnownItem,
+    MigrationPackageRecord,
     MovedAside,
     OutcomeCount,
+    PackageFileRecord,
+    PackageStatus,
     RoundCount,
     RoundRecord,
     RoundSample,
@@ -112,10 +115,10 @@ class StateStore(Protocol):
         is closed as `interrupted` first, its counts kept as `finish_round` keeps them.
         Committed before returning."""
 
-    def update_round(self, round_id: int, **counters: int) -> None:
+    def update_round(self, round_id: int, **counters: float) -> None:
         """Refresh a running round's heartbeat and progress counters (any of files_total,
-        bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled; another
-        name raises ValueError)."""
+        bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled, and
+        throttle_wait in seconds; another name raises ValueError)."""
 
     def finish_round(self, round_id: int, status: RoundStatus) -> None:
         """Close a round as completed, failed or interrupted (`running` raises ValueError),
@@ -129,6 +132,19 @@ class StateStore(Protocol):
 
     def round_samples(self, round_id: int) -> Iterator[RoundSample]:
         """A round's samples, oldest first, streamed."""
+
+    def samples_since(self, after: str) -> Iterator[tuple[int, RoundSample]]:
+        """(round id, sample) for the samples of every round taken at an instant later than
+        `after` (ISO UTC; "" for all), oldest first, streamed. A dashboard asks for what is
+        new since its last look: only those rows are read, not every round's."""
+
+    def set_round_reports(self, round_id: int, folder: str) -> None:
+        """Remember the folder the round's reports are written to (absolute), before they
+        are written. Committed before returning."""
+
+    def latest_rounds(self) -> list[RoundRecord]:
+        """The last round of every job that has one, by job id: one small query, whatever
+        the number of items (a dashboard asks every few seconds)."""
 
     def round(self, round_id: int) -> RoundRecord | None: ...
 
@@ -163,6 +179,10 @@ class StateStore(Protocol):
         """The job's items as they stand now, counted by kind, status and code, with an
         example of each group: what is at the target and what is not, and why. Without
         reading every item into the caller."""
+
+    def noted_items(self, job_id: int, status: ItemStatus) -> Iterator[ItemRecord]:
+        """The job's items of one status that carry a code (for `done`: a note, such as the
+        rule a rename fixed), in path order, streamed."""
 
     def count_items(self, job_id: int) -> dict[str, int]:
         """How many of the job's items are in each status (statuses with none are absent)."""
@@ -298,3 +318,57 @@ class StateStore(Protocol):
 
     def upload_sessions(self, job_id: int) -> list[UploadSessionRecord]:
         """Every session the job's items hold."""
+
+    # --- Migration API packages ----------------------------------------------------------------
+
+    def create_migration_package(
+        self,
+        job_id: int,
+        round_id: int,
+        package_id: str,
+        *,
+        data_uri: str,
+        manifest_uri: str,
+        queue_uri: str | None,
+        key_file: str,
+        own_containers: bool,
+        files: Iterable[PackageFileRecord],
+    ) -> int:
+        """Record a package the moment its containers exist, with its files (their
+        `package_row` is ignored), `packing`; returns its row. Committed before returning."""
+
+    def package_file_stored(
+        self, package_row: int, item_row: int, *, quick_xor: str, md5: str
+    ) -> None:
+        """The file's blob and its snapshot are stored: the hash of the bytes read and the MD5
+        of what was stored."""
+
+    def drop_package_files(self, package_row: int, item_rows: Iterable[int]) -> None:
+        """Take these files out of a package not yet submitted (their source changed, or no
+        run plans them any more). Committed before returning."""
+
+    def set_package_status(
+        self,
+        package_row: int,
+        status: PackageStatus,
+        *,
+        migration_job_id: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Move a package on; `migration_job_id` and `message` are kept once given. Committed
+        before returning: the job id is saved before anything else happens to the package."""
+
+    def package_progress(
+        self, package_row: int, next_token: str, *, errors: int, warnings: int
+    ) -> None:
+        """Where reading the job's events stands, and what they counted. Committed."""
+
+    def migration_packages(
+        self, job_id: int, *, open_only: bool = False
+    ) -> list[MigrationPackageRecord]:
+        """The job's packages, oldest first (`open_only`: those not closed or failed)."""
+
+    def migration_package(self, package_row: int) -> MigrationPackageRecord | None: ...
+
+    def package_files(self, package_row: int) -> list[PackageFileRecord]:
+        """A package's files (at most a few hundred), by item row."""

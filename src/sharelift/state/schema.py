@@ -179,7 +179,66 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0006_stored_version",
+        "0006_migration_packages",
+        """
+        -- The Migration API mover's packages (issue 14): recorded the moment their containers
+        -- exist, with the service's job id saved before anything else once it is known, so
+        -- that a killed run resumes them (uploads what is missing, follows the job) and never
+        -- submits one twice. SAS URIs are bearer credentials: the file is 0600.
+        CREATE TABLE migration_packages (
+            id               INTEGER PRIMARY KEY,
+            job_id           INTEGER NOT NULL REFERENCES jobs(id),
+            round_id         INTEGER NOT NULL,
+            package_id       TEXT NOT NULL UNIQUE,
+            status           TEXT NOT NULL,  -- packing submitting submitted ended closed failed
+            data_uri         TEXT NOT NULL,
+            manifest_uri     TEXT NOT NULL,
+            queue_uri        TEXT,
+            key_file         TEXT NOT NULL,
+            own_containers   INTEGER NOT NULL,
+            migration_job_id TEXT,
+            next_token       TEXT NOT NULL DEFAULT '0',
+            files            INTEGER NOT NULL DEFAULT 0,
+            bytes            INTEGER NOT NULL DEFAULT 0,
+            errors           INTEGER NOT NULL DEFAULT 0,
+            warnings         INTEGER NOT NULL DEFAULT 0,
+            message          TEXT,
+            created_at       TEXT NOT NULL,
+            submitted_at     TEXT,
+            ended_at         TEXT
+        );
+        CREATE INDEX migration_packages_by_job ON migration_packages (job_id, status);
+
+        CREATE TABLE migration_package_files (
+            package_row   INTEGER NOT NULL REFERENCES migration_packages(id) ON DELETE CASCADE,
+            item_row      INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            file_id       TEXT NOT NULL,
+            blob          TEXT NOT NULL,
+            size          INTEGER NOT NULL,
+            mtime_ns      INTEGER NOT NULL,
+            quick_xor     TEXT,
+            md5           TEXT,
+            stored        INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (package_row, item_row)
+        ) WITHOUT ROWID;
+        CREATE INDEX migration_package_files_by_item ON migration_package_files (item_row);
+        """,
+    ),
+    (
+        "0007_dashboard",
+        """
+        -- Throttling as time: the seconds the tenant's throttle windows (Retry-After) held
+        -- every request, beside the count of 429/503 answers already kept.
+        ALTER TABLE rounds ADD COLUMN throttle_wait REAL NOT NULL DEFAULT 0;
+        ALTER TABLE round_samples ADD COLUMN throttle_wait REAL NOT NULL DEFAULT 0;
+        -- Where a round's reports were written (a dashboard links to them; "" for none yet).
+        ALTER TABLE rounds ADD COLUMN report_dir TEXT NOT NULL DEFAULT '';
+        -- A dashboard reads only the samples written since its last look, across rounds.
+        CREATE INDEX round_samples_by_time ON round_samples (at);
+        """,
+    ),
+    (
+        "0008_stored_version",
         """
         -- What the target stores may differ from the bytes sent: a SharePoint library rewrites
         -- the metadata of the Office files committed to it. The stored version's size and
@@ -210,7 +269,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0007_version_prunes",
+        "0009_version_prunes",
         """
         -- Removing the versions older than the current one of a file (each counts against
         -- the site's quota). prune_versions marks a file replaced with the option to do so,
@@ -226,7 +285,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0008_moved_aside",
+        "0010_moved_aside",
         """
         -- SharePoint may refuse to replace or delete an Office or web file in a library (404
         -- itemNotFound although it is there): the file is renamed aside first (a rename is
