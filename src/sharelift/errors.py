@@ -45,6 +45,7 @@ EXIT_FINDINGS = 1  # the command completed, but with failures or (with --fail-on
 EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_TARGET = 4
+EXIT_SOFTWARE = 70  # sysexits' EX_SOFTWARE: a defect in sharelift (the CLI's last resort)
 EXIT_TEMPFAIL = 75  # sysexits' EX_TEMPFAIL: nothing is wrong, try again later (cron, systemd)
 EXIT_INTERRUPTED = 130
 

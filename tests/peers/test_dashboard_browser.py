@@ -217,6 +217,8 @@ def test_a_job_file_and_a_job_page(
 
 def test_a_dashboard_beyond_this_machine_needs_its_token(browser: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.wait import WebDriverWait
 
     state = tmp_path / "state.db"
     with open_state(state) as db:
@@ -229,10 +231,12 @@ def test_a_dashboard_beyond_this_machine_needs_its_token(browser: Any, tmp_path:
         field = browser.find_element(By.ID, "token")
         field.send_keys("wrong")
         field.submit()
+        WebDriverWait(browser, 20).until(staleness_of(field))  # the answer is a new page
         assert "/srv/share" not in browser.page_source
         field = browser.find_element(By.ID, "token")
         field.send_keys("t0ken-for-test")
         field.submit()
+        WebDriverWait(browser, 20).until(staleness_of(field))
         assert "/srv/share" in browser.find_element(By.TAG_NAME, "main").text
         assert "token" not in browser.current_url  # kept as a cookie, out of the address
         browser.get(local + "jobs/1")

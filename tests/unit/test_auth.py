@@ -131,3 +131,27 @@ def test_token_cache_is_private(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(AuthError, match="readable by others"):
         _Cached(path)
+
+
+def test_an_unreachable_identity_service_names_the_host_and_the_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import errno
+
+    from requests.exceptions import ConnectionError as Unreachable
+
+    from sharelift.auth import _unreachable
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    settings = AuthSettings("secret", authority="https://login.microsoftonline.com/contoso.com")
+    refused = Unreachable(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
+    direct = _unreachable(refused, settings)
+    assert str(direct) == (
+        "sign-in failed: cannot connect to login.microsoftonline.com (no proxy) (Connection "
+        "refused); check the network, DNS and the proxy settings (HTTPS_PROXY, NO_PROXY)"
+    )
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pa55word@proxy.corp.example:3128")
+    proxied = str(_unreachable(refused, settings))
+    assert "through the proxy http://proxy.corp.example:3128" in proxied
+    assert "pa55word" not in proxied and "user" not in proxied

@@ -4,6 +4,7 @@ display, Ctrl-C handling and the exit code; `--jobs FILE` is handed to sharelift
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import TYPE_CHECKING
@@ -16,7 +17,14 @@ from sharelift.errors import (
     EXIT_TEMPFAIL,
     UsageError,
 )
-from sharelift.progress import MessageEvent, Snapshot, SnapshotEvent, Tally
+from sharelift.progress import (
+    MessageEvent,
+    PlanEvent,
+    Snapshot,
+    SnapshotEvent,
+    Tally,
+    end_line,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -69,8 +77,8 @@ def _run(args: argparse.Namespace) -> int:
     from sharelift.api import migrate_async
     from sharelift.cli.connect import connect
     from sharelift.cli.signals import run_until_signalled
-    from sharelift.progress import choose_renderer
     from sharelift.target import parse_target
+    from sharelift.views import choose_renderer
 
     if args.jobs:
         from sharelift.cli.jobs import run_job_file
@@ -91,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         parse_target(args.target)  # a malformed TARGET is refused before anyone signs in
     credential = connect(args)
     renderer = choose_renderer(args.json, args.quiet or args.dry_run)
-    display = Display(renderer)
+    display = Display(renderer, json_lines=args.json)
     # Quiet runs subscribe nothing: the engine then builds no event per file.
     subscribers = [display.receive] if renderer is not None or args.dry_run else []
 
@@ -128,6 +136,7 @@ def _run(args: argparse.Namespace) -> int:
             f"target, {result.unchanged} unchanged, {result.skipped} skipped, "
             f"{result.failed} failed" + (f", {result.deleted} deleted" if result.deleted else "")
         )
+        print(end_line(result.bytes_uploaded, float(result.summary.get("duration_seconds", 0.0))))
         print(f"target:  {result.target}")
         if result.reports is not None:
             print(f"reports: {result.reports}")
@@ -147,16 +156,25 @@ class _Mirror(Tally):
 
 class Display:
     """Progress events of the library shown by a renderer (None: only messages, on stderr).
-    The renderer starts with the first event, so a run that never starts shows nothing."""
+    The renderer starts with the first event, so a run that never starts shows nothing. With
+    `json_lines`, a dry run's plan is a JSON object per item on stdout (and its text lines are
+    not shown)."""
 
-    def __init__(self, renderer: Renderer | None) -> None:
+    def __init__(self, renderer: Renderer | None, *, json_lines: bool = False) -> None:
         self._renderer = renderer
+        self._json = json_lines
         self._mirror = _Mirror()
         self._started = False
 
     def receive(self, event: ProgressEvent) -> None:
+        if isinstance(event, PlanEvent):
+            if self._json:
+                doc = {"event": "plan", **dataclasses.asdict(event)}
+                print(json.dumps(doc, ensure_ascii=False), flush=True)
+            return
         if isinstance(event, MessageEvent):
-            say(event.text)
+            if not self._json:
+                say(event.text)
             return
         if self._renderer is None:
             return

@@ -277,7 +277,8 @@ class SessionSender:
         if session_url is None:
             session_url = await self._open_session(upload, new, st)
         counted = offset  # bytes this attempt counted as sent (the resumed ones included)
-        tally.sent(offset)
+        path = upload.plan.item.relpath
+        tally.resumed(path, offset)
         restarted = False
         reader = ReadAhead(fd, buffers)
         try:
@@ -305,7 +306,7 @@ class SessionSender:
                         digest = hasher.b64digest()
                         made = await self._find_made(new, digest)
                         if made is not None:
-                            tally.sent(length)
+                            tally.sent(length, path)
                             store.drop_upload_session(upload.row)
                             return made, digest
                         if await self._alive(session_url):
@@ -314,7 +315,7 @@ class SessionSender:
                     if restarted:
                         raise
                     restarted = True
-                    tally.sent(-counted)
+                    tally.sent(-counted, path)
                     counted = 0
                     store.drop_upload_session(upload.row)
                     hasher = QuickXorHash()
@@ -323,7 +324,7 @@ class SessionSender:
                     continue
                 offset += length
                 counted += length
-                tally.sent(length)
+                tally.sent(length, path)
                 if result.item is not None:
                     store.drop_upload_session(upload.row)
                     return result.item, hasher.b64digest()
@@ -332,7 +333,7 @@ class SessionSender:
                 if self.context.stopping.is_set():
                     return None, ""  # keep the session: the next run resumes it
         except BaseException as exc:
-            tally.sent(-counted)
+            tally.sent(-counted, path)
             if not resumable(exc):
                 # Abandoned: do not leave the session behind (invariant 4).
                 with contextlib.suppress(GraphError):

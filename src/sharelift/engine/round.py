@@ -5,6 +5,7 @@
       --verify-target: reconcile the state with the target's delta      reconcile.py
       make sure the job's target folder exists
       walk thread ──listings──► Dispatcher.plan, up to `folder_tasks`    dispatch.py
+      (a second walk thread counts files and bytes ahead, for a display)
                                  ├─► FolderCreator: folders, 20 to a $batch    folders.py
                                  └─► the mover: files                          mover.py,
                                        (Graph by default: upload sessions)     graph_upload.py
@@ -34,6 +35,7 @@ import asyncio
 import functools
 import logging
 import os
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -293,6 +295,12 @@ class Engine:
         creator = asyncio.create_task(folders.run())
         progress = asyncio.create_task(self._progress_saver(context.round_id))
         listings = walk_listings(self.source, self.options)
+        halt_count = threading.Event()
+        counting = None
+        if self.tally.listening or self.tally.watched:  # shown: count the totals ahead
+            counting = asyncio.create_task(
+                asyncio.to_thread(count_ahead, self.source, self.options, self.tally, halt_count)
+            )
         slots = asyncio.Semaphore(self.config.folder_tasks)
         tasks: set[asyncio.Task[None]] = set()
         walk_ok = True
@@ -315,9 +323,12 @@ class Engine:
             self._stop_now = True
             raise
         finally:
+            halt_count.set()
             await self._wind_down(mover, folders, creator, [progress, *tasks])
             if isinstance(listings, Generator):
                 listings.close()
+            if counting is not None:
+                await asyncio.wait([counting])
         if self._stop_now:
             raise asyncio.CancelledError
         return walk_ok and not context.outcomes.failed_folders
@@ -360,3 +371,25 @@ def _finished(
 ) -> None:
     tasks.discard(task)
     slots.release()
+
+
+def count_ahead(source: str, options: ScanOptions, tally: Tally, halt: threading.Event) -> None:
+    """Count SOURCE's files and bytes into `tally` (`counted_files`, `counted_bytes`, then
+    `count_complete`), as the round's walk will list them: every child that is not a folder
+    is one file the round settles. Runs on its own thread ahead of the planning walk, streams
+    as it does (bounded memory) and stops when `halt` is set; a failure only ends the count."""
+    listings = walk_listings(source, options)
+    try:
+        for listing in listings:
+            if halt.is_set():
+                return
+            for child in listing.children:
+                if not child.is_dir:
+                    tally.counted_files += 1
+                    tally.counted_bytes += child.size
+        tally.count_complete = True
+    except Exception:  # the round's own walk reports what is wrong with the source
+        log.debug("counting ahead stopped", exc_info=True)
+    finally:
+        if isinstance(listings, Generator):
+            listings.close()
