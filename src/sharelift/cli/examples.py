@@ -48,6 +48,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "sharelift migrate --jobs jobs.csv --provision --max-parallel-jobs 8",
             "every row, OneDrives created first",
         ),
+        (
+            "sharelift migrate /mnt/dept onedrive:megan@contoso.com --dashboard 8765",
+            "with the web dashboard beside the run, while it lasts",
+        ),
     ],
     "provision": [
         ("sharelift provision megan@contoso.com alex@contoso.com", "two OneDrives, waited for"),
@@ -109,10 +113,6 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         (
             "sharelift dashboard --state /srv/sharelift/state.db --host 0.0.0.0 --port 8080",
             "for the whole team (a token is printed; put it behind TLS)",
-        ),
-        (
-            "sharelift migrate /mnt/dept onedrive:megan@contoso.com --dashboard 8765",
-            "the dashboard beside one run, while it lasts",
         ),
     ],
     "demo": [
