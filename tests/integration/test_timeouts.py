@@ -31,6 +31,7 @@ def run(command: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedPr
     return done, time.monotonic() - began
 
 
+@pytest.mark.slow  # a child process, three sign-in attempts each waiting out its timeout
 def test_sign_in_through_a_proxy_that_never_answers_fails_fast_and_says_where(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -82,6 +83,7 @@ def test_a_timeout_must_be_a_positive_number(flag: str, tmp_path: Path) -> None:
     assert "more than 0" in done.stderr
 
 
+@pytest.mark.slow  # a child process, three sign-in attempts each waiting out its timeout
 def test_sign_in_that_never_answers_fails_fast(
     emulator_factory: Callable[..., EmulatorServer], tmp_path: Path
 ) -> None:
