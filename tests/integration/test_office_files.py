@@ -86,11 +86,14 @@ def test_office_files_are_proved_recorded_and_free_on_the_next_run(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
     src = tmp_path / "src"
-    office_tree(src)
+    files = office_tree(src)
     server.reset_stats()
     assert migrate(server, src, "Proved", tmp_path) == 0
     kinds = graph_requests(server)
     assert kinds.get("download") == 3  # each OOXML file, once, for its proof
+    # each file sent once (a hash that differs is proved, not sent again): its fragments
+    fragments = sum(-(-len(data) // (320 * 1024)) for data in files.values())
+    assert kinds.get("upload") == fragments, (kinds, fragments)
     rows = item_report(tmp_path)
     for name in ("report.docx", "budget.xlsx", "deck.pptx"):
         assert rows[name]["Verified by"] == "package parts", rows[name]
