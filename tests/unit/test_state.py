@@ -19,10 +19,11 @@ from sharelift.state import (
     RoundStatus,
     StateError,
     StateStore,
+    VerifiedBy,
     open_state,
     parent_of,
 )
-from sharelift.state.schema import MIGRATIONS
+from sharelift.state.schema import MIGRATIONS, statements
 
 
 @pytest.fixture
@@ -63,12 +64,14 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> 
     conn.execute("DROP INDEX items_by_target_id")
     conn.execute("ALTER TABLE items DROP COLUMN target_seen_round")
     conn.execute("DROP TRIGGER items_keep_round_outcome")
-    for table in ("item_history", "round_totals", "round_samples"):
+    for table in ("item_history", "round_totals", "round_samples", "version_prunes", "moved_aside"):
         conn.execute(f"DROP TABLE {table}")
     conn.execute("ALTER TABLE rounds DROP COLUMN counted")
     conn.execute("ALTER TABLE rounds DROP COLUMN log_path")
     conn.execute("ALTER TABLE rounds DROP COLUMN throttle_wait")
     conn.execute("ALTER TABLE rounds DROP COLUMN report_dir")
+    for column in ("stored_size", "stored_hash", "verified_by", "prune_versions"):
+        conn.execute(f"ALTER TABLE items DROP COLUMN {column}")
     conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
     conn.commit()
     conn.close()
@@ -77,6 +80,83 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> 
         s.mark_folder_seen(job.id, b"a", r2.id)
         assert list(s.unseen_since(job.id, r2.id)) == []
         assert s.migration_packages(job.id) == []
+
+
+def _schema(path: Path) -> list[tuple[str, str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(kind, name, sql) for kind, name, sql in rows]
+
+
+@pytest.mark.parametrize(
+    "applied", range(1, len(MIGRATIONS)), ids=lambda n: f"at-{MIGRATIONS[n - 1][0]}"
+)
+def test_a_store_left_at_any_earlier_migration_moves_forward_to_the_latest(
+    tmp_path: Path, applied: int
+) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, sql in MIGRATIONS[:applied]:
+        for statement in statements(sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 'x')", (name,))
+    # What a run of that version left: a job, a round, a file done in it.
+    conn.execute(
+        "INSERT INTO jobs (id, key, source, target, created_at) VALUES (1, 'k', 's', 't', 'x')"
+    )
+    conn.execute(
+        "INSERT INTO rounds (id, job_id, number, status, started_at, heartbeat_at) "
+        "VALUES (1, 1, 1, 'completed', 'x', 'x')"
+    )
+    conn.execute(
+        "INSERT INTO items (id, job_id, path, parent, kind, size, mtime_ns, quick_xor, item_id, "
+        "status, round_id, seen_round) "
+        "VALUES (1, 1, X'612F78', X'61', 'file', 3, 1, 'h1', 'A', 'done', 1, 1)"
+    )
+    conn.close()
+
+    with open_state(path) as s:
+        old = s.item(1, b"a/x")
+        assert old is not None and (old.status, old.quick_xor, old.stored_size) == (
+            "done",
+            "h1",
+            None,
+        )
+        r2 = s.start_round(1)
+        s.record_done(
+            old.id, round_id=r2.id, item_id="A", etag=None, quick_xor="h2", size=4, mtime_ns=2,
+            verified_by=VerifiedBy.PARTS, stored_size=9, stored_hash="h2-stored",
+        )  # fmt: skip
+        s.flush()
+        # the round-history trigger of the latest schema keeps what round 1 left...
+        assert [(i.quick_xor, i.stored_size) for i in s.round_items(1, 1)] == [("h1", None)]
+        # ...and the new columns hold what round 2 proved
+        now = s.item_by_row(old.id)
+        assert now is not None and (now.stored_size, now.stored_hash, now.verified_by) == (
+            9,
+            "h2-stored",
+            "parts",
+        )
+        assert s.migration_packages(1) == []
+    fresh = tmp_path / "fresh.db"
+    open_state(fresh).close()
+    assert _schema(path) == _schema(fresh)
+    conn = sqlite3.connect(path)
+    names = [name for (name,) in conn.execute("SELECT name FROM schema_migrations")]
+    conn.close()
+    assert sorted(names) == [name for name, _ in MIGRATIONS]
+
+
+def test_migrations_are_one_ordered_sequence() -> None:
+    names = [name for name, _ in MIGRATIONS]
+    assert [int(name[:4]) for name in names] == list(range(1, len(names) + 1))
+    assert names.index("0007_dashboard") < names.index("0008_stored_version")
 
 
 def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
@@ -527,3 +607,29 @@ def test_reconciling_with_the_target_finds_the_missing_items_in_pages(
     assert pending not in {k.id for k in store.done_not_at_target(job.id, check.id)}
     assert list(store.done_not_at_target(job.id, check.id)) == []
     assert store.count_items(job.id) == {"done": 3, "failed": 5, "pending": 1}
+
+
+def test_a_done_file_keeps_what_the_target_stores_and_how_it_was_proved(
+    store: StateStore,
+) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    plain = store.upsert_item(job.id, b"a.txt", "file", status="pending", round_id=rnd.id)
+    office = store.upsert_item(job.id, b"b.docx", "file", status="pending", round_id=rnd.id)
+    store.record_done(
+        plain, round_id=rnd.id, item_id="A", etag=None, quick_xor="ha", size=3, mtime_ns=1,
+        verified_by=VerifiedBy.HASH,
+    )  # fmt: skip
+    store.record_done(
+        office, round_id=rnd.id, item_id="B", etag=None, quick_xor="hb", size=10, mtime_ns=1,
+        verified_by=VerifiedBy.PARTS, stored_size=17, stored_hash="hb-stored",
+    )  # fmt: skip
+    a, b = store.item_by_row(plain), store.item_by_row(office)
+    assert a is not None and (a.stored_size, a.stored_hash, a.verified_by) == (3, "ha", "hash")
+    assert b is not None and (b.size, b.quick_xor) == (10, "hb")
+    assert (b.stored_size, b.stored_hash, b.verified_by) == (17, "hb-stored", "parts")
+    # --verify-target compares the target's hash with what it should store
+    assert {k.item_id: k.quick_xor for k in store.done_at_target(job.id, ["A", "B"])} == {
+        "A": "ha",
+        "B": "hb-stored",
+    }

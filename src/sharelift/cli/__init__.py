@@ -8,6 +8,7 @@ arguments, calls the public library API and prints what it got back:
     migrate         sharelift migrate SOURCE TARGET (one job)
     jobs            sharelift migrate --jobs FILE, sharelift provision
     status          sharelift status, sharelift report
+    versions        sharelift versions prune TARGET
     dashboard       sharelift dashboard (and the dashboard beside a run: migrate --dashboard)
     login           sharelift login, sharelift logout
     emulator        sharelift emulator --data DIR
@@ -53,6 +54,7 @@ from sharelift.cli import (
     migrate,
     scan,
     status,
+    versions,
 )
 from sharelift.cli.examples import add_examples
 from sharelift.cli.options import Parser, Settings, error_text, resolve
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.register(sub)
     migrate.register(sub)
     jobs.register_provision(sub)
+    versions.register(sub)
     status.register(sub)
     dashboard.register(sub)
     login.register(sub)

@@ -5,11 +5,13 @@
     records.py     the values it deals in: ItemStatus, RoundStatus and the record types
     sqlite.py      the SQLite backend (one file on one machine): jobs, rounds, upload sessions
     sqlite_items.py    its items; sqlite_packages.py: its Migration API packages;
+                   sqlite_target.py: files moved aside and old versions to remove;
                    sqlite_db.py: its connection, writes grouped into commits
     schema.py      the SQLite schema, as named migrations applied in order (item_history and
                    round_totals keep what each round did; round_samples its throughput;
                    0007_dashboard: throttle waits, report folders, samples by time;
-                   0010_package_events: what the Migration API service said)
+                   0008-0010: stored versions, version prunes, files moved aside;
+                   0011_package_events: what the Migration API service said)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -25,6 +27,7 @@ from sharelift.state.records import (
     JobRecord,
     KnownItem,
     MigrationPackageRecord,
+    MovedAside,
     OutcomeCount,
     PackageCount,
     PackageEventRecord,
@@ -38,6 +41,7 @@ from sharelift.state.records import (
     ServiceJobState,
     TargetKnown,
     UploadSessionRecord,
+    VerifiedBy,
     parent_of,
 )
 from sharelift.state.sqlite import SqliteStateStore
@@ -72,6 +76,7 @@ __all__ = [
     "JobRecord",
     "KnownItem",
     "MigrationPackageRecord",
+    "MovedAside",
     "OutcomeCount",
     "PackageCount",
     "PackageEventRecord",
@@ -87,6 +92,7 @@ __all__ = [
     "StateStore",
     "TargetKnown",
     "UploadSessionRecord",
+    "VerifiedBy",
     "open_state",
     "parent_of",
 ]

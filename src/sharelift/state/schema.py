@@ -238,7 +238,72 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0010_package_events",
+        "0008_stored_version",
+        """
+        -- What the target stores may differ from the bytes sent: a SharePoint library rewrites
+        -- the metadata of the Office files committed to it. The stored version's size and
+        -- quickXorHash are kept beside the source's (`size`, `quick_xor`), so that
+        -- --verify-target compares with what the target holds, and `verified_by` says which
+        -- check proved the item: hash, parts (the Office package proved part by part) or size
+        -- (the upload took every byte, the content was not compared).
+        -- The round history keeps them too, so that a round's reports rebuilt later say
+        -- which check proved each file.
+        ALTER TABLE items ADD COLUMN stored_size INTEGER;
+        ALTER TABLE items ADD COLUMN stored_hash TEXT;
+        ALTER TABLE items ADD COLUMN verified_by TEXT;
+        ALTER TABLE item_history ADD COLUMN stored_size INTEGER;
+        ALTER TABLE item_history ADD COLUMN stored_hash TEXT;
+        ALTER TABLE item_history ADD COLUMN verified_by TEXT;
+        DROP TRIGGER items_keep_round_outcome;
+        CREATE TRIGGER items_keep_round_outcome BEFORE UPDATE OF round_id ON items
+        WHEN OLD.round_id IS NOT NULL AND OLD.round_id IS NOT NEW.round_id
+        BEGIN
+            INSERT OR REPLACE INTO item_history (round_id, item_row, kind, target_path, size,
+                mtime_ns, quick_xor, item_id, etag, status, error_code, error_message, attempts,
+                started_at, ended_at, stored_size, stored_hash, verified_by)
+            VALUES (OLD.round_id, OLD.id, OLD.kind, OLD.target_path, OLD.size, OLD.mtime_ns,
+                OLD.quick_xor, OLD.item_id, OLD.etag, OLD.status, OLD.error_code,
+                OLD.error_message, OLD.attempts, OLD.started_at, OLD.ended_at,
+                OLD.stored_size, OLD.stored_hash, OLD.verified_by);
+        END;
+        """,
+    ),
+    (
+        "0009_version_prunes",
+        """
+        -- Removing the versions older than the current one of a file (each counts against
+        -- the site's quota). prune_versions marks a file replaced with the option to do so,
+        -- before it is sent: cleared once its older versions are gone, so a run stopped in
+        -- between leaves the work to the next. version_prunes holds, per target folder being
+        -- pruned by `sharelift versions prune`, the files done, so a stopped run resumes.
+        ALTER TABLE items ADD COLUMN prune_versions INTEGER;
+        CREATE TABLE version_prunes (
+            key           TEXT NOT NULL,          -- the drive and folder being pruned
+            item_id       TEXT NOT NULL,          -- a file whose older versions are gone
+            PRIMARY KEY (key, item_id)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        "0010_moved_aside",
+        """
+        -- SharePoint may refuse to replace or delete an Office or web file in a library (404
+        -- itemNotFound although it is there): the file is renamed aside first (a rename is
+        -- not refused), the new one sent, then the old one deleted. Recorded before the
+        -- rename (the item keeps its id), so a run stopped at any point is repaired by the
+        -- next: the old file put back under its name, or deleted once the new one is done.
+        CREATE TABLE moved_aside (
+            item_row      INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+            item_id       TEXT NOT NULL,          -- the old file (its id survives the rename)
+            parent_id     TEXT NOT NULL,          -- its folder at the target
+            name          TEXT NOT NULL,          -- its name, to put it back
+            aside_name    TEXT NOT NULL,          -- the name it is moved aside to
+            created_at    TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        "0011_package_events",
         """
         -- What the service said about each package's import job (a dashboard shows it): the
         -- job's state after its last event, that event, and what the job counted imported.

@@ -12,7 +12,8 @@ How, here:
   each, in a transaction.
 
 The items table is kept by `ItemRows` (`sqlite_items.py`), the Migration API packages by
-`PackageRows` (`sqlite_packages.py`); jobs, rounds and upload sessions here.
+`PackageRows` (`sqlite_packages.py`), files moved aside and old versions to remove by
+`TargetWork` (`sqlite_target.py`); jobs, rounds and upload sessions here.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sharelift.state.schema import MIGRATIONS, statements
 from sharelift.state.sqlite_db import ROUND_STATUS
 from sharelift.state.sqlite_items import ItemRows
 from sharelift.state.sqlite_packages import PackageRows
+from sharelift.state.sqlite_target import TargetWork
 
 _ROUND_COLUMNS = (
     f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
@@ -63,7 +65,7 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-class SqliteStateStore(ItemRows, PackageRows):
+class SqliteStateStore(ItemRows, PackageRows, TargetWork):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 
