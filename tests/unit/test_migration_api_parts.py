@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from sharelift.errors import ConfigError
 from sharelift.migration_api import crypto, jobs, package
-from sharelift.migration_api.mover import read_user_map
+from sharelift.migration_api.intake import read_user_map
 from sharelift.migration_api.reconcile import JobReport
 from sharelift.state import (
     ItemStatus,

@@ -22,9 +22,11 @@ Modules and packages, one role each:
                 certificate rule every SharePoint REST call follows
     migration/  the SharePoint Import Migration API: azurite (the storage emulator it runs),
                 rest (the SP.Site calls), service (provisioning, job creation), jobs (queue,
-                records), worker (the import), package (the XML files), blobs (snapshots,
-                MD5, decryption, logs, queue messages), crypto, sas, events, target and
-                store_target (where imported items go)
+                records), worker (a job's import: the package read and checked), importer
+                (its objects applied to the tenant), joblog (its events, counters and logs),
+                package (the XML files), blobs (snapshots, MD5, decryption, logs, queue
+                messages), crypto, sas, events, target and store_target (where imported
+                items go)
     faults/     latency, bandwidth, resource-unit throttling, injected errors and dropped
                 connections, as rules run in order by FaultsMiddleware
     asgi        raw-ASGI helpers the middleware layers share (tokens, Graph error bodies)

@@ -1,7 +1,9 @@
 """The SharePoint Import Migration API: the second mover (`sharelift migrate --via migration-api`).
 
     mover.py     MigrationApiMover: the Mover contract; packages filled, sealed, resumed
-    runs.py      PackageRun: one package's containers, blobs, manifests, job, events, proof
+    intake.py    Intake: a file checked and given its ids, times and author; the user map
+    sending.py   PackageSender: a package's containers and key, blobs, manifests, its job
+    runs.py      PackageRun: one package's record and files; its job followed, files proved
     package.py   the package's XML files (ExportSettings, Manifest, SystemData, ...)
     crypto.py    AES-256-CBC with an IV per blob; the key file (0600) until the job ends
     blob.py      Azure Blob Storage: encrypted blobs with IV, MD5 and snapshot; own containers

@@ -3,13 +3,16 @@
 `MigrationApiMover` keeps the `Mover` contract (`engine/mover.py`) the batched, asynchronous
 way:
 
-    submit ──► the package being filled (≤ package_files files, ≤ package_bytes bytes; a file
-                 │                       that large alone) ──sealed──► bounded queue
-                 └─ a file a killed run packaged is attached to that package instead
-    packers (a few) ──► PackageRun.send: containers + key recorded, blobs (read, hash,
-                        encrypt and upload overlapped, `workers` at once), manifests, the job
-    followers       ──► PackageRun.follow: progress until the job ends; PackageRun.settle:
-                        every file proved through Graph, its outcome recorded
+    submit ──► Intake.prepare (`intake.py`): the file checked (adopted, skipped or failed at
+                 │     once), given its ids, times and author
+                 ├─► the package being filled (≤ package_files files, ≤ package_bytes bytes;
+                 │   a file that large alone) ──sealed──► bounded queue
+                 └─► a file a killed run packaged is attached to that package instead
+    packers (a few) ──► PackageSender.send (`sending.py`): containers + key recorded, blobs
+                        (read, hash, encrypt and upload overlapped, `workers` at once),
+                        manifests, the job
+    followers       ──► PackageRun.follow (`runs.py`): progress until the job ends;
+                        PackageRun.settle: every file proved through Graph, its outcome recorded
 
 `submit` waits while the packers are busy, and they wait while `packages_in_flight` packages
 are sent and not yet settled (memory stays bounded however slow the service). In `start`, the
@@ -29,33 +32,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import os
-import pwd
-import stat
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sharelift.clouds import Cloud
 from sharelift.engine.mover import FileWork, MoverFactory, RoundContext
-from sharelift.engine.outcomes import mtime_ns
-from sharelift.engine.reader import FragmentBuffer, hash_file, open_readonly
 from sharelift.engine.tasks import wait_all
-from sharelift.errors import ConfigError
 from sharelift.graph.client import GraphClient
-from sharelift.graph.errors import GraphError
 from sharelift.migration_api import blob
 from sharelift.migration_api.crypto import KeyFileError, load_key
+from sharelift.migration_api.intake import Intake, read_user_map
 from sharelift.migration_api.jobs import MigrationApiError, MigrationService, read_queue
-from sharelift.migration_api.package import PackageUser, file_id
 from sharelift.migration_api.runs import REFUSED, Kit, PackageRun, Packed
-from sharelift.migration_api.site import FolderIds, package_target, rest_endpoint
+from sharelift.migration_api.sending import PackageSender
+from sharelift.migration_api.site import package_target, rest_endpoint
 from sharelift.option_kinds import MIB
-from sharelift.plan import Action, target_is_newer
 from sharelift.state import PackageFileRecord, PackageStatus
 
 Token = Callable[[Sequence[str]], Awaitable[str]]
@@ -87,33 +81,6 @@ class MigrationApiSettings:
         return f"MigrationApiSettings(key_dir={self.key_dir}, own_storage={bool(self.storage)})"
 
 
-def read_user_map(path: Path) -> dict[str, PackageUser]:
-    """A user-mapping CSV (`source,upn`: a source owner's login name, and the UPN that authors
-    their files; `*` for everyone else), as users by source name. ConfigError names the row."""
-    users: dict[str, PackageUser] = {}
-    by_upn: dict[str, PackageUser] = {}
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            for number, row in enumerate(csv.reader(handle), start=1):
-                if not row or row[0].startswith("#") or row[:2] == ["source", "upn"]:
-                    continue
-                if len(row) != 2 or "@" not in row[1]:
-                    raise ConfigError(f"{path}, row {number}: expected source,upn")
-                upn = row[1].strip().lower()
-                user = by_upn.setdefault(upn, PackageUser(len(by_upn) + 1, upn))
-                users[row[0].strip()] = user
-    except OSError as exc:
-        raise ConfigError(f"cannot read the user map {path}: {exc.strerror}") from None
-    return users
-
-
-def _owner(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
 class MigrationApiMover:
     """Moves files as Migration API packages (see the module docstring)."""
 
@@ -135,7 +102,7 @@ class MigrationApiMover:
         self._rest: GraphClient | None = None
         self._sessions = blob.Sessions(2 * context.config.workers + 4)
         self._kit: Kit | None = None
-        self._folders = FolderIds(context.drive)
+        self._intake: Intake | None = None
         self._users = read_user_map(settings.user_map) if settings.user_map else {}
         self._queue_lock = asyncio.Lock()
         self._queue_buffer: dict[str, list[dict[str, str]]] = {}
@@ -150,7 +117,7 @@ class MigrationApiMover:
     async def start(self) -> None:
         context, settings = self.context, self.settings
         target, root_item, root_unique = await package_target(context.drive)
-        self._folders.remember(root_item, root_unique)
+        self._intake = Intake(context, target, (root_item, root_unique), self._users)
         endpoint = rest_endpoint(settings.cloud, target.site_url)
         scopes = [endpoint.scope]
 
@@ -190,8 +157,9 @@ class MigrationApiMover:
     async def submit(self, work: FileWork) -> None:
         if self._aborted or self.context.stopping.is_set():
             return
+        assert self._intake is not None
         resumed = self._resumed.pop(work.row, None)
-        packed = await self._prepare(work)
+        packed = await self._intake.prepare(work)
         if packed is None:
             return
         if resumed is not None:
@@ -272,7 +240,7 @@ class MigrationApiMover:
         for task in [*self._packers, *self._followers]:
             task.cancel()
 
-    # --- intake ------------------------------------------------------------------------------
+    # --- filling -----------------------------------------------------------------------------
 
     def _new_run(self, files: dict[int, Packed]) -> PackageRun:
         assert self._kit is not None
@@ -283,76 +251,6 @@ class MigrationApiMover:
     async def _seal(self, run: PackageRun) -> None:
         await self._sealed.put(run)
 
-    async def _prepare(self, work: FileWork) -> Packed | None:
-        """The file as a package will carry it, or None when it got its outcome already (its
-        folder failed, it cannot be read, the target holds it or is newer)."""
-        outcomes, plan, kit = self.outcomes, work.plan, self._kit
-        assert kit is not None
-        folder_item = await work.folder.ready
-        if folder_item is None:
-            outcomes.failed(work, "PARENT_NOT_MIGRATED", "its folder could not be created")
-            return None
-        try:
-            fd = open_readonly(work.source)
-        except OSError as exc:
-            outcomes.failed(work, "READ_ERROR", f"cannot open: {exc.strerror}")
-            return None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                outcomes.failed(work, "SPECIAL_FILE", "not a regular file")
-                return None
-            library_path = "/".join(
-                p for p in (self.context.job.folder_path or "", plan.target_relpath or "") if p
-            )
-            fid = file_id(kit.target.list_id, library_path)
-            remote = plan.remote
-            if plan.action is Action.ADOPT_IF_SAME and remote is not None:
-                digest = await hash_file(fd, st.st_size, FragmentBuffer(1024 * 1024))
-                if remote.size == st.st_size and remote.quick_xor == digest:
-                    outcomes.adopted(work, remote, st.st_size, st.st_mtime)
-                    return None
-                policy = self.context.config.policy
-                if policy == "newer" and target_is_newer(remote, plan.item):
-                    outcomes.skipped(work, "TARGET_NEWER", "the target has a newer version")
-                    return None
-                # The package replaces the file there: it must carry that file's own id.
-                fid = await self._folders.of(remote.id)
-            folder_unique = await self._folders.of(folder_item)
-        except OSError as exc:
-            outcomes.failed(work, "READ_ERROR", f"read failed: {exc.strerror or exc}")
-            return None
-        except (GraphError, MigrationApiError) as exc:
-            outcomes.failed(work, getattr(exc, "code", None) or REFUSED, str(exc))
-            return None
-        finally:
-            os.close(fd)
-        outcomes.started(work)
-        created = st.st_mtime if plan.item.birthtime is None else plan.item.birthtime
-        author = self._users.get(_owner(st.st_uid)) or self._users.get("*")
-        record = PackageFileRecord(
-            package_row=0,
-            item_row=work.row,
-            file_id=fid,
-            blob=f"{fid}.dat",
-            size=st.st_size,
-            mtime_ns=mtime_ns(st.st_mtime),
-            quick_xor=None,
-            md5=None,
-            stored=False,
-        )
-        return Packed(
-            work=work,
-            record=record,
-            url=f"{kit.target.list_url}/{library_path}",
-            folder_item=folder_item,
-            folder_unique=folder_unique,
-            created=datetime.fromtimestamp(min(created, st.st_mtime), UTC),
-            modified=datetime.fromtimestamp(st.st_mtime, UTC),
-            mtime=st.st_mtime,
-            author=author,
-        )
-
     # --- packages ------------------------------------------------------------------------------
 
     async def _packer(self) -> None:
@@ -361,7 +259,7 @@ class MigrationApiMover:
                 continue
             await self._in_flight.acquire()
             try:
-                sent = await run.send()
+                sent = await PackageSender(run).send()
             except BaseException:
                 self._in_flight.release()
                 raise
@@ -408,7 +306,7 @@ class MigrationApiMover:
             self.context.store.drop_package_files(run.row, unattached)
         if not run.files:
             return  # release_stale closes it after a complete round
-        if await run.send():
+        if await PackageSender(run).send():
             await self._see_through(run)
 
     async def _queue_events(self, job_id: str) -> list[dict[str, str]]:

@@ -1,8 +1,7 @@
-"""One package's life: containers and key, blobs, manifests, the job, its events, the proof.
+"""One package's life: what it is, and its job followed to the end and its files proved.
 
-    PackageRun.send()     containers + key (recorded with the files before any upload),
-                          content blobs (those a killed run stored are kept), the manifests,
-                          `submitting`, CreateMigrationJobEncrypted, `submitted` + job id
+    PackageRun            the package: its record, its files (by item row) and what its job
+                          said (`JobReport`); sent by `PackageSender` (`sending.py`)
     PackageRun.follow()   GetMigrationJobProgress (and the queue, when one is used) until the
                           job's last event, the token saved at each answer with where the
                           job stands and its errors and warnings; then its logs
@@ -23,8 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import stat
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,25 +32,17 @@ from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 
 from sharelift.engine.mover import FileWork, RoundContext
-from sharelift.engine.outcomes import mtime_ns
-from sharelift.engine.reader import open_readonly
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.errors import GraphError
 from sharelift.migration_api import blob
-from sharelift.migration_api.crypto import KeyFileError, delete_key, load_key, new_key, save_key
+from sharelift.migration_api.crypto import KeyFileError, delete_key, load_key
 from sharelift.migration_api.jobs import (
     JOB_NOT_FOUND,
-    Containers,
     MigrationApiError,
     MigrationService,
     open_envelope,
 )
-from sharelift.migration_api.package import (
-    ManifestFile,
-    PackageTarget,
-    PackageUser,
-    package_documents,
-)
+from sharelift.migration_api.package import PackageTarget, PackageUser
 from sharelift.migration_api.reconcile import (
     JOB_ERROR,
     JOB_FATAL,
@@ -64,7 +53,6 @@ from sharelift.migration_api.reconcile import (
 from sharelift.state import MigrationPackageRecord, PackageFileRecord, PackageStatus, ServiceJob
 
 REFUSED = "MIGRATION_API_REFUSED"
-UPLOAD_FAILED = "MIGRATION_UPLOAD_FAILED"
 
 
 @dataclass(eq=False)
@@ -114,7 +102,8 @@ class Kit:
 
 class PackageRun:
     """One package (see the module docstring). `files` are by item row; a resumed package
-    (`record` given) gets its files attached as this round's plan submits them again."""
+    (`record` given) gets its files attached as this round's plan submits them again. `record`
+    is None until `PackageSender` has recorded the package."""
 
     def __init__(self, kit: Kit, package_id: str, record: MigrationPackageRecord | None) -> None:
         self.kit = kit
@@ -128,61 +117,12 @@ class PackageRun:
         assert self.record is not None
         return self.record.id
 
-    def _refresh(self) -> None:
+    def refresh(self) -> None:
+        """The record as the store now has it."""
         self.record = self.kit.context.store.migration_package(self.row)
 
-    # --- sending ---------------------------------------------------------------------------------
-
-    async def send(self) -> bool:
-        """Store what is missing and submit the job; True when the service holds the job (or
-        held it already). Files that cannot be sent get their outcome here; a stop leaves the
-        package recorded for the next run."""
-        context = self.kit.context
-        if not self.files or context.stopping.is_set():
-            return False
-        try:
-            if self.record is None:
-                await self._open()
-            key = load_key(Path(self.record.key_file))  # type: ignore[union-attr]
-            content, manifests = await asyncio.to_thread(self._containers)
-            await self._upload_content(content, key)
-            if context.stopping.is_set() or not self.files:
-                return False
-            await self._upload_manifests(manifests, key)
-        except (MigrationApiError, blob.StorageError) as exc:
-            self._fail_all(REFUSED, str(exc))
-            return False
-        if context.stopping.is_set():
-            return False
-        return await self._submit(key)
-
-    async def _open(self) -> None:
-        """Containers and key, recorded with the files before anything is uploaded."""
-        kit, context = self.kit, self.kit.context
-        if kit.storage is not None:
-            data_uri, manifest_uri = await asyncio.to_thread(
-                blob.own_containers, kit.storage, self.package_id, kit.ca_file
-            )
-            key = new_key()
-        else:
-            provided = await kit.service.provision_containers()
-            data_uri, manifest_uri, key = provided.data_uri, provided.manifest_uri, provided.key
-        key_file = kit.key_dir / f"{self.package_id}.key"
-        save_key(key_file, key)
-        row = context.store.create_migration_package(
-            context.job.id,
-            context.round_id,
-            self.package_id,
-            data_uri=data_uri,
-            manifest_uri=manifest_uri,
-            queue_uri=kit.queue_uri,
-            key_file=str(key_file),
-            own_containers=kit.storage is not None,
-            files=[p.record for p in self.files.values()],
-        )
-        self.record = context.store.migration_package(row)
-
-    def _containers(self) -> tuple[ContainerClient, ContainerClient]:
+    def containers(self) -> tuple[ContainerClient, ContainerClient]:
+        """The package's content and manifest containers, opened (a blocking call)."""
         kit, record = self.kit, self.record
         assert record is not None
         if record.own_containers:
@@ -199,126 +139,6 @@ class PackageRun:
             blob.open_container(record.data_uri, kit.ca_file, kit.sessions),
             blob.open_container(record.manifest_uri, kit.ca_file, kit.sessions),
         )
-
-    async def _upload_content(self, container: ContainerClient, key: bytes) -> None:
-        async def one(packed: Packed) -> None:
-            async with self.kit.uploads:
-                if self.kit.context.stopping.is_set():
-                    return
-                await self._upload_one(container, key, packed)
-
-        tasks = [asyncio.create_task(one(p)) for p in list(self.files.values())]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
-
-    async def _upload_one(self, container: ContainerClient, key: bytes, packed: Packed) -> None:
-        record, store = packed.record, self.kit.context.store
-        tally, path = self.kit.context.outcomes.tally, packed.work.plan.item.relpath
-        if (
-            record.stored
-            and record.md5 is not None
-            and await asyncio.to_thread(blob.has_snapshot, container, record.blob, record.md5)
-        ):
-            tally.resumed(path, record.size)  # stored by an earlier run, snapshot included
-            return
-        try:
-            stored = await asyncio.to_thread(self._read_and_put, container, key, packed)
-        except blob.StorageError as exc:
-            if exc.status in (401, 403):
-                raise  # the container's SAS is refused: nothing of the package can go
-            self._drop(packed, UPLOAD_FAILED, str(exc))
-            return
-        except (OSError, ValueError) as exc:
-            text = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            self._drop(packed, "SOURCE_CHANGING" if isinstance(exc, ValueError) else "READ_ERROR",
-                       text)  # fmt: skip
-            return
-        store.package_file_stored(
-            self.row, record.item_row, quick_xor=stored.quick_xor, md5=stored.md5
-        )
-        packed.record = record._replace(quick_xor=stored.quick_xor, md5=stored.md5, stored=True)
-        tally.sent(record.size, path)  # its bytes are in Azure; the import follows
-
-    def _read_and_put(
-        self, container: ContainerClient, key: bytes, packed: Packed
-    ) -> blob.StoredBlob:
-        record = packed.record
-        fd = open_readonly(packed.work.source)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or (st.st_size, mtime_ns(st.st_mtime)) != (
-                record.size,
-                record.mtime_ns,
-            ):
-                raise ValueError("the file changed since it was packaged")
-            stored = blob.put_file(
-                container,
-                record.blob,
-                lambda at, n: os.pread(fd, n, at),
-                record.size,
-                key,
-                self.kit.pool,
-            )
-            after = os.fstat(fd)
-            if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
-                raise ValueError("the file changed while it was read")
-            return stored
-        finally:
-            os.close(fd)
-
-    async def _upload_manifests(self, container: ContainerClient, key: bytes) -> None:
-        kit = self.kit
-        entries = [
-            ManifestFile(
-                file_id=p.record.file_id,
-                blob=p.record.blob,
-                url=p.url,
-                folder_id=p.folder_unique,
-                size=p.record.size,
-                created=p.created,
-                modified=p.modified,
-                md5=p.record.md5 or "",
-                quick_xor=p.record.quick_xor or "",
-                author=p.author.id if p.author is not None else None,
-            )
-            for p in self.files.values()
-        ]
-        users = sorted({p.author.id: p.author for p in self.files.values() if p.author}.items())
-        for name, pieces in package_documents(kit.target, entries, [u for _, u in users]):
-            data = "".join(pieces).encode("utf-8")
-            await asyncio.to_thread(blob.put_bytes, container, name, data, key, kit.pool)
-
-    async def _submit(self, key: bytes) -> bool:
-        context, record = self.kit.context, self.record
-        assert record is not None
-        store = context.store
-        store.set_package_status(self.row, PackageStatus.SUBMITTING)
-        containers = Containers(record.data_uri, record.manifest_uri, key)
-        try:
-            job_id = await self.kit.service.create_job(
-                self.kit.target.web_id, containers, record.queue_uri
-            )
-        except MigrationApiError as exc:
-            if record.status is PackageStatus.SUBMITTING and not record.own_containers:
-                # A run killed before it could save the job id submitted it: the provided
-                # containers refuse a second job. Prove the files through Graph alone.
-                store.set_package_status(
-                    self.row, PackageStatus.ENDED, message=f"submitted by an earlier run ({exc})"
-                )
-                self.report.ended = True
-                self._refresh()
-                return True
-            store.set_package_status(self.row, PackageStatus.FAILED, message=str(exc))
-            self._fail_all(REFUSED, str(exc))
-            return False
-        store.set_package_status(self.row, PackageStatus.SUBMITTED, migration_job_id=job_id)
-        self._refresh()
-        return True
 
     # --- following -------------------------------------------------------------------------------
 
@@ -369,7 +189,7 @@ class PackageRun:
         warned = self.report.warnings[:1]
         message = self.report.fatal or (f"warning: {warned[0]}" if warned else None)
         store.set_package_status(self.row, PackageStatus.ENDED, message=message)
-        self._refresh()
+        self.refresh()
         return True
 
     def _save_progress(self, token: str) -> None:
@@ -399,7 +219,7 @@ class PackageRun:
             return
         try:
             key = load_key(Path(self.record.key_file))
-            _, manifests = await asyncio.to_thread(self._containers)
+            _, manifests = await asyncio.to_thread(self.containers)
             for name in names:
                 text = await asyncio.to_thread(blob.get_decrypted, manifests, name, key)
                 self.report.take_log(
@@ -459,18 +279,4 @@ class PackageRun:
                 blob.delete_own_containers(
                     kit.storage, [self.record.data_uri, self.record.manifest_uri], kit.ca_file
                 )
-        self._refresh()
-
-    def _drop(self, packed: Packed, code: str, message: str) -> None:
-        """A file that cannot go in this package fails now and leaves it."""
-        self.files.pop(packed.record.item_row, None)
-        if self.record is not None:
-            self.kit.context.store.drop_package_files(self.row, [packed.record.item_row])
-        self.kit.context.outcomes.failed(packed.work, code, message)
-
-    def _fail_all(self, code: str, message: str) -> None:
-        for packed in list(self.files.values()):
-            self.kit.context.outcomes.failed(packed.work, code, message)
-        self.files.clear()
-        if self.record is not None:
-            self.close(PackageStatus.FAILED, message)
+        self.refresh()

@@ -2,8 +2,9 @@
 
 Clients call the `SP.Site` methods (`rest.py`) on a site's `_api/site`; the service
 (`service.py`) hands out Azurite containers and queues (`azurite.py`) and queues jobs
-(`jobs.py`); the import worker (`worker.py`) reads each package (`blobs.py`, `package.py`,
-`crypto.py`), imports it into the tenant (`store_target.py`) and reports events
-(`events.py`). docs/emulator.md says what is checked, after which document, and what is not
+(`jobs.py`); the import worker (`worker.py`) reads and checks each package (`blobs.py`,
+`package.py`, `crypto.py`), `importer.py` applies its objects to the tenant
+(`store_target.py`), and `joblog.py` reports the job's events (`events.py`) and writes its
+logs. docs/emulator.md says what is checked, after which document, and what is not
 emulated. None of it is shared with the client's `sharelift.migration_api`.
 """
