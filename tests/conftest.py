@@ -10,12 +10,17 @@
                         closed at the end of the test
     async_http_client   the same as an httpx.AsyncClient (close it yourself, or use `async with`)
     graph               an httpx.Client on the session emulator's graph_url with an app token
+    postgres_server     session-scoped PostgreSQL (tests/support/servers.py); postgres_url: a
+                        URL whose tables go to a new, empty schema, for one test
+    state_location      where a new state store goes, once per backend (SQLite, PostgreSQL)
+    redis_server        session-scoped redis-server on a free port
 
 Faults changed on the session emulator are reset after every test.
 """
 
 from __future__ import annotations
 
+import shutil
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +33,7 @@ import requests
 
 from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
+from support.servers import PostgresServer, RedisServer, postgres_bin
 
 
 def ssl_context_for(info: dict[str, Any]) -> ssl.SSLContext:
@@ -205,3 +211,42 @@ def _reset_migration_emulator_faults(request: pytest.FixtureRequest) -> Iterator
     if "migration_emulator" in request.fixturenames:
         server: EmulatorServer = request.getfixturevalue("migration_emulator")
         server.reset_faults()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session (initdb + pg_ctl in a temporary folder)."""
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A URL of the session's PostgreSQL server whose tables go to a new, empty schema."""
+    return postgres_server.database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new state store goes, once per backend: a SQLite file, then a PostgreSQL
+    schema of its own (the state store's tests run against both)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state" / "sharelift.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server for the whole session, in a temporary folder."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -1,4 +1,5 @@
-"""The state store: schema, write grouping, crash safety, privacy, queries."""
+"""The state store: schema, write grouping, crash safety, privacy, queries; every test that
+is not about one backend's file runs against SQLite and PostgreSQL (`state_location`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from sharelift.state import ItemStatus, RoundStatus, StateError, StateStore, open_state, parent_of
@@ -18,9 +21,29 @@ from sharelift.state.schema import MIGRATIONS
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    with open_state(tmp_path / "state" / "sharelift.db") as s:
+def store(state_location: str) -> Iterator[StateStore]:
+    with open_state(state_location) as s:
         yield s
+
+
+def raw_sql(location: str, *statements: str) -> list[Any]:
+    """Run statements on the store behind the backend's back (as an older or newer release
+    would have left it); returns the rows of the last."""
+    rows: list[Any] = []
+    if "://" in location:
+        with psycopg.connect(location, autocommit=True) as pg:
+            for statement in statements:
+                cur = pg.execute(statement.encode())
+                rows = cur.fetchall() if cur.description else []
+        return rows
+    conn = sqlite3.connect(location)
+    try:
+        for statement in statements:
+            rows = conn.execute(statement).fetchall()
+        conn.commit()
+    finally:
+        conn.close()
+    return rows
 
 
 def test_file_and_folder_are_private(tmp_path: Path) -> None:
@@ -30,34 +53,34 @@ def test_file_and_folder_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-def test_reopen_keeps_data_and_applies_no_migration_twice(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    with open_state(path) as s:
+def test_reopen_keeps_data_and_applies_no_migration_twice(state_location: str) -> None:
+    with open_state(state_location) as s:
         s.ensure_job("k", "/src", "https://t")
-    with open_state(path) as s:
+    with open_state(state_location) as s:
         assert [j.key for j in s.jobs()] == ["k"]
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
-    conn.close()
+    applied = raw_sql(state_location, "SELECT name FROM schema_migrations ORDER BY name")
+    assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
 
 
-def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    with open_state(path) as s:
+def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str) -> None:
+    with open_state(state_location) as s:
         job = s.ensure_job("k", "/src", "https://t")
         rnd = s.start_round(job.id)
         s.upsert_item(job.id, b"a/x", "file", status="done", round_id=rnd.id)
-    conn = sqlite3.connect(path)  # as the first release left it: 0001_initial only
-    conn.execute("DROP TABLE folders_seen")
-    conn.execute("DROP INDEX items_by_target_id")
-    conn.execute("ALTER TABLE items DROP COLUMN target_seen_round")
-    conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
-    conn.commit()
-    conn.close()
-    with open_state(path) as s:
+    raw_sql(  # as the first release left it: 0001_initial only
+        state_location,
+        "DROP TABLE workers",
+        "DROP TABLE units",
+        "DROP TABLE folders_seen",
+        "DROP INDEX items_by_target_id",
+        "ALTER TABLE items DROP COLUMN target_seen_round",
+        "DELETE FROM schema_migrations WHERE name != '0001_initial'",
+    )
+    with open_state(state_location) as s:
         r2 = s.start_round(job.id)
         s.mark_folder_seen(job.id, b"a", r2.id)
         assert list(s.unseen_since(job.id, r2.id)) == []
+        assert s.units() == [] and s.workers() == []
 
 
 def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
@@ -67,20 +90,26 @@ def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
         open_state(path)
 
 
-def test_refuses_a_store_from_a_newer_version(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    open_state(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO schema_migrations VALUES ('9999_future', 'x')")
-    conn.commit()
-    conn.close()
+def test_refuses_a_store_from_a_newer_version(state_location: str) -> None:
+    open_state(state_location).close()
+    raw_sql(state_location, "INSERT INTO schema_migrations VALUES ('9999_future', 'x')")
     with pytest.raises(StateError, match="newer sharelift"):
-        open_state(path)
+        open_state(state_location)
 
 
-def test_readonly_needs_an_existing_store(tmp_path: Path) -> None:
+def test_readonly_needs_an_existing_store(state_location: str) -> None:
     with pytest.raises(StateError, match="no state store"):
-        open_state(tmp_path / "missing.db", readonly=True)
+        open_state(state_location, readonly=True)
+
+
+def test_a_database_password_is_never_shown(postgres_server: Any) -> None:
+    url = f"postgresql://sharelift:hunter2-secret@127.0.0.1:{postgres_server.port}/nowhere"
+    with pytest.raises(StateError) as caught:
+        open_state(url)
+    assert "hunter2" not in str(caught.value)
+    assert "sharelift:***@127.0.0.1" in str(caught.value)
+    with open_state(postgres_server.database()) as s:
+        assert "hunter2" not in repr(s)
 
 
 def test_jobs_are_keyed_and_refreshed(store: StateStore) -> None:
@@ -233,8 +262,8 @@ def test_check_finds_done_files_without_a_hash(store: StateStore) -> None:
     assert any("without a target id and hash" in p for p in store.check())
 
 
-def test_grouped_writes_become_visible_on_flush(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_grouped_writes_become_visible_on_flush(state_location: str) -> None:
+    path = state_location
     writer = open_state(path, commit_every=10_000, commit_interval=3600)
     job = writer.ensure_job("k", "s", "t")
     rnd = writer.start_round(job.id)
@@ -248,8 +277,8 @@ def test_grouped_writes_become_visible_on_flush(tmp_path: Path) -> None:
     writer.close()
 
 
-def test_committed_writes_survive_sigkill(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_committed_writes_survive_sigkill(state_location: str) -> None:
+    path = state_location
     script = textwrap.dedent(
         f"""
         import os, signal
@@ -347,8 +376,8 @@ def test_statuses_come_back_as_enums(store: StateStore) -> None:
 
 
 def test_open_state_refuses_a_url_it_cannot_serve(tmp_path: Path) -> None:
-    with pytest.raises(StateError, match=r"postgresql://… is not supported"):
-        open_state("postgresql://user:secret@db/sharelift")
+    with pytest.raises(StateError, match=r"mysql://user:\*\*\*@db/sharelift is not supported"):
+        open_state("mysql://user:secret@db/sharelift")
     with open_state(tmp_path / "s.db") as s:  # a path is SQLite
         assert s.jobs() == []
 
@@ -357,6 +386,7 @@ def test_reconciling_with_the_target_finds_the_missing_items_in_pages(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sharelift.state.sqlite_items._TARGET_PAGE", 3)
+    monkeypatch.setattr("sharelift.state.postgres_items._PAGE", 3)
     job = store.ensure_job("k", "s", "t")
     other = store.ensure_job("k2", "s", "t2")
     rnd = store.start_round(job.id)

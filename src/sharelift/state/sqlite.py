@@ -11,8 +11,8 @@ How, here:
 - The schema is the ordered list of named migrations in `sharelift.state.schema`, applied once
   each, in a transaction.
 
-The items table is kept by `ItemRows` (`sqlite_items.py`); jobs, rounds and upload sessions
-here.
+The items table is kept by `ItemRows` (`sqlite_items.py`), units of work and workers by
+`UnitRows` (`sqlite_units.py`); jobs, rounds and upload sessions here.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ from sharelift.state.records import (
     UploadSessionRecord,
     utcnow,
 )
-from sharelift.state.schema import MIGRATIONS
+from sharelift.state.schema import MIGRATIONS, SQLITE, statements
 from sharelift.state.sqlite_db import ROUND_STATUS
 from sharelift.state.sqlite_items import ItemRows
+from sharelift.state.unit_rows import UnitRows
 
 _ROUND_COLUMNS = (
     f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
@@ -55,7 +56,7 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-class SqliteStateStore(ItemRows):
+class SqliteStateStore(ItemRows, UnitRows):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 
@@ -322,9 +323,8 @@ def _migrate(conn: sqlite3.Connection) -> None:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in statements(sql, SQLITE):
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow())
             )
