@@ -44,8 +44,9 @@ class Recorder:
     def walked(self, listing: Listing) -> None:
         self.budget.walked(listing)
 
-    async def carve(self, parts: tuple[str, ...], place: FolderPlace) -> None:
+    async def carve(self, parts: tuple[str, ...], place: FolderPlace, root_id: str) -> None:
         self.carved.append((parts, place))
+        self.root_id = root_id
 
 
 def tree() -> dict[str, bytes]:

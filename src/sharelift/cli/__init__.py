@@ -7,6 +7,7 @@ arguments, calls the public library API and prints what it got back:
     scan            sharelift scan SOURCE [TARGET]
     migrate         sharelift migrate SOURCE TARGET (one job)
     jobs            sharelift migrate --jobs FILE, sharelift provision
+    cluster         sharelift worker, sharelift migrate --broker (jobs handed to workers)
     status          sharelift status, sharelift report
     login           sharelift login, sharelift logout
     emulator        sharelift emulator --data DIR
@@ -32,7 +33,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from sharelift import __version__
-from sharelift.cli import config_command, demo, emulator, jobs, login, migrate, scan, status
+from sharelift.cli import (
+    cluster,
+    config_command,
+    demo,
+    emulator,
+    jobs,
+    login,
+    migrate,
+    scan,
+    status,
+)
 from sharelift.cli.options import Parser, Settings, error_text, resolve
 from sharelift.errors import EXIT_INTERRUPTED, ShareliftError
 
@@ -52,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.register(sub)
     jobs.register_provision(sub)
     status.register(sub)
+    cluster.register_worker(sub)
     login.register(sub)
     emulator.register(sub)
     demo.register(sub)

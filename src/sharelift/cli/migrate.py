@@ -1,5 +1,6 @@
 """`sharelift migrate SOURCE TARGET`: one job through `sharelift.migrate_async`, with a progress
-display, Ctrl-C handling and the exit code; `--jobs FILE` is handed to sharelift.cli.jobs."""
+display, Ctrl-C handling and the exit code; `--jobs FILE` is handed to sharelift.cli.jobs, and
+`--broker URL` (a cluster's workers run the jobs) to sharelift.cli.cluster."""
 
 from __future__ import annotations
 
@@ -56,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
     from sharelift.progress import choose_renderer
     from sharelift.target import parse_target
 
+    if args.broker:
+        from sharelift.cli.cluster import run_migrate
+
+        return run_migrate(args)
     if args.jobs:
         from sharelift.cli.jobs import run_job_file
 

@@ -9,6 +9,7 @@ its `Carver` may hand folders of the walk to units of their own:
     event loop  ── walked(listing)   counts what the part has taken on
                 ── carve(parts, folder), once the folder's parent was planned and the folder
                    exists at the target (or could not be made): record it as a unit
+                   (with the job's target folder: `Part.root_id` of the unit it becomes)
 
 A part does not reconcile with the target (--verify-target), mirror deletions or end stale
 upload sessions: the round's last unit does, once for the whole job.
@@ -35,16 +36,18 @@ class FolderPlace:
     """Its driveItem id (None: it is not there)."""
     lost: bool = False
     """It lies below a folder that could not be created: everything in it fails."""
+    listed: bool = False
+    """What it holds at the target is listed before planning (first contact)."""
 
     @classmethod
     def of(cls, folder: TargetFolder, folder_id: str | None) -> FolderPlace:
-        return cls(folder.parent, folder_id, folder.lost)
+        return cls(folder.parent, folder_id, folder.lost, folder.listed)
 
     def target_folder(self, *, listed: bool) -> TargetFolder:
-        """The folder as the round's frontier holds it."""
+        """The folder as the round's frontier holds it (listed when it was, or `listed`)."""
         if self.lost:
             return TargetFolder.lost_below()
-        return TargetFolder.known(self.parent, self.folder_id, listed=listed)
+        return TargetFolder.known(self.parent, self.folder_id, listed=listed or self.listed)
 
 
 class Carver(Protocol):
@@ -60,8 +63,9 @@ class Carver(Protocol):
     def walked(self, listing: Listing) -> None:
         """The part took on this listing (on the event loop)."""
 
-    async def carve(self, parts: tuple[str, ...], place: FolderPlace) -> None:
-        """Record the folder `parts`, whose place at the target is now known, as a unit."""
+    async def carve(self, parts: tuple[str, ...], place: FolderPlace, root_id: str) -> None:
+        """Record the folder `parts`, whose place at the target is now known, as a unit
+        (`root_id`: the job's target folder, which the unit needs too)."""
 
 
 @dataclass(frozen=True)

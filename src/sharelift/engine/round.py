@@ -271,7 +271,7 @@ class Engine:
                 listing = await asyncio.to_thread(next, listings, None)
                 if carver is not None:
                     carving += [
-                        asyncio.create_task(self._carve(dispatcher, carver, parts))
+                        asyncio.create_task(self._carve(context, dispatcher, carver, parts))
                         for parts in carver.pruned()
                     ]
                 if listing is None:
@@ -301,12 +301,14 @@ class Engine:
         return walk_ok and not context.outcomes.failed_folders
 
     @staticmethod
-    async def _carve(dispatcher: Dispatcher, carver: Carver, parts: tuple[str, ...]) -> None:
+    async def _carve(
+        context: RoundContext, dispatcher: Dispatcher, carver: Carver, parts: tuple[str, ...]
+    ) -> None:
         """Hand a folder left out of this walk to a unit of its own, once its parent's
         planning placed it and it exists at the target (or could not be made)."""
         folder = await dispatcher.frontier.take(parts)
         folder_id = await folder.ready
-        await carver.carve(parts, FolderPlace.of(folder, folder_id))
+        await carver.carve(parts, FolderPlace.of(folder, folder_id), context.root_id)
 
     async def _wind_down(
         self,
