@@ -100,7 +100,7 @@ class Heartbeat(threading.Thread):
         self.republish_after = republish_after
         self.current: Current | None = None
         self.idle_since = time.monotonic()
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._wake = threading.Event()
 
     def run_unit(self, current: Current | None) -> None:
@@ -111,7 +111,7 @@ class Heartbeat(threading.Thread):
         self._wake.set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
         self._wake.set()
         if self.is_alive():
             self.join(timeout=30)
@@ -122,13 +122,13 @@ class Heartbeat(threading.Thread):
             try:
                 if store is None:
                     store = open_state(self.state_url)
-                self.beat(store, stopping=self._stop.is_set())
+                self.beat(store, stopping=self._stopping.is_set())
             except Exception as exc:  # the store is away: the unit's watchdog fences it
                 log.warning("heartbeat of %s failed: %s", self.worker, exc)
                 if store is not None:
                     store.close()
                 store = None
-            if self._stop.is_set():
+            if self._stopping.is_set():
                 break
             self._wake.wait(self.interval)
             self._wake.clear()

@@ -16,6 +16,7 @@ import functools
 import logging
 import re
 import socket
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,10 +81,16 @@ def serve(
     def unit(unit_id: int) -> None:
         say(execute(ctx, int(unit_id)))
 
+    from celery.exceptions import CPendingDeprecationWarning
     from celery.signals import worker_shutting_down
 
+    # Celery warns, on every lost broker connection, that it will cancel late-acknowledged
+    # tasks by default one day; this app says not to (`make_app`): the lease carries the unit.
+    warnings.filterwarnings("ignore", category=CPendingDeprecationWarning)
+
     def shutting_down(**_: Any) -> None:
-        say(f"worker {name}: stopping; the unit in flight is handed back")
+        busy = " once the unit in flight is handed back" if ctx.running is not None else ""
+        say(f"worker {name}: stopping{busy}")
         ctx.stop()
 
     worker_shutting_down.connect(shutting_down, weak=False)

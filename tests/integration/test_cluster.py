@@ -1,0 +1,267 @@
+"""A cluster for real: redis-server, PostgreSQL and three `sharelift worker` processes on this
+machine, a job file of several shares migrated into the emulator by `migrate --broker`.
+
+One worker is SIGKILLed in the middle of a unit (a file's upload session open); another is
+cut from Redis for a while (a TCP proxy between it and the broker); and a unit that is
+running is handed to the broker a second time. The result must be exact (`rclone check`),
+no byte may be accepted twice by the emulator (its request log: nothing uploaded twice), and
+every unit must end once, the dead worker's taken over by another.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from migrate_helpers import UNIT, megan, write_tree
+
+from sharelift.cluster.app import make_app, publish
+from sharelift.emulator.server import EmulatorServer
+from sharelift.state import StateStore, UnitStatus, open_state
+from support.rclone import rclone_for
+from support.servers import PostgresServer, RedisServer
+from support.tcp_proxy import TcpProxy
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not on PATH"),
+]
+
+SHARES = ("finance", "hr", "sales")
+BIG = 5 * UNIT + 777
+LEASE = 4.0
+MEGAN = "https://contoso-my.sharepoint.com/personal/megan_contoso_com/"
+
+
+def share(seed: int) -> dict[str, bytes]:
+    rng = random.Random(seed)
+    files = {
+        f"d{i % 3}/e{i % 2}/n{i:02}.txt": rng.randbytes(rng.randint(1, 3000)) for i in range(24)
+    }
+    files["d0/big.bin"] = rng.randbytes(BIG)
+    files["top.txt"] = b"top"
+    return files
+
+
+class Worker:
+    """One `sharelift worker` process, in a session of its own (so that a kill takes all)."""
+
+    def __init__(self, index: int, broker: str, state: str, emulator: Path, logs: Path) -> None:
+        self.log = logs / f"worker{index}.log"
+        command = [
+            sys.executable, "-m", "sharelift", "worker", "--emulator", str(emulator),
+            "--state", state, "--broker", broker, "--lease-ttl", str(LEASE),
+            "--heartbeat", "0.5", "--visibility-timeout", "8",
+        ]  # fmt: skip
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    @property
+    def name(self) -> str:
+        return f"{os.uname().nodename}:{self.process.pid}"
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def lines(self) -> list[str]:
+        return self.log.read_text(errors="replace").splitlines()
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+    return found
+
+
+def session_in_flight(server: EmulatorServer) -> bool:
+    """The emulator holds an upload session of a big file that has taken a fragment."""
+    assert server.store is not None
+    sessions = server.store.sessions
+    for sid in os.listdir(sessions.sessions_dir):
+        session = sessions.get(sid)
+        if session is not None and session.file_size == BIG and session.received > 0:
+            return True
+    return False
+
+
+def busy(store: StateStore, worker: Worker) -> int | None:
+    """The unit `worker` runs now (as its heartbeat last said), if any."""
+    for row in store.workers():
+        if row.name == worker.name and row.status == "busy" and row.unit_id is not None:
+            unit = store.unit(row.unit_id)
+            if unit is not None and unit.status is UnitStatus.RUNNING:
+                return unit.id
+    return None
+
+
+@pytest.fixture
+def cluster_state(postgres_server: PostgresServer) -> str:
+    url = postgres_server.database()
+    open_state(url).close()  # the schema, before anyone reads it
+    return url
+
+
+@pytest.fixture
+def broker(redis_server: RedisServer) -> Iterator[str]:
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+def test_a_cluster_migrates_exactly_whatever_happens_to_its_workers(
+    emulator_factory: Callable[..., EmulatorServer],
+    app_token: Callable[..., str],
+    cluster_state: str,
+    broker: str,
+    tmp_path: Path,
+) -> None:
+    server = emulator_factory()
+    _, drive = megan(server)
+    trees = {name: share(seed) for seed, name in enumerate(SHARES)}
+    for name, files in trees.items():
+        write_tree(tmp_path / "shares" / name, files)
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(
+        json.dumps(
+            {
+                "Tasks": [
+                    {
+                        "SourcePath": str(tmp_path / "shares" / name),
+                        "TargetPath": MEGAN,
+                        "TargetList": "Documents",
+                        "TargetListRelativePath": f"Cluster/{name}",
+                    }
+                    for name in SHARES
+                ]
+            }
+        )
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    server.set_faults(bandwidth_bps=1_500_000)  # a big file takes seconds: a kill lands in it
+    host, port = broker.removeprefix("redis://").split("/")[0].split(":")
+    with TcpProxy((host, int(port))) as proxy:
+        behind_proxy = f"redis://127.0.0.1:{proxy.port}/0"
+        workers = [
+            Worker(0, broker, cluster_state, server.data_dir, logs),
+            Worker(1, broker, cluster_state, server.data_dir, logs),
+            Worker(2, behind_proxy, cluster_state, server.data_dir, logs),
+        ]
+        command = [
+            sys.executable, "-m", "sharelift", "migrate", "--jobs", str(jobs),
+            "--broker", broker, "--state", cluster_state, "--quiet",
+            "--unit-files", "8", "--chunk-size", "320k", "--workers", "4",
+            "--report", str(tmp_path / "reports"),
+        ]  # fmt: skip
+        migrate = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            with open_state(cluster_state, readonly=True) as store:
+                # SIGKILL a worker in the middle of a unit: a big file's session is open.
+                wait_for(lambda: session_in_flight(server), "a big file's first fragment")
+                victim = wait_for(
+                    lambda: next((w for w in workers[:2] if busy(store, w)), None),
+                    "a busy worker",
+                )
+                killed_unit = busy(store, victim)
+                victim.kill()
+                # A running unit handed to the broker a second time: its lease sends it back.
+                alive = [w for w in workers if w is not victim]
+                doubled = wait_for(
+                    lambda: next((u for w in alive if (u := busy(store, w))), None),
+                    "a running unit",
+                )
+                app = make_app(broker)
+                publish(app, doubled, "default")
+                app.close()
+                # Cut the third worker from Redis while it works, then mend the link.
+                wait_for(lambda: busy(store, workers[2]), "the third worker busy", 60)
+                proxy.cut()
+                time.sleep(3 * LEASE)
+                proxy.restore()
+            out, err = migrate.communicate(timeout=150)
+        finally:
+            if migrate.poll() is None:
+                migrate.kill()
+                migrate.communicate()
+            for worker in workers:
+                worker.stop()
+    server.set_faults(bandwidth_bps=0)
+    assert migrate.returncode == 0, (out, err, [w.lines()[-20:] for w in workers])
+    assert "3 jobs: 3 completed" in out
+
+    # Exact: a real client finds every file with its hash, and nothing else.
+    with rclone_for(server, app_token(server), tmp_path, drive) as rclone:
+        for name in SHARES:
+            checked = rclone("check", str(tmp_path / "shares" / name), f"od:Cluster/{name}")
+            assert "0 differences found" in checked.stderr, checked.stderr
+
+    # Nothing uploaded twice: the service accepted each byte of each file once.
+    server.stats()
+    text = (server.data_dir / "requests.jsonl").read_text()
+    log = [json.loads(line) for line in text.splitlines()]
+    accepted = sum(
+        r["bytes_in"] for r in log if r["kind"] == "upload" and r["status"] in (200, 201, 202)
+    )
+    assert accepted == sum(len(d) for files in trees.values() for d in files.values())
+
+    # Every unit ended once: done, by one worker's one line; the dead worker's taken over.
+    with open_state(cluster_state, readonly=True) as store:
+        units = store.units()
+        assert units and all(u.status is UnitStatus.DONE for u in units)
+        assert store.check() == []
+        for job in store.jobs():
+            assert store.upload_sessions(job.id) == []
+            assert [r.status for r in store.rounds(job.id)] == ["completed"]
+        taken_over = store.unit(killed_unit or 0)
+        assert taken_over is not None and taken_over.attempts >= 2
+        assert taken_over.owner != victim.name
+    ended = Counter(
+        int(m[1])
+        for w in workers
+        for line in w.lines()
+        if (m := re.match(r"unit (\d+) \(\w+ [^)]*\): done", line))
+    )
+    assert ended == Counter({u.id: 1 for u in units}), ended
+    backed_off = [
+        line for w in workers for line in w.lines() if f"unit {doubled}: backed off" in line
+    ]
+    assert backed_off, "the second delivery of a running unit did not back off"
+    with (tmp_path / "reports" / "SummaryReport.csv").open(encoding="utf-8-sig") as fh:
+        summary = list(csv.DictReader(fh))
+    assert [r["Status"] for r in summary[:-1]] == ["completed"] * 3
