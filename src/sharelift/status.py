@@ -1,4 +1,6 @@
-"""What `sharelift status` shows: each job, its last round and its items, from the state store.
+"""What `sharelift status` shows: each job, its last round and its items, from the state store;
+on a cluster also its runs (units by status, progress summed over every machine) and its
+workers (with the age of their last heartbeat). The dashboard reads the same.
 
 A round marked running whose process is gone (same host, dead pid) or whose heartbeat is old is
 shown as `interrupted?`: the next run will close it as interrupted and resume.
@@ -11,7 +13,7 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from sharelift.state import JobRecord, RoundRecord, RoundStatus, StateStore
+from sharelift.state import JobRecord, RoundRecord, RoundStatus, StateStore, UnitStatus
 
 STALE_AFTER_S = 120
 
@@ -70,3 +72,50 @@ def job_status(store: StateStore, job: JobRecord) -> dict[str, Any]:
         "last_round": last_doc,
         "items": store.count_items(job.id),
     }
+
+
+LIVE_WITHIN_S = 60
+"""A worker whose last heartbeat is older than this is shown as `lost`."""
+
+
+def cluster_status(store: StateStore) -> dict[str, Any]:
+    """The runs of a cluster (units by status, and their progress summed) and its workers,
+    as JSON-ready data; empty lists on a store no cluster has used."""
+    now = store.store_time()
+    runs: dict[str, dict[str, Any]] = {}
+    for unit in store.units():
+        run = runs.setdefault(
+            unit.run,
+            {"run": unit.run, "units": {s.value: 0 for s in UnitStatus}, "files_total": 0,
+             "files_done": 0, "files_failed": 0, "bytes_total": 0, "bytes_done": 0,
+             "running": []},
+        )  # fmt: skip
+        run["units"][unit.status.value] += 1
+        if unit.kind != "finish":
+            for name in ("files_total", "files_done", "files_failed", "bytes_total", "bytes_done"):
+                run[name] += getattr(unit, name)
+        if unit.status is UnitStatus.RUNNING:
+            lease = None if unit.lease_until is None else round(unit.lease_until - now, 1)
+            run["running"].append(
+                {
+                    "unit": unit.id,
+                    "kind": unit.kind,
+                    "path": unit.display_path,
+                    "owner": unit.owner,
+                    "lease_left_s": lease,
+                    "attempts": unit.attempts,
+                    "files_done": unit.files_done,
+                }
+            )
+    workers = [
+        {
+            "name": w.name,
+            "host": w.host,
+            "queues": list(w.queues),
+            "status": w.status if now - w.seen_at < LIVE_WITHIN_S else "lost",
+            "unit": w.unit_id,
+            "heartbeat_age_s": round(now - w.seen_at, 1),
+        }
+        for w in store.workers()
+    ]
+    return {"runs": list(runs.values()), "workers": workers}

@@ -262,6 +262,13 @@ def test_a_cluster_migrates_exactly_whatever_happens_to_its_workers(
         line for w in workers for line in w.lines() if f"unit {doubled}: backed off" in line
     ]
     assert backed_off, "the second delivery of a running unit did not back off"
+    status = subprocess.run(
+        [sys.executable, "-m", "sharelift", "status", "--state", cluster_state, "--json"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    doc = json.loads(status.stdout)
+    assert [r["units"]["done"] for r in doc["runs"]] == [len(units)]
+    assert sorted(w["name"] for w in doc["workers"]) == sorted(w.name for w in workers)
     with (tmp_path / "reports" / "SummaryReport.csv").open(encoding="utf-8-sig") as fh:
         summary = list(csv.DictReader(fh))
     assert [r["Status"] for r in summary[:-1]] == ["completed"] * 3

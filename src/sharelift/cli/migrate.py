@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
-from sharelift.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from sharelift.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, OptionError, UsageError
 from sharelift.progress import MessageEvent, Snapshot, SnapshotEvent, Tally
 
 if TYPE_CHECKING:
@@ -61,6 +61,14 @@ def run(args: argparse.Namespace) -> int:
         from sharelift.cli.cluster import run_migrate
 
         return run_migrate(args)
+    from sharelift.urls import hide_password, is_url
+
+    if args.state and is_url(args.state):
+        raise OptionError(
+            "state",
+            f"{hide_password(args.state)} serves a cluster: hand the jobs to its workers "
+            "(--broker), or give a file for a run on this machine",
+        )
     if args.jobs:
         from sharelift.cli.jobs import run_job_file
 

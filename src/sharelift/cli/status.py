@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from sharelift.cli.options import Parser, add_options
 from sharelift.errors import OptionError, UsageError
@@ -29,10 +30,10 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     p.set_defaults(run=run_report)
 
 
-def _state_path(args: argparse.Namespace) -> Path:
+def _state(args: argparse.Namespace) -> str:
     from sharelift.job import default_state_path
 
-    return Path(args.state) if args.state else default_state_path()
+    return str(args.state) if args.state else str(default_state_path())
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -40,25 +41,29 @@ def run_status(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from sharelift.state import open_state
-    from sharelift.status import job_status
+    from sharelift.status import cluster_status, job_status
+    from sharelift.urls import hide_password
 
-    path = _state_path(args)
+    path = _state(args)
+    shown = hide_password(path)
     with open_state(path, readonly=True) as store:
         jobs = [j for j in store.jobs() if args.job is None or j.id == args.job]
         if args.jobs:  # bulk runs name each job FILE#ROW (with the file's absolute path)
             prefix = f"{Path(args.jobs).resolve()}#"
             jobs = [j for j in jobs if str(j.options.get("name", "")).startswith(prefix)]
         if args.job is not None and not jobs:
-            raise OptionError("job", f"no job {args.job} in {path}")
+            raise OptionError("job", f"no job {args.job} in {shown}")
         report = [job_status(store, job) for job in jobs]
+        cluster = cluster_status(store)
     if args.json:
-        print(json.dumps({"state": str(path), "jobs": report}, indent=2, ensure_ascii=False))
+        doc = {"state": shown, "jobs": report, **cluster}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
     console = Console()
-    if not report:
-        console.print(f"no jobs in {path}")
+    if not report and not cluster["runs"]:
+        console.print(f"no jobs in {shown}")
         return 0
-    table = Table(title=f"sharelift jobs ({path})")
+    table = Table(title=f"sharelift jobs ({shown})")
     for column in ("job", "source", "target", "round", "status", "files", "bytes", "failed"):
         table.add_column(column, overflow="fold")
     for job in report:
@@ -74,23 +79,61 @@ def run_status(args: argparse.Namespace) -> int:
             str(job["items"].get("failed", 0)),
         )
     console.print(table)
+    _print_cluster(console, cluster)
     return 0
+
+
+def _print_cluster(console: Any, cluster: dict[str, Any]) -> None:
+    """A cluster's runs and workers, when there are any."""
+    from rich.table import Table
+
+    if cluster["runs"]:
+        runs = Table(title="runs on the cluster")
+        for column in ("run", "units done/all", "running", "queued", "failed", "files", "bytes"):
+            runs.add_column(column, overflow="fold")
+        for run in cluster["runs"]:
+            units = run["units"]
+            runs.add_row(
+                run["run"],
+                f"{units['done']}/{sum(units.values())}",
+                ", ".join(f"{r['unit']} {r['path']} @{r['owner']}" for r in run["running"]) or "-",
+                str(units["queued"]),
+                str(units["failed"]),
+                f"{run['files_done']}/{run['files_total']}",
+                f"{run['bytes_done']:,}",
+            )
+        console.print(runs)
+    if cluster["workers"]:
+        workers = Table(title="workers")
+        for column in ("worker", "queues", "status", "unit", "heartbeat"):
+            workers.add_column(column, overflow="fold")
+        for w in cluster["workers"]:
+            workers.add_row(
+                w["name"],
+                ", ".join(w["queues"]),
+                w["status"],
+                str(w["unit"] or "-"),
+                f"{w['heartbeat_age_s']:.0f} s ago",
+            )
+        console.print(workers)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from sharelift.report import write_round_reports
     from sharelift.state import open_state
+    from sharelift.urls import hide_password
 
-    path = _state_path(args)
+    path = _state(args)
     with open_state(path, readonly=True) as store:
         jobs = store.jobs()
         if args.job is not None:
             jobs = [j for j in jobs if j.id == args.job]
             if not jobs:
-                raise OptionError("job", f"no job {args.job} in {path}")
+                raise OptionError("job", f"no job {args.job} in {hide_password(path)}")
         if len(jobs) != 1:
             raise UsageError(
-                f"{path} holds {len(jobs)} jobs: name one with --job (see sharelift status)"
+                f"{hide_password(path)} holds {len(jobs)} jobs: name one with --job "
+                "(see sharelift status)"
             )
         job = jobs[0]
         rounds = store.rounds(job.id)
