@@ -395,7 +395,7 @@ def main() -> int:
     p = sub.add_parser("cluster", parents=[common])
     p.add_argument("--latency-ms", type=float, default=100)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
-    p.add_argument("--concurrency", type=int, default=16, help="transfers per worker")
+    p.add_argument("--concurrency", type=int, default=4, help="transfers per worker")
     p.add_argument("--unit-files", type=int, default=100, help="files per unit of work")
     p.set_defaults(run=cluster)
     args = parser.parse_args()

@@ -39,7 +39,18 @@ def connect(url: str, *, readonly: bool) -> psycopg.Connection[Any]:
     database without its password."""
     shown = hide_password(url)
     try:
-        conn = psycopg.connect(url, autocommit=True, application_name="sharelift")
+        # Keepalives: a database behind a dead link is noticed in half a minute, not in the
+        # quarter of an hour TCP takes (a worker's heartbeat must fail, not hang).
+        conn = psycopg.connect(
+            url,
+            autocommit=True,
+            application_name="sharelift",
+            connect_timeout=10,
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
     except psycopg.Error as exc:
         raise StateError(f"cannot open state store {shown}: {_first_line(exc, url)}") from None
     try:
