@@ -272,3 +272,64 @@ def test_a_cluster_migrates_exactly_whatever_happens_to_its_workers(
     with (tmp_path / "reports" / "SummaryReport.csv").open(encoding="utf-8-sig") as fh:
         summary = list(csv.DictReader(fh))
     assert [r["Status"] for r in summary[:-1]] == ["completed"] * 3
+
+
+def test_sigterm_hands_the_unit_in_flight_back_and_another_worker_ends_it(
+    emulator_factory: Callable[..., EmulatorServer],
+    cluster_state: str,
+    broker: str,
+    tmp_path: Path,
+) -> None:
+    server = emulator_factory()
+    files = share(7)
+    write_tree(tmp_path / "share", files)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    server.set_faults(bandwidth_bps=400_000)  # the big file takes seconds
+    first = Worker(0, broker, cluster_state, server.data_dir, logs)
+    command = [
+        sys.executable, "-m", "sharelift", "migrate", str(tmp_path / "share"),
+        "onedrive:megan@contoso.com/Stopped", "--broker", broker, "--state", cluster_state,
+        "--quiet", "--chunk-size", "320k", "--unit-files", "1000",
+    ]  # fmt: skip
+    migrate = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second: Worker | None = None
+    try:
+        with open_state(cluster_state, readonly=True) as store:
+            unit = wait_for(lambda: busy(store, first), "the first worker busy")
+            wait_for(lambda: session_in_flight(server), "the big file under way")
+            os.killpg(first.process.pid, signal.SIGTERM)
+            sent = time.monotonic()
+            first.process.wait(30)
+            took = time.monotonic() - sent
+            handed_back = store.unit(unit)
+            assert handed_back is not None and handed_back.status is UnitStatus.QUEUED
+            assert handed_back.owner is None
+        server.set_faults(bandwidth_bps=0)
+        second = Worker(1, broker, cluster_state, server.data_dir, logs)
+        out, err = migrate.communicate(timeout=120)
+    finally:
+        if migrate.poll() is None:
+            migrate.kill()
+            migrate.communicate()
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
+    assert took < 15, took
+    assert first.process.returncode == 0
+    assert migrate.returncode == 0, (out, err)
+    assert any(f"unit {unit} (job .): released" in line for line in first.lines())
+    assert any(f"unit {unit} (job .): done" in line for line in second.lines())
+    with open_state(cluster_state, readonly=True) as store:
+        assert store.check() == []
+        (job,) = store.jobs()
+        assert store.upload_sessions(job.id) == []
+    # The big file's session was kept and resumed, not sent again from its start.
+    server.stats()
+    text = (server.data_dir / "requests.jsonl").read_text()
+    accepted = sum(
+        r["bytes_in"]
+        for r in map(json.loads, text.splitlines())
+        if r["kind"] == "upload" and r["status"] in (200, 201, 202)
+    )
+    assert accepted == sum(len(d) for d in files.values())
