@@ -15,7 +15,9 @@
     state_location      where a new state store goes, once per backend (SQLite, PostgreSQL)
     redis_server        session-scoped redis-server on a free port
 
-Faults changed on the session emulator are reset after every test.
+Faults changed on the session emulator are reset after every test. Async tests
+(`pytest.mark.anyio`) run on asyncio, sharelift's event loop, whatever else is installed (the
+browser tests' selenium brings trio).
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ import requests
 from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
 from support.servers import PostgresServer, RedisServer, postgres_bin
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 def ssl_context_for(info: dict[str, Any]) -> ssl.SSLContext:

@@ -20,6 +20,7 @@ imported when first used, so that `import sharelift` stays fast.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from sharelift.errors import (
@@ -50,6 +51,10 @@ if TYPE_CHECKING:
     )
 
 __version__ = "0.1.0"
+
+# A library logs, it does not print: nothing shows unless the caller attaches a handler
+# (the command line's `--log-file` and `-v` do, through sharelift.logs).
+logging.getLogger("sharelift").addHandler(logging.NullHandler())
 
 _LAZY = {
     "Credential": "sharelift.credential",

@@ -201,16 +201,20 @@ def scan(source: PathLike, target: str | None = None, **options: Any) -> ScanRes
     its path count toward the 400-character limit. With `report=DIR`, the reports are written
     there (never inside `source`).
 
-    Options: report, rename, follow_symlinks, skip_hidden, include, exclude, skip_extensions,
-    modified_after, created_after. Raises SourceError, OptionError; findings are not errors.
+    Options: report, inventory (with report: every item and each folder's totals too),
+    rename, follow_symlinks, skip_hidden, include, exclude, skip_extensions, modified_after,
+    created_after. Raises SourceError, OptionError; findings are not errors.
     """
     from sharelift.scanner import run_scan
 
     values = keyword_options("scan", options)
     report = values.pop("report")
+    inventory = values.pop("inventory")
     scan_options = _scan_options(values, _prefix(target) if target else None)
     try:
-        summary = run_scan(source, scan_options, report_dir=report, target_text=target or "")
+        summary = run_scan(
+            source, scan_options, report_dir=report, target_text=target or "", inventory=inventory
+        )
     except ShareliftError as exc:
         raise unflagged(exc) from None
     return ScanResult.from_summary(summary, Path(report) if report else None)

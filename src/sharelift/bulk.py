@@ -3,7 +3,8 @@
     JobFile ─► run_jobs ─► up to `max_parallel` jobs at a time, each `run_job` over the one
                            shared GraphClient (one pacer for the tenant, DESIGN invariant 7)
             ─► per-job reports (as a single job writes them) + one aggregated summary:
-               SummaryReport.csv (a row per job and a Total row) and summary.json
+               SummaryReport.csv (a row per job and a Total row, with the run's duration
+               and GB/hour) and summary.json
 
 A job that cannot start (its target does not resolve, its OneDrive never appeared, its source
 vanished), or that ends in any other error, is recorded as failed with the reason; the other
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -31,7 +33,17 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
 from sharelift.job import MigrateOutcome, MigrateRequest, run_job
 from sharelift.jobs import Job, JobFile
+from sharelift.report.summary import (
+    TIME_ZONE,
+    RoundSummary,
+    excel_time,
+    gb_per_hour,
+    hms,
+    seconds_between,
+)
 from sharelift.state import open_state
+
+log = logging.getLogger("sharelift.bulk")
 
 ReadyCheck = Callable[[Job], Awaitable[str | None]]
 """Awaited before a job starts: None when its target is ready, else why it is not."""
@@ -58,11 +70,13 @@ SUMMARY_COLUMNS = [
     "Warning count",
     "Start",
     "End",
-    "Duration (s)",
+    "Duration",
     "GB/hour",
     "Round number",
     "Task ID",
     "Report folder",
+    "Log Path",
+    "Time zone",
 ]
 _NUMBERS = SUMMARY_COLUMNS[5:14]
 
@@ -165,6 +179,7 @@ async def run_jobs(
             except Exception as exc:  # a job's own fault ends that job only, never its siblings
                 base.status, base.message = "failed", f"{type(exc).__name__}: {exc}"
             say(f"{job.name}: failed: {base.message}")
+            log.warning("%s: failed: %s", job.name, base.message)
             return base
 
         async def attempt(job: Job, base: JobResult) -> JobResult:
@@ -173,6 +188,7 @@ async def run_jobs(
                 if why is not None:
                     base.status, base.message = "failed", why
                     say(f"{job.name}: not started: {why}")
+                    log.warning("%s: not started: %s", job.name, why)
                     return base
             request = replace(
                 template,
@@ -187,6 +203,7 @@ async def run_jobs(
                     base.message = "the run was stopped before this job started"
                     return base
                 say(f"{job.name}: {job.source_text} -> {job.target}")
+                log.info("%s: %s -> %s", job.name, job.source_text, job.target)
                 outcome = await run_job(
                     request, credential, client=client, store=store, stop=stop, say=say
                 )
@@ -202,6 +219,7 @@ async def run_jobs(
             else:
                 base.status = "completed"
             say(f"{job.name}: {base.status}")
+            log.info("%s: %s", job.name, base.status)
             return base
 
         try:
@@ -239,18 +257,37 @@ def _row(result: JobResult) -> dict[str, Any]:
                 "Skipped items": summary.skipped_items,
                 "Failed items": summary.failed_items,
                 "Warning count": summary.warning_count,
-                "Start": summary.start,
-                "End": summary.end,
-                "Duration (s)": round(summary.duration_seconds, 3),
+                "Start": excel_time(summary.start),
+                "End": excel_time(summary.end),
+                "Duration": hms(summary.duration_seconds),
                 "GB/hour": round(summary.gb_per_hour, 3),
                 "Round number": summary.round_number,
                 "Task ID": summary.task_id,
+                "Log Path": summary.log_path,
+                "Time zone": TIME_ZONE,
             }
         )
     reports = result.outcome.reports if result.outcome else None
     if reports is not None:
         row["Report folder"] = str(reports.folder)
     return row
+
+
+def _span(summaries: Sequence[RoundSummary]) -> dict[str, Any]:
+    """The Total row's times: from the first job's start to the last one's end (the jobs ran
+    side by side), and the bytes migrated per hour of that span."""
+    if not summaries:
+        return {}
+    start = min(s.start for s in summaries)
+    end = max((s.end for s in summaries if s.end), default="")
+    seconds = seconds_between(start, end)
+    migrated = sum(s.migrated_bytes for s in summaries)
+    return {
+        "Start": excel_time(start),
+        "End": excel_time(end),
+        "Duration": hms(seconds),
+        "GB/hour": round(gb_per_hour(migrated, seconds), 3),
+    }
 
 
 def write_bulk_summary(
@@ -262,6 +299,8 @@ def write_bulk_summary(
     total: dict[str, Any] = {"Job": "Total", "Status": f"{len(results)} jobs"}
     for column in _NUMBERS:
         total[column] = sum(int(r.get(column, 0) or 0) for r in rows)
+    total.update(_span([r.outcome.summary for r in results if r.outcome and r.outcome.summary]))
+    total["Time zone"] = TIME_ZONE
     csv_path = folder / "SummaryReport.csv"
     with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, SUMMARY_COLUMNS, lineterminator="\r\n")

@@ -190,6 +190,15 @@ class Integer(Kind):
 
 
 @dataclass(frozen=True)
+class Count(Integer):
+    """A flag given once or more (`-v`, `-vv`); a number in the environment or a file."""
+
+    metavar: str = ""
+    short: str = ""
+    """The one-letter flag that counts (`-v`)."""
+
+
+@dataclass(frozen=True)
 class Number(Kind):
     label: str = "a number"
     metavar: str = "SECONDS"
@@ -465,6 +474,13 @@ _TABLE: tuple[Option, ...] = (
        commands=("scan", "migrate", "status", "provision")),
     _o("quiet", "general", Switch(), False, "no progress display",
        commands=("migrate",)),
+    _o("log_file", "general", Location(metavar="FILE"), None,
+       "append a log of the run to FILE (private, 0600): what started, each failure and why, "
+       "throttling waits, the summary; secrets are never written; the reports' Log Path names "
+       "it", commands=("migrate", "provision")),
+    _o("verbose", "general", Count(minimum=0, maximum=2, short="-v"), 0,
+       "log more: -v what happens (to --log-file, else to stderr), -vv debug details too",
+       commands=("migrate", "provision")),
     # connection
     _o("emulator", "connection", Location(metavar="DIR"), None,
        "talk to the local emulator whose data folder is DIR", commands=SIGN_IN),
@@ -575,6 +591,10 @@ _TABLE: tuple[Option, ...] = (
        commands=("migrate", "provision"),
        default_text="from the targets, or a NAME.onmicrosoft.com tenant"),
     # scan
+    _o("inventory", "scan", Switch(), False,
+       "also write ScanInventory.csv (every item, not only findings) and FolderSummary.csv "
+       "(files, bytes and findings per folder) into the report folder",
+       commands=("scan",), api=("scan",)),
     _o("fail_on_findings", "scan", Switch(), False,
        "exit 1 when any item has a finding (for CI)", commands=("scan",)),
     # status and report
@@ -583,6 +603,10 @@ _TABLE: tuple[Option, ...] = (
        commands=("status", "report")),
     _o("round", "status", Integer(minimum=1), None, "the round number",
        commands=("report",), default_text="the last"),
+    _o("all_rounds", "status", Switch(), False,
+       "every round of the job, each into round-N/, and the job across them (JobReport.csv: "
+       "what is at the target and what is not and why; JobRounds.csv: a row per round)",
+       commands=("report",)),
     _o("out", "status", Location(metavar="DIR"), None, "where to write the reports",
        commands=("report",), required=True),
     # cluster

@@ -32,6 +32,7 @@ from sharelift.auth import (
 )
 from sharelift.clouds import Cloud, resolve_cloud
 from sharelift.errors import AuthError
+from sharelift.logs import add_secret
 
 PathLike = str | os.PathLike[str]
 
@@ -236,6 +237,8 @@ def sign_in(
             secret = str(where.emulator.get("client_secret", ""))
         if method == "certificate" and not certificate:
             certificate = _emulator_pem(where.emulator)
+    for value in (secret, certificate_password, token):
+        add_secret(value)  # never in a log line, wherever it came from
     settings = AuthSettings(
         method=method,
         authority=where.authority(tenant) if method not in ("token", "managed_identity") else "",

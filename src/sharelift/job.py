@@ -5,7 +5,8 @@ This is the engine room behind `sharelift.migrate()` (sharelift.api) and bulk ru
 
     credential ─► GraphClient (HTTP/2, tenant pacer) ─► resolve_target ─► StateStore job
         ─► Engine round (progress tally; `stop` ends it gracefully, cancelling ends it now)
-        ─► reports (ItemReport, FailureSummary, SummaryReport, summary.json)
+        ─► reports (ItemReport, FailureSummary, SummaryReport, JobReport, summary.json,
+       report.html)
 
 A dry run resolves the target and plans from the source and the state store, then tells `say`
 what would happen; it writes nothing anywhere (the state store is opened read-only, if it
@@ -18,6 +19,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +34,7 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.lock import RunLock, lock_path
+from sharelift.logs import current_file
 from sharelift.plan import Action
 from sharelift.progress import Renderer, Tally
 from sharelift.report import ReportFiles, RoundSummary, write_round_reports
@@ -40,6 +43,8 @@ from sharelift.source.rules import TargetPrefix, fix_name
 from sharelift.source.walk import ScanOptions, check_source
 from sharelift.state import StateStore, open_state
 from sharelift.target import ResolvedTarget, TargetSpec, find_folder, resolve_target
+
+log = logging.getLogger("sharelift.job")
 
 
 def default_state_path() -> Path:
@@ -199,6 +204,7 @@ async def _run_job(
             options=options,
             config=request.engine,
             tally=tally,
+            log_path=current_file(),
         )
         if renderer is not None:
             renderer.start(tally)
@@ -216,6 +222,21 @@ async def _run_job(
             request.state_path.parent / "reports" / f"job-{job.id}" / f"round-{rnd.number}"
         )
         reports, summary = write_round_reports(store, job, rnd, folder)
+        log.info(
+            "job %d round %d: %d migrated (%d bytes), %d skipped, %d unchanged, %d failed, "
+            "%d not migrated in %.1f s (%.3f GB/hour); reports in %s",
+            job.id,
+            summary.round_number,
+            summary.migrated_items,
+            summary.migrated_bytes,
+            summary.skipped_items,
+            summary.unchanged_items,
+            summary.failed_items,
+            summary.items_not_migrated,
+            summary.duration_seconds,
+            summary.gb_per_hour,
+            reports.folder,
+        )
         return MigrateOutcome(result, summary, reports, target)
 
 

@@ -11,7 +11,10 @@ the planning pipeline (`sharelift.source.pipeline`), which scan, dry run and the
     at the target and newer there (SPMT default)  SKIP_TARGET_NEWER
     a folder not yet at the target                CREATE_FOLDER
     a folder known to exist                       FOLDER_KNOWN
-    refused by a rule, filtered, unreadable       BLOCK / SKIP_RULE / SKIP_FILTERED / FAIL_SOURCE
+    refused by a rule, filtered                   BLOCK / SKIP_RULE / SKIP_FILTERED
+    a link not followed, a broken link, a loop,   SKIP_SOURCE      (nothing to send: skipped,
+      a FIFO, socket or device                                     as scan reports it)
+    unreadable at the source                      FAIL_SOURCE
     in a folder that is not migrated              SKIP_PARENT
 
 Conflict policies for a name already taken at the target by something sharelift did not put there:
@@ -30,7 +33,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sharelift.source.rules import Decision, Status
-from sharelift.source.walk import Listing, WalkItem
+from sharelift.source.walk import Listing, WalkItem, WalkProblem
 from sharelift.state import ItemStatus, KnownItem
 
 CONFLICT_POLICIES = ("newer", "overwrite", "rename")
@@ -49,6 +52,7 @@ class Action(enum.StrEnum):
     BLOCK = "block"
     SKIP_RULE = "skip_rule"
     SKIP_FILTERED = "skip_filtered"
+    SKIP_SOURCE = "skip_source"
     FAIL_SOURCE = "fail_source"
     SKIP_PARENT = "skip_parent"
 
@@ -110,6 +114,16 @@ class Planned(NamedTuple):
     @property
     def is_file(self) -> bool:
         return not self.item.is_dir
+
+
+_SKIPPED_PROBLEMS = {
+    WalkProblem.SYMLINK_NOT_FOLLOWED: "symbolic link not followed (--follow-symlinks follows it)",
+    WalkProblem.BROKEN_SYMLINK: "symbolic link points nowhere",
+    WalkProblem.SYMLINK_LOOP: "symbolic link leads back to one of its parent folders",
+    WalkProblem.SPECIAL_FILE: "not a regular file or folder (a FIFO, socket or device)",
+}
+"""Walk problems that leave an item out by sharelift's choice (skipped, as `scan` says),
+with the reason a report gives; any other problem (unreadable) is a failure."""
 
 
 def source_path(item: WalkItem) -> bytes:
@@ -184,17 +198,18 @@ def plan_folder(
             )
             continue
         if item.problem is not None:
+            skipped = _SKIPPED_PROBLEMS.get(item.problem)
             plans.append(
                 Planned(
                     item,
                     path,
                     None,
-                    Action.FAIL_SOURCE,
+                    Action.SKIP_SOURCE if skipped else Action.FAIL_SOURCE,
                     "fail",
                     row,
                     None,
                     item.problem.value,
-                    item.detail or item.problem.value,
+                    skipped or item.detail or item.problem.value,
                 )
             )
             continue

@@ -6,7 +6,9 @@ writes the reports:
 
 - ``ScanSummary.csv``: one row, SPMT's scan-summary columns where they apply;
 - ``ScanReport.csv``: one row per finding (an item with two findings has two rows);
-- ``summary.json``: the summary, machine-readable.
+- ``summary.json``: the summary, machine-readable;
+- with ``inventory``, ``ScanInventory.csv`` (every item) and ``FolderSummary.csv`` (each
+  folder's totals), written as the scan streams (:mod:`sharelift.inventory`).
 
 CSV files are UTF-8 with a byte-order mark so that Excel opens them with the right encoding.
 Nothing here needs the network, and nothing on the source changes.
@@ -14,6 +16,7 @@ Nothing here needs the network, and nothing on the source changes.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import heapq
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
-from sharelift.errors import UsageError
+from sharelift.errors import OptionError, UsageError
 from sharelift.plan import Planned
 from sharelift.source.pipeline import Parent, named, plan_tree
 from sharelift.source.rules import Code, Finding, Severity, Status
@@ -362,12 +365,16 @@ def run_scan(
     *,
     report_dir: str | os.PathLike[str] | None = None,
     target_text: str = "",
+    inventory: bool = False,
 ) -> ScanSummary:
-    """Scan SOURCE and count everything; with ``report_dir``, also write the three reports.
+    """Scan SOURCE and count everything; with ``report_dir``, also write the three reports
+    (and, with ``inventory``, the two inventory files).
 
     Raises SourceError for a missing or unreadable SOURCE and UsageError for an unusable
-    report folder; findings are not errors.
+    report folder (or ``inventory`` without one); findings are not errors.
     """
+    if inventory and report_dir is None:
+        raise OptionError("inventory", "needs a report folder to write into")
     source = check_source(root)
     prefix = options.target.path if options.target else ""
     summary = ScanSummary(
@@ -382,13 +389,27 @@ def run_scan(
         for entry in scan(source, options):
             summary.add(entry)
     else:
-        with _open_report(directory / REPORT_CSV) as stream:
-            writer = csv.writer(stream)
+        with contextlib.ExitStack() as files:
+            writer = csv.writer(files.enter_context(_open_report(directory / REPORT_CSV)))
             writer.writerow(REPORT_COLUMNS)
+            listed = None
+            if inventory:
+                from sharelift.inventory import FOLDERS_CSV, INVENTORY_CSV, Inventory
+
+                listed = Inventory(
+                    summary.source,
+                    prefix,
+                    files.enter_context(_open_report(directory / INVENTORY_CSV)),
+                    files.enter_context(_open_report(directory / FOLDERS_CSV)),
+                )
             for entry in scan(source, options):
                 summary.add(entry)
                 if entry.findings:
                     writer.writerows(_report_rows(entry, summary.source, prefix))
+                if listed is not None:
+                    listed.add(entry)
+            if listed is not None:
+                listed.close()
     summary.finished = summary.started + dt.timedelta(seconds=time.monotonic() - started)
     if directory is not None:
         write_summary(directory, summary)

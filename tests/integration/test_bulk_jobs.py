@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -92,6 +93,18 @@ def test_fifty_row_csv_with_broken_rows(
     statuses = [r["Status"] for r in rows[:-1]]
     assert statuses.count("completed") == 47 and statuses.count("invalid") == 4
     assert rows[-1]["Migrated items"] == str(46 * 3 + 1)  # folders count as items
+    # The Total row spans the run: from the first start to the last end, as Excel reads them.
+    total, jobs = rows[-1], [r for r in rows[:-1] if r["Start"]]
+    assert total["Start"] == min(r["Start"] for r in jobs)
+    assert total["End"] == max(r["End"] for r in jobs)
+    start, end = (datetime.strptime(total[k], "%Y-%m-%d %H:%M:%S") for k in ("Start", "End"))
+    hours, minutes, seconds = (int(p) for p in total["Duration"].split(":"))
+    assert abs(hours * 3600 + minutes * 60 + seconds - (end - start).total_seconds()) <= 1
+    migrated = int(total["Migrated bytes"])
+    assert migrated == sum(int(r["Migrated bytes"]) for r in jobs) > 0
+    span = max((end - start).total_seconds(), 1)
+    assert abs(float(total["GB/hour"]) - migrated / 1024**3 / (span / 3600)) < 0.002
+    assert total["Time zone"] == "UTC"
     doc = json.loads((tmp_path / "reports" / "summary.json").read_text(encoding="utf-8"))
     assert doc["statuses"] == {"completed": 47, "invalid": 4}
     assert (tmp_path / "reports" / "row-2" / "ItemReport.csv").exists()

@@ -221,8 +221,8 @@ def test_a_folder_that_cannot_be_created_fails_its_subtree_without_hanging(
         job = store.jobs()[0]
         failed = {i.display_path: i.error_code for i in store.items(job.id, "failed")}
     # docs/ itself, and everything under it, including the nested folder's own children.
-    assert failed["docs/deep/er/leaf.bin"] == "PARENT_NOT_MIGRATED"
-    assert failed["docs/Bericht ü.docx"] == "PARENT_NOT_MIGRATED"
+    assert failed["docs/deep/er/leaf.bin"] == "PARENT_NOT_CREATED"
+    assert failed["docs/Bericht ü.docx"] == "PARENT_NOT_CREATED"
     assert "docs" in failed
     assert download(graph, drive, "Migrated-6/big.bin") == (src / "big.bin").read_bytes()
 
@@ -284,9 +284,15 @@ def test_rerun_finds_the_few_changes_among_many_unchanged_files(
         "f3/newer.bin",
     ]
     assert reports.items.read_text(encoding="utf-8-sig").count("\n") == 1 + len(listed)
-    assert (summary.migrated_items, summary.skipped_items, summary.total_scanned_items) == (
+    assert (
+        summary.migrated_items,
+        summary.unchanged_items,
+        summary.skipped_items,
+        summary.total_scanned_items,
+    ) == (
         6,
         116 + 3,  # the unchanged files and the three folders seen again
+        0,
         6 + 116 + 3,
     )
 

@@ -257,7 +257,9 @@ async def test_transport_errors_never_show_the_upload_url_query() -> None:
             await client.request("PUT", UPLOAD, content=b"x", auth=False)
     text = str(caught.value) + repr(caught.value)
     assert "SECRET" not in text
-    assert caught.value.url == UPLOAD.split("?")[0] + "?…"
+    # A pre-authenticated URL shows its host only (a service may keep the credential in the
+    # path: the emulator does).
+    assert caught.value.url == "https://tenant.sharepoint.test/… (upload URL)"
 
 
 async def test_401_refetches_the_token_once() -> None:

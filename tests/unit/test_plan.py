@@ -131,6 +131,8 @@ def test_rules_filters_and_source_problems() -> None:
         _file("a:b.txt"),
         _file("skip.tmp", filtered="--skip-extensions"),
         _file("locked.db", problem=WalkProblem.UNREADABLE_FILE, detail="Permission denied"),
+        _file("link", problem=WalkProblem.SYMLINK_NOT_FOLLOWED, detail="not followed"),
+        _file("pipe", problem=WalkProblem.SPECIAL_FILE, detail="not a regular file"),
     ]
     got = _plan(children)
     assert got["x" * 300][0] is Action.BLOCK and got["x" * 300][3] == "NAME_TOO_LONG"
@@ -140,6 +142,9 @@ def test_rules_filters_and_source_problems() -> None:
     assert (
         got["locked.db"][:1] == (Action.FAIL_SOURCE,) and got["locked.db"][3] == "UNREADABLE_FILE"
     )
+    # sharelift's own choice (scan calls them skipped): never a failure
+    assert got["link"][0] is Action.SKIP_SOURCE and got["link"][3] == "SYMLINK_NOT_FOLLOWED"
+    assert got["pipe"][0] is Action.SKIP_SOURCE and got["pipe"][3] == "SPECIAL_FILE"
 
 
 def test_rename_off_skips_what_would_need_a_new_name() -> None:

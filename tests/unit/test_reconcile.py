@@ -66,8 +66,10 @@ def file_entry(item_id: str, quick_xor: str) -> dict[str, Any]:
     }
 
 
-def test_changed_and_missing_items_are_failed_the_rest_untouched(tmp_path: Path) -> None:
-    with open_state(tmp_path / "s.db") as store:
+def test_changed_and_missing_items_are_no_longer_done_the_rest_untouched(
+    state_location: str, tmp_path: Path
+) -> None:
+    with open_state(state_location) as store:
         job_id, round_id = done_files(store, 6)
         entries = [
             {"id": "D", "name": "d", "folder": {"childCount": 5}},
@@ -84,19 +86,19 @@ def test_changed_and_missing_items_are_failed_the_rest_untouched(tmp_path: Path)
     assert state == {
         "d": ("done", None),
         "d/f0": ("done", None),
-        "d/f1": ("failed", "TARGET_CHANGED"),
-        "d/f2": ("failed", "TARGET_MISSING"),
-        "d/f3": ("failed", "TARGET_MISSING"),
+        "d/f1": ("skipped", "TARGET_CHANGED"),
+        "d/f2": ("skipped", "TARGET_MISSING"),
+        "d/f3": ("skipped", "TARGET_MISSING"),
         "d/f4": ("done", None),
         "d/f5": ("done", None),
     }
 
 
-def test_memory_holds_a_page_not_the_job(tmp_path: Path) -> None:
+def test_memory_holds_a_page_not_the_job(state_location: str, tmp_path: Path) -> None:
     """Reconciling 10,000 done files allocates about what one page of the delta takes; it
     used to hold every done item (and every id seen) at once."""
     count = 10_000
-    with open_state(tmp_path / "s.db") as store:
+    with open_state(state_location) as store:
         job_id, round_id = done_files(store, count)
         entries = [{"id": "D", "name": "d", "folder": {"childCount": count}}]
         entries += [file_entry(f"T{n}", qxh(n)) for n in range(count) if n % 1000]
@@ -108,5 +110,5 @@ def test_memory_holds_a_page_not_the_job(tmp_path: Path) -> None:
             _, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
-        assert store.count_items(job_id) == {"done": 1 + count - 10, "failed": 10}
+        assert store.count_items(job_id) == {"done": 1 + count - 10, "skipped": 10}
     assert peak < 1.5 * 1024 * 1024, peak

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sharelift.report import ITEM_COLUMNS, SUMMARY_COLUMNS, write_round_reports
-from sharelift.state import open_state
+from sharelift.report.chart import intervals, svg
+from sharelift.state import RoundSample, open_state
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -18,8 +21,8 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_round_reports(tmp_path: Path) -> None:
-    with open_state(tmp_path / "s.db") as store:
+def test_round_reports(state_location: str, tmp_path: Path) -> None:
+    with open_state(state_location) as store:
         job = store.ensure_job("k", "/srv/share", "https://contoso.sharepoint.com/sites/T/Docs")
         r1 = store.start_round(job.id)
         old = store.upsert_item(
@@ -49,17 +52,17 @@ def test_round_reports(tmp_path: Path) -> None:
             job.id, b"locked.pst", "file", status="pending", round_id=r2.id, size=50
         )
         store.record_outcome(
-            bad, round_id=r2.id, status="failed", code="read_error", message="Permission denied"
+            bad, round_id=r2.id, status="failed", code="READ_ERROR", message="Permission denied"
         )
         bad2 = store.upsert_item(
             job.id, b"other.pst", "file", status="pending", round_id=r2.id, size=5
         )
         store.record_outcome(
-            bad2, round_id=r2.id, status="failed", code="read_error", message="Permission denied"
+            bad2, round_id=r2.id, status="failed", code="READ_ERROR", message="Permission denied"
         )
         blk = store.upsert_item(job.id, b"CON", "file", status="blocked", round_id=r2.id, size=1)
         store.record_outcome(
-            blk, round_id=r2.id, status="blocked", code="reserved_name", message="CON is reserved"
+            blk, round_id=r2.id, status="blocked", code="PATH_TOO_LONG", message="path too long"
         )
         store.update_round(r2.id, throttled=3)
         store.finish_round(r2.id, "completed")
@@ -78,16 +81,97 @@ def test_round_reports(tmp_path: Path) -> None:
     assert by_name["CON"]["Status"] == "Not migrated"
 
     failures = _read(files.failures)
-    assert failures[0]["Error code"] == "read_error" and failures[0]["Count"] == "2"
-    assert {f["Error code"] for f in failures} == {"read_error", "reserved_name"}
+    assert failures[0]["Error code"] == "READ_ERROR" and failures[0]["Count"] == "2"
+    assert {f["Error code"] for f in failures} == {"READ_ERROR", "PATH_TOO_LONG"}
 
     (row,) = _read(files.summary)
     assert list(row) == SUMMARY_COLUMNS
     assert row["Migrated items"] == "1" and row["Failed items"] == "2"
-    assert row["Skipped items"] == "1"  # the unchanged file
+    assert row["Skipped items"] == "0" and row["Unchanged items"] == "1"
     assert row["Total scanned items"] == "5" and row["Count of files"] == "5"
     assert row["Migrated bytes"] == "100" and row["Throttled requests"] == "3"
     assert row["Round number"] == "2"
     doc = json.loads(files.summary_json.read_text(encoding="utf-8"))
     assert doc["summary"]["migrated_items"] == summary.migrated_items == 1
     assert not list((tmp_path / "reports").glob("*.tmp"))
+
+
+def test_times_read_as_excel_dates_and_new_files_are_written(
+    state_location: str, tmp_path: Path
+) -> None:
+    with open_state(state_location) as store:
+        job = store.ensure_job("k", "/srv/share", "https://contoso.sharepoint.com/sites/T/Docs")
+        rnd = store.start_round(job.id)
+        row = store.upsert_item(job.id, b"<script>.txt", "file", status="pending",
+                                round_id=rnd.id, size=3)  # fmt: skip
+        store.mark_started(row, rnd.id)
+        store.record_done(
+            row, round_id=rnd.id, item_id="I", etag=None, quick_xor="h", size=3, mtime_ns=1
+        )
+        store.finish_round(rnd.id, "completed")
+        done = store.round(rnd.id)
+        assert done is not None
+        files, _ = write_round_reports(store, job, done, tmp_path / "r")
+    (item,) = _read(files.items)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", item["Start time"])
+    (row,) = _read(files.summary)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row["Start"])
+    assert row["Time zone"] == "UTC" and row["Duration"].count(":") == 2
+    (line,) = _read(files.job)
+    assert (line["Where"], line["Items"], line["Bytes"]) == ("At the target", "1", "3")
+    page = files.html.read_text(encoding="utf-8")
+    assert "&lt;script&gt;.txt" in page and "<script>" not in page
+    assert "<link" not in page and "src=" not in page  # nothing to fetch
+
+
+def test_a_stopped_round_lists_what_it_did_and_counts_what_it_never_reached(
+    state_location: str,
+    tmp_path: Path,
+) -> None:
+    with open_state(state_location) as store:
+        job = store.ensure_job("k", "/srv", "https://t/Docs")
+        rnd = store.start_round(job.id)
+        for name in (b"sent", b"in-flight", b"queued"):
+            row = store.upsert_item(job.id, name, "file", status="pending", round_id=rnd.id, size=1)
+            if name != b"queued":
+                store.mark_started(row, rnd.id)
+            if name == b"sent":
+                store.record_done(
+                    row, round_id=rnd.id, item_id="I", etag=None, quick_xor="h", size=1, mtime_ns=1
+                )
+        store.finish_round(rnd.id, "interrupted")
+        stopped = store.round(rnd.id)
+        assert stopped is not None
+        files, summary = write_round_reports(store, job, stopped, tmp_path / "r")
+    rows = {r["Item name"]: r for r in _read(files.items)}
+    assert set(rows) == {"sent", "in-flight"}
+    assert (rows["in-flight"]["Status"], rows["in-flight"]["Result category"]) == (
+        "In progress",
+        "Interrupted",
+    )
+    assert "resumes" in rows["in-flight"]["Message"]
+    assert (summary.interrupted_items, summary.not_started_items) == (1, 1)
+    assert summary.status == "Interrupted"
+
+
+def _sample(seconds: float, done: int) -> RoundSample:
+    at = (START + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return RoundSample(at, 0, done, 0, 0, 0)
+
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_the_chart_reads_samples_between_their_instants() -> None:
+    # 1 MB/s, sampled every 2.1 s (never on an interval's edge), for 20 s.
+    samples = [_sample(t / 10, int(t / 10 * 1_000_000)) for t in range(0, 201, 21)]
+    samples.append(_sample(20, 20_000_000))
+    end = (START + timedelta(seconds=20)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    found = intervals(samples, samples[0].at, end)
+    assert len(found) == 10 and all(i.length == 2 for i in found)
+    assert all(abs(i.rate - 1_000_000) < 1 for i in found)
+    assert sum(i.bytes for i in found) == 20_000_000
+    # A rewind (bytes sent again after a failed attempt) is no negative throughput.
+    rewound = intervals([_sample(0, 0), _sample(2, 500), _sample(4, 100)], samples[0].at, end)
+    assert min(i.bytes for i in rewound) == 0
+    assert "MB/s" in svg(found) and "<script" not in svg(found)

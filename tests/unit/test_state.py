@@ -16,7 +16,15 @@ from typing import Any
 import psycopg
 import pytest
 
-from sharelift.state import ItemStatus, RoundStatus, StateError, StateStore, open_state, parent_of
+from sharelift.state import (
+    ItemStatus,
+    RoundSample,
+    RoundStatus,
+    StateError,
+    StateStore,
+    open_state,
+    parent_of,
+)
 from sharelift.state.schema import MIGRATIONS
 
 
@@ -67,6 +75,7 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
         job = s.ensure_job("k", "/src", "https://t")
         rnd = s.start_round(job.id)
         s.upsert_item(job.id, b"a/x", "file", status="done", round_id=rnd.id)
+    pg = "://" in state_location
     raw_sql(  # as the first release left it: 0001_initial only
         state_location,
         "DROP TABLE workers",
@@ -74,6 +83,13 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
         "DROP TABLE folders_seen",
         "DROP INDEX items_by_target_id",
         "ALTER TABLE items DROP COLUMN target_seen_round",
+        "DROP TRIGGER items_keep_round_outcome" + (" ON items" if pg else ""),
+        *(["DROP FUNCTION items_keep_round_outcome"] if pg else []),
+        "DROP TABLE item_history",
+        "DROP TABLE round_totals",
+        "DROP TABLE round_samples",
+        "ALTER TABLE rounds DROP COLUMN counted",
+        "ALTER TABLE rounds DROP COLUMN log_path",
         "DELETE FROM schema_migrations WHERE name != '0001_initial'",
     )
     with open_state(state_location) as s:
@@ -358,6 +374,79 @@ def test_round_items_and_counts_cover_what_the_round_changed_or_saw(store: State
         ("file", "done", True, True): (1, 7),
         ("file", "failed", True, True): (1, 5),
     }
+
+
+def test_a_closed_round_keeps_its_items_and_counts_whatever_later_rounds_do(
+    store: StateStore,
+) -> None:
+    job = store.ensure_job("k", "s", "t")
+    r1 = store.start_round(job.id, log_path="/var/log/sharelift.log")
+    assert r1.log_path == "/var/log/sharelift.log"
+    bad = store.upsert_item(job.id, b"bad", "file", status="pending", round_id=r1.id, size=5)
+    store.mark_started(bad, r1.id)
+    store.record_outcome(bad, round_id=r1.id, status="failed", code="io", message="boom")
+    ok = store.upsert_item(job.id, b"ok", "file", status="pending", round_id=r1.id, size=7)
+    store.record_done(
+        ok, round_id=r1.id, item_id="I1", etag=None, quick_xor="h", size=7, mtime_ns=1
+    )
+    queued = store.upsert_item(job.id, b"queued", "file", status="pending", round_id=r1.id)
+    store.finish_round(r1.id, "interrupted")
+    before_items = list(store.round_items(job.id, r1.id))
+    before_counts = sorted(store.round_counts(job.id, r1.id), key=repr)
+    assert {(c.status, c.started) for c in before_counts if c.status == "pending"} == {
+        ("pending", False)  # "queued" was never started
+    }
+
+    r2 = store.start_round(job.id)
+    store.mark_folder_seen(job.id, b"", r2.id)  # the folder seen whole: "ok" unchanged
+    for row in (bad, queued):
+        again = store.item_by_row(row)
+        assert again is not None
+        store.upsert_item(job.id, again.path, "file", status="pending", round_id=r2.id, size=5)
+        store.mark_started(row, r2.id)
+        store.record_done(
+            row, round_id=r2.id, item_id=f"N{row}", etag=None, quick_xor="h", size=5, mtime_ns=2
+        )
+    store.finish_round(r2.id, "completed")
+
+    assert list(store.round_items(job.id, r1.id)) == before_items
+    assert sorted(store.round_counts(job.id, r1.id), key=repr) == before_counts
+    assert [(i.path, i.status) for i in store.round_items(job.id, r2.id)] == [
+        (b"bad", "done"),
+        (b"queued", "done"),
+    ]
+    by_status = {(c.status, c.code): (c.items, c.size) for c in store.outcome_counts(job.id)}
+    assert by_status == {("done", ""): (3, 17)}
+    (group,) = store.outcome_counts(job.id)
+    assert group.example_path == b"bad" and group.last_round == 2
+
+
+def test_round_samples_are_kept_in_order_and_idempotent(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    later = RoundSample("2026-01-01T00:00:04.000000Z", 3, 300, 1, 0, 2)
+    store.add_round_sample(rnd.id, later)
+    store.add_round_sample(rnd.id, RoundSample("2026-01-01T00:00:02.000000Z", 1, 100, 0, 0, 0))
+    store.add_round_sample(rnd.id, later)
+    assert [s.bytes_done for s in store.round_samples(rnd.id)] == [100, 300]
+    assert list(store.round_samples(rnd.id + 1)) == []
+
+
+def test_outcome_counts_say_what_is_left_and_why(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    for name, status, code in (
+        (b"b.lnk", "skipped", "SYMLINK_NOT_FOLLOWED"),
+        (b"a.lnk", "skipped", "SYMLINK_NOT_FOLLOWED"),
+        (b"locked", "failed", "READ_ERROR"),
+    ):
+        row = store.upsert_item(job.id, name, "file", status="pending", round_id=rnd.id, size=1)
+        store.record_outcome(row, round_id=rnd.id, status=status, code=code, message=f"{name!r}")
+    counts = {(c.status, c.code): c for c in store.outcome_counts(job.id)}
+    links = counts[("skipped", "SYMLINK_NOT_FOLLOWED")]
+    assert (links.items, links.size, links.example_path) == (2, 2, b"a.lnk")
+    assert links.example_message == "b'a.lnk'" and links.last_round == 1
+    assert counts[("failed", "READ_ERROR")].items == 1
 
 
 def test_statuses_come_back_as_enums(store: StateStore) -> None:

@@ -29,8 +29,11 @@ Exit codes (also in the README):
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from sharelift import __version__
 from sharelift.cli import (
@@ -45,7 +48,7 @@ from sharelift.cli import (
     status,
 )
 from sharelift.cli.options import Parser, Settings, error_text, resolve
-from sharelift.errors import EXIT_INTERRUPTED, ShareliftError
+from sharelift.errors import EXIT_INTERRUPTED, OptionError, ShareliftError
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -78,10 +81,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings: Settings | None = None
     try:
         settings = resolve(args.command, args)
-        return runner(args)
+        with _logging(args, settings):
+            return runner(args)
     except ShareliftError as exc:
         print(f"sharelift: error: {error_text(exc, settings)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("sharelift: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextlib.contextmanager
+def _logging(args: argparse.Namespace, settings: Settings) -> Iterator[Path | None]:
+    """The run's log (`--log-file`, `-v`), for the commands that take it; the secrets the
+    command was given are registered first, so that no line can carry them."""
+    from sharelift import logs
+
+    if "verbose" not in settings:
+        yield None
+        return
+    for setting in settings.values():
+        if setting.option.secret and isinstance(setting.value, str):
+            logs.add_secret(setting.value)
+    log = logging.getLogger("sharelift")
+    with contextlib.ExitStack() as stack:
+        try:
+            path = stack.enter_context(logs.log_to(args.log_file, args.verbose))
+        except OSError as exc:
+            where = args.log_file
+            raise OptionError("log_file", f"cannot write {where}: {exc.strerror}") from None
+        log.info("sharelift %s %s: started", __version__, args.command)
+        try:
+            yield path
+        except ShareliftError as exc:
+            log.error("%s", exc)
+            raise

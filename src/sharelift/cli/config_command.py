@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Callable
 
 from sharelift.cli.options import Parser, Settings, add_options, resolve, resolve_options
-from sharelift.config import GROUPS, OPTIONS, Option, Switch
+from sharelift.config import GROUPS, OPTIONS, Count, Option, Switch
 
 
 def register(
@@ -130,6 +130,8 @@ def _flag(option: Option) -> str:
     if isinstance(option.kind, Switch) and option.negatable:
         flags.append(f"`--no-{option.flag.removeprefix('--')}`")
     flags += [f"`{flag}`" for flag, _, _ in option.aliases]
+    if isinstance(option.kind, Count) and option.kind.short:
+        flags.insert(0, f"`{option.kind.short}` (`-{option.kind.short[1:] * 2}`)")
     return ", ".join(flags)
 
 

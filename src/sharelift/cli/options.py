@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sharelift.config import GROUPS, OPTIONS, Option, Switch, Texts, options_for
+from sharelift.config import GROUPS, OPTIONS, Count, Option, Switch, Texts, options_for
 from sharelift.errors import EXIT_USAGE, ConfigError, ShareliftError, UsageError
 
 
@@ -77,7 +77,10 @@ def add_options(parser: argparse.ArgumentParser, command: str) -> None:
         if option.aliases:
             target = target.add_mutually_exclusive_group()
         common: dict[str, Any] = {"dest": option.name, "default": argparse.SUPPRESS}
-        if isinstance(option.kind, Switch):
+        if isinstance(option.kind, Count):
+            flags = [f for f in (option.kind.short, option.flag) if f]
+            target.add_argument(*flags, action="count", help=_help(option), **common)
+        elif isinstance(option.kind, Switch):
             action = argparse.BooleanOptionalAction if option.negatable else "store_true"
             target.add_argument(option.flag, action=action, help=_help(option), **common)
         elif isinstance(option.kind, Texts):

@@ -22,9 +22,11 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     p.set_defaults(run=run_status)
     p = sub.add_parser(
         "report",
-        help="rebuild a round's reports from the state store",
-        description="Write ItemReport.csv, FailureSummary.csv, SummaryReport.csv and "
-        "summary.json for a job's round (the last one unless --round).",
+        help="rebuild a round's reports (or every round's) from the state store",
+        description="Write ItemReport.csv, FailureSummary.csv, SummaryReport.csv, "
+        "JobReport.csv, summary.json and report.html for a job's round (the last one unless "
+        "--round), with the figures of the original reports; with --all-rounds, every round "
+        "into round-N/ and the job across its rounds (JobReport.csv, JobRounds.csv).",
     )
     add_options(p, "report")
     p.set_defaults(run=run_report)
@@ -119,7 +121,7 @@ def _print_cluster(console: Any, cluster: dict[str, Any]) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from sharelift.report import write_round_reports
+    from sharelift.report import write_job_reports, write_round_reports
     from sharelift.state import open_state
     from sharelift.urls import hide_password
 
@@ -136,6 +138,12 @@ def run_report(args: argparse.Namespace) -> int:
                 "(see sharelift status)"
             )
         job = jobs[0]
+        if args.all_rounds:
+            if args.round is not None:
+                raise UsageError("--round names one round: leave it out with --all-rounds")
+            written = write_job_reports(store, job, Path(args.out))
+            print(f"job {job.id}: every round's reports and {written[0].name} in {args.out}")
+            return 0
         rounds = store.rounds(job.id)
         chosen = [r for r in rounds if args.round is None or r.number == args.round]
         if not chosen:

@@ -12,7 +12,7 @@ target folder holds (one listing), runs the planning pipeline (`source/pipeline.
     UPLOAD, ADOPT_IF_SAME   submitted to the mover
     anything else           recorded as not migrated (a rule, a filter, a problem)
 
-A folder that could not be created takes its whole subtree with it (PARENT_NOT_MIGRATED,
+A folder that could not be created takes its whole subtree with it (PARENT_NOT_CREATED,
 failed); what lies in a folder that is not migrated is planned like anything else, and is not
 migrated either. Each subfolder the walk will list is resolved in the frontier, so that its
 own listing never waits for ever.

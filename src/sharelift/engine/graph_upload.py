@@ -27,7 +27,7 @@ import stat
 from sharelift.engine.folders import remote_item
 from sharelift.engine.graph_session import SessionsAhead, SessionSender, Upload, resumable
 from sharelift.engine.mover import FileWork, RoundContext
-from sharelift.engine.outcomes import HASH_MISMATCH
+from sharelift.engine.outcomes import HASH_MISMATCH, PARENT_NOT_CREATED
 from sharelift.engine.reader import (
     FragmentBuffer,
     SourceChanged,
@@ -142,7 +142,8 @@ class GraphMover:
         plan, outcomes = upload.plan, self.outcomes
         parent_id = await upload.folder.ready
         if parent_id is None:
-            await self._fail(upload, "PARENT_NOT_MIGRATED", "its folder could not be created")
+            message = "its folder could not be created at the target"
+            await self._fail(upload, PARENT_NOT_CREATED, message)
             return
         outcomes.started(upload)
         conflict, action, remote = plan.conflict, plan.action, plan.remote
@@ -156,8 +157,9 @@ class GraphMover:
                 return
             try:
                 st = os.fstat(fd)
-                if not stat.S_ISREG(st.st_mode):
-                    await self._fail(upload, "SPECIAL_FILE", "not a regular file")
+                if not stat.S_ISREG(st.st_mode):  # it changed since the walk: skipped as then
+                    await self._cancel_saved_session(upload.row)
+                    outcomes.skipped(upload, "SPECIAL_FILE", "not a regular file (any more)")
                     return
                 if action is Action.ADOPT_IF_SAME and remote is not None:
                     if await self._same_as_remote(fd, st, remote, buffers[0]):

@@ -24,7 +24,7 @@ The contract:
   as it may (backpressure: memory stays bounded however large the tree). It does not wait for
   the file to arrive, and it never raises for one file's failure: the failure is an outcome.
   The file's folder may still be being created: `await work.folder.ready` gives its id, or
-  None when it could not be created (then the file fails with `PARENT_NOT_MIGRATED`).
+  None when it could not be created (then the file fails with `PARENT_NOT_CREATED`).
 - Every file submitted gets exactly one outcome (`outcomes.arrived`, `adopted`, `skipped`,
   `failed`), unless the round stops: once `context.stopping` is set, the mover takes up no
   new file, brings what is in flight to a point the next run can resume from, and leaves the

@@ -10,10 +10,12 @@ Every part of a round that settles an item goes through `Outcomes`: the planning
   counters and its result all read.
 - The folders that failed or were refused this round are remembered (`failed_folders`): what
   lies below them fails with them, and `--mirror` deletes nothing under them.
+- Every failure is logged (WARNING, with its code and reason); every other outcome at DEBUG.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Protocol
 
@@ -21,10 +23,15 @@ from sharelift.graph.errors import GraphError
 from sharelift.graph.types import DriveItem
 from sharelift.plan import Action, Planned, RemoteItem
 from sharelift.progress import Outcome, Tally
-from sharelift.source.walk import WalkItem
+from sharelift.source.walk import WalkItem, WalkProblem
 from sharelift.state import ItemStatus, StateStore
 
+log = logging.getLogger("sharelift.engine")
+
 HASH_MISMATCH = "HASH_MISMATCH"
+PARENT_NOT_CREATED = "PARENT_NOT_CREATED"
+"""The code of an item whose folder could not be created at the target (a failure, unlike
+PARENT_NOT_MIGRATED: a folder above it left out by a rule or a filter, which is a skip)."""
 
 _NOT_MIGRATED = {
     Action.BLOCK: Outcome.BLOCKED,
@@ -32,6 +39,7 @@ _NOT_MIGRATED = {
     Action.SKIP_FILTERED: Outcome.SKIPPED,
     Action.SKIP_TARGET_NEWER: Outcome.SKIPPED,
     Action.SKIP_PARENT: Outcome.SKIPPED,
+    Action.SKIP_SOURCE: Outcome.SKIPPED,
     Action.FAIL_SOURCE: Outcome.FAILED,
 }
 _STATUS = {
@@ -119,6 +127,7 @@ class Outcomes:
             note=plan.message,
         )
         self.tally.finished(plan.item.relpath, Outcome.UPLOADED, size)
+        log.debug("uploaded %s (%d bytes, quickXorHash %s)", plan.item.relpath, size, digest)
         return ""
 
     def adopted(self, work: Settled, remote: RemoteItem, size: int, mtime: float) -> None:
@@ -139,6 +148,7 @@ class Outcomes:
         )
         self.tally.sent(size)
         self.tally.finished(plan.item.relpath, Outcome.ADOPTED, size, "already at target")
+        log.debug("already at the target: %s (%d bytes)", plan.item.relpath, size)
 
     def skipped(self, work: Settled, code: str, message: str) -> None:
         """A file the mover did not send, by policy (the target turned out newer)."""
@@ -152,6 +162,7 @@ class Outcomes:
             work.row, round_id=self.round_id, status=_STATUS[outcome], code=code, message=message
         )
         self.tally.finished(work.plan.item.relpath, outcome, work.plan.item.size, code)
+        _log_outcome(outcome, work.plan.item.relpath, code, message)
 
     # --- what planning settles -----------------------------------------------------------------
 
@@ -175,6 +186,7 @@ class Outcomes:
             row, round_id=self.round_id, status=_STATUS[outcome], code=code, message=message
         )
         self.tally.finished(plan.item.relpath, outcome, 0, code, folder=plan.item.is_dir)
+        _log_outcome(outcome, plan.item.relpath, code, message)
 
     def orphaned(self, item: WalkItem) -> None:
         """The item's folder could not be created: it fails with it."""
@@ -188,28 +200,35 @@ class Outcomes:
             status=ItemStatus.PENDING,
             round_id=self.round_id,
         )
-        code, message = "PARENT_NOT_MIGRATED", "its folder could not be created"
+        code, message = PARENT_NOT_CREATED, "its folder could not be created at the target"
         self.store.record_outcome(
             row, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
         )
         self.tally.finished(item.relpath, Outcome.FAILED, 0, code, folder=item.is_dir)
+        _log_outcome(Outcome.FAILED, item.relpath, code, message)
 
     def folder_unreadable(self, path: bytes, code: str, message: str) -> None:
-        """A folder (already planned, maybe created) could not be listed."""
-        self.failed_folders.add(path)
+        """A folder (already planned, maybe created) could not be listed: a failure, or a
+        skip when it is a followed link back to one of its parents (nothing new is below)."""
+        outcome = Outcome.SKIPPED if code == WalkProblem.SYMLINK_LOOP else Outcome.FAILED
+        if outcome is Outcome.FAILED:
+            self.failed_folders.add(path)
         row = self.store.item(self.job_id, path)
         if row is not None:
             self.store.record_outcome(
-                row.id, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
+                row.id, round_id=self.round_id, status=_STATUS[outcome], code=code, message=message
             )
-        self.tally.finished(os.fsdecode(path), Outcome.FAILED, folder=True)
+        self.tally.finished(os.fsdecode(path), outcome, folder=True)
+        _log_outcome(outcome, os.fsdecode(path), code, message)
 
     def target_lost(self, row: int, code: str, message: str) -> None:
-        """A done item is gone from the target or changed there (--verify-target): it is
-        failed, so that this round plans it again."""
+        """A done item is gone from the target or changed there (--verify-target): it is no
+        longer done, so that this round plans it again; skipped, not failed: when the source
+        no longer has it either, nothing is left to migrate."""
         self.store.record_outcome(
-            row, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
+            row, round_id=self.round_id, status=ItemStatus.SKIPPED, code=code, message=message
         )
+        log.info("item %d: %s (%s); migrated again", row, message, code)
 
     def deleted(self, row: int, path: str, message: str, *, counted: bool, folder: bool) -> None:
         """An item gone from the source was deleted at the target (--mirror); `counted` for
@@ -219,6 +238,7 @@ class Outcomes:
         )
         if counted:
             self.tally.finished(path, Outcome.DELETED, folder=folder)
+            log.info("deleted at the target: %s (%s)", path, message)
 
     def delete_failed(self, row: int, error: GraphError) -> None:
         self.store.record_outcome(
@@ -228,6 +248,7 @@ class Outcomes:
             code=error.code or "delete",
             message=f"could not delete at the target: {error}",
         )
+        log.warning("item %d: could not delete at the target: %s", row, error)
 
     def folder_created(self, row: int, plan: Planned, item_id: str) -> None:
         self.store.record_done(
@@ -266,3 +287,11 @@ class Outcomes:
             message=str(error),
         )
         self.tally.finished(plan.item.relpath, Outcome.FAILED, folder=True)
+        _log_outcome(Outcome.FAILED, plan.item.relpath, error.code or "folder_failed", str(error))
+
+
+def _log_outcome(outcome: Outcome, path: str, code: str, message: str) -> None:
+    if outcome is Outcome.FAILED:
+        log.warning("failed: %s: %s (%s)", path, message, code)
+    elif log.isEnabledFor(logging.DEBUG):
+        log.debug("%s: %s: %s (%s)", outcome, path, message, code)

@@ -3,9 +3,11 @@
 `verify_target` streams the target drive's delta (https://learn.microsoft.com/graph/api/
 driveitem-delta) and looks each page's items up in the state store by their driveItem id (one
 query per page, through an index), marking those it finds: a done file whose hash changed at the
-target is failed (TARGET_CHANGED), and so is every done item left unmarked at the end, gone
-from the target (TARGET_MISSING); the round then uploads them again. Memory holds one page,
-whatever the size of the job (DESIGN.md invariant 5).
+target is no longer done (skipped, TARGET_CHANGED), and neither is every done item left
+unmarked at the end, gone from the target (TARGET_MISSING); the round then uploads them again
+from the source, and one gone from the source too stays skipped with that reason (nothing is
+left to migrate: not a failure). Memory holds one page, whatever the size of the job (DESIGN.md
+invariant 5).
 
 `mirror_deletions` moves to the target's recycle bin what the round's walk no longer saw at the
 source, highest folders first (their content goes with them), never below a folder this round
@@ -19,11 +21,13 @@ from sharelift.graph.drive import DriveClient
 from sharelift.graph.errors import GraphError, NotFound
 from sharelift.state import ItemStatus, StateStore
 
+_AGAIN = "{} at the target since it was migrated; migrated again if the source still has it"
+
 
 async def verify_target(
     drive: DriveClient, store: StateStore, outcomes: Outcomes, job_id: int, round_id: int
 ) -> None:
-    """Fail the job's done items that changed at the target or are gone from it."""
+    """Un-done the job's done items that changed at the target or are gone from it."""
     async for page in drive.delta():
         present = {entry.id: entry for entry in page.items if not entry.deleted}
         if not present:
@@ -32,11 +36,9 @@ async def verify_target(
         store.mark_at_target([known.id for known in found], round_id)
         for known in found:
             if known.kind == "file" and present[known.item_id].quick_xor_hash != known.quick_xor:
-                outcomes.target_lost(
-                    known.id, "TARGET_CHANGED", "changed at the target since upload"
-                )
+                outcomes.target_lost(known.id, "TARGET_CHANGED", _AGAIN.format("changed"))
     for known in store.done_not_at_target(job_id, round_id):
-        outcomes.target_lost(known.id, "TARGET_MISSING", "deleted at the target since upload")
+        outcomes.target_lost(known.id, "TARGET_MISSING", _AGAIN.format("deleted"))
 
 
 async def mirror_deletions(

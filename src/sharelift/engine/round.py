@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -53,8 +54,11 @@ from sharelift.progress import Tally
 from sharelift.source.pipeline import top
 from sharelift.source.rules import TargetPrefix
 from sharelift.source.walk import ScanOptions, walk_listings
-from sharelift.state import JobRecord, RoundStatus, StateStore
+from sharelift.state import JobRecord, RoundSample, RoundStatus, StateStore
+from sharelift.state.records import utcnow
 from sharelift.target import ResolvedTarget
+
+log = logging.getLogger("sharelift.engine")
 
 
 @dataclass
@@ -91,7 +95,8 @@ class RoundResult:
 class Engine:
     """One round of one job. Create, then `await run()`; `request_stop()` ends it early.
 
-    `mover` makes the round's mover (default: the Graph mover, `GraphMover`)."""
+    `mover` makes the round's mover (default: the Graph mover, `GraphMover`); `log_path` is
+    the log file the run writes, recorded with the round for its reports."""
 
     def __init__(
         self,
@@ -105,6 +110,7 @@ class Engine:
         config: EngineConfig,
         tally: Tally | None = None,
         mover: MoverFactory = GraphMover,
+        log_path: str = "",
     ) -> None:
         self.drive = drive
         self.store = store
@@ -117,6 +123,8 @@ class Engine:
         self.stopping = asyncio.Event()
         self._make_mover = mover
         self._part: Part | None = None
+        self._log_path = log_path
+        self._throttled_seen = 0
         self._stop_now = False
         """Set by a cancellation (a second stop signal): tasks are cancelled and clean up
         without requests."""
@@ -127,9 +135,21 @@ class Engine:
         self.stopping.set()
 
     async def run(self) -> RoundResult:
-        rnd = self.store.start_round(self.job.id)
+        rnd = self.store.start_round(self.job.id, log_path=self._log_path)
+        log.info(
+            "job %d round %d started: %s -> %s (policy %s, workers %d%s%s)",
+            self.job.id,
+            rnd.number,
+            self.source,
+            self.target.web_url,
+            self.config.policy,
+            self.config.workers,
+            ", mirror" if self.config.mirror else "",
+            ", verify target" if self.config.verify_target else "",
+        )
         outcomes = Outcomes(self.store, self.tally, self.job.id, rnd.id)
         status = RoundStatus.FAILED
+        self._save_progress(rnd.id)  # the throughput chart's first sample: nothing done yet
         try:
             if self.config.verify_target:
                 self.tally.phase = "verifying target"
@@ -162,6 +182,22 @@ class Engine:
             self._save_progress(rnd.id)
             self.store.finish_round(rnd.id, status)
             self.tally.phase = status
+            t = self.tally
+            log.log(
+                logging.INFO if status == RoundStatus.COMPLETED else logging.WARNING,
+                "job %d round %d %s: %d uploaded (%d bytes), %d already at the target, "
+                "%d unchanged, %d skipped, %d failed, %d deleted",
+                self.job.id,
+                rnd.number,
+                status,
+                t.uploaded,
+                t.bytes_uploaded,
+                t.adopted,
+                t.unchanged,
+                t.skipped + t.blocked,
+                t.failed,
+                t.deleted,
+            )
         return RoundResult.of(rnd.id, status, self.tally)
 
     async def run_part(self, part: Part) -> tuple[RoundResult, bool]:
@@ -196,9 +232,11 @@ class Engine:
         return RoundResult.of(part.round_id, status, self.tally), walk_ok
 
     def _save_progress(self, round_id: int) -> None:
+        """The round's counters and a sample of them (the reports' throughput chart)."""
         if self._part is not None:  # a part's counters are its unit's, saved by its owner
             return
         t = self.tally
+        throttled = self.drive.client.pacer.state().throttled
         self.store.update_round(
             round_id,
             files_total=t.files_total,
@@ -207,7 +245,18 @@ class Engine:
             bytes_done=max(t.bytes_done, 0),
             files_skipped=t.files_skipped,
             files_failed=t.files_failed,
-            throttled=self.drive.client.pacer.state().throttled,
+            throttled=throttled,
+        )
+        self.store.add_round_sample(
+            round_id,
+            RoundSample(
+                utcnow(),
+                files_done=t.files_done,
+                bytes_done=max(t.bytes_done, 0),
+                files_skipped=t.files_skipped,
+                files_failed=t.files_failed,
+                throttled=throttled,
+            ),
         )
 
     async def _progress_saver(self, round_id: int) -> None:
@@ -219,6 +268,15 @@ class Engine:
             self.tally.retries = pacer.retries
             if pacer.throttled_for > 0:
                 self.tally.throttled_until = asyncio.get_running_loop().time() + pacer.throttled_for
+                if pacer.throttled > self._throttled_seen:
+                    log.info(
+                        "throttled by Microsoft 365 (%d signals so far): every request waits "
+                        "%.0f s, concurrency %d",
+                        pacer.throttled,
+                        pacer.throttled_for,
+                        pacer.concurrency,
+                    )
+            self._throttled_seen = pacer.throttled
             self._save_progress(round_id)
 
     async def _ensure_root(self) -> str:

@@ -121,9 +121,13 @@ def make_ssl_context(ca_file: str | os.PathLike[str] | None = None) -> ssl.SSLCo
     return context
 
 
-def redact_url(url: httpx.URL | str) -> str:
-    """The URL without its query string (an upload URL's query is a credential)."""
+def redact_url(url: httpx.URL | str, *, pre_authenticated: bool = False) -> str:
+    """The URL without its query string (an upload URL's query is a credential); for a
+    pre-authenticated URL (an upload session's), without its path either: a service may keep
+    the credential there."""
     parsed = httpx.URL(str(url))
+    if pre_authenticated:
+        return str(parsed.copy_with(path="/", query=None, fragment=None)) + "… (upload URL)"
     text = str(parsed.copy_with(query=None, fragment=None))
     return text + ("?…" if parsed.query else "")
 
@@ -390,6 +394,7 @@ class GraphClient:
         idempotent = method in IDEMPOTENT_METHODS if retry_safe is None else retry_safe
         if units is None:
             units = request_units(method, url.path, url.query.decode("ascii", "replace"))
+        shown = redact_url(url, pre_authenticated=not auth)
         refreshed = False
         attempt = 0
         while True:
@@ -434,7 +439,7 @@ class GraphClient:
                     log.debug(
                         "%s %s -> %d [client-request-id %s]",
                         method,
-                        redact_url(url),
+                        shown,
                         response.status_code,
                         request_id,
                     )
@@ -448,13 +453,13 @@ class GraphClient:
                 decision = should_retry(None, failure, idempotent=idempotent)
             if decision is Retry.NO or attempt + 1 >= self._max_attempts:
                 if response is not None:
-                    raise self._decode_error(response, method, url, request_id, delay)
+                    raise self._decode_error(response, method, shown, request_id, delay)
                 assert failure is not None
-                raise _transport_error(failure, method, url, request_id) from failure
+                raise _transport_error(failure, method, url, request_id, auth) from failure
             log.info(
                 "retrying %s %s (%s, attempt %d)",
                 method,
-                redact_url(url),
+                shown,
                 response.status_code if response is not None else type(failure).__name__,
                 attempt + 2,
             )
@@ -463,7 +468,7 @@ class GraphClient:
 
     @staticmethod
     def _decode_error(
-        response: httpx.Response, method: str, url: httpx.URL, request_id: str, delay: float
+        response: httpx.Response, method: str, shown: str, request_id: str, delay: float
     ) -> GraphError:
         try:
             body: Any = response.json()
@@ -473,7 +478,7 @@ class GraphClient:
             response.status_code,
             body,
             method=method,
-            url=redact_url(url),
+            url=shown,
             request_id=response.headers.get("request-id", ""),
             client_request_id=response.headers.get("client-request-id", request_id),
             reason=response.reason_phrase,
@@ -623,15 +628,16 @@ def _stream(content: Body | None, headers: dict[str, str]) -> bytes | AsyncItera
 
 
 def _transport_error(
-    failure: httpx.TransportError, method: str, url: httpx.URL, request_id: str
+    failure: httpx.TransportError, method: str, url: httpx.URL, request_id: str, auth: bool
 ) -> TransportError:
     detail = str(failure) or type(failure).__name__
-    query = url.query.decode("ascii", "replace")
-    if query:
-        detail = detail.replace(query, "…")
+    hidden = [url.query.decode("ascii", "replace")] + ([] if auth else [url.path])
+    for part in hidden:
+        if len(part) > 1:
+            detail = detail.replace(part, "…")
     return TransportError(
         f"{type(failure).__name__}: {detail}",
         method=method,
-        url=redact_url(url),
+        url=redact_url(url, pre_authenticated=not auth),
         client_request_id=request_id,
     )

@@ -9,6 +9,8 @@
                    postgres_items.py, postgres_db.py
     unit_rows.py   units of work and workers (leases, heartbeats), for both backends
     schema.py      the schema, as named migrations applied in order, for both backends
+                   (item_history and round_totals keep what each round did; round_samples
+                   its throughput; units and workers a cluster's leases and heartbeats)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -24,8 +26,10 @@ from sharelift.state.records import (
     JobRecord,
     KnownItem,
     NewUnit,
+    OutcomeCount,
     RoundCount,
     RoundRecord,
+    RoundSample,
     RoundStatus,
     TargetKnown,
     UnitRecord,
@@ -81,8 +85,10 @@ __all__ = [
     "JobRecord",
     "KnownItem",
     "NewUnit",
+    "OutcomeCount",
     "RoundCount",
     "RoundRecord",
+    "RoundSample",
     "RoundStatus",
     "StateError",
     "StateStore",

@@ -30,6 +30,12 @@ The contract, for every backend:
   its owner and changes nothing when another worker holds it now (a worker whose lease
   lapsed learns it there and stops).
 
+- **History.** An item row holds its last round's outcome; a round's reports must still be
+  rebuilt exactly after later rounds changed its items (`round_items`, `round_counts`). A
+  backend keeps an item's outcome in a round before a later round changes the item (SQLite:
+  a trigger copies the row to `item_history`; PostgreSQL: a trigger function does), and counts
+  a round when it closes.
+
 Rows are identified by an integer id (`row`), stable for the life of the item.
 """
 
@@ -45,8 +51,10 @@ from sharelift.state.records import (
     JobRecord,
     KnownItem,
     NewUnit,
+    OutcomeCount,
     RoundCount,
     RoundRecord,
+    RoundSample,
     RoundStatus,
     TargetKnown,
     UnitRecord,
@@ -107,10 +115,11 @@ class StateStore(Protocol):
 
     # --- rounds --------------------------------------------------------------------------------
 
-    def start_round(self, job_id: int) -> RoundRecord:
-        """Open the job's next round (numbered from 1), `running`. A round of the job still
-        marked running (its process died) is closed as `interrupted` first. Committed before
-        returning."""
+    def start_round(self, job_id: int, *, log_path: str = "") -> RoundRecord:
+        """Open the job's next round (numbered from 1), `running`, writing its log to
+        `log_path` ("" for none). A round of the job still marked running (its process died)
+        is closed as `interrupted` first, its counts kept as `finish_round` keeps them.
+        Committed before returning."""
 
     def update_round(self, round_id: int, **counters: int) -> None:
         """Refresh a running round's heartbeat and progress counters (any of files_total,
@@ -118,8 +127,17 @@ class StateStore(Protocol):
         name raises ValueError)."""
 
     def finish_round(self, round_id: int, status: RoundStatus) -> None:
-        """Close a round as completed, failed or interrupted (`running` raises ValueError).
+        """Close a round as completed, failed or interrupted (`running` raises ValueError),
+        keeping what its walk met counted (`round_counts` answers from that from now on).
         Committed before returning."""
+
+    def add_round_sample(self, round_id: int, sample: RoundSample) -> None:
+        """Keep a running round's counters at one instant (the engine writes one every few
+        seconds, with its progress counters): a report's throughput chart and a dashboard
+        read them. A sample of the same instant replaces the earlier one."""
+
+    def round_samples(self, round_id: int) -> Iterator[RoundSample]:
+        """A round's samples, oldest first, streamed."""
 
     def round(self, round_id: int) -> RoundRecord | None: ...
 
@@ -140,13 +158,20 @@ class StateStore(Protocol):
         """The job's items (of one status), in path order, streamed."""
 
     def round_items(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
-        """The items a round changed, in path order, streamed; an item the round only saw
-        unchanged is not among them."""
+        """The items a round changed, as the round left them (whatever later rounds did to
+        them since), in path order, streamed; an item the round only saw unchanged is not
+        among them."""
 
     def round_counts(self, job_id: int, round_id: int) -> list[RoundCount]:
-        """What a round's walk met, counted by kind, status, changed-or-only-seen and
-        with-or-without a note, over the items the round changed or saw; without reading
-        every item into the caller."""
+        """What a round's walk met, counted by kind, status, changed-or-only-seen,
+        with-or-without a note and started-or-not, over the items the round changed or saw;
+        without reading every item into the caller. For a closed round: as it was when the
+        round closed."""
+
+    def outcome_counts(self, job_id: int) -> list[OutcomeCount]:
+        """The job's items as they stand now, counted by kind, status and code, with an
+        example of each group: what is at the target and what is not, and why. Without
+        reading every item into the caller."""
 
     def count_items(self, job_id: int) -> dict[str, int]:
         """How many of the job's items are in each status (statuses with none are absent)."""

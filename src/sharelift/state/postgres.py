@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any, Self
 
 import psycopg
@@ -31,6 +32,7 @@ from sharelift.state.postgres_items import PgItemRows
 from sharelift.state.records import (
     JobRecord,
     RoundRecord,
+    RoundSample,
     RoundStatus,
     UploadSessionRecord,
     utcnow,
@@ -41,7 +43,8 @@ from sharelift.urls import hide_password
 _JOB_COLUMNS = "id, key, source, target, drive_id, folder_id, folder_path, created_at, options"
 _ROUND_COLUMNS = (
     "id, job_id, number, status, started_at, ended_at, heartbeat_at, pid, host, "
-    "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled"
+    "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled, "
+    "log_path"
 )
 _ROUND_STATUS = {s.value: s for s in RoundStatus}
 _FINAL_ROUND_STATUSES = frozenset(RoundStatus) - {RoundStatus.RUNNING}
@@ -158,18 +161,22 @@ class PostgresStateStore(PgItemRows, UnitRows):
 
     # --- rounds --------------------------------------------------------------------------------
 
-    def start_round(self, job_id: int) -> RoundRecord:
+    def start_round(self, job_id: int, *, log_path: str = "") -> RoundRecord:
         now = utcnow()
+        for (stale,) in self._read(
+            "SELECT id FROM rounds WHERE job_id = ? AND status = 'running'", (job_id,)
+        ):
+            self.keep_round_counts(job_id, stale)
         self._write(
             "UPDATE rounds SET status = 'interrupted', ended_at = heartbeat_at "
             "WHERE job_id = ? AND status = 'running'",
             (job_id,),
         )
         ((round_id,),) = self._write(
-            "INSERT INTO rounds (job_id, number, status, started_at, heartbeat_at, pid, host) "
-            "SELECT ?, coalesce(max(number), 0) + 1, 'running', ?, ?, ?, ? FROM rounds "
-            "WHERE job_id = ? RETURNING id",
-            (job_id, now, now, os.getpid(), socket.gethostname(), job_id),
+            "INSERT INTO rounds (job_id, number, status, started_at, heartbeat_at, pid, host, "
+            "log_path) SELECT ?, coalesce(max(number), 0) + 1, 'running', ?, ?, ?, ?, ? "
+            "FROM rounds WHERE job_id = ? RETURNING id",
+            (job_id, now, now, os.getpid(), socket.gethostname(), log_path, job_id),
         )
         self.flush()
         rnd = self.round(int(round_id))
@@ -189,12 +196,41 @@ class PostgresStateStore(PgItemRows, UnitRows):
     def finish_round(self, round_id: int, status: RoundStatus) -> None:
         if status not in _FINAL_ROUND_STATUSES:
             raise ValueError(f"not a final round status: {status}")
+        found = self._read("SELECT job_id, status FROM rounds WHERE id = ?", (round_id,))
+        if found and found[0][1] == RoundStatus.RUNNING:
+            self.keep_round_counts(found[0][0], round_id)
         now = utcnow()
         self._write(
             "UPDATE rounds SET status = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?",
             (str(status), now, now, round_id),
         )
         self.flush()
+
+    def add_round_sample(self, round_id: int, sample: RoundSample) -> None:
+        self._write(
+            "INSERT INTO round_samples (round_id, at, files_done, bytes_done, files_skipped, "
+            "files_failed, throttled) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (round_id, at) DO UPDATE SET files_done = excluded.files_done, "
+            "bytes_done = excluded.bytes_done, files_skipped = excluded.files_skipped, "
+            "files_failed = excluded.files_failed, throttled = excluded.throttled",
+            (
+                round_id,
+                sample.at,
+                sample.files_done,
+                sample.bytes_done,
+                sample.files_skipped,
+                sample.files_failed,
+                sample.throttled,
+            ),
+        )
+
+    def round_samples(self, round_id: int) -> Iterator[RoundSample]:
+        rows = self._read(
+            "SELECT at, files_done, bytes_done, files_skipped, files_failed, throttled "
+            "FROM round_samples WHERE round_id = ? ORDER BY at",
+            (round_id,),
+        )
+        return (RoundSample(*row) for row in rows)
 
     def round(self, round_id: int) -> RoundRecord | None:
         rows = self._read(f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE id = ?", (round_id,))  # noqa: S608

@@ -19,6 +19,7 @@ from sharelift.state.records import (
     ItemRecord,
     ItemStatus,
     KnownItem,
+    OutcomeCount,
     RoundCount,
     TargetKnown,
     parent_of,
@@ -29,6 +30,20 @@ _ITEM_COLUMNS = (
     "id, job_id, path, parent, kind, target_path, size, mtime_ns, quick_xor, item_id, etag, "
     "status, error_code, error_message, attempts, round_id, seen_round, started_at, ended_at"
 )
+_HISTORY_COLUMNS = (
+    "i.id, i.job_id, i.path, i.parent, h.kind, h.target_path, h.size, h.mtime_ns, h.quick_xor, "
+    "h.item_id, h.etag, h.status, h.error_code, h.error_message, h.attempts, h.round_id, "
+    "h.round_id, h.started_at, h.ended_at"
+)
+"""An item as an earlier round left it (`item_history`), in `_ITEM_COLUMNS`' order."""
+_COUNTS = (
+    "SELECT kind, status, round_id IS NOT DISTINCT FROM ?, coalesce(error_code, '') != '', "
+    "started_at IS NOT NULL, count(*), coalesce(sum(size), 0) FROM items "
+    "WHERE job_id = ? AND (seen_round = ? OR round_id = ? OR parent IN "
+    "(SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?)) "
+    "GROUP BY 1, 2, 3, 4, 5"
+)
+"""What a round's walk met, counted (`round_counts`), as the SQLite backend counts it."""
 _STATUS = {s.value: s for s in ItemStatus}
 _PAGE = 1000
 """Rows per query of a stream."""
@@ -68,7 +83,22 @@ class PgItemRows(PgGroupedWrites):
         return self._paged(job_id, "status = ?", (str(status),))
 
     def round_items(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
-        return self._paged(job_id, "round_id = ?", (round_id,))
+        """As the round left them: the items whose round_id is its id, and those a later round
+        changed since (kept in `item_history` by the trigger), a page at a time by path."""
+        after: bytes | None = None
+        while True:
+            page = self._read(
+                f"SELECT * FROM (SELECT {_ITEM_COLUMNS} FROM items "  # noqa: S608
+                "WHERE job_id = ? AND round_id = ? "
+                f"UNION ALL SELECT {_HISTORY_COLUMNS} FROM item_history h "
+                "JOIN items i ON i.id = h.item_row WHERE h.round_id = ? AND i.job_id = ?) AS r "
+                "WHERE (?::bytea IS NULL OR path > ?::bytea) ORDER BY path LIMIT ?",
+                (job_id, round_id, round_id, job_id, after, after, _PAGE),
+            )
+            yield from map(_item, page)
+            if len(page) < _PAGE:
+                return
+            after = page[-1][2]
 
     def unseen_since(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
         return self._paged(
@@ -92,17 +122,61 @@ class PgItemRows(PgGroupedWrites):
             after = page[-1][2]
 
     def round_counts(self, job_id: int, round_id: int) -> list[RoundCount]:
-        rows = self._read(
-            "SELECT kind, status, round_id IS NOT DISTINCT FROM ?, "
-            "coalesce(error_code, '') != '', count(*), coalesce(sum(size), 0) FROM items "
-            "WHERE job_id = ? AND (seen_round = ? OR round_id = ? OR parent IN "
-            "(SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?)) "
-            "GROUP BY 1, 2, 3, 4",
-            (round_id, job_id, round_id, round_id, job_id, round_id),
-        )
+        """As the SQLite backend's: a closed round's counts as kept when it closed, a running
+        round's counted now, in SQL."""
+        counted = self._read("SELECT counted FROM rounds WHERE id = ?", (round_id,))
+        if counted and counted[0][0]:
+            rows = self._read(
+                "SELECT kind, status, changed, noted, started, items, size "
+                "FROM round_totals WHERE round_id = ?",
+                (round_id,),
+            )
+        else:
+            rows = self._read(_COUNTS, (round_id, job_id, round_id, round_id, job_id, round_id))
         return [
-            RoundCount(k, _STATUS[s], bool(c), bool(n), int(i), int(b)) for k, s, c, n, i, b in rows
+            RoundCount(k, _STATUS[s], bool(c), bool(n), int(i), int(b), bool(t))
+            for k, s, c, n, t, i, b in rows
         ]
+
+    def keep_round_counts(self, job_id: int, round_id: int) -> None:
+        """Count what the round's walk met, now that it closes, into `round_totals`."""
+        self._write("DELETE FROM round_totals WHERE round_id = ?", (round_id,))
+        self._write(
+            "INSERT INTO round_totals (round_id, kind, status, changed, noted, started, items, "  # noqa: S608 (a constant)
+            f"size) SELECT ?, kind, status, c::int, n::int, t::int, i, b FROM ({_COUNTS}) "
+            "AS counts (kind, status, c, n, t, i, b)",
+            (round_id, round_id, job_id, round_id, round_id, job_id, round_id),
+        )
+        self._write("UPDATE rounds SET counted = 1 WHERE id = ?", (round_id,))
+
+    def outcome_counts(self, job_id: int) -> list[OutcomeCount]:
+        """As the SQLite backend's; each group's example (its first path, with its message)
+        comes from a second pass (`DISTINCT ON`: PostgreSQL has no `min` of bytes)."""
+        groups = self._read(
+            "SELECT kind, status, coalesce(error_code, ''), count(*), coalesce(sum(size), 0), "
+            "max(round_id) FROM items WHERE job_id = ? GROUP BY 1, 2, 3 ORDER BY 2, 3, 1",
+            (job_id,),
+        )
+        examples = {
+            (kind, status, code): (path, message)
+            for kind, status, code, path, message in self._read(
+                "SELECT DISTINCT ON (kind, status, coalesce(error_code, '')) kind, status, "
+                "coalesce(error_code, ''), path, coalesce(error_message, '') FROM items "
+                "WHERE job_id = ? ORDER BY kind, status, coalesce(error_code, ''), path",
+                (job_id,),
+            )
+        }
+        numbers = dict(self._read("SELECT id, number FROM rounds WHERE job_id = ?", (job_id,)))
+        found = []
+        for kind, status, code, items, size, last in groups:
+            path, message = examples[(kind, status, code)]
+            found.append(
+                OutcomeCount(
+                    kind, _STATUS[status], code, int(items), int(size), path, message,
+                    numbers.get(last),
+                )
+            )  # fmt: skip
+        return found
 
     def count_items(self, job_id: int) -> dict[str, int]:
         rows = self._read(
@@ -130,7 +204,8 @@ class PgItemRows(PgGroupedWrites):
             "ON CONFLICT (job_id, path) DO UPDATE SET kind = excluded.kind, "
             "target_path = excluded.target_path, size = excluded.size, "
             "mtime_ns = excluded.mtime_ns, status = excluded.status, "
-            "round_id = excluded.round_id, seen_round = excluded.seen_round "
+            "round_id = excluded.round_id, seen_round = excluded.seen_round, "
+            "started_at = NULL, ended_at = NULL "
             "RETURNING id",
             (
                 job_id, path, parent_of(path), kind, target_path, size, mtime_ns, str(status),

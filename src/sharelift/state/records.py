@@ -92,6 +92,25 @@ class RoundRecord:
     files_skipped: int
     files_failed: int
     throttled: int
+    log_path: str = ""
+    """The log file the round wrote (`--log-file`), absolute; "" for none."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoundSample:
+    """A running round's counters at one instant (`StateStore.add_round_sample`): what the
+    throughput chart of a report, and a dashboard, draw. Counters are the round's totals so
+    far, not deltas, so a sample written twice is the same sample; `bytes_done` may be lower
+    than in the sample before when a failed attempt's bytes are sent again."""
+
+    at: str
+    """ISO-8601 UTC (`utcnow()`)."""
+    files_done: int
+    bytes_done: int
+    files_skipped: int
+    files_failed: int
+    throttled: int
+    """Throttling signals received so far (429/503 with or without Retry-After)."""
 
 
 class ItemRecord(NamedTuple):
@@ -165,6 +184,29 @@ class RoundCount:
     items: int
     size: int
     """Sum of their sizes in bytes (folders count 0)."""
+    started: bool = False
+    """True: an attempt at the target began in the item's last round (`mark_started`); a
+    `pending` item that was not started is one a stopped round never reached."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeCount:
+    """How many of a job's items stand with one kind, status and code now
+    (`StateStore.outcome_counts`): what is at the target, and what is not and why."""
+
+    kind: str
+    status: ItemStatus
+    code: str
+    """The error code ("" for none; for a `done` item, its note, such as a rename rule)."""
+    items: int
+    size: int
+    """Sum of their sizes in bytes (folders count 0)."""
+    example_path: bytes
+    """One of them (the first in path order)."""
+    example_message: str
+    """That item's message."""
+    last_round: int | None
+    """The highest round number that changed one of them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,9 @@ where they differ are placeholders that `statements(sql, dialect)` fills in:
     $BLOB           bytes: `BLOB` / `BYTEA`
     $WITHOUT_ROWID  a table clustered on its primary key: `WITHOUT ROWID` / nothing (a
                     PostgreSQL table is a heap either way)
+    $KEEP_ROUND_OUTCOME  the trigger that keeps an item's outcome in a round before a later
+                    round changes the item: SQLite's trigger / a PL/pgSQL function and its
+                    trigger (the one place where the dialects differ by more than a word)
 
 Paths are stored as bytes (`os.fsencode`) so that names which are not valid UTF-8 survive the
 round trip exactly. For SQLite, the placeholders give back exactly the text the first releases
@@ -20,6 +23,8 @@ shipped, so a store they made is the same store.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from string import Template
 
@@ -32,6 +37,43 @@ class Dialect:
     words: dict[str, str]
 
 
+# Before a later round changes an item, its outcome in its last round goes to item_history.
+_SQLITE_KEEP_ROUND_OUTCOME = """\
+CREATE TRIGGER items_keep_round_outcome BEFORE UPDATE OF round_id ON items
+WHEN OLD.round_id IS NOT NULL AND OLD.round_id IS NOT NEW.round_id
+BEGIN
+    INSERT OR REPLACE INTO item_history (round_id, item_row, kind, target_path, size,
+        mtime_ns, quick_xor, item_id, etag, status, error_code, error_message, attempts,
+        started_at, ended_at)
+    VALUES (OLD.round_id, OLD.id, OLD.kind, OLD.target_path, OLD.size, OLD.mtime_ns,
+        OLD.quick_xor, OLD.item_id, OLD.etag, OLD.status, OLD.error_code,
+        OLD.error_message, OLD.attempts, OLD.started_at, OLD.ended_at);
+END"""
+_POSTGRESQL_KEEP_ROUND_OUTCOME = """\
+CREATE FUNCTION items_keep_round_outcome() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF OLD.round_id IS NOT NULL AND OLD.round_id IS DISTINCT FROM NEW.round_id THEN
+        INSERT INTO item_history (round_id, item_row, kind, target_path, size, mtime_ns,
+            quick_xor, item_id, etag, status, error_code, error_message, attempts, started_at,
+            ended_at)
+        VALUES (OLD.round_id, OLD.id, OLD.kind, OLD.target_path, OLD.size, OLD.mtime_ns,
+            OLD.quick_xor, OLD.item_id, OLD.etag, OLD.status, OLD.error_code,
+            OLD.error_message, OLD.attempts, OLD.started_at, OLD.ended_at)
+        ON CONFLICT (round_id, item_row) DO UPDATE SET kind = excluded.kind,
+            target_path = excluded.target_path, size = excluded.size,
+            mtime_ns = excluded.mtime_ns, quick_xor = excluded.quick_xor,
+            item_id = excluded.item_id, etag = excluded.etag, status = excluded.status,
+            error_code = excluded.error_code, error_message = excluded.error_message,
+            attempts = excluded.attempts, started_at = excluded.started_at,
+            ended_at = excluded.ended_at;
+    END IF;
+    RETURN NEW;
+END
+$body$;
+CREATE TRIGGER items_keep_round_outcome BEFORE UPDATE OF round_id ON items
+FOR EACH ROW EXECUTE FUNCTION items_keep_round_outcome()"""
+
+
 SQLITE = Dialect(
     "sqlite",
     {
@@ -40,6 +82,7 @@ SQLITE = Dialect(
         "REAL": "REAL",
         "BLOB": "BLOB",
         "WITHOUT_ROWID": "WITHOUT ROWID",
+        "KEEP_ROUND_OUTCOME": _SQLITE_KEEP_ROUND_OUTCOME,
     },
 )
 POSTGRESQL = Dialect(
@@ -50,14 +93,26 @@ POSTGRESQL = Dialect(
         "REAL": "DOUBLE PRECISION",
         "BLOB": "BYTEA",
         "WITHOUT_ROWID": "",
+        "KEEP_ROUND_OUTCOME": _POSTGRESQL_KEEP_ROUND_OUTCOME,
     },
 )
 
 
-def statements(sql: str, dialect: Dialect) -> list[str]:
-    """The statements of one migration for `dialect`, in order (no statement holds a `;`)."""
+def statements(sql: str, dialect: Dialect) -> Iterator[str]:
+    """The statements of one migration for `dialect`, in order. SQLite's are taken one by one
+    (`;` inside a trigger's body does not end the trigger); PostgreSQL takes the migration as
+    one batch of statements (a function body is quoted, `;`s and all)."""
     text = Template(sql).substitute(dialect.words)
-    return [part.strip() for part in text.split(";") if part.strip()]
+    if dialect is not SQLITE:
+        yield text
+        return
+    pending = ""
+    for piece in text.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                yield pending
+            pending = ""
 
 
 MIGRATIONS: list[tuple[str, str]] = [
@@ -157,7 +212,69 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0004_cluster",
+        "0004_round_history",
+        """
+        -- A round's reports can be rebuilt exactly after later rounds changed its items:
+        -- an item row holds only its last round's outcome, so when a later round changes
+        -- an item, the outcome the earlier round left is kept here first (by the trigger:
+        -- nothing to remember in the code that writes items). A round's item report reads
+        -- the items whose round_id is its id, and its rows here.
+        CREATE TABLE item_history (
+            round_id      $INT NOT NULL,       -- the round whose outcome this was
+            item_row      $INT NOT NULL REFERENCES items(id),
+            kind          TEXT NOT NULL,
+            target_path   TEXT,
+            size          $INT,
+            mtime_ns      $INT,
+            quick_xor     TEXT,
+            item_id       TEXT,
+            etag          TEXT,
+            status        TEXT NOT NULL,
+            error_code    TEXT,
+            error_message TEXT,
+            attempts      $INT NOT NULL,
+            started_at    TEXT,
+            ended_at      TEXT,
+            PRIMARY KEY (round_id, item_row)
+        ) $WITHOUT_ROWID;
+        $KEEP_ROUND_OUTCOME;
+
+        -- What a round's walk met, counted when the round closed (the live count also covers
+        -- items only seen, which later rounds mark as theirs).
+        CREATE TABLE round_totals (
+            round_id      $INT NOT NULL REFERENCES rounds(id),
+            kind          TEXT NOT NULL,
+            status        TEXT NOT NULL,
+            changed       $INT NOT NULL,
+            noted         $INT NOT NULL,
+            started       $INT NOT NULL,
+            items         $INT NOT NULL,
+            size          $INT NOT NULL,
+            PRIMARY KEY (round_id, kind, status, changed, noted, started)
+        ) $WITHOUT_ROWID;
+        ALTER TABLE rounds ADD COLUMN counted $INT NOT NULL DEFAULT 0;  -- round_totals kept
+        ALTER TABLE rounds ADD COLUMN log_path TEXT NOT NULL DEFAULT '';
+        """,
+    ),
+    (
+        "0005_round_samples",
+        """
+        -- A round's counters every few seconds while it runs: the throughput over the run
+        -- (the HTML report's chart; a dashboard reads the same rows).
+        CREATE TABLE round_samples (
+            round_id      $INT NOT NULL REFERENCES rounds(id),
+            at            TEXT NOT NULL,
+            files_done    $INT NOT NULL,
+            bytes_done    $INT NOT NULL,
+            files_skipped $INT NOT NULL,
+            files_failed  $INT NOT NULL,
+            throttled     $INT NOT NULL,
+            PRIMARY KEY (round_id, at)
+        ) $WITHOUT_ROWID;
+        """,
+    ),
+    (
+        "0006_cluster",
         """
         -- Units of work spread over worker machines (sharelift.cluster), each with one live
         -- owner: a lease with a heartbeat, measured on the store's clock (epoch seconds).

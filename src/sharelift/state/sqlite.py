@@ -22,6 +22,7 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
@@ -29,6 +30,7 @@ from sharelift.state.interface import StateError
 from sharelift.state.records import (
     JobRecord,
     RoundRecord,
+    RoundSample,
     RoundStatus,
     UploadSessionRecord,
     utcnow,
@@ -40,7 +42,8 @@ from sharelift.state.unit_rows import UnitRows
 
 _ROUND_COLUMNS = (
     f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
-    "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled"
+    "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled, "
+    "log_path"
 )
 _FINAL_ROUND_STATUSES = frozenset(RoundStatus) - {RoundStatus.RUNNING}
 _PROGRESS_FIELDS = frozenset(
@@ -180,9 +183,15 @@ class SqliteStateStore(ItemRows, UnitRows):
 
     # --- rounds --------------------------------------------------------------------------------
 
-    def start_round(self, job_id: int) -> RoundRecord:
-        """Open the next round of a job. A round still marked running is closed as interrupted."""
+    def start_round(self, job_id: int, *, log_path: str = "") -> RoundRecord:
+        """Open the next round of a job. A round still marked running is closed as interrupted
+        (its counts kept first, as `finish_round` keeps them)."""
         now = utcnow()
+        stale = self._conn.execute(
+            "SELECT id FROM rounds WHERE job_id = ? AND status = 'running'", (job_id,)
+        ).fetchall()
+        for (stale_id,) in stale:
+            self.keep_round_counts(job_id, stale_id)
         self._write(
             "UPDATE rounds SET status = 'interrupted', ended_at = heartbeat_at "
             "WHERE job_id = ? AND status = 'running'",
@@ -192,9 +201,9 @@ class SqliteStateStore(ItemRows, UnitRows):
             "SELECT coalesce(max(number), 0) + 1 FROM rounds WHERE job_id = ?", (job_id,)
         ).fetchone()
         ((round_id,),) = self._write(
-            "INSERT INTO rounds (job_id, number, status, started_at, heartbeat_at, pid, host) "
-            "VALUES (?, ?, 'running', ?, ?, ?, ?) RETURNING id",
-            (job_id, number, now, now, os.getpid(), socket.gethostname()),
+            "INSERT INTO rounds (job_id, number, status, started_at, heartbeat_at, pid, host, "
+            "log_path) VALUES (?, ?, 'running', ?, ?, ?, ?, ?) RETURNING id",
+            (job_id, number, now, now, os.getpid(), socket.gethostname(), log_path),
         )
         self.flush()
         rnd = self.round(int(round_id))
@@ -211,15 +220,45 @@ class SqliteStateStore(ItemRows, UnitRows):
         self._write(sql, (utcnow(), *counters.values(), round_id))
 
     def finish_round(self, round_id: int, status: RoundStatus) -> None:
-        """Close a round as completed, failed or interrupted."""
+        """Close a round as completed, failed or interrupted, keeping what its walk met
+        counted (`round_counts` of a closed round)."""
         if status not in _FINAL_ROUND_STATUSES:
             raise ValueError(f"not a final round status: {status}")
+        found = self._conn.execute(
+            "SELECT job_id, status FROM rounds WHERE id = ?", (round_id,)
+        ).fetchone()
+        if found is not None and found[1] == RoundStatus.RUNNING:
+            self.keep_round_counts(found[0], round_id)
         now = utcnow()
         self._write(
             "UPDATE rounds SET status = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?",
             (status, now, now, round_id),
         )
         self.flush()
+
+    def add_round_sample(self, round_id: int, sample: RoundSample) -> None:
+        """Keep a running round's counters at one instant (grouped with the other writes)."""
+        self._write(
+            "INSERT OR REPLACE INTO round_samples (round_id, at, files_done, bytes_done, "
+            "files_skipped, files_failed, throttled) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                round_id,
+                sample.at,
+                sample.files_done,
+                sample.bytes_done,
+                sample.files_skipped,
+                sample.files_failed,
+                sample.throttled,
+            ),
+        )
+
+    def round_samples(self, round_id: int) -> Iterator[RoundSample]:
+        cur = self._conn.execute(
+            "SELECT at, files_done, bytes_done, files_skipped, files_failed, throttled "
+            "FROM round_samples WHERE round_id = ? ORDER BY at",
+            (round_id,),
+        )
+        return (RoundSample(*row) for row in cur)
 
     def round(self, round_id: int) -> RoundRecord | None:
         row = self._conn.execute(

@@ -13,6 +13,7 @@ from sharelift.state.records import (
     ItemRecord,
     ItemStatus,
     KnownItem,
+    OutcomeCount,
     RoundCount,
     TargetKnown,
     parent_of,
@@ -25,6 +26,23 @@ _ITEM_COLUMNS = (
     f"{ITEM_STATUS}, error_code, error_message, attempts, round_id, seen_round, started_at, "
     "ended_at"
 )
+_HISTORY_COLUMNS = (
+    "i.id, i.job_id, i.path, i.parent, h.kind, h.target_path, h.size, h.mtime_ns, h.quick_xor, "
+    "h.item_id, h.etag, h.status, h.error_code, h.error_message, h.attempts, h.round_id, "
+    "h.round_id, h.started_at, h.ended_at"
+)
+"""An item as an earlier round left it (`item_history`), in `_ITEM_COLUMNS`' order (that round
+had seen it: its `seen_round` is that round)."""
+_COUNTS = (
+    "SELECT kind, {status}, round_id IS ?, coalesce(error_code, '') != '', "
+    "started_at IS NOT NULL, count(*), coalesce(sum(size), 0) FROM items "
+    # `+job_id`: a plain scan of the table beats a walk of the (job_id, parent) index
+    # that would fetch every row by its id.
+    "WHERE +job_id = ? AND (seen_round = ? OR round_id = ? OR parent IN "
+    "(SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?)) "
+    "GROUP BY 1, 2, 3, 4, 5"
+)
+"""What a round's walk met, counted (`round_counts`); `{status}` is the status column."""
 _ITEM_STATUSES = frozenset(ItemStatus)
 _TARGET_PAGE = 1000
 """Rows per query of `done_not_at_target` (pages, so the caller may write in between)."""
@@ -64,10 +82,18 @@ class ItemRows(GroupedWrites):
         return self._items_where("job_id = ? AND status = ?", (job_id, status))
 
     def round_items(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
-        """Items that a round changed (their `round_id` is its id), in path order, streamed.
-
-        An item the round only saw unchanged is not among them."""
-        return self._items_where("job_id = ? AND round_id = ?", (job_id, round_id))
+        """Items that a round changed, as the round left them, in path order, streamed: those
+        whose `round_id` is its id, and those a later round changed since (their outcome in
+        this round kept in `item_history` by a trigger). An item the round only saw unchanged
+        is not among them."""
+        cur = self._conn.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE job_id = ? AND round_id = ? "  # noqa: S608
+            f"UNION ALL SELECT {_HISTORY_COLUMNS} FROM item_history h "
+            "JOIN items i ON i.id = h.item_row WHERE h.round_id = ? AND i.job_id = ? "
+            "ORDER BY path",
+            (job_id, round_id, round_id, job_id),
+        )
+        return map(ItemRecord._make, cur)
 
     def _items_where(self, where: str, params: tuple[object, ...]) -> Iterator[ItemRecord]:
         cur = self._conn.execute(
@@ -77,20 +103,62 @@ class ItemRows(GroupedWrites):
         return map(ItemRecord._make, cur)
 
     def round_counts(self, job_id: int, round_id: int) -> list[RoundCount]:
-        """What a round's walk met, counted in SQL: one `RoundCount` per kind, status,
-        changed-or-only-seen and with-or-without a note, over the items the round changed or
-        saw. One pass over the job's items; no row is read into Python."""
-        rows = self._conn.execute(
-            f"SELECT kind, {ITEM_STATUS}, round_id IS ?, coalesce(error_code, '') != '', "  # noqa: S608
-            "count(*), coalesce(sum(size), 0) FROM items "
-            # `+job_id`: a plain scan of the table beats a walk of the (job_id, parent) index
-            # that would fetch every row by its id.
-            "WHERE +job_id = ? AND (seen_round = ? OR round_id = ? OR parent IN "
-            "(SELECT parent FROM folders_seen WHERE job_id = ? AND round_id = ?)) "
-            "GROUP BY 1, 2, 3, 4",
-            (round_id, job_id, round_id, round_id, job_id, round_id),
+        """What a round's walk met: one `RoundCount` per kind, status, changed-or-only-seen,
+        with-or-without a note and started-or-not, over the items the round changed or saw.
+        A closed round's counts were kept when it closed (`keep_round_counts`: later rounds
+        change what its items say); a running round's are counted now, in SQL, in one pass
+        over the job's items, no row read into Python."""
+        (counted,) = self._conn.execute(
+            "SELECT counted FROM rounds WHERE id = ?", (round_id,)
+        ).fetchone() or (0,)
+        if counted:
+            rows = self._conn.execute(
+                f"SELECT kind, {ITEM_STATUS}, changed, noted, started, items, size "  # noqa: S608
+                "FROM round_totals WHERE round_id = ?",
+                (round_id,),
+            ).fetchall()
+        else:
+            rows = self._conn.execute(
+                _COUNTS.format(status=ITEM_STATUS),
+                (round_id, job_id, round_id, round_id, job_id, round_id),
+            ).fetchall()
+        return [
+            RoundCount(k, s, bool(c), bool(n), int(i), int(b), bool(t))
+            for k, s, c, n, t, i, b in rows
+        ]
+
+    def keep_round_counts(self, job_id: int, round_id: int) -> None:
+        """Count what the round's walk met, now that it closes, into `round_totals`."""
+        self._write("DELETE FROM round_totals WHERE round_id = ?", (round_id,))
+        self._write(
+            "INSERT INTO round_totals (round_id, kind, status, changed, noted, started, items, "  # noqa: S608 (a constant)
+            f"size) SELECT ?, * FROM ({_COUNTS.format(status='status')})",
+            (round_id, round_id, job_id, round_id, round_id, job_id, round_id),
+        )
+        self._write("UPDATE rounds SET counted = 1 WHERE id = ?", (round_id,))
+
+    def outcome_counts(self, job_id: int) -> list[OutcomeCount]:
+        """The job's items now, by kind, status and code: one pass over them in SQL, then the
+        message of each group's example (its first path) by the (job_id, path) key."""
+        groups = self._conn.execute(
+            f"SELECT kind, {ITEM_STATUS}, coalesce(error_code, ''), count(*), "  # noqa: S608
+            "coalesce(sum(size), 0), min(path), max(round_id) FROM items WHERE job_id = ? "
+            "GROUP BY 1, 2, 3 ORDER BY 2, 3, 1",
+            (job_id,),
         ).fetchall()
-        return [RoundCount(k, s, bool(c), bool(n), int(i), int(b)) for k, s, c, n, i, b in rows]
+        numbers = dict(
+            self._conn.execute("SELECT id, number FROM rounds WHERE job_id = ?", (job_id,))
+        )
+        found = []
+        for kind, status, code, items, size, path, last in groups:
+            (message,) = self._conn.execute(
+                "SELECT coalesce(error_message, '') FROM items WHERE job_id = ? AND path = ?",
+                (job_id, path),
+            ).fetchone()
+            found.append(
+                OutcomeCount(kind, status, code, items, size, path, message, numbers.get(last))
+            )
+        return found
 
     def count_items(self, job_id: int) -> dict[str, int]:
         """How many items of a job are in each status."""
@@ -114,7 +182,8 @@ class ItemRows(GroupedWrites):
         """Create or refresh an item as seen by this round's walk; returns its row id.
 
         A refresh keeps what the target already has (item id, eTag, hash) so that the planner
-        can compare; it only resets the status when the caller says so.
+        can compare; it only resets the status when the caller says so. Its start and end
+        times are this round's from now on (none yet).
         """
         if status not in _ITEM_STATUSES:
             raise ValueError(f"unknown item status: {status}")
@@ -124,7 +193,8 @@ class ItemRows(GroupedWrites):
             "ON CONFLICT (job_id, path) DO UPDATE SET kind = excluded.kind, "
             "target_path = excluded.target_path, size = excluded.size, "
             "mtime_ns = excluded.mtime_ns, status = excluded.status, "
-            "round_id = excluded.round_id, seen_round = excluded.seen_round "
+            "round_id = excluded.round_id, seen_round = excluded.seen_round, "
+            "started_at = NULL, ended_at = NULL "
             "RETURNING id",
             (
                 job_id,
