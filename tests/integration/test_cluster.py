@@ -248,6 +248,9 @@ def test_a_cluster_migrates_exactly_whatever_happens_to_its_workers(
         for job in store.jobs():
             assert store.upload_sessions(job.id) == []
             assert [r.status for r in store.rounds(job.id)] == ["completed"]
+        # The coordinator kept samples of the cluster's throughput (the reports' chart).
+        samples = [list(store.round_samples(r.id)) for r in store.rounds()]
+        assert any(samples), "no round has a throughput sample"
         taken_over = store.unit(killed_unit or 0)
         assert taken_over is not None and taken_over.attempts >= 2
         assert taken_over.owner != victim.name

@@ -93,7 +93,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     """`migrate --broker`: hand the jobs to the workers, follow the run, write the reports."""
     from sharelift.bulk import BulkOutcome, write_bulk_summary
     from sharelift.cluster.app import make_app, publish
-    from sharelift.cluster.coordinator import Progress, new_run, over, results, submit
+    from sharelift.cluster.coordinator import Progress, new_run, over, results, sample, submit
     from sharelift.cluster.worker import check_broker
     from sharelift.job import default_state_path
     from sharelift.progress import choose_renderer
@@ -119,14 +119,18 @@ def run_migrate(args: argparse.Namespace) -> int:
     progress = Progress()
     renderer = choose_renderer(args.json, args.quiet)
     interrupted = False
-    with open_state(state, readonly=True) as store:
+    with open_state(state) as store:
         progress.refresh(store, run)
         if renderer is not None:
             renderer.start(progress)
         try:
+            ticks = 0
             while not over(store, run):
                 time.sleep(1.0)
                 progress.refresh(store, run)
+                ticks += 1
+                if ticks % 5 == 0:
+                    sample(store, run)
         except KeyboardInterrupt:
             interrupted = True
         finally:

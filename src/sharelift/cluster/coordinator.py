@@ -4,6 +4,8 @@ store until every round they opened is closed, and the reports written here.
     submit(...)   a job unit per job (its spec carries the job as given: no secret), recorded,
                   then handed to the broker; refused when the same job is still running
     progress(...) the run's units summed, as one progress Snapshot (every machine's work)
+    sample(...)   the run's rounds' counters summed over their units, kept as each round's
+                  samples (the reports' throughput chart shows the whole cluster's)
     results(...)  once the run is over: each job's round reports (as one machine writes
                   them) and a JobResult per job, for the summary of a job file
 
@@ -28,7 +30,15 @@ from sharelift.errors import BusyError
 from sharelift.job import MigrateOutcome
 from sharelift.progress import Snapshot, Tally
 from sharelift.report import write_round_reports
-from sharelift.state import NewUnit, RoundStatus, StateStore, UnitRecord, UnitStatus
+from sharelift.state import (
+    NewUnit,
+    RoundSample,
+    RoundStatus,
+    StateStore,
+    UnitRecord,
+    UnitStatus,
+)
+from sharelift.state.records import utcnow
 from sharelift.target import ResolvedTarget
 
 
@@ -149,6 +159,30 @@ class Progress(Tally):
             retries=0,
             throttle_events=0,
         )
+
+
+def sample(store: StateStore, run: str) -> None:
+    """Keep a sample of each running round of the run: its units' counters summed."""
+    at = utcnow()
+    for unit in job_units(store, run):
+        if unit.round_id is None:
+            continue
+        rnd = store.round(unit.round_id)
+        if rnd is None or rnd.status != RoundStatus.RUNNING:
+            continue
+        units = [u for u in store.units(round_id=unit.round_id) if u.kind != "finish"]
+        store.add_round_sample(
+            unit.round_id,
+            RoundSample(
+                at=at,
+                files_done=sum(u.files_done for u in units),
+                bytes_done=sum(u.bytes_done for u in units),
+                files_skipped=sum(u.files_skipped for u in units),
+                files_failed=sum(u.files_failed for u in units),
+                throttled=0,
+            ),
+        )
+    store.flush()
 
 
 def results(store: StateStore, run: str, report_dir: Path) -> list[JobResult]:
