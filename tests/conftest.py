@@ -6,10 +6,12 @@
     app_token           app_token(server, scope=None) -> an app-only access token via real MSAL
                         client credentials (secret); scope defaults to Graph's .default
     user_token          user_token(server, upn="megan@contoso.com") -> a delegated Graph token
-    http_client         http_client(server, **kw) -> httpx.Client trusting the CA (HTTP/2 on);
-                        closed at the end of the test
+    http_client         http_client(server, **kw) -> httpx.Client trusting the CA (HTTP/2 on),
+                        reaching the tenant's SharePoint hosts (upload and download URLs)
+                        through emulator.json's connect map; closed at the end of the test
     async_http_client   the same as an httpx.AsyncClient (close it yourself, or use `async with`)
     graph               an httpx.Client on the session emulator's graph_url with an app token
+                        (sent to Graph only: upload and download URLs get none)
     postgres_server     session-scoped PostgreSQL (tests/support/servers.py); postgres_url: a
                         URL whose tables go to a new, empty schema, for one test
     state_location      where a new state store goes, once per backend (SQLite, PostgreSQL)
@@ -35,6 +37,8 @@ import requests
 
 from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
+from sharelift.graph.connect import connect_mounts, connect_mounts_sync
+from support.emulator_http import graph_http
 from support.servers import PostgresServer, RedisServer, postgres_bin
 
 
@@ -158,7 +162,12 @@ def http_client() -> Iterator[Callable[..., httpx.Client]]:
     def make(server: EmulatorServer, **kwargs: Any) -> httpx.Client:
         kwargs.setdefault("http2", True)
         kwargs.setdefault("timeout", 30)
-        client = httpx.Client(verify=ssl_context_for(server.info), **kwargs)
+        context = ssl_context_for(server.info)
+        kwargs.setdefault(
+            "mounts",
+            connect_mounts_sync(server.info["connect"], verify=context, http2=kwargs["http2"]),
+        )
+        client = httpx.Client(verify=context, **kwargs)
         clients.append(client)
         return client
 
@@ -172,7 +181,11 @@ def async_http_client() -> Callable[..., httpx.AsyncClient]:
     def make(server: EmulatorServer, **kwargs: Any) -> httpx.AsyncClient:
         kwargs.setdefault("http2", True)
         kwargs.setdefault("timeout", 30)
-        return httpx.AsyncClient(verify=ssl_context_for(server.info), **kwargs)
+        context = ssl_context_for(server.info)
+        kwargs.setdefault(
+            "mounts", connect_mounts(server.info["connect"], verify=context, http2=kwargs["http2"])
+        )
+        return httpx.AsyncClient(verify=context, **kwargs)
 
     return make
 
@@ -189,13 +202,7 @@ def _session_graph_token(emulator: EmulatorServer) -> str:
 
 @pytest.fixture
 def graph(emulator: EmulatorServer, _session_graph_token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=emulator.info["graph_url"],
-        verify=ssl_context_for(emulator.info),
-        http2=True,
-        timeout=30,
-        headers={"Authorization": f"Bearer {_session_graph_token}"},
-    ) as client:
+    with graph_http(emulator.info, _session_graph_token, timeout=30) as client:
         yield client
 
 

@@ -316,7 +316,7 @@ def migrate_request(
     return MigrateRequest(
         source=source,
         target=spec,
-        endpoints=Endpoints(cloud.graph_url, cloud.graph_scope, cloud.ca_file),
+        endpoints=Endpoints(cloud.graph_url, cloud.graph_scope, cloud.ca_file, cloud.connect),
         options=_scan_options(values),
         engine=EngineConfig(
             chunk_size=values["chunk_size"],

@@ -162,6 +162,7 @@ async def run_jobs(
         token=token,
         base_url=template.endpoints.graph_url,
         verify=template.endpoints.ca_file,
+        connect=template.endpoints.connect,
         pacer=pacer,
     ) as client:
         # Sign in once before anything starts: a credential that cannot work (no terminal

@@ -79,6 +79,13 @@ class Cloud:
             raise OptionError("tenant", "the tenant is needed (its id or domain, contoso.com)")
         return f"{self.login_url}/{tenant}"
 
+    @property
+    def connect(self) -> dict[str, str]:
+        """Host name -> `host:port` to connect to instead (the emulator's `connect` map, under
+        which its SharePoint hosts are reached; see `sharelift.graph.connect`); {} for a cloud."""
+        found = self.emulator.get("connect") if self.emulator else None
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
     def sharepoint_admin_resource(self, tenant_name: str) -> str:
         """`https://contoso-admin.sharepoint.com` for the tenant named contoso."""
         if self.emulator:
@@ -197,6 +204,8 @@ class EmulatorInfo:
     sharepoint_admin_url: str
     sharepoint_admin_resource: str
     admin_key: str = field(repr=False)
+    connect: dict[str, str] = field(default_factory=dict)
+    """SharePoint host -> the `host:port` serving it (see `Cloud.connect`)."""
     users: tuple[EmulatorUser, ...] = ()
     drives: tuple[dict[str, Any], ...] = ()
 
@@ -238,6 +247,7 @@ class EmulatorInfo:
             sharepoint_admin_url=text("sharepoint_admin_url"),
             sharepoint_admin_resource=text("sharepoint_admin_resource"),
             admin_key=text("admin_key"),
+            connect={str(k): str(v) for k, v in (raw.get("connect") or {}).items()},
             users=tuple(
                 EmulatorUser(
                     upn=text("upn", u),

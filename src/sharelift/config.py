@@ -653,6 +653,16 @@ _TABLE: tuple[Option, ...] = (
     _emulator("session_lifetime", Number(positive=True), 900.0,
               "upload-session lifetime after its last fragment"),
     _emulator("provisioning_delay", Number(), 0.0, "time before a requested OneDrive exists"),
+    _emulator("office_enrichment", Switch(), True,
+              "site libraries rewrite the Office files committed to them, as SharePoint does "
+              "(off: stored as sent)"),
+    _emulator("replace_not_found_rate", Number(metavar="P", maximum=1.0),
+              0.2,  # settings.DEFAULT_REPLACE_NOT_FOUND_RATE (a test keeps them equal)
+              "probability that replacing or deleting an Office or web file in a site library "
+              "answers 404 itemNotFound, as SharePoint may"),
+    _emulator("never_answer", Kind(metavar="SELECTORS"), "",
+              "requests accepted and never answered (kind:K, host:H, path:P, signin, "
+              "upload-url, all; comma-separated)", default_text="none"),
     _emulator("migration_api", Choice(choices=("lazy", "start", "off"), metavar="WHEN"), "lazy",
               "the Migration API service: Azurite starts when first needed (lazy), at "
               "start-up, or never"),

@@ -22,7 +22,7 @@ import hashlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -59,6 +59,8 @@ class Endpoints:
     graph_url: str
     graph_scope: str
     ca_file: str | None = None
+    connect: Mapping[str, str] = field(default_factory=dict)
+    """Host -> address to connect to instead (the emulator's SharePoint hosts)."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ async def run_job(
         token=token,
         base_url=request.endpoints.graph_url,
         verify=request.endpoints.ca_file,
+        connect=request.endpoints.connect,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
     ) as own:
         return await _run_job(request, own, store, renderer, say, stop)

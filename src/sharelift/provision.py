@@ -267,6 +267,7 @@ def admin_client(cloud: Cloud, credential: TokenProvider, tenant_name: str) -> G
         base_url=cloud.sharepoint_admin_url(tenant_name),
         verify=cloud.ca_file,
         pacer=Pacer(max_concurrency=2),
+        connect=cloud.connect,
     )
 
 

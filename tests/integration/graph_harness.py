@@ -7,7 +7,8 @@ test a fresh user with a fresh OneDrive, so tests sharing one server never see e
 
 Harness.get/post/put/patch/delete take Graph paths ("/me/drive") and send the current
 principal's bearer token (a delegated user token by default, `as_principal(APP)` for app-only).
-`Harness.client` sends no Authorization header: it is for upload and download URLs.
+`Harness.client` sends no Authorization header: it is for upload and download URLs (which name
+the tenant's SharePoint hosts: it reaches them through emulator.json's connect map).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sharelift.emulator.identity import GRAPH_RESOURCE, UserInfo
 from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import Store, UserSpec
+from sharelift.graph.connect import connect_mounts, connect_mounts_sync
 
 USER = "user"
 APP = "app"
@@ -91,8 +93,13 @@ class Harness:
 
     def async_client(self) -> httpx.AsyncClient:
         """An HTTP/2 client with the current principal's token (close it yourself)."""
+        context = tls(self.server)
         return httpx.AsyncClient(
-            base_url=self.graph_url, verify=tls(self.server), http2=True, headers=self.auth()
+            base_url=self.graph_url,
+            verify=context,
+            http2=True,
+            headers=self.auth(),
+            mounts=connect_mounts(self.server.info["connect"], verify=context, http2=True),
         )
 
     def mkdir(self, drive: str, parent: str, name: str) -> dict[str, Any]:
@@ -134,7 +141,13 @@ def harness(server: EmulatorServer, **knobs: Any) -> Iterator[Harness]:
         ),
         APP: identity.issue_access_token(audience=GRAPH_RESOURCE),
     }
-    client = httpx.Client(verify=tls(server), http2=True, timeout=30)
+    context = tls(server)
+    client = httpx.Client(
+        verify=context,
+        http2=True,
+        timeout=30,
+        mounts=connect_mounts_sync(server.info["connect"], verify=context, http2=True),
+    )
     try:
         yield Harness(server, upn, display_name, client, tokens)
     finally:

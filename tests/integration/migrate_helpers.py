@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import os
-import ssl
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from sharelift.quickxorhash import QuickXorHash
 from sharelift.source.walk import ScanOptions
 from sharelift.state import open_state
 from sharelift.target import parse_target, resolve_target
+from support.emulator_http import graph_http
 
 UNIT = 327_680
 """320 KiB: the upload-session fragment unit."""
@@ -80,6 +80,7 @@ async def run_engine(
         token=lambda: token,
         base_url=info["graph_url"],
         verify=info["ca_file"],
+        connect=info["connect"],
         pacer=Pacer(max_concurrency=workers, base_delay=0.05, max_delay=0.5),
         transport=transport,
         max_attempts=client_attempts,
@@ -105,13 +106,7 @@ async def run_engine(
 
 
 def graph_client(server: EmulatorServer, token: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.info["graph_url"],
-        verify=ssl.create_default_context(cafile=server.info["ca_file"]),
-        http2=True,
-        timeout=60,
-        headers={"Authorization": f"Bearer {token}"},
-    )
+    return graph_http(server.info, token)
 
 
 def target_files(graph: httpx.Client, drive_id: str, folder: str) -> dict[str, tuple[int, str]]:

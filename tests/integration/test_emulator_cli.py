@@ -20,7 +20,9 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "sharelift", "emulator", "--data", str(data)),
-            *("--latency-ms", "1", "--fault-seed", "42"),
+            *("--latency-ms", "1", "--fault-seed", "42", "--no-office-enrichment"),
+            *("--replace-not-found-rate", "0.5"),
+            *("--never-answer", "host:login.microsoftonline.com"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -41,6 +43,10 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
                 headers={"X-Emulator-Key": info["admin_key"]},
             ).json()
             assert (faults["latency_ms"], faults["seed"]) == (1, 42)
+            assert faults["office_enrichment"] is False
+            assert faults["replace_not_found_rate"] == 0.5
+            assert faults["never_answer"] == "host:login.microsoftonline.com"
+            assert set(info["connect"].values()) == {info["base_url"].removeprefix("https://")}
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=15)
     finally:
@@ -57,3 +63,6 @@ def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
 def test_emulator_command_rejects_bad_faults(tmp_path: Path) -> None:
     assert main(["emulator", "--data", str(tmp_path), "--error-rate", "2"]) == 2
     assert main(["emulator", "--data", str(tmp_path), "--fault-seed", "-1"]) == 2
+    assert main(["emulator", "--data", str(tmp_path), "--replace-not-found-rate", "1.5"]) == 2
+    assert main(["emulator", "--data", str(tmp_path), "--never-answer", "sometimes"]) == 2
+    assert not (tmp_path / "emulator.json").exists()

@@ -23,12 +23,17 @@ def test_resource_unit_costs() -> None:
     assert classify("GET", "/v1.0/drives/d/root/delta", b"token=abc").ru == 1
     assert classify("GET", "/v1.0/drives/d/items/i/content", b"").ru == 1
     assert classify("PUT", "/v1.0/drives/d/items/p:/a.txt:/content", b"").kind == "upload"
-    assert classify("PUT", "/_upload/abc", b"").ru == 2
+    upload_url = "/personal/u/_api/v2.0/drives/d/items/i/uploadSession"
+    assert classify("PUT", upload_url, b"guid='s'").ru == 2
+    assert classify("PUT", upload_url, b"").kind == "upload"
+    assert classify("GET", "/_api/v2.0/drives/d/items/i/uploadSession", b"").kind == (
+        "upload-session"
+    )
     assert classify("POST", "/v1.0/drives/d/items/p/children", b"").ru == 2
     assert classify("DELETE", "/v1.0/drives/d/items/i", b"").ru == 2
     assert classify("POST", "/v1.0/drives/d/items/i/invite", b"").ru == 5
     assert classify("GET", "/v1.0/drives/d/items/i/permissions", b"").ru == 5
-    assert classify("GET", "/_download/t", b"").ru == 1
+    assert classify("GET", "/sites/Team/_layouts/15/download.aspx", b"tempauth=t").ru == 1
     assert classify("POST", "/v1.0/$batch", b"").ru == 0
     assert classify("POST", "/tid/oauth2/v2.0/token", b"").kind == "identity"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import ssl
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,7 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
 from sharelift.job import Endpoints, MigrateRequest, run_job
 from sharelift.target import parse_target
+from support.emulator_http import EmulatorTransport
 
 TEAM = "https://contoso.sharepoint.com/sites/Team"
 
@@ -63,10 +65,9 @@ def test_access_denied_while_resolving_exits_3_with_the_cause(
 class _DenyLookup(httpx.AsyncBaseTransport):
     """The emulator over real TLS, except that looking up `path` is answered 403."""
 
-    def __init__(self, ca_file: str, path: str) -> None:
-        self._inner = httpx.AsyncHTTPTransport(
-            verify=ssl.create_default_context(cafile=ca_file), http2=True
-        )
+    def __init__(self, info: dict[str, Any], path: str) -> None:
+        context = ssl.create_default_context(cafile=info["ca_file"])
+        self._inner = EmulatorTransport(info, verify=context, http2=True)
         self._path = path
         self.denied = 0
 
@@ -92,7 +93,7 @@ async def test_include_root_lookup_failure_is_not_taken_for_a_missing_folder(
     credential = Credential.from_secret(emulator=emulator.data_dir)
     info = emulator.info
     source = _source(tmp_path, "Kept")
-    transport = _DenyLookup(info["ca_file"], "root:/IncludeRoot/Kept")
+    transport = _DenyLookup(info, "root:/IncludeRoot/Kept")
     request = MigrateRequest(
         source=str(source),
         target=parse_target("onedrive:megan@contoso.com/IncludeRoot"),
@@ -106,6 +107,7 @@ async def test_include_root_lookup_failure_is_not_taken_for_a_missing_folder(
         pacer=Pacer(),
         transport=transport,
         verify=info["ca_file"],
+        connect=info["connect"],
     ) as client:
         with pytest.raises(AuthError, match="access denied") as caught:
             await run_job(request, credential, client=client)

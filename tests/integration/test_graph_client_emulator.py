@@ -43,6 +43,7 @@ async def client(
         token=lambda: token,
         base_url=emulator.info["graph_url"],
         verify=emulator.info["ca_file"],
+        connect=emulator.info["connect"],
         pacer=Pacer(max_concurrency=4),
     ) as graph_client:
         yield graph_client

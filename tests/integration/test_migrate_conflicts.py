@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-import ssl
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,11 +70,10 @@ def prepare(emulator: EmulatorServer, graph: httpx.Client, tmp_path: Path, folde
             json={"item": {"fileSystemInfo": {"lastModifiedDateTime": modified}}},
         )
         assert session.status_code == 200, session.text
-        done = httpx.put(
+        done = graph.put(  # the upload URL gets no bearer token from this client
             session.json()["uploadUrl"],
             content=data,
             headers={"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"},
-            verify=ssl.create_default_context(cafile=emulator.info["ca_file"]),
         )
         assert done.status_code == 201, done.text
     return src

@@ -57,6 +57,7 @@ async def run_round(
         token=lambda: token,
         base_url=info["graph_url"],
         verify=info["ca_file"],
+        connect=info["connect"],
         pacer=Pacer(max_concurrency=8),
     ) as client:
         resolved = await resolve_target(client, parse_target(target))

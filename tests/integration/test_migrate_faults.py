@@ -39,6 +39,7 @@ from sharelift.engine import Engine, reader
 from sharelift.graph.drive import FragmentResult
 from sharelift.quickxorhash import QuickXorHash
 from sharelift.state import open_state
+from support.emulator_http import EmulatorTransport
 
 
 def small_tree(seed: int, files: int = 24) -> dict[str, bytes]:
@@ -113,7 +114,7 @@ class WatchingTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, server: EmulatorServer) -> None:
         context = ssl.create_default_context(cafile=server.info["ca_file"])
-        self._inner = httpx.AsyncHTTPTransport(verify=context, http2=True)
+        self._inner = EmulatorTransport(server.info, verify=context, http2=True)
         self.sent: list[float] = []
         self.throttled: list[tuple[float, float]] = []
         """(when the 429 arrived, its Retry-After in seconds)."""
@@ -198,7 +199,7 @@ class DroppingTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, server: EmulatorServer, *, offset: int, failures: int) -> None:
         context = ssl.create_default_context(cafile=server.info["ca_file"])
-        self._inner = httpx.AsyncHTTPTransport(verify=context, http2=True)
+        self._inner = EmulatorTransport(server.info, verify=context, http2=True)
         self._range = f"bytes {offset}-"
         self.failures = failures
         self.requests: list[tuple[str, str]] = []

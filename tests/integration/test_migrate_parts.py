@@ -79,6 +79,7 @@ def test_parts_together_migrate_the_tree(
             token=lambda: token,
             base_url=info["graph_url"],
             verify=info["ca_file"],
+            connect=info["connect"],
             pacer=Pacer(max_concurrency=4),
         ) as client:
             resolved = await resolve_target(client, parse_target(target))

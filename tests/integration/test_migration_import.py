@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import ssl
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from azure.storage.queue import QueueClient
 
 from sharelift.emulator.server import EmulatorServer
 from sharelift.quickxorhash import QuickXorHash
+from support.emulator_http import graph_http
 from support.migration import (
     Package,
     PackageFile,
@@ -63,12 +63,7 @@ def graph(
     migration_emulator: EmulatorServer, app_token: Callable[..., str]
 ) -> Iterator[httpx.Client]:
     info = migration_emulator.info
-    with httpx.Client(
-        base_url=info["graph_url"],
-        verify=ssl.create_default_context(cafile=info["ca_file"]),
-        headers={"Authorization": f"Bearer {app_token(migration_emulator)}"},
-        timeout=30,
-    ) as g:
+    with graph_http(info, app_token(migration_emulator), http2=False, timeout=30) as g:
         yield g
 
 

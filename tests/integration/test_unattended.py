@@ -210,12 +210,18 @@ def test_migration_through_a_tls_inspecting_proxy(
         # Without the proxy's CA the sign-in is refused, clearly, and nothing is uploaded.
         assert main(args) == 3
         assert "--ca-bundle" in capsys.readouterr().err
+        emulator.reset_stats()
         assert main([*args, "--ca-bundle", str(ca_cert)]) == 0
         tunnels = len(proxy.connects)
-        assert tunnels >= 2  # identity and Graph (and upload URLs) all went through it
-        # NO_PROXY sends everything straight to the emulator, past the proxy.
-        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        assert tunnels >= 2  # identity and Graph all went through it...
+        # ...and so did the upload URLs, on the OneDrive's SharePoint host, with no token
+        assert "contoso-my.sharepoint.com" in proxy.hosts
+        stats = emulator.stats()
+        assert stats["by_kind"]["upload"] >= 3 and stats["bearer_on_upload_urls"] == 0
+        # NO_PROXY sends everything straight to the emulator, past the proxy: the emulator's
+        # address, and its SharePoint hosts (reached through emulator.json's connect map).
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1,.sharepoint.com")
+        monkeypatch.setenv("no_proxy", "127.0.0.1,.sharepoint.com")
         (src / "later.txt").write_text("later")
         assert main([*args, "--ca-bundle", str(ca_cert)]) == 0
         assert len(proxy.connects) == tunnels

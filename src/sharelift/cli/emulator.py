@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from sharelift.cli.options import Parser, add_options
+from sharelift.errors import OptionError
 
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -34,9 +35,15 @@ def run(args: argparse.Namespace) -> int:
             "ru_per_minute": args.emulator_ru_per_minute,
             "error_rate": args.emulator_error_rate,
             "drop_rate": args.emulator_drop_rate,
+            "replace_not_found_rate": args.emulator_replace_not_found_rate,
             **({} if args.emulator_fault_seed is None else {"seed": args.emulator_fault_seed}),
         }
     )
+    try:
+        faults.update({"never_answer": args.emulator_never_answer or ""})
+    except ValueError as exc:
+        message = str(exc).removeprefix("never_answer: ")
+        raise OptionError("emulator_never_answer", message) from None
     settings = EmulatorSettings(
         data_dir=Path(args.emulator_data),
         host=args.emulator_host,
@@ -46,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         upload_session_lifetime_s=args.emulator_session_lifetime,
         provisioning_delay_s=args.emulator_provisioning_delay,
         migration_api=args.emulator_migration_api,
+        office_enrichment=args.emulator_office_enrichment,
         faults=faults,
     )
     server = EmulatorServer(settings)

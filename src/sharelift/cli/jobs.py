@@ -179,7 +179,11 @@ def run_provision(args: argparse.Namespace) -> int:
 
     async def run() -> ProvisionReport:
         async with GraphClient(
-            token=token, base_url=cloud.graph_url, verify=cloud.ca_file, pacer=Pacer()
+            token=token,
+            base_url=cloud.graph_url,
+            verify=cloud.ca_file,
+            pacer=Pacer(),
+            connect=cloud.connect,
         ) as graph:
             found = await upns_for_personal_sites(graph, paths)
             for path in sorted(set(paths) - set(found)):

@@ -121,6 +121,7 @@ class UnitRun:
             token=token,
             base_url=request.endpoints.graph_url,
             verify=request.endpoints.ca_file,
+            connect=request.endpoints.connect,
             pacer=pacer,
         ) as client:
             yield client

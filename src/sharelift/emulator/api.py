@@ -266,9 +266,14 @@ class Emulator:
 
         import httpx
 
+        from sharelift.graph.connect import connect_mounts_sync
+
         token = self.credential.token()
         trust = ssl.create_default_context(cafile=self.ca_file)
-        with httpx.Client(verify=trust, timeout=60) as http:
+        # The 302 leads to a download URL on the drive's SharePoint host: emulator.json's
+        # connect map says where that is (httpx drops the token on the way, another origin).
+        mounts = connect_mounts_sync(self.info.connect, verify=trust)
+        with httpx.Client(verify=trust, timeout=60, mounts=mounts) as http:
             response = http.get(
                 f"{self.graph_url}/drives/{drive_id}/root:/{path.strip('/')}:/content",
                 headers={"Authorization": f"Bearer {token}"},
@@ -286,9 +291,10 @@ class Emulator:
 
     # --- faults and counters -----------------------------------------------------------------
 
-    def set_faults(self, **faults: float) -> None:
+    def set_faults(self, **faults: float | str) -> None:
         """Inject faults now: latency_ms, bandwidth_bps, ru_per_minute, error_rate, drop_rate,
-        seed (docs/emulator.md); raises ValueError for an unknown name or a bad value."""
+        seed, replace_not_found_rate, never_answer (selectors, text) (docs/emulator.md); raises
+        ValueError for an unknown name or a bad value."""
         self.server.set_faults(**faults)
 
     def reset_faults(self) -> None:

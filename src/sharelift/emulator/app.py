@@ -1,15 +1,19 @@
 """Assembles the emulator's ASGI app: identity, Graph, SharePoint REST and admin routes, and the
-middleware stack (observe outermost, then faults, then Graph authentication).
+middleware stack (observe outermost, then hosts, faults, Graph authentication).
 
 Admin endpoints (all need the header `X-Emulator-Key: <admin_key from emulator.json>`):
 
     GET  /_emulator/info              the emulator.json contents, users and drives as of now
     GET  /_emulator/stats             counters (see observe.Stats.snapshot)
     POST /_emulator/stats/reset       zero the counters
-    GET  /_emulator/faults            current faults and their seed (and the two timing settings)
+    GET  /_emulator/faults            current faults and their seed (and the tenant settings
+                                      that may change at runtime: provisioning delay, upload
+                                      session lifetime, office enrichment, refusing a bearer
+                                      token on upload URLs)
     PUT  /_emulator/faults            change some of them: {"latency_ms": 50, "seed": 7, ...}
-    POST /_emulator/faults/reset      all faults off, throttling windows emptied, the seed and
-                                      the two timing settings back to their start values
+    POST /_emulator/faults/reset      all faults off, throttling windows emptied; the seed, the
+                                      service's own behaviours (replace_not_found_rate) and the
+                                      tenant settings back to their start values
     POST /_emulator/device/approve    {"user_code", "upn"}: sign a user in for a device code
     POST /_emulator/device/decline    {"user_code"}: the user refuses
 """
@@ -27,10 +31,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from sharelift.emulator import enrichment, sharepoint
 from sharelift.emulator import identity as identity_mod
-from sharelift.emulator import sharepoint
 from sharelift.emulator.certs import ensure_certs
 from sharelift.emulator.faults import FaultsMiddleware, Throttle, standard_rules
+from sharelift.emulator.hosts import HostsMiddleware
 from sharelift.emulator.identity import (
     GraphAuthMiddleware,
     Identity,
@@ -45,8 +50,24 @@ from sharelift.emulator.settings import EmulatorSettings, Faults
 from sharelift.emulator.store import Store
 
 ADMIN_KEY_HEADER = "x-emulator-key"
-_SETTINGS_KNOBS = ("provisioning_delay_s", "upload_session_lifetime_s")
-"""EmulatorSettings fields that PUT /_emulator/faults may also change."""
+_SETTINGS_KNOBS: dict[str, type] = {
+    "provisioning_delay_s": float,
+    "upload_session_lifetime_s": float,
+    "office_enrichment": bool,
+    "refuse_bearer_on_upload_urls": bool,
+}
+"""EmulatorSettings fields that PUT /_emulator/faults may also change, with their types."""
+
+
+def _check_knob(name: str, value: object) -> float | bool:
+    """A knob's new value, or ValueError saying what it must be."""
+    if _SETTINGS_KNOBS[name] is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{name} must be a non-negative number")
+    return float(value)
 
 
 def store_user_lookup(store: Store) -> identity_mod.UserLookup:
@@ -120,14 +141,12 @@ async def _faults(request: Request) -> Response:
         try:
             candidate = dataclasses.replace(settings.faults)
             candidate.update(changes)
-            for name, value in knobs.items():
-                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                    raise ValueError(f"{name} must be a non-negative number")
+            checked = {name: _check_knob(name, value) for name, value in knobs.items()}
         except ValueError as exc:
             return JSONResponse({"error": "badRequest", "message": str(exc)}, status_code=400)
         settings.faults.update(changes)
-        for name, value in knobs.items():
-            setattr(settings, name, float(value))
+        for name, value in checked.items():
+            setattr(settings, name, value)
     return JSONResponse(_faults_view(settings))
 
 
@@ -166,10 +185,11 @@ async def _device_decline(request: Request) -> Response:
 
 
 def reset_faults(app: Starlette) -> None:
-    """All faults off, throttling windows emptied, the seed (its sequence restarted) and the
-    timing knobs back to their start values."""
+    """All faults off, throttling windows emptied; the seed (its sequence restarted), the
+    service's own behaviours and the tenant settings back to their start values."""
     settings: EmulatorSettings = app.state.settings
-    settings.faults.update(dataclasses.asdict(Faults()) | {"seed": app.state.initial_seed})
+    start = {"seed": app.state.initial_seed, **app.state.initial_behaviours}
+    settings.faults.update(dataclasses.asdict(Faults()) | start)
     for name, value in app.state.initial_knobs.items():
         setattr(settings, name, value)
     throttle: Throttle = app.state.throttle
@@ -222,6 +242,7 @@ def create_app(
         ],
         middleware=[
             Middleware(ObserveMiddleware, stats=stats, log=request_log),
+            Middleware(HostsMiddleware, tenant=settings.tenant),
             Middleware(
                 FaultsMiddleware,
                 settings=settings,
@@ -238,6 +259,7 @@ def create_app(
     app.state.request_log = request_log
     app.state.throttle = throttle
     app.state.provisioner = sharepoint.Provisioner(store, settings)
+    store.files.add_commit_hook(enrichment.commit_hook(store, settings))
     app.state.migration = MigrationService(
         settings,
         certs.server_cert,
@@ -247,4 +269,7 @@ def create_app(
     )
     app.state.initial_knobs = {name: getattr(settings, name) for name in _SETTINGS_KNOBS}
     app.state.initial_seed = settings.faults.seed
+    app.state.initial_behaviours = {
+        name: getattr(settings.faults, name) for name in Faults.SERVICE_BEHAVIOURS
+    }
     return app

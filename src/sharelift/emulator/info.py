@@ -7,8 +7,10 @@ the same document as of now. docs/emulator.md describes each key.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from sharelift.emulator.certs import CertPaths
+from sharelift.emulator.hosts import sharepoint_hosts
 from sharelift.emulator.identity import GRAPH_RESOURCE, Identity
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import Store
@@ -43,6 +45,11 @@ def connection_info(
         },
         "sharepoint": {role: url.removeprefix("https://") for role, url in sp.items()},
         "sharepoint_admin_url": base,
+        # Upload and download URLs name the tenant's SharePoint hosts, as the service's do;
+        # a client connects to this address for them (TLS SNI and Host stay the URL's host).
+        "connect": {
+            host: urlsplit(base).netloc for host in sharepoint_hosts(settings.tenant).values()
+        },
         "sharepoint_admin_resource": sp["admin"],
         "sharepoint_admin_scope": f"{sp['admin']}/.default",
         "users": [

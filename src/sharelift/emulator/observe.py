@@ -42,8 +42,11 @@ class RequestRecord:
     bytes_in: int = 0
     bytes_out: int = 0
     batch: bool = False
+    bearer: bool = False
+    """The request carried an Authorization header (counted for pre-authenticated URLs)."""
     fault: str | None = None
-    """None, "throttled", "injected" (a 5xx) or "dropped"."""
+    """None, "throttled", "injected" (a 5xx), "dropped", "replace_refused" (SharePoint's 404
+    on replacing an Office file) or "never_answered"."""
 
 
 def loggable_path(scope: Scope) -> str:
@@ -74,6 +77,10 @@ class Stats:
             self._throttled = 0
             self._injected = 0
             self._dropped = 0
+            self._replace_refused = 0
+            self._never_answered = 0
+            self._bearer_on_upload_urls = 0
+            self._bearer_on_download_urls = 0
             self._bytes_in = 0
             self._bytes_out = 0
             self._ru = 0
@@ -89,6 +96,11 @@ class Stats:
             self._throttled += rec.fault == "throttled"
             self._injected += rec.fault == "injected"
             self._dropped += rec.fault == "dropped"
+            self._replace_refused += rec.fault == "replace_refused"
+            self._never_answered += rec.fault == "never_answered"
+            if rec.bearer and rec.kind in ("upload", "upload-session"):
+                self._bearer_on_upload_urls += 1
+            self._bearer_on_download_urls += rec.bearer and rec.kind == "download-url"
             self._bytes_in += rec.bytes_in
             self._bytes_out += rec.bytes_out
             self._ru += rec.ru
@@ -105,6 +117,10 @@ class Stats:
                 "throttled": self._throttled,
                 "injected_5xx": self._injected,
                 "dropped": self._dropped,
+                "replace_refused": self._replace_refused,
+                "never_answered": self._never_answered,
+                "bearer_on_upload_urls": self._bearer_on_upload_urls,
+                "bearer_on_download_urls": self._bearer_on_download_urls,
                 "bytes_in": self._bytes_in,
                 "bytes_out": self._bytes_out,
                 "resource_units": self._ru,
@@ -186,6 +202,7 @@ class ObserveMiddleware:
             path=loggable_path(scope),
             started=time.time(),
             batch="sharelift.batch" in (scope.get("extensions") or {}),
+            bearer=any(key == b"authorization" for key, _ in scope.get("headers") or ()),
         )
         scope[RECORD_KEY] = rec
 

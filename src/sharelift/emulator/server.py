@@ -342,7 +342,7 @@ class EmulatorServer:
         assert self.app is not None
         self.app.state.stats.reset()
 
-    def set_faults(self, **changes: float) -> Faults:
+    def set_faults(self, **changes: float | str) -> Faults:
         """Change some faults now (same names as Faults' fields); returns the new faults."""
         self.settings.faults.update(dict(changes))
         return self.settings.faults

@@ -12,6 +12,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
+DEFAULT_REPLACE_NOT_FOUND_RATE = 0.2
+"""How often SharePoint refuses to replace or delete an Office or web file (our choice: the
+reports say "may", none says how often)."""
+SELECTOR_KINDS = ("kind", "host", "path")
+"""`never_answer` selectors of the form `name:value`; `signin`, `upload-url` and `all` stand
+alone."""
+
+
+def check_selectors(text: str) -> str:
+    """`text` as a `never_answer` value, normalised; ValueError naming a bad selector."""
+    selectors = [part.strip() for part in text.split(",") if part.strip()]
+    for selector in selectors:
+        name, colon, value = selector.partition(":")
+        if colon and name in SELECTOR_KINDS and value:
+            continue
+        if not colon and selector in ("signin", "upload-url", "all"):
+            continue
+        raise ValueError(
+            f"never_answer: {selector!r} is not kind:KIND, host:HOST, path:PATTERN, signin, "
+            "upload-url or all"
+        )
+    return ",".join(selectors)
 
 
 def fresh_seed() -> int:
@@ -21,12 +43,16 @@ def fresh_seed() -> int:
 
 @dataclass
 class Faults:
-    """Faults on demand. All off by default.
+    """Faults on demand. All off by default, except `replace_not_found_rate`, a behaviour of
+    SharePoint itself.
 
-    The random faults (`error_rate`, `drop_rate`) are drawn from one sequence started by
-    `seed`: the same seed gives the same draws, so a run can be replayed. Requests that run
-    concurrently may still meet those draws in a different order.
+    The random faults (`error_rate`, `drop_rate`, `replace_not_found_rate`) are drawn from one
+    sequence started by `seed`: the same seed gives the same draws, so a run can be replayed.
+    Requests that run concurrently may still meet those draws in a different order.
     """
+
+    SERVICE_BEHAVIOURS = ("replace_not_found_rate",)
+    """Faults the service shows unasked: a reset puts them back to their start values, not off."""
 
     latency_ms: float = 0.0
     """Added before every request is handled (inner $batch requests excepted)."""
@@ -56,6 +82,14 @@ class Faults:
     """429 or 503: the status of a throttled Migration API REST call."""
     migration_fail_after: int = 0
     """When positive, a migration job fails (JobFatalError) after importing this many files."""
+    replace_not_found_rate: float = DEFAULT_REPLACE_NOT_FOUND_RATE
+    """Probability that replacing or deleting an Office or web file in a site library answers
+    404 itemNotFound although the file is there (OneDrive/onedrive-api-docs#1068); moving or
+    renaming it is never refused. See `faults.replace_refusal`."""
+    never_answer: str = ""
+    """Requests that are accepted and never answered: a comma-separated list of selectors
+    (`kind:upload`, `host:login.microsoftonline.com`, `path:/v1.0/drives/*`, `signin`,
+    `upload-url`, `all`); "" for none. See `faults.never_answer`."""
     seed: int = field(default_factory=fresh_seed)
     """Starts the sequence of random draws; setting it, even to its current value, restarts
     the sequence. A random one unless given."""
@@ -69,6 +103,11 @@ class Faults:
             if name not in self.__dataclass_fields__:
                 raise ValueError(f"unknown fault: {name}")
             current = getattr(self, name)
+            if isinstance(current, str):
+                if not isinstance(value, str):
+                    raise ValueError(f"{name} must be text")
+                setattr(self, name, check_selectors(value))
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{name} must be a number")
             if name == "seed" and not isinstance(value, int):
@@ -119,6 +158,12 @@ class EmulatorSettings:
     app_only_secret_for_sharepoint: bool = False
     """Whether SharePoint REST accepts app-only tokens got with a client secret. SharePoint
     Online refuses them ("Unsupported app only token."); Graph accepts both."""
+    office_enrichment: bool = True
+    """Whether site libraries rewrite the Office files committed to them, as SharePoint does
+    (see `sharelift.emulator.enrichment`); OneDrive drives never do. May change at runtime."""
+    refuse_bearer_on_upload_urls: bool = False
+    """Answer 401 to a request to an upload URL that carries an Authorization header, as
+    Graph's page says may happen; off: ignored (and counted), as SharePoint Online does."""
     request_log: bool = True
     """Write data_dir/requests.jsonl."""
     faults: Faults = field(default_factory=Faults)

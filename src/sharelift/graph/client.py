@@ -31,6 +31,7 @@ import httpx
 
 from sharelift import __version__
 from sharelift.errors import AuthError
+from sharelift.graph.connect import connect_mounts
 from sharelift.graph.errors import GraphError, TransportError, error_from_body
 from sharelift.graph.pacer import THROTTLE_STATUSES, Pacer, Slot, request_units
 
@@ -232,8 +233,10 @@ class GraphClient:
 
     `base_url` is the version root: Graph global `https://graph.microsoft.com/v1.0`, another
     cloud's, or the emulator's `https://127.0.0.1:PORT/v1.0`. `verify` is a CA file to trust
-    in addition to the system store, or a ready SSLContext (which must verify). `transport`
-    replaces the network, for tests. Use as `async with GraphClient(...) as client:`.
+    in addition to the system store, or a ready SSLContext (which must verify). `connect` maps
+    host names to the `host:port` to connect to instead (the emulator's emulator.json
+    `connect`: its upload and download URLs name SharePoint hosts; see `graph.connect`).
+    `transport` replaces the network, for tests. Use as `async with GraphClient(...) as client:`.
     """
 
     def __init__(
@@ -247,6 +250,7 @@ class GraphClient:
         max_attempts: int = 8,
         user_agent: str = USER_AGENT,
         transport: httpx.AsyncBaseTransport | None = None,
+        connect: Mapping[str, str] | None = None,
     ) -> None:
         base = httpx.URL(base_url.rstrip("/"))
         if base.scheme != "https":
@@ -262,15 +266,18 @@ class GraphClient:
         else:
             context = make_ssl_context(verify)
         connections = self.pacer.max_concurrency + 4
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        mapped = {} if transport is not None else dict(connect or {})
         self._http = httpx.AsyncClient(
             http2=True,
             verify=context,
             trust_env=True,  # HTTPS_PROXY / NO_PROXY, for Graph and for upload URLs alike
             timeout=timeout,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            limits=limits,
             headers={"User-Agent": user_agent},
             follow_redirects=False,
             transport=transport,
+            mounts=connect_mounts(mapped, verify=context, http2=True, limits=limits),
         )
         # Fragment PUTs to upload URLs go over HTTP/1.1, one connection each: a large body
         # over one multiplexed HTTP/2 connection is held to its flow-control window and
@@ -290,6 +297,11 @@ class GraphClient:
                     limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
                     headers={"User-Agent": user_agent},
                     follow_redirects=False,
+                    mounts=connect_mounts(
+                        mapped,
+                        verify=context,
+                        limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+                    ),
                 )
                 if transport is None
                 else self._http

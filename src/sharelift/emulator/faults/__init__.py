@@ -1,7 +1,11 @@
-"""Faults on demand: latency, bandwidth cap, resource-unit throttling, 5xx, dropped connections.
+"""Faults on demand: latency, bandwidth cap, resource-unit throttling, 5xx, dropped connections,
+requests never answered, and SharePoint's refusal to replace some files.
 
     classify     what a request is and its resource-unit cost
     rules        the faults, one rule each, and the order they run in (`standard_rules`)
+    never_answer the rule that accepts a request and never answers it
+    replace_refusal  404 itemNotFound on replacing or deleting an Office or web file in a
+                 site library (called by the Graph handlers, which know the file)
     middleware   FaultsMiddleware: runs the rules, paces body bytes
     dropper      ConnectionDropper: makes a dropped connection real at the server
 

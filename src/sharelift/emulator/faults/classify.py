@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-UPLOAD_PREFIXES = ("/_upload/", "/upload/", "/uploads/")
-"""Path prefixes of upload-session URLs (unauthenticated; fragment PUTs count as uploads)."""
-DOWNLOAD_PREFIXES = ("/_download/", "/download/", "/downloads/")
-"""Path prefixes of pre-authenticated download URLs."""
+UPLOAD_SUFFIX = "/uploadSession"
+"""How upload-session URLs end (`…/_api/v2.0/drives/{d}/items/{i}/uploadSession`, on a
+SharePoint host; authenticated by the URL; fragment PUTs count as uploads)."""
+DOWNLOAD_SUFFIX = "/_layouts/15/download.aspx"
+"""How pre-authenticated download URLs end (on a SharePoint host)."""
+PREAUTHENTICATED_KINDS = ("upload", "upload-session", "download-url")
+"""Kinds of requests to URLs that carry their own credential."""
 
 _PERMISSION_SEGMENTS = ("permissions", "invite", "createLink", "grant", "revokeGrants")
 
@@ -32,17 +35,17 @@ def classify(method: str, path: str, query: bytes) -> Classified:
     """Kind and resource-unit cost of a request, by method and path."""
     if path.startswith("/_emulator/"):
         return Classified("admin", 0, False)
+    if "/_api/v2.0/" in path and path.endswith(UPLOAD_SUFFIX):
+        if method == "PUT":
+            return Classified("upload", 2, True)
+        return Classified("upload-session", 2 if method == "DELETE" else 1, True)
+    if path.endswith(DOWNLOAD_SUFFIX):
+        return Classified("download-url", 1, True)
     if "/_api/site/" in path:
         # The Migration API's SP.Site calls, on any site; their throttling is their own fault.
         return Classified("migration", 0, False)
     if path.startswith("/_api/"):
         return Classified("sharepoint", 0, False)
-    if path.startswith(UPLOAD_PREFIXES):
-        if method == "PUT":
-            return Classified("upload", 2, True)
-        return Classified("upload-session", 2 if method == "DELETE" else 1, True)
-    if path.startswith(DOWNLOAD_PREFIXES):
-        return Classified("download", 1, True)
     if not path.startswith("/v1.0/"):
         return Classified("identity", 0, False)
     if path == "/v1.0/$batch":

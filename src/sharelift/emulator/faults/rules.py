@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from sharelift.emulator.asgi import BATCH_EXTENSION, bearer_token, drain, send_graph_error
 from sharelift.emulator.faults.classify import Classified
 from sharelift.emulator.faults.dropper import DROP_KEY, DroppedConnection
+from sharelift.emulator.faults.never_answer import never_answer
 from sharelift.emulator.observe import RequestRecord
 from sharelift.emulator.settings import Faults
 
@@ -185,5 +186,12 @@ async def inject_server_error(arrival: Arrival, faults: Faults) -> bool:
 
 def standard_rules(throttle: Throttle, default_app_id: str) -> list[Rule]:
     """The emulator's faults, in the order they meet a request (the order of the random draws
-    matters for replaying a seed): latency, dropped connection, throttling, server error."""
-    return [add_latency, drop_connection, Throttling(throttle, default_app_id), inject_server_error]
+    matters for replaying a seed): never answering (no draw), latency, dropped connection,
+    throttling, server error."""
+    return [
+        never_answer,
+        add_latency,
+        drop_connection,
+        Throttling(throttle, default_app_id),
+        inject_server_error,
+    ]

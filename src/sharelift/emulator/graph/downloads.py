@@ -1,5 +1,8 @@
-"""Downloads: `…/content` answers 302 to a pre-authenticated URL, which serves the bytes
-(one byte range at most, as RFC 9110 allows) without an Authorization header."""
+"""Downloads: `…/content` answers 302 to a pre-authenticated URL on the drive's SharePoint host
+(`https://contoso.sharepoint.com/sites/Team/_layouts/15/download.aspx?UniqueId=…&tempauth=…`),
+which serves the bytes (one byte range at most, as RFC 9110 allows) without an Authorization
+header. The URL is good for an hour, on that host only; a bearer token sent along is ignored
+(and counted: `bearer_on_download_urls` in the stats)."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from sharelift.emulator.graph.addressing import Address, target
-from sharelift.emulator.graph.request import store_of
+from sharelift.emulator.graph.request import on_site_of, store_of
 from sharelift.emulator.graph.wire import download_url, error_response
 from sharelift.emulator.store import DriveError, Store
 
@@ -22,19 +25,22 @@ async def get_content(request: Request, store: Store, address: Address) -> Respo
     if item.is_folder or item.content_key is None:
         raise DriveError(404, "itemNotFound", "The item has no content (it is a folder).")
     # Graph answers 302 to a pre-authenticated URL that needs no Authorization header.
-    url = download_url(request, store, address.drive.id, item.id, item.content_key)
+    url = download_url(store, address.drive, item, item.content_key)
     return RedirectResponse(url, status_code=302)
 
 
 async def download_endpoint(request: Request) -> Response:
     store = store_of(request)
-    payload = store.signer.unsign(request.path_params["token"])
+    payload = store.signer.unsign(request.query_params.get("tempauth", ""))
     parts = payload.split("|") if payload else []
     if len(parts) != 4 or not parts[3].isdigit():
         return error_response(request, 401, "unauthenticated", "Invalid download token.")
     drive_id, item_id, key, expires = parts
     if int(expires) < time.time():
         return error_response(request, 401, "unauthenticated", "The download URL has expired.")
+    drive = store.tenant.drive(drive_id)
+    if drive is None or not on_site_of(request, store, drive):
+        return error_response(request, 401, "unauthenticated", "Invalid download token.")
     item = store.items.get(drive_id, item_id)
     path = store.files.content_path(key)
     if item is None or not path.exists():

@@ -17,6 +17,7 @@ from sharelift.emulator.graph.request import (
     fs_times,
     identity_of,
     json_body,
+    may_refuse_replace,
     next_link,
     page_size,
 )
@@ -148,5 +149,7 @@ async def patch_item(request: Request, store: Store, address: Address) -> Respon
 async def delete_item(request: Request, store: Store, address: Address) -> Response:
     item = target(store, address)
     check_if_match(request, item)
+    if not item.is_folder:
+        may_refuse_replace(request, address.drive, item.name)
     store.items.delete(address.drive.id, item.id)
     return Response(status_code=204)

@@ -10,8 +10,11 @@ from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
+from sharelift.emulator.faults.replace_refusal import refuse_replace
 from sharelift.emulator.graph.wire import base, parse_iso
-from sharelift.emulator.store import SYSTEM_IDENTITY, DriveError, Identity, Item, Store
+from sharelift.emulator.observe import RECORD_KEY, RequestRecord
+from sharelift.emulator.settings import EmulatorSettings
+from sharelift.emulator.store import SYSTEM_IDENTITY, Drive, DriveError, Identity, Item, Store
 
 DEFAULT_PAGE = 200
 MAX_PAGE = 1000
@@ -23,6 +26,29 @@ CONFLICTS = {"fail", "replace", "rename"}
 def store_of(request: Request) -> Store:
     store: Store = request.app.state.store
     return store
+
+
+def on_site_of(request: Request, store: Store, drive: Drive) -> bool:
+    """Whether the request came to the drive's SharePoint host, under its site's path: where
+    the drive's pre-authenticated URLs are valid."""
+    site = store.tenant.site(drive.site_id)
+    if site is None or (request.url.hostname or "").lower() != site.hostname.lower():
+        return False
+    prefix = "" if site.path == "/" else site.path.lower()
+    return request.url.path.lower().startswith(prefix + "/_")
+
+
+def may_refuse_replace(request: Request, drive: Drive, name: str) -> None:
+    """Before replacing or deleting `name`: SharePoint's 404 itemNotFound at the configured
+    rate (`faults.replace_refusal`), noted in the request log as fault "replace_refused"."""
+    settings: EmulatorSettings = request.app.state.settings
+    try:
+        refuse_replace(settings.faults, drive, name)
+    except DriveError:
+        record: RequestRecord | None = request.scope.get(RECORD_KEY)
+        if record is not None:
+            record.fault = "replace_refused"
+        raise
 
 
 def identity_of(request: Request) -> Identity:

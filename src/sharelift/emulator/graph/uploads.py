@@ -2,8 +2,15 @@
 (https://learn.microsoft.com/graph/api/driveitem-createuploadsession).
 
 `PUT …/content` takes the whole body (up to `settings.simple_upload_limit`) and answers the
-driveItem. `POST …/createUploadSession` answers an `uploadUrl` on this emulator's
-unauthenticated path `/_upload/{session}`. On that URL:
+driveItem. `POST …/createUploadSession` answers an `uploadUrl` where SharePoint puts it: on the
+drive's SharePoint host, authenticated by the URL itself,
+`https://contoso-my.sharepoint.com/personal/megan_contoso_com/_api/v2.0/drives/{d}/items/{parent}/uploadSession?guid='{session}'&…&tempauth={token}`
+(or the site's host and path for a library). That URL answers only on that host. Graph's page
+says to send no Authorization header there ("If you include the Authorization header when
+issuing the PUT call, it may result in an HTTP 401 Unauthorized response"); SharePoint Online
+ignores one in practice (rclone 1.60 sends its token with every fragment and works), so the
+emulator ignores it too and counts it (`bearer_on_upload_urls` in the stats), or answers 401
+when `settings.refuse_bearer_on_upload_urls` is on. On it:
 
     PUT     one fragment, `Content-Range: bytes a-b/total`; fragments in order, each at most
             60 MiB and a multiple of 320 KiB (327,680 bytes) except the last. 202 with
@@ -23,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import uuid
 import weakref
 from typing import Any
 
@@ -31,16 +39,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sharelift.emulator.graph.addressing import Address, parent_and_name, target
-from sharelift.emulator.graph.request import conflict_of, fs_times, identity_of, json_body
+from sharelift.emulator.graph.request import (
+    conflict_of,
+    fs_times,
+    identity_of,
+    json_body,
+    may_refuse_replace,
+    on_site_of,
+)
 from sharelift.emulator.graph.wire import (
     GRAPH_CONTEXT,
     ItemRenderer,
-    base,
     drive_error,
     iso,
     item_context,
     json_response,
+    sharepoint_base,
 )
+from sharelift.emulator.settings import EmulatorSettings
 from sharelift.emulator.store import (
     Content,
     Drive,
@@ -91,8 +107,41 @@ def too_large(limit: int) -> DriveError:
     )
 
 
-def upload_url(request: Request, session_id: str) -> str:
-    return f"{base(request)}_upload/{session_id}"
+def upload_url(store: Store, drive: Drive, parent_id: str, session_id: str) -> str:
+    """The session's upload URL on the drive's SharePoint host (see the module docstring)."""
+    token = store.signer.sign(f"upload|{session_id}")
+    return (
+        f"{sharepoint_base(store, drive)}/_api/v2.0/drives/{drive.id}/items/{parent_id}"
+        f"/uploadSession?guid='{session_id}'&overwrite=True&rename=False&dc=0"
+        f"&cid={uuid.uuid4()}&tempauth={token}"
+    )
+
+
+def _session_of(request: Request, store: Store) -> Session:
+    """The live session an upload URL names, checking its token, host and drive; raises the
+    DriveError to answer."""
+    session_id = request.query_params.get("guid", "").strip("'")
+    token = request.query_params.get("tempauth", "")
+    if not session_id or store.signer.unsign(token) != f"upload|{session_id}":
+        raise DriveError(401, "unauthenticated", "Invalid or missing tempauth token.")
+    settings: EmulatorSettings = request.app.state.settings
+    if request.headers.get("authorization") and settings.refuse_bearer_on_upload_urls:
+        raise DriveError(
+            401,
+            "unauthenticated",
+            "An upload URL is authenticated by itself: send no Authorization header to it.",
+        )
+    session = store.sessions.get(session_id)
+    if session is None:
+        raise _gone()
+    drive = store.tenant.drive(session.drive_id)
+    if (
+        drive is None
+        or request.path_params["drive"] != drive.id
+        or not on_site_of(request, store, drive)
+    ):
+        raise DriveError(401, "unauthenticated", "The tempauth token is not valid here.")
+    return session
 
 
 def _status(session: Session) -> dict[str, Any]:
@@ -113,16 +162,14 @@ _RANGE = re.compile(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*")
 
 async def upload_endpoint(request: Request) -> Response:
     store: Store = request.app.state.store
-    session_id = request.path_params["session"]
+    session_id = request.query_params.get("guid", "").strip("'")
     lock = _session_locks.get(session_id)
     if lock is None:
         lock = asyncio.Lock()
         _session_locks[session_id] = lock
     try:
         async with lock:
-            session = store.sessions.get(session_id)
-            if session is None:
-                raise _gone()
+            session = _session_of(request, store)
             if request.method == "GET":
                 return json_response(request, _status(session))
             if request.method == "DELETE":
@@ -131,6 +178,7 @@ async def upload_endpoint(request: Request) -> Response:
             if request.method == "POST":
                 if session.file_size is None or session.received < session.file_size:
                     raise DriveError(400, "invalidRequest", "The upload is not complete.")
+                _may_refuse(request, store, session)
                 return await _commit(request, store, session)
             return await _fragment(request, store, session)
     except DriveError as exc:
@@ -181,6 +229,8 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
             "invalidRequest",
             "Fragment sizes must be a multiple of 320 KiB (327,680 bytes), except the last.",
         )
+    if end + 1 == total and not session.defer_commit:
+        _may_refuse(request, store, session)
     path = store.sessions.file(session.id)
     received = 0
     with open(path, "r+b") as f:  # noqa: ASYNC230 — see stage_body
@@ -202,6 +252,18 @@ async def _fragment(request: Request, store: Store, session: Session) -> Respons
     if end + 1 < total or session.defer_commit:
         return json_response(request, _status(session), 202)
     return await _commit(request, store, session)
+
+
+def _may_refuse(request: Request, store: Store, session: Session) -> None:
+    """SharePoint may refuse the bytes that would replace an Office file with 404 itemNotFound
+    (OneDrive/onedrive-api-docs#1068); the session stays as it was."""
+    replaces = session.item_id is not None or (
+        session.conflict == "replace"
+        and store.items.child(session.drive_id, session.parent_id, session.name) is not None
+    )
+    drive = store.tenant.drive(session.drive_id)
+    if replaces and drive is not None:
+        may_refuse_replace(request, drive, session.name)
 
 
 async def _commit(request: Request, store: Store, session: Session) -> Response:
@@ -236,6 +298,12 @@ async def put_content(request: Request, store: Store, address: Address) -> Respo
         name = ""
     else:
         parent, name, existing = parent_and_name(store, address, by)
+    if (
+        existing is not None
+        and not existing.is_folder
+        and (address.rel_path is None or conflict == "replace")
+    ):
+        may_refuse_replace(request, address.drive, existing.name)
     content = await stage_body(request, store, limit)
     if existing is not None and (address.rel_path is None or conflict == "replace"):
         if existing.is_folder and address.rel_path is not None:
@@ -293,7 +361,7 @@ async def create_upload_session(request: Request, store: Store, address: Address
     )
     out = {
         "@odata.context": f"{GRAPH_CONTEXT}#microsoft.graph.uploadSession",
-        "uploadUrl": upload_url(request, session.id),
+        "uploadUrl": upload_url(store, address.drive, parent.id, session.id),
         "expirationDateTime": iso(session.expires),
         "nextExpectedRanges": ["0-"],
     }

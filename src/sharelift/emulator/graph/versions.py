@@ -23,7 +23,7 @@ async def list_versions(request: Request, store: Store, address: Address) -> Res
         version = found[0]
         if address.action_tail == "content":
             return RedirectResponse(
-                download_url(request, store, address.drive.id, item.id, version.content_key), 302
+                download_url(store, address.drive, item, version.content_key), 302
             )
         return json_response(request, version_json(version))
     body = {

@@ -248,10 +248,27 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-def download_url(request: Request, store: Store, drive_id: str, item_id: str, key: str) -> str:
+def sharepoint_base(store: Store, drive: Drive) -> str:
+    """`https://{host}{site path}` of the drive's site, with no port: where SharePoint puts the
+    drive's pre-authenticated URLs (upload sessions, downloads), whichever host the request
+    that asked for them came to. A client reaches it through emulator.json's `connect` map."""
+    site = store.tenant.site(drive.site_id)
+    if site is None:
+        raise DriveError(404, "itemNotFound", "The site of the drive could not be found.")
+    path = "" if site.path == "/" else quote(site.path)
+    return f"https://{site.hostname}{path}"
+
+
+def download_url(store: Store, drive: Drive, item: Item, key: str, site_base: str = "") -> str:
+    """A pre-authenticated download URL of one version's bytes, on the drive's SharePoint host
+    (`{site}/_layouts/15/download.aspx?UniqueId=…&tempauth=…`, as Graph hands them out), good
+    for an hour. `site_base`: the drive's `sharepoint_base`, when the caller has it."""
     expires = int(time.time()) + DOWNLOAD_URL_LIFETIME_S
-    token = store.signer.sign(f"{drive_id}|{item_id}|{key}|{expires}")
-    return f"{base(request)}_download/{token}"
+    token = store.signer.sign(f"{drive.id}|{item.id}|{key}|{expires}")
+    return (
+        f"{site_base or sharepoint_base(store, drive)}/_layouts/15/download.aspx"
+        f"?UniqueId={item.guid.lower()}&Translate=false&tempauth={token}&ApiVersion=2.0"
+    )
 
 
 class ItemRenderer:
@@ -262,6 +279,7 @@ class ItemRenderer:
         self.store = store
         self.drive = drive
         self._paths: dict[str, str] = {}
+        self._site_base = ""
 
     def path_of(self, item: Item) -> str:
         """ "" for the root, "/a/b" for others."""
@@ -286,8 +304,10 @@ class ItemRenderer:
         drive = self.drive
         body: dict[str, Any] = {}
         if not item.is_folder and item.content_key:
+            if not self._site_base:
+                self._site_base = sharepoint_base(self.store, drive)
             body["@microsoft.graph.downloadUrl"] = download_url(
-                self.request, self.store, drive.id, item.id, item.content_key
+                self.store, drive, item, item.content_key, self._site_base
             )
         body.update(
             {
