@@ -124,7 +124,7 @@ def tree_size(root: Path) -> tuple[int, int]:
 class Emulator:
     """`python -m sharelift emulator` in a child process, on a fresh data folder."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *extra: str) -> None:
         self.data = RESULTS / f"emulator-{name}"
         if self.data.exists():
             shutil.rmtree(self.data)
@@ -136,7 +136,17 @@ class Emulator:
         if os.environ.get("BENCH_EMULATOR_SRC"):
             env["PYTHONPATH"] = os.environ["BENCH_EMULATOR_SRC"]
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "sharelift", "emulator", "--data", str(self.data), "--port", "0"],
+            [
+                PYTHON,
+                "-m",
+                "sharelift",
+                "emulator",
+                "--data",
+                str(self.data),
+                "--port",
+                "0",
+                *extra,
+            ],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env=env,

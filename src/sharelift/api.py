@@ -283,7 +283,9 @@ async def migrate_async(
     status `interrupted`; cancelling the task ends it at once (recorded as interrupted too).
 
     Options: state, report, include_root, on_conflict, dry_run, mirror, verify_target, workers,
-    chunk_size, site, library, subfolder, and the filters and rename policy of `scan`.
+    chunk_size, site, library, subfolder, the filters and rename policy of `scan`, and `via`
+    ("graph" or "migration-api") with the Migration API's options (migration_storage,
+    migration_queue, user_map, package_files, package_size, migration_poll).
     Raises SourceError, OptionError, TargetError, AuthError, UnavailableError, StateError,
     BusyError for what keeps the round from starting.
     """
@@ -291,8 +293,18 @@ async def migrate_async(
 
     values = keyword_options("migrate", options)
     spec = _target_spec(target, values["site"], values["library"], values["subfolder"])
+    if values["via"] == "migration-api" and values["on_conflict"] == "rename":
+        raise OptionError(
+            "on_conflict", "rename cannot go with via migration-api (a package replaces a file)"
+        )
     request = migrate_request(os.fspath(source), spec, credential, values)
     feed = _ProgressFeed(progress)
+    if request.migration_api is not None and credential.method != "certificate":
+        # The Migration API's REST calls take app-only tokens from certificates only.
+        feed.message(
+            f"warning: the Migration API needs app-only certificate sign-in; this credential is "
+            f"{credential.method}, which SharePoint refuses for these calls (--auth certificate)"
+        )
     outcome = await run_job(request, credential, renderer=feed, say=feed.message, stop=stop)
     return MigrationResult.from_outcome(outcome)
 
@@ -303,7 +315,7 @@ def migrate_request(
     """The engine room's request for checked `migrate` options (also the template of every
     row of a job file, sharelift.cli.jobs)."""
     from sharelift.engine import EngineConfig
-    from sharelift.job import Endpoints, MigrateRequest, default_state_path
+    from sharelift.job import Endpoints, MigrateRequest, MigrationApiOptions, default_state_path
     from sharelift.urls import hide_password, is_url
 
     cloud = credential.cloud
@@ -329,6 +341,17 @@ def migrate_request(
         report_dir=Path(values["report"]) if values["report"] else None,
         include_root=values["include_root"],
         dry_run=values["dry_run"],
+        migration_api=MigrationApiOptions(
+            cloud=cloud,
+            storage=values["migration_storage"] or None,
+            use_queue=values["migration_queue"],
+            user_map=Path(values["user_map"]) if values["user_map"] else None,
+            package_files=values["package_files"],
+            package_bytes=values["package_size"],
+            poll_interval=values["migration_poll"],
+        )
+        if values["via"] == "migration-api"
+        else None,
     )
 
 

@@ -562,6 +562,29 @@ _TABLE: tuple[Option, ...] = (
     _o("chunk_size", "migrate", Size(unit=FRAGMENT_UNIT, below=60 * MIB), 10 * MIB,
        "upload fragment size, a multiple of 320k below 60M; a worker holds two",
        commands=("migrate",), api=("migrate",)),
+    _o("via", "migrate", Choice(choices=("graph", "migration-api"), metavar="MOVER"), "graph",
+       "how files travel: graph (upload sessions) or migration-api (packages in Azure Blob "
+       "imported by SharePoint; docs/migration-api.md)", commands=("migrate", "demo"),
+       api=("migrate",)),
+    _o("migration_storage", "migrate", Kind(), "",
+       "--via migration-api: a connection string to your own Azure Storage account (default: "
+       "containers SharePoint provides)", commands=("migrate",), api=("migrate",), flag=None,
+       secret=True),
+    _o("migration_queue", "migrate", Switch(), False,
+       "--via migration-api: also read the job events from an Azure queue (Microsoft retires "
+       "queues in 2026)", commands=("migrate",), api=("migrate",)),
+    _o("user_map", "migrate", Location(metavar="FILE"), None,
+       "--via migration-api: CSV source,upn mapping source owners to authors ('*' for the rest)",
+       commands=("migrate",), api=("migrate",)),
+    _o("package_files", "migrate", Integer(minimum=1, maximum=10_000), 250,
+       "--via migration-api: files per package at most", commands=("migrate",),
+       api=("migrate",)),
+    _o("package_size", "migrate", Size(below=16 * 1024 * MIB), 250 * MIB,
+       "--via migration-api: bytes per package at most (a larger file goes alone)",
+       commands=("migrate",), api=("migrate",)),
+    _o("migration_poll", "migrate", Number(positive=True), 15.0,
+       "--via migration-api: time between progress checks of a job (Microsoft advises about a "
+       "minute)", commands=("migrate",), api=("migrate",)),
     # job files
     _o("jobs", "jobs", Location(metavar="FILE"), None,
        "an SPMT / Migration Manager CSV or JSON job file (migrate: run every row; status: "

@@ -15,6 +15,8 @@
     │                               reached after every retry; run again later (exit 75)
     ├── BusyError                   the same job (or job file) is running already (exit 75)
     ├── EmulatorError               the local emulator cannot start or its data folder is unusable
+    ├── MigrationApiError           a Migration API call was refused or failed
+                                    (sharelift.migration_api.jobs)
     └── GraphError                  a Microsoft Graph call failed (sharelift.graph.errors):
         ├── TransportError          no HTTP response: refused, reset, timed out, TLS
         ├── Unauthorized, Forbidden 401 / 403 (exit 3)

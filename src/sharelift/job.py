@@ -22,14 +22,16 @@ import hashlib
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import platformdirs
 
 from sharelift.auth import TokenProvider
+from sharelift.clouds import Cloud
 from sharelift.engine import Engine, EngineConfig, RoundResult
+from sharelift.engine.mover import MoverFactory
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
@@ -64,6 +66,22 @@ class Endpoints:
 
 
 @dataclass(frozen=True)
+class MigrationApiOptions:
+    """`--via migration-api`: what the Migration API mover needs besides the credential."""
+
+    cloud: Cloud
+    storage: str | None = None
+    use_queue: bool = False
+    user_map: Path | None = None
+    package_files: int = 250
+    package_bytes: int = 250 * 1024 * 1024
+    poll_interval: float = 15.0
+
+    def __repr__(self) -> str:  # the connection string holds the account key
+        return f"MigrationApiOptions(cloud={self.cloud.name}, own_storage={bool(self.storage)})"
+
+
+@dataclass(frozen=True)
 class MigrateRequest:
     """Everything one job needs. `target` is parsed already; `options` are the scan options
     (filters, rename policy); `engine` the round's tuning and conflict policy."""
@@ -78,6 +96,8 @@ class MigrateRequest:
     include_root: bool = False
     dry_run: bool = False
     job_name: str | None = None
+    migration_api: MigrationApiOptions | None = None
+    """Set: files go as Migration API packages (`--via migration-api`); None: through Graph."""
 
 
 @dataclass
@@ -133,7 +153,7 @@ async def run_job(
     (recorded as interrupted too). `say` hears the lines of a dry run."""
     check_source(request.source)
     if client is not None:
-        return await _run_job(request, client, store, renderer, say, stop)
+        return await _run_job(request, client, store, renderer, say, stop, credential)
     scopes = [request.endpoints.graph_scope]
 
     async def token() -> str:
@@ -146,7 +166,7 @@ async def run_job(
         connect=request.endpoints.connect,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
     ) as own:
-        return await _run_job(request, own, store, renderer, say, stop)
+        return await _run_job(request, own, store, renderer, say, stop, credential)
 
 
 async def resolve_job_target(
@@ -172,6 +192,7 @@ async def _run_job(
     renderer: Renderer | None,
     say: Callable[[str], None],
     stop: asyncio.Event | None = None,
+    credential: TokenProvider | None = None,
 ) -> MigrateOutcome:
     target, options = await resolve_job_target(client, request)
     if request.dry_run:
@@ -208,6 +229,7 @@ async def _run_job(
             config=request.engine,
             tally=tally,
             log_path=current_file(),
+            **_mover(request, credential),
         )
         if renderer is not None:
             renderer.start(tally)
@@ -240,7 +262,39 @@ async def _run_job(
             summary.gb_per_hour,
             reports.folder,
         )
+        if request.migration_api is not None:
+            from sharelift.migration_api.report import write_migration_jobs
+
+            write_migration_jobs(store, job, folder)
         return MigrateOutcome(result, summary, reports, target)
+
+
+def _mover(request: MigrateRequest, credential: TokenProvider | None) -> dict[str, MoverFactory]:
+    """The round's mover: Graph's by default, the Migration API's for `--via migration-api`."""
+    options = request.migration_api
+    if options is None:
+        return {}
+    from sharelift.migration_api.mover import MigrationApiMover, MigrationApiSettings
+
+    if credential is None:
+        raise ValueError("the Migration API mover needs the credential")
+    provider = credential
+
+    async def token(scopes: Sequence[str]) -> str:
+        return await asyncio.to_thread(provider.token, list(scopes))
+
+    settings = MigrationApiSettings(
+        cloud=options.cloud,
+        token=token,
+        key_dir=request.state_path.parent / "keys",
+        storage=options.storage,
+        use_queue=options.use_queue,
+        user_map=options.user_map,
+        package_files=options.package_files,
+        package_bytes=options.package_bytes,
+        poll_interval=options.poll_interval,
+    )
+    return {"mover": MigrationApiMover.factory(settings)}
 
 
 async def _stop_on(event: asyncio.Event, engine: Engine) -> None:
@@ -283,6 +337,7 @@ __all__ = [
     "Endpoints",
     "MigrateOutcome",
     "MigrateRequest",
+    "MigrationApiOptions",
     "default_state_path",
     "dry_run",
     "job_key",

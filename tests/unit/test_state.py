@@ -80,6 +80,8 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
         state_location,
         "DROP TABLE workers",
         "DROP TABLE units",
+        "DROP TABLE migration_package_files",
+        "DROP TABLE migration_packages",
         "DROP TABLE folders_seen",
         "DROP INDEX items_by_target_id",
         "ALTER TABLE items DROP COLUMN target_seen_round",
@@ -97,6 +99,7 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
         s.mark_folder_seen(job.id, b"a", r2.id)
         assert list(s.unseen_since(job.id, r2.id)) == []
         assert s.units() == [] and s.workers() == []
+        assert s.migration_packages(job.id) == []
 
 
 def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
 from sharelift.config import MIB
-from sharelift.errors import EXIT_INTERRUPTED, ConfigError, UsageError
+from sharelift.errors import EXIT_INTERRUPTED, ConfigError, OptionError, UsageError
 
 if TYPE_CHECKING:
     from sharelift.bulk import JobResult
@@ -67,6 +67,12 @@ def _jobs(args: argparse.Namespace) -> tuple[list[ClusterJob], Path | None]:
     from sharelift.jobs import SourceMap, load_job_file
 
     values = api_options(args, "migrate")
+    if values.get("via") == "migration-api":
+        raise OptionError(
+            "via",
+            "the Migration API mover does not run on a cluster yet (docs/scale-out.md): "
+            "leave out the broker, or send the files through Graph",
+        )
     sizes = {"unit_files": args.unit_files, "unit_bytes": args.unit_mb * MIB}
     if not args.jobs:
         if not args.source:

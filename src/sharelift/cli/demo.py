@@ -17,7 +17,7 @@ import csv
 import os
 import random
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sharelift.cli.options import Parser, add_options
 
@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         "incremental round. Everything is kept in --dir.",
     )
     add_options(p, "demo")
-    p.set_defaults(run=lambda args: run_demo(Path(args.demo_dir)))
+    p.set_defaults(run=lambda args: run_demo(Path(args.demo_dir), via=args.via))
 
 
 def _item_table(result: MigrationResult) -> Table:
@@ -95,13 +95,16 @@ def _item_table(result: MigrationResult) -> Table:
     return table
 
 
-def run_demo(folder: Path, console: Console | None = None) -> int:
-    """Run the demo in `folder`; returns the exit code of the first migration round."""
+def run_demo(folder: Path, console: Console | None = None, *, via: str = "graph") -> int:
+    """Run the demo in `folder`; returns the exit code of the first migration round. With
+    `via="migration-api"` the files go as Migration API packages (the emulator starts Azurite
+    for them, installing it from npm the first time), signed in with the app's certificate."""
     from rich.console import Console
 
     from sharelift.api import migrate, scan
     from sharelift.cli.migrate import Display, exit_code
     from sharelift.cli.scan import render
+    from sharelift.credential import Credential
     from sharelift.emulator import Emulator
     from sharelift.progress import choose_renderer
 
@@ -114,7 +117,14 @@ def run_demo(folder: Path, console: Console | None = None) -> int:
         console.rule("[bold]sharelift demo")
         console.print(f"emulator   {tenant.base_url}  (data in {tenant.data_dir})")
         console.print(f"source     {source}")
-        console.print(f"target     {TARGET}\n")
+        console.print(f"target     {TARGET}")
+        console.print(f"via        {via}\n")
+        credential = tenant.credential
+        api: dict[str, Any] = {"via": via}
+        if via == "migration-api":
+            # SharePoint's REST calls take app-only tokens from certificates only.
+            credential = Credential.from_certificate(emulator=tenant.data_dir)
+            api.update(migration_poll=0.5)
         render(scan(source, FOLDER, report=folder / "scan"), console)
 
         console.rule("[bold]migrating")
@@ -123,8 +133,9 @@ def run_demo(folder: Path, console: Console | None = None) -> int:
             first = migrate(
                 source,
                 TARGET,
-                credential=tenant.credential,
+                credential=credential,
                 workers=8,
+                **api,
                 state=folder / "state.db",
                 report=folder / "reports" / "round-1",
                 progress=[display.receive],
@@ -134,7 +145,7 @@ def run_demo(folder: Path, console: Console | None = None) -> int:
         console.print(_item_table(first))
         console.print(
             f"[bold]{first.uploaded} files uploaded and verified by quickXorHash[/], "
-            f"{first.skipped} skipped, {first.failed} failed; "
+            f"{first.skipped} skipped, {first.failed} failed ({via}); "
             f"{first.summary['migrated_bytes'] / 1024**2:.1f} MiB at "
             f"{first.summary['gb_per_hour']:.1f} GB/hour"
         )
@@ -145,8 +156,9 @@ def run_demo(folder: Path, console: Console | None = None) -> int:
         again = migrate(
             source,
             TARGET,
-            credential=tenant.credential,
+            credential=credential,
             workers=8,
+            **api,
             state=folder / "state.db",
             report=folder / "reports" / "round-2",
         )

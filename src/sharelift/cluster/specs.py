@@ -25,7 +25,8 @@ from sharelift.source.pipeline import Parent
 from sharelift.target import ResolvedTarget, TargetSpec
 
 LOCAL_OPTIONS = frozenset({"state", "report", "dry_run"})
-"""Options of `migrate` that belong to the machine that runs it, not to the job."""
+"""Options of `migrate` that belong to the machine that runs it, not to the job. Secret
+options never travel either: a worker has its own."""
 
 
 def to_json(value: Any) -> Any:
@@ -106,7 +107,11 @@ class JobSpec:
             os.path.abspath(source),
             target,
             name,
-            {k: to_json(v) for k, v in options.items() if k not in LOCAL_OPTIONS},
+            {
+                k: to_json(v)
+                for k, v in options.items()
+                if k not in LOCAL_OPTIONS and not OPTIONS[k].secret
+            },
             {k: to_json(v) for k, v in (row_options or {}).items()},
             unit_files,
             unit_bytes,

@@ -42,7 +42,7 @@ file in a bounded queue that N workers take files from; each sends its file thro
 session, fragment by fragment, and reports it at once.
 
 A batched, asynchronous mover fits the same contract. The SharePoint Migration API mover
-(issue 14) would:
+(`sharelift.migration_api.mover`, chosen by `--via migration-api`; docs/migration-api.md):
 
 - in `submit`, add the file to the package being filled; when it holds ~250 files or ~250 MB
   (a large file alone), seal it and hand it to a bounded pipeline that reads, hashes, encrypts

@@ -221,4 +221,6 @@ def error_from_body(
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, dict):  # SharePoint REST: {"lang": "en-US", "value": "..."}
+        value = value.get("value")
     return value if isinstance(value, str) else ""

@@ -7,10 +7,12 @@
     sqlite_items.py    its items; sqlite_db.py: its connection, writes grouped into commits
     postgres.py    the PostgreSQL backend (one database for a cluster), the same way;
                    postgres_items.py, postgres_db.py
+    package_rows.py    the Migration API's packages, for both backends (portable.py)
     unit_rows.py   units of work and workers (leases, heartbeats), for both backends
     schema.py      the schema, as named migrations applied in order, for both backends
                    (item_history and round_totals keep what each round did; round_samples
-                   its throughput; units and workers a cluster's leases and heartbeats)
+                   its throughput; migration_packages the Migration API's packages; units
+                   and workers a cluster's leases and heartbeats)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -25,8 +27,11 @@ from sharelift.state.records import (
     ItemStatus,
     JobRecord,
     KnownItem,
+    MigrationPackageRecord,
     NewUnit,
     OutcomeCount,
+    PackageFileRecord,
+    PackageStatus,
     RoundCount,
     RoundRecord,
     RoundSample,
@@ -84,8 +89,11 @@ __all__ = [
     "ItemStatus",
     "JobRecord",
     "KnownItem",
+    "MigrationPackageRecord",
     "NewUnit",
     "OutcomeCount",
+    "PackageFileRecord",
+    "PackageStatus",
     "RoundCount",
     "RoundRecord",
     "RoundSample",

@@ -50,8 +50,11 @@ from sharelift.state.records import (
     ItemStatus,
     JobRecord,
     KnownItem,
+    MigrationPackageRecord,
     NewUnit,
     OutcomeCount,
+    PackageFileRecord,
+    PackageStatus,
     RoundCount,
     RoundRecord,
     RoundSample,
@@ -348,3 +351,57 @@ class StateStore(Protocol):
 
     def workers(self) -> list[WorkerRecord]:
         """Every worker that ever beat, by name; `seen_at` tells how long ago."""
+
+    # --- Migration API packages ----------------------------------------------------------------
+
+    def create_migration_package(
+        self,
+        job_id: int,
+        round_id: int,
+        package_id: str,
+        *,
+        data_uri: str,
+        manifest_uri: str,
+        queue_uri: str | None,
+        key_file: str,
+        own_containers: bool,
+        files: Iterable[PackageFileRecord],
+    ) -> int:
+        """Record a package the moment its containers exist, with its files (their
+        `package_row` is ignored), `packing`; returns its row. Committed before returning."""
+
+    def package_file_stored(
+        self, package_row: int, item_row: int, *, quick_xor: str, md5: str
+    ) -> None:
+        """The file's blob and its snapshot are stored: the hash of the bytes read and the MD5
+        of what was stored."""
+
+    def drop_package_files(self, package_row: int, item_rows: Iterable[int]) -> None:
+        """Take these files out of a package not yet submitted (their source changed, or no
+        run plans them any more). Committed before returning."""
+
+    def set_package_status(
+        self,
+        package_row: int,
+        status: PackageStatus,
+        *,
+        migration_job_id: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Move a package on; `migration_job_id` and `message` are kept once given. Committed
+        before returning: the job id is saved before anything else happens to the package."""
+
+    def package_progress(
+        self, package_row: int, next_token: str, *, errors: int, warnings: int
+    ) -> None:
+        """Where reading the job's events stands, and what they counted. Committed."""
+
+    def migration_packages(
+        self, job_id: int, *, open_only: bool = False
+    ) -> list[MigrationPackageRecord]:
+        """The job's packages, oldest first (`open_only`: those not closed or failed)."""
+
+    def migration_package(self, package_row: int) -> MigrationPackageRecord | None: ...
+
+    def package_files(self, package_row: int) -> list[PackageFileRecord]:
+        """A package's files (at most a few hundred), by item row."""

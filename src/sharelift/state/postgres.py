@@ -12,8 +12,9 @@ as `SqliteStateStore` does, over psycopg 3; `open_state("postgresql://...")` ope
   by its roles and `pg_hba.conf` (docs/scale-out.md). The URL's password is never shown.
 - Leases are measured on the server's clock (`clock_timestamp()`).
 
-The items table is kept by `PgItemRows` (`postgres_items.py`), units and workers by `UnitRows`
-(`unit_rows.py`, shared with SQLite); jobs, rounds and upload sessions here.
+The items table is kept by `PgItemRows` (`postgres_items.py`); the Migration API packages, and
+units and workers, by the parts written once for both backends (`package_rows.py`,
+`unit_rows.py`); jobs, rounds and upload sessions here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Self
 
 import psycopg
 
+from sharelift.state.package_rows import PackageRows
 from sharelift.state.postgres_db import connect
 from sharelift.state.postgres_items import PgItemRows
 from sharelift.state.records import (
@@ -73,7 +75,7 @@ def _round(row: Any) -> RoundRecord:
     return RoundRecord(*values)
 
 
-class PostgresStateStore(PgItemRows, UnitRows):
+class PostgresStateStore(PgItemRows, PackageRows, UnitRows):
     """A sharelift state store in a PostgreSQL database. Open it with
     `sharelift.state.open_state(url)` (or `PostgresStateStore.open`)."""
 

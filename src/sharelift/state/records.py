@@ -325,3 +325,88 @@ class WorkerRecord:
     seen_at: float
     throttled_until: float
     """Until when (store's clock) the tenant throttled this worker: a window for them all."""
+
+
+class PackageStatus(enum.StrEnum):
+    """Where one Migration API package stands (`StateStore.migration_packages`). The values are
+    what the store keeps; the order below is the order a package goes through."""
+
+    PACKING = "packing"
+    """Its files are chosen and its containers exist; its blobs are being uploaded."""
+    SUBMITTING = "submitting"
+    """Every blob is stored; the import job is being created (the service may hold it already:
+    a crash here is resolved by trying once more, which provided containers refuse)."""
+    SUBMITTED = "submitted"
+    """The service accepted the job (`migration_job_id`); it is followed to its end."""
+    ENDED = "ended"
+    """The job ended; its files are being verified through Graph."""
+    CLOSED = "closed"
+    """Every file it carried is settled; its key is deleted."""
+    FAILED = "failed"
+    """It could not be submitted or imported at all (`message` says why); its files were
+    failed or left pending for the next run; its key is deleted."""
+
+
+OPEN_PACKAGE_STATUSES = frozenset(
+    {PackageStatus.PACKING, PackageStatus.SUBMITTING, PackageStatus.SUBMITTED, PackageStatus.ENDED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationPackageRecord:
+    """A Migration API package: its containers, key file and import job (issue 14). Recorded
+    the moment its containers exist (invariant 4); the SAS URIs are bearer credentials."""
+
+    id: int
+    job_id: int
+    round_id: int
+    package_id: str
+    """The package's own id (a uuid), in its blob names and reports."""
+    status: PackageStatus
+    data_uri: str
+    """The content container's URI with its SAS (a credential: never shown)."""
+    manifest_uri: str
+    """The manifest container's URI with its SAS (a credential: never shown)."""
+    queue_uri: str | None
+    """The Azure queue the job reports to, with its SAS, or None."""
+    key_file: str
+    """Where the AES-256 key is kept (0600) until the job ends."""
+    own_containers: bool
+    migration_job_id: str | None
+    """The service's job id, once it accepted the job."""
+    next_token: str
+    """Where reading the job's progress stands (`GetMigrationJobProgress`)."""
+    files: int
+    bytes: int
+    errors: int
+    warnings: int
+    message: str | None
+    created_at: str
+    submitted_at: str | None
+    ended_at: str | None
+
+    def __repr__(self) -> str:  # the container and queue URIs carry SAS signatures
+        return (
+            f"MigrationPackageRecord(id={self.id}, package_id={self.package_id}, "
+            f"status={self.status}, job={self.migration_job_id}, uris=<hidden>)"
+        )
+
+
+class PackageFileRecord(NamedTuple):
+    """One file of a package: which item, under which id and blob, and what was stored."""
+
+    package_row: int
+    item_row: int
+    file_id: str
+    """The file's id in the manifest (uuid5 of its target: a resubmission replaces it)."""
+    blob: str
+    """Its blob's name in the content container."""
+    size: int
+    mtime_ns: int
+    """The source file's size and modification time when it was packaged."""
+    quick_xor: str | None
+    """The quickXorHash of the bytes packaged, once its blob is stored."""
+    md5: str | None
+    """Base64 MD5 of the blob as stored (encrypted), once stored."""
+    stored: bool
+    """Its blob and the blob's snapshot exist."""

@@ -274,7 +274,53 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0006_cluster",
+        "0006_migration_packages",
+        """
+        -- The Migration API mover's packages (issue 14): recorded the moment their containers
+        -- exist, with the service's job id saved before anything else once it is known, so
+        -- that a killed run resumes them (uploads what is missing, follows the job) and never
+        -- submits one twice. SAS URIs are bearer credentials: the file is 0600.
+        CREATE TABLE migration_packages (
+            id               $ID,
+            job_id           $INT NOT NULL REFERENCES jobs(id),
+            round_id         $INT NOT NULL,
+            package_id       TEXT NOT NULL UNIQUE,
+            status           TEXT NOT NULL,  -- packing submitting submitted ended closed failed
+            data_uri         TEXT NOT NULL,
+            manifest_uri     TEXT NOT NULL,
+            queue_uri        TEXT,
+            key_file         TEXT NOT NULL,
+            own_containers   $INT NOT NULL,
+            migration_job_id TEXT,
+            next_token       TEXT NOT NULL DEFAULT '0',
+            files            $INT NOT NULL DEFAULT 0,
+            bytes            $INT NOT NULL DEFAULT 0,
+            errors           $INT NOT NULL DEFAULT 0,
+            warnings         $INT NOT NULL DEFAULT 0,
+            message          TEXT,
+            created_at       TEXT NOT NULL,
+            submitted_at     TEXT,
+            ended_at         TEXT
+        );
+        CREATE INDEX migration_packages_by_job ON migration_packages (job_id, status);
+
+        CREATE TABLE migration_package_files (
+            package_row   $INT NOT NULL REFERENCES migration_packages(id) ON DELETE CASCADE,
+            item_row      $INT NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+            file_id       TEXT NOT NULL,
+            blob          TEXT NOT NULL,
+            size          $INT NOT NULL,
+            mtime_ns      $INT NOT NULL,
+            quick_xor     TEXT,
+            md5           TEXT,
+            stored        $INT NOT NULL DEFAULT 0,
+            PRIMARY KEY (package_row, item_row)
+        ) $WITHOUT_ROWID;
+        CREATE INDEX migration_package_files_by_item ON migration_package_files (item_row);
+        """,
+    ),
+    (
+        "0007_cluster",
         """
         -- Units of work spread over worker machines (sharelift.cluster), each with one live
         -- owner: a lease with a heartbeat, measured on the store's clock (epoch seconds).

@@ -11,8 +11,9 @@ How, here:
 - The schema is the ordered list of named migrations in `sharelift.state.schema`, applied once
   each, in a transaction.
 
-The items table is kept by `ItemRows` (`sqlite_items.py`), units of work and workers by
-`UnitRows` (`sqlite_units.py`); jobs, rounds and upload sessions here.
+The items table is kept by `ItemRows` (`sqlite_items.py`), the Migration API packages by
+`PackageRows` (`package_rows.py`), units of work and workers by `UnitRows` (`unit_rows.py`);
+jobs, rounds and upload sessions here. The last two are shared with PostgreSQL.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from sharelift.state.interface import StateError
+from sharelift.state.package_rows import PackageRows
 from sharelift.state.records import (
     JobRecord,
     RoundRecord,
@@ -59,7 +61,7 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-class SqliteStateStore(ItemRows, UnitRows):
+class SqliteStateStore(ItemRows, PackageRows, UnitRows):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 

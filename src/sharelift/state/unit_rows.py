@@ -1,10 +1,8 @@
 """Units of work and workers, for both backends: the `units` and `workers` tables.
 
 `UnitRows` is the part of a state store that keeps them; its methods keep the contract of
-`sharelift.state.StateStore` and each commits before returning. The SQL is written once, with
-`?` marks; a backend says how its marks are written (`_q`), what its clock is (`_NOW`, in
-epoch seconds: leases are measured on the store's clock) and how a column is matched against
-a list (`_in`). Its connection and write grouping come from the backend (`_write`, `flush`).
+`sharelift.state.StateStore` and each commits before returning. The SQL is written once
+(`portable.py`); leases are measured on the store's clock (`_NOW`, in epoch seconds).
 """
 
 # The SQL here is put together from constants and checked counter names only.
@@ -16,6 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from sharelift.state.portable import PortableSql
 from sharelift.state.records import (
     UNIT_COUNTERS,
     NewUnit,
@@ -61,36 +60,8 @@ def counter_sets(counters: dict[str, int], mark: str) -> tuple[str, list[int]]:
     return "".join(f", {name} = {mark}" for name in counters), list(counters.values())
 
 
-class UnitRows:
-    """The `units` and `workers` tables of a state store (see the module docstring). Mixed
-    into a backend's store class, after the class that holds the connection."""
-
-    _NOW = "((julianday('now') - 2440587.5) * 86400.0)"
-    """The store's clock in epoch seconds, as SQL (SQLite's; PostgreSQL overrides it)."""
-    _conn: Any
-
-    def _q(self, sql: str) -> str:
-        """`sql` with the backend's parameter marks (SQLite's are `?` already)."""
-        return sql
-
-    def _in(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
-        """SQL that holds when `column` is one of `values`, and its parameters."""
-        return f"{column} IN ({', '.join('?' * len(values))})", list(values)
-
-    def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        raise NotImplementedError
-
-    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        raise NotImplementedError
-
-    def _begin(self) -> None:
-        raise NotImplementedError
-
-    def flush(self) -> None:
-        raise NotImplementedError
-
-    def _read(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        return list(self._conn.execute(self._q(sql), tuple(params)).fetchall())
+class UnitRows(PortableSql):
+    """The `units` and `workers` tables of a state store (see the module docstring)."""
 
     def _commit_one(self, sql: str, params: Iterable[Any]) -> list[Any]:
         """Run one write in a transaction of its own, committed before returning."""

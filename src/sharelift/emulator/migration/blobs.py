@@ -46,7 +46,11 @@ class Storage:
     connection_string: str = ""
 
     def container(self, sas: SasUri, provided: bool) -> ContainerClient:
-        if provided:
+        # Azurite 3.35 refuses to serve a blob snapshot through a container SAS (403
+        # AuthorizationFailure whatever the SAS version), which Azure Storage serves, and the
+        # import reads snapshots: a caller's own container in this Azurite is read with the
+        # account's key once its SAS was checked, at CreateMigrationJob.
+        if provided or f"AccountName={sas.account};" in self.connection_string:
             return ContainerClient.from_connection_string(
                 self.connection_string, sas.name, connection_verify=self.ca_file
             )

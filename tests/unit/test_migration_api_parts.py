@@ -1,0 +1,189 @@
+"""The Migration API client's pure parts: encryption, queue envelopes, the package's XML, the
+user map, and the state store's package records."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sharelift.errors import ConfigError
+from sharelift.migration_api import crypto, jobs, package
+from sharelift.migration_api.mover import read_user_map
+from sharelift.state import ItemStatus, PackageFileRecord, PackageStatus, open_state
+
+
+def reference_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    padder = padding.PKCS7(128).padder()
+    padded = padder.update(data) + padder.finalize()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return encryptor.update(padded) + encryptor.finalize()
+
+
+@given(st.binary(max_size=300), st.lists(st.integers(1, 50), max_size=8))
+def test_blob_cipher_is_aes_cbc_pkcs7_in_any_pieces(data: bytes, cuts: list[int]) -> None:
+    key, iv = bytes(range(32)), bytes(range(16))
+    cipher = crypto.BlobCipher(key, iv)
+    out, at = b"", 0
+    for cut in cuts:
+        out += cipher.update(data[at : at + cut])
+        at += cut
+    out += cipher.update(data[at:]) + cipher.finalize()
+    assert out == reference_encrypt(key, iv, data)
+    assert len(out) == crypto.encrypted_size(len(data))
+    assert crypto.decrypt(key, iv, out) == data
+
+
+def test_a_wrong_key_does_not_open_a_message() -> None:
+    sealed = reference_encrypt(b"k" * 32, b"i" * 16, b"{}" * 40)
+    with pytest.raises(ValueError):
+        crypto.decrypt(b"x" * 32, b"i" * 16, sealed)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        crypto.decrypt(b"k" * 32, b"i" * 16, sealed[:-1])
+
+
+def test_the_key_file_is_private_and_goes(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "p.key"
+    key = crypto.new_key()
+    crypto.save_key(path, key)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert crypto.load_key(path) == key
+    crypto.delete_key(path)
+    crypto.delete_key(path)
+    with pytest.raises(crypto.KeyFileError, match=str(path)) as caught:
+        crypto.load_key(path)
+    assert key.hex() not in str(caught.value)
+
+
+def envelope(key: bytes, job: str, event: dict[str, str], *, split: bool) -> str:
+    iv = os.urandom(16)
+    content = reference_encrypt(key, iv, json.dumps(event).encode())
+    fields = {
+        "Label": "Encrypted",
+        "JobId": job,
+        "IV": base64.b64encode(iv).decode(),
+        "Content": base64.b64encode(content).decode(),
+    }
+    text = ",".join(json.dumps({k: v}) for k, v in fields.items()) if split else json.dumps(fields)
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one object", "four objects"])
+def test_queue_envelopes_open_with_their_jobs_key(split: bool) -> None:
+    key = os.urandom(32)
+    event = {"Event": "JobEnd", "JobId": "ABC", "FilesCreated": "3"}
+    message = envelope(key, "ABC", event, split=split)
+    assert jobs.open_envelope(message, {"abc": key}) == event
+    assert jobs.open_envelope(message, {"other": key}) is None
+    plain = base64.b64encode(json.dumps({"Event": "JobStart"}).encode()).decode()
+    assert jobs.open_envelope(plain, {}) == {"Event": "JobStart"}
+    assert jobs.open_envelope('{"Event": "JobQueued"}', {}) == {"Event": "JobQueued"}
+    assert jobs.open_envelope("not an event", {}) is None
+
+
+TARGET = package.PackageTarget(
+    site_url="https://contoso.sharepoint.com/sites/Team",
+    web_id="11111111-1111-1111-1111-111111111111",
+    web_url="/sites/Team",
+    list_id="22222222-2222-2222-2222-222222222222",
+    list_url="Shared Documents",
+)
+
+
+def test_the_package_is_well_formed_xml_in_its_namespaces() -> None:
+    when = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    entry = package.ManifestFile(
+        file_id=package.file_id(TARGET.list_id, "a/<b> & c.txt"),
+        blob="x.dat",
+        url="Shared Documents/a/<b> & c.txt",
+        folder_id="33333333-3333-3333-3333-333333333333",
+        size=5,
+        created=when,
+        modified=when,
+        md5="bWQ1",
+        quick_xor="cXhI",
+        author=1,
+    )
+    users = [package.PackageUser(1, "megan@contoso.com")]
+    docs = {
+        name: ET.fromstring("".join(pieces).encode())  # noqa: S314 (our own output)
+        for name, pieces in package.package_documents(TARGET, [entry], users)
+    }
+    assert docs["ExportSettings.xml"].get("SourceType") == "FileShare"
+    for name, root in docs.items():
+        assert root.tag.startswith("{urn:deployment-"), name
+    (obj,) = docs["Manifest.xml"]
+    (element,) = obj
+    assert obj.get("ObjectType") == "SPFile"
+    assert element.get("Name") == "<b> & c.txt"
+    assert element.get("TimeLastModified") == "2024-05-06T07:08:09"
+    assert element.get("ListId") == TARGET.list_id
+    assert (element.get("Author"), element.get("MD5Hash")) == ("1", "bWQ1")
+    (user,) = docs["UserGroupMap.xml"][0]
+    assert user.get("Login") == "i:0#.f|membership|megan@contoso.com"
+    (root_object,) = docs["RootObjectMap.xml"]
+    assert root_object.get("Url") == "/sites/Team/Shared Documents"
+
+
+def test_file_ids_are_stable_and_case_blind() -> None:
+    one = package.file_id(TARGET.list_id, "Docs/A.txt")
+    assert one == package.file_id(TARGET.list_id.upper(), "docs/a.TXT")
+    assert one != package.file_id(TARGET.list_id, "Docs/B.txt")
+
+
+def test_user_map(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "source,upn\nalice,Alice@contoso.com\nbob,alice@contoso.com\n*,it@contoso.com\n"
+    )
+    users = read_user_map(path)
+    assert users["alice"] == users["bob"] == package.PackageUser(1, "alice@contoso.com")
+    assert users["*"].id == 2
+    path.write_text("alice\n")
+    with pytest.raises(ConfigError, match="row 1"):
+        read_user_map(path)
+
+
+def test_the_store_keeps_packages_for_the_next_run(tmp_path: Path) -> None:
+    with open_state(tmp_path / "state.db") as store:
+        job = store.ensure_job("k", "/src", "t")
+        rnd = store.start_round(job.id)
+        rows = [
+            store.upsert_item(job.id, f"f{i}".encode(), "file", status=ItemStatus.PENDING,
+                              round_id=rnd.id, size=10, mtime_ns=1)
+            for i in range(3)
+        ]  # fmt: skip
+        files = [
+            PackageFileRecord(0, r, f"id{r}", f"id{r}.dat", 10, 1, None, None, False) for r in rows
+        ]
+        row = store.create_migration_package(
+            job.id, rnd.id, "p1", data_uri="https://a/c?sig=SECRET", manifest_uri="https://a/m?sig=S",
+            queue_uri=None, key_file="/k", own_containers=False, files=files,
+        )  # fmt: skip
+        store.package_file_stored(row, rows[0], quick_xor="q", md5="m")
+        store.drop_package_files(row, [rows[2]])
+        store.set_package_status(row, PackageStatus.SUBMITTED, migration_job_id="j1")
+        store.package_progress(row, "7", errors=1, warnings=2)
+    with open_state(tmp_path / "state.db") as store:
+        (record,) = store.migration_packages(job.id, open_only=True)
+        assert (record.status, record.migration_job_id, record.next_token) == (
+            PackageStatus.SUBMITTED, "j1", "7"
+        )  # fmt: skip
+        assert (record.files, record.bytes, record.errors, record.warnings) == (2, 20, 1, 2)
+        assert "SECRET" not in repr(record)
+        stored = store.package_files(row)
+        assert [(f.item_row, f.stored, f.quick_xor) for f in stored] == [
+            (rows[0], True, "q"), (rows[1], False, None)
+        ]  # fmt: skip
+        store.set_package_status(row, PackageStatus.CLOSED)
+        assert store.migration_packages(job.id, open_only=True) == []
