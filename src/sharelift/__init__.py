@@ -9,7 +9,8 @@ The public surface (docs/library.md shows each with examples):
                                            device_code, managed_identity, from_profile
     ScanResult, MigrationResult            frozen dataclasses of what happened
     ProgressEvent, Subscriber              what `progress=[callback, ...]` receives: ItemEvent,
-                                           BytesEvent, PhaseEvent, SnapshotEvent, MessageEvent
+                                           BytesEvent, PhaseEvent, SnapshotEvent, MessageEvent,
+                                           PlanEvent
     ShareliftError and its subclasses      the exception tree, drawn in sharelift.errors
     sharelift.emulator.Emulator            a local Microsoft 365 tenant for tests and scripts
     sharelift.config                       every option, its default and its check
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         MessageEvent,
         Outcome,
         PhaseEvent,
+        PlanEvent,
         ProgressEvent,
         SnapshotEvent,
         Subscriber,
@@ -65,6 +67,7 @@ _LAZY = {
     "MessageEvent": "sharelift.progress",
     "Outcome": "sharelift.progress",
     "PhaseEvent": "sharelift.progress",
+    "PlanEvent": "sharelift.progress",
     "ProgressEvent": "sharelift.progress",
     "SnapshotEvent": "sharelift.progress",
     "Subscriber": "sharelift.progress",
@@ -86,6 +89,7 @@ __all__ = [
     "OptionError",
     "Outcome",
     "PhaseEvent",
+    "PlanEvent",
     "ProgressEvent",
     "ScanResult",
     "ShareliftError",

@@ -30,7 +30,7 @@ from sharelift.errors import OptionError, ShareliftError
 if TYPE_CHECKING:
     from sharelift.credential import Credential
     from sharelift.job import MigrateOutcome, MigrateRequest
-    from sharelift.progress import Subscriber, Tally
+    from sharelift.progress import ProgressEvent, Subscriber, Tally
     from sharelift.scanner import ScanSummary
     from sharelift.source import ScanOptions, TargetPrefix
     from sharelift.target import TargetSpec
@@ -195,22 +195,36 @@ class MigrationResult:
 # --- scan ------------------------------------------------------------------------------------
 
 
-def scan(source: PathLike, target: str | None = None, **options: Any) -> ScanResult:
-    """Walk `source` read-only and check every item against OneDrive / SharePoint's rules; no
-    network. `target` (a library or folder URL, `onedrive:UPN` or a server-relative path) makes
-    its path count toward the 400-character limit. With `report=DIR`, the reports are written
-    there (never inside `source`).
+def scan(
+    source: PathLike,
+    target: str | None = None,
+    *,
+    credential: Credential | None = None,
+    **options: Any,
+) -> ScanResult:
+    """Walk `source` read-only and check every item against OneDrive / SharePoint's rules.
+    `target` (a library or folder URL, `onedrive:UPN[/folder]` or a server-relative path) makes
+    its path count toward the 400-character limit; no network is used for it, unless a
+    `credential` is given: then `target` may be any form `migrate` takes (`drive:ID/folder`,
+    a site's URL) and is resolved through Graph, which knows the library's real URL. With
+    `report=DIR`, the reports are written there (never inside `source`).
 
     Options: report, inventory (with report: every item and each folder's totals too),
     rename, follow_symlinks, skip_hidden, include, exclude, skip_extensions, modified_after,
-    created_after. Raises SourceError, OptionError; findings are not errors.
+    created_after. Raises SourceError, OptionError; with a credential also TargetError,
+    AuthError, UnavailableError as `migrate` does; findings are not errors.
     """
     from sharelift.scanner import run_scan
 
     values = keyword_options("scan", options)
     report = values.pop("report")
     inventory = values.pop("inventory")
-    scan_options = _scan_options(values, _prefix(target) if target else None)
+    prefix = None
+    if target and credential is not None:
+        prefix = _resolved_prefix(target, credential)
+    elif target:
+        prefix = _prefix(target)
+    scan_options = _scan_options(values, prefix)
     try:
         summary = run_scan(
             source, scan_options, report_dir=report, target_text=target or "", inventory=inventory
@@ -227,6 +241,29 @@ def _prefix(target: str) -> TargetPrefix:
         return TargetPrefix.parse(target)
     except ShareliftError as exc:
         raise OptionError("target", str(exc).removeprefix("TARGET: ")) from None
+
+
+def _resolved_prefix(target: str, credential: Credential) -> TargetPrefix:
+    """The server-relative path of `target`, resolved through Graph."""
+    from sharelift.graph.client import GraphClient
+    from sharelift.graph.pacer import Pacer
+    from sharelift.source import TargetPrefix
+    from sharelift.target import parse_target, resolve_target
+
+    spec = parse_target(target)
+    cloud = credential.cloud
+
+    async def token() -> str:
+        return await asyncio.to_thread(credential.token, [cloud.graph_scope])
+
+    async def resolve() -> TargetPrefix:
+        async with GraphClient(
+            token=token, base_url=cloud.graph_url, verify=cloud.ca_file, pacer=Pacer()
+        ) as client:
+            resolved = await resolve_target(client, spec)
+        return TargetPrefix(resolved.server_relative_path, at_library_root=not resolved.folder)
+
+    return asyncio.run(resolve())
 
 
 def _scan_options(values: Mapping[str, Any], prefix: TargetPrefix | None = None) -> ScanOptions:
@@ -305,7 +342,9 @@ async def migrate_async(
             f"warning: the Migration API needs app-only certificate sign-in; this credential is "
             f"{credential.method}, which SharePoint refuses for these calls (--auth certificate)"
         )
-    outcome = await run_job(request, credential, renderer=feed, say=feed.message, stop=stop)
+    outcome = await run_job(
+        request, credential, renderer=feed, say=feed.message, plan=feed.send, stop=stop
+    )
     return MigrationResult.from_outcome(outcome)
 
 
@@ -373,7 +412,8 @@ class _ProgressFeed:
     """The one place where progress subscribers meet the engine. It serves `run_job` as its
     renderer: at the start it subscribes every subscriber to the round's `Tally` (item, byte
     and phase events), then sends a `SnapshotEvent` every PROGRESS_INTERVAL seconds and one at
-    the end; a dry run's lines, which have no tally, come as `MessageEvent`s."""
+    the end; a dry run's lines and decisions, which have no tally, come as `MessageEvent`s and
+    `PlanEvent`s."""
 
     def __init__(self, subscribers: Sequence[Subscriber]) -> None:
         self._subscribers = list(subscribers)
@@ -383,9 +423,13 @@ class _ProgressFeed:
     def message(self, text: str) -> None:
         from sharelift.progress import MessageEvent
 
+        self.send(MessageEvent(text))
+
+    def send(self, event: ProgressEvent) -> None:
+        """`event` to every subscriber (a dry run's events, which have no tally)."""
         for subscriber in list(self._subscribers):
             try:
-                subscriber(MessageEvent(text))
+                subscriber(event)
             except Exception:  # as the tally does: a subscriber's fault must not end the run
                 log.exception("a progress subscriber failed; it is unsubscribed")
                 self._subscribers.remove(subscriber)

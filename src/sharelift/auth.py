@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import msal
 import requests
@@ -216,8 +217,22 @@ class _Cached:
             self.path.unlink(missing_ok=True)
 
 
-def _unreachable(exc: requests.RequestException) -> AuthError:
-    """The identity service could not be reached; say why without echoing a request."""
+def _proxy_for(url: str) -> str:
+    """The proxy requests would use for `url` (from HTTPS_PROXY / NO_PROXY), without any
+    user name or password in it; "" for none."""
+    proxy = requests.utils.get_environ_proxies(url).get(urlsplit(url).scheme or "https", "")
+    if not proxy:
+        return ""
+    parts = urlsplit(proxy)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def _unreachable(exc: requests.RequestException, url: str) -> AuthError:
+    """The identity service at `url` could not be reached; say why, naming the host and the
+    proxy in use, without echoing a request."""
+    host = urlsplit(url).netloc or "?"
+    proxy = _proxy_for(url) if url else ""
+    route = f"through the proxy {proxy}" if proxy else "no proxy"
     if isinstance(exc, requests.exceptions.SSLError):
         return AuthError(
             "the identity service's TLS certificate is not trusted; behind a TLS-inspecting "
@@ -225,8 +240,11 @@ def _unreachable(exc: requests.RequestException) -> AuthError:
             option="ca_bundle",
         )
     if isinstance(exc, requests.exceptions.ProxyError):
-        return AuthError("the proxy (HTTPS_PROXY) refused or dropped the identity service call")
-    return AuthError(f"cannot reach the identity service ({type(exc).__name__})")
+        return AuthError(
+            f"the proxy {proxy or '(HTTPS_PROXY)'} refused or dropped the call to the identity "
+            f"service at {host}"
+        )
+    return AuthError(f"cannot reach the identity service at {host} ({route}; {type(exc).__name__})")
 
 
 class AppCredential:
@@ -244,8 +262,9 @@ class AppCredential:
                 instance_discovery=settings.instance_discovery,
             )
         except requests.RequestException as exc:
-            raise _unreachable(exc) from None
+            raise _unreachable(exc, settings.authority) from None
         self._client_id = settings.client_id
+        self._authority = settings.authority
 
     def token(self, scopes: Sequence[str]) -> str:
         with self._lock:
@@ -254,7 +273,7 @@ class AppCredential:
             except ValueError as exc:  # raised by MSAL for e.g. an unusable authority
                 raise AuthError(f"app sign-in for client {self._client_id}: {exc}") from None
             except requests.RequestException as exc:
-                raise _unreachable(exc) from None
+                raise _unreachable(exc, self._authority) from None
         if not result or "access_token" not in result:
             raise _msal_error(result, f"app sign-in for client {self._client_id} failed")
         return str(result["access_token"])
@@ -283,7 +302,7 @@ class DeviceCodeCredential:
                 instance_discovery=settings.instance_discovery,
             )
         except requests.RequestException as exc:
-            raise _unreachable(exc) from None
+            raise _unreachable(exc, settings.authority) from None
 
     def token(self, scopes: Sequence[str]) -> str:
         with self._lock:

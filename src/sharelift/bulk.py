@@ -24,15 +24,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sharelift.auth import TokenProvider
 from sharelift.config import default
 from sharelift.errors import ShareliftError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
-from sharelift.job import MigrateOutcome, MigrateRequest, run_job
+from sharelift.job import MigrateOutcome, MigrateRequest, check_report_folder, run_job
 from sharelift.jobs import Job, JobFile
+from sharelift.progress import Renderer
 from sharelift.report.summary import (
     TIME_ZONE,
     RoundSummary,
@@ -49,6 +50,15 @@ ReadyCheck = Callable[[Job], Awaitable[str | None]]
 """Awaited before a job starts: None when its target is ready, else why it is not."""
 Prepare = Callable[[GraphClient], Awaitable[ReadyCheck]]
 """Run once over the shared client before any job (OneDrive provisioning); gives the check."""
+
+
+class Watch(Protocol):
+    """Who shows a bulk run live (sharelift.views.BulkView): the renderer each job's round
+    reports to, and how each job ended."""
+
+    def renderer_for(self, name: str) -> Renderer: ...
+    def finished(self, name: str, status: str) -> None: ...
+
 
 MAX_IN_FLIGHT = 64
 """Requests in flight at once for a whole bulk run, whatever the number of jobs."""
@@ -92,6 +102,8 @@ class JobResult:
     """completed, completed with failures, failed, interrupted, not started, invalid."""
     message: str = ""
     outcome: MigrateOutcome | None = None
+    warnings: tuple[str, ...] = ()
+    """Job-file settings the row asks for that sharelift does not apply (`Job.warnings`)."""
 
     @property
     def ok(self) -> bool:
@@ -119,6 +131,11 @@ class BulkOutcome:
             out[r.status] = out.get(r.status, 0) + 1
         return out
 
+    @property
+    def warnings(self) -> int:
+        """Warnings of every row (settings not applied)."""
+        return sum(len(r.warnings) for r in self.results)
+
 
 async def run_jobs(
     job_file: JobFile,
@@ -129,6 +146,7 @@ async def run_jobs(
     prepare: Prepare | None = None,
     say: Callable[[str], None] = lambda line: None,
     stop: asyncio.Event | None = None,
+    watch: Watch | None = None,
 ) -> BulkOutcome:
     """Run every valid job of `job_file` once (one round each) and write the summary.
 
@@ -139,7 +157,8 @@ async def run_jobs(
     `<state folder>/reports/<file stem>-<UTC time>`. `prepare` runs first and returns the
     check each job awaits before it starts (it may wait for the job's OneDrive to exist).
     Setting `stop` lets every running job finish its files in flight and starts no new one;
-    cancelling ends every job at once (their rounds recorded as interrupted).
+    cancelling ends every job at once (their rounds recorded as interrupted). `watch` sees
+    every job's round live and hears how each ended.
     """
     if max_parallel < 1:
         raise ValueError("max_parallel must be at least 1")
@@ -152,6 +171,7 @@ async def run_jobs(
     folder = template.report_dir or (
         template.state_path.parent / "reports" / f"{job_file.path.stem}-{stamp}"
     )
+    check_report_folder(folder)  # the summary is written there after every job has run
     gate = asyncio.Semaphore(max_parallel)
     stop = stop or asyncio.Event()
     # One pacer for the tenant: --workers per job, and the jobs together at most
@@ -172,7 +192,9 @@ async def run_jobs(
         store = open_state(template.state_path)
 
         async def one(job: Job) -> JobResult:
-            base = JobResult(job.name, job.source, str(job.target), "not started")
+            base = JobResult(
+                job.name, job.source, str(job.target), "not started", warnings=job.warnings
+            )
             try:
                 return await attempt(job, base)
             except ShareliftError as exc:
@@ -181,6 +203,8 @@ async def run_jobs(
                 base.status, base.message = "failed", f"{type(exc).__name__}: {exc}"
             say(f"{job.name}: failed: {base.message}")
             log.warning("%s: failed: %s", job.name, base.message)
+            if watch is not None:
+                watch.finished(job.name, base.status)
             return base
 
         async def attempt(job: Job, base: JobResult) -> JobResult:
@@ -190,6 +214,8 @@ async def run_jobs(
                     base.status, base.message = "failed", why
                     say(f"{job.name}: not started: {why}")
                     log.warning("%s: not started: %s", job.name, why)
+                    if watch is not None:
+                        watch.finished(job.name, base.status)
                     return base
             request = replace(
                 template,
@@ -205,8 +231,16 @@ async def run_jobs(
                     return base
                 say(f"{job.name}: {job.source_text} -> {job.target}")
                 log.info("%s: %s -> %s", job.name, job.source_text, job.target)
+                for warning in job.warnings:
+                    say(f"{job.name}: warning: {warning}")
                 outcome = await run_job(
-                    request, credential, client=client, store=store, stop=stop, say=say
+                    request,
+                    credential,
+                    client=client,
+                    store=store,
+                    stop=stop,
+                    say=say,
+                    renderer=watch.renderer_for(job.name) if watch is not None else None,
                 )
             base.outcome = outcome
             base.destination = outcome.target.web_url
@@ -221,6 +255,8 @@ async def run_jobs(
                 base.status = "completed"
             say(f"{job.name}: {base.status}")
             log.info("%s: %s", job.name, base.status)
+            if watch is not None:
+                watch.finished(job.name, base.status)
             return base
 
         try:
@@ -243,7 +279,11 @@ def _row(result: JobResult) -> dict[str, Any]:
         "Source": result.source,
         "Destination": result.destination,
         "Status": result.status,
-        "Message": result.message,
+        "Message": "; ".join(
+            [result.message, *(f"warning: {w}" for w in result.warnings)]
+            if result.message
+            else [f"warning: {w}" for w in result.warnings]
+        ),
     }
     summary = result.outcome.summary if result.outcome else None
     if summary is not None:
@@ -315,6 +355,7 @@ def write_bulk_summary(
         "job_file": str(job_file),
         "jobs": len(results),
         "statuses": statuses,
+        "warnings": [f"{r.name}: {w}" for r in results for w in r.warnings],
         "totals": {k.lower().replace(" ", "_"): total[k] for k in _NUMBERS},
         "results": rows,
     }
@@ -323,4 +364,12 @@ def write_bulk_summary(
     return csv_path, json_path
 
 
-__all__ = ["BulkOutcome", "JobResult", "Prepare", "ReadyCheck", "run_jobs", "write_bulk_summary"]
+__all__ = [
+    "BulkOutcome",
+    "JobResult",
+    "Prepare",
+    "ReadyCheck",
+    "Watch",
+    "run_jobs",
+    "write_bulk_summary",
+]

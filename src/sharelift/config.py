@@ -433,11 +433,14 @@ GROUPS: dict[str, str] = {
     "scan": "Scan",
     "status": "Status and reports of past runs",
     "cluster": "Cluster: workers, the broker, units of work",
+    "dashboard": "The dashboard",
     "emulator": "The emulator command",
     "demo": "The demo command",
 }
 
-SIGN_IN = ("migrate", "provision", "login", "worker")
+SIGN_IN = ("migrate", "provision", "login", "scan", "worker")
+"""The commands that take the connection options (scan: to resolve TARGET through Graph;
+worker: each worker machine signs in with its own credentials)."""
 _ON_CONFLICT = ("newer", "overwrite", "rename")
 AUTH_METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
 CLOUD_NAMES = ("global", "usgov", "usgovdod", "china")
@@ -460,11 +463,11 @@ _TABLE: tuple[Option, ...] = (
     _o("config", "general", Location(metavar="FILE"), None,
        "read settings from this TOML file (flags and the environment win over it)",
        commands=("scan", "migrate", "provision", "status", "report", "login", "logout",
-                 "emulator", "demo", "config", "worker"), key=None),
+                 "emulator", "demo", "config", "dashboard", "worker"), key=None),
     _o("state", "general", StateLocation(), None,
        "the state store: a file (SQLite), or postgresql://USER[:PASSWORD]@HOST/DB shared by "
        "the machines of a cluster",
-       commands=("migrate", "status", "report", "worker"), api=("migrate",),
+       commands=("migrate", "status", "report", "dashboard", "worker"), api=("migrate",),
        default_text="state.db in the user state folder"),
     _o("report", "general", Location(metavar="DIR"), None,
        "write the reports into DIR (scan: none unless given, never inside SOURCE; migrate: "
@@ -653,6 +656,19 @@ _TABLE: tuple[Option, ...] = (
     _o("visibility_timeout", "cluster", Number(positive=True), 14_400.0,
        "time before Redis hands an unacknowledged unit to another worker (longer than any "
        "unit; the leases decide who works on it)", commands=("worker",)),
+    # the dashboard
+    _o("dashboard_host", "dashboard", Kind(metavar="ADDRESS"), "127.0.0.1",
+       "address to listen on; any but a loopback address needs the token",
+       commands=("dashboard",), flag="--host"),
+    _o("dashboard_port", "dashboard", Integer(minimum=0, maximum=65535), 8765,
+       "TCP port (0: a free one)", commands=("dashboard",), flag="--port"),
+    _o("dashboard_token", "dashboard", Kind(), "",
+       "the token a dashboard listening beyond this machine asks for",
+       commands=("dashboard",), flag=None, key="dashboard.token", secret=True,
+       default_text="a new random one, printed at start"),
+    _o("dashboard", "dashboard", Integer(metavar="PORT", minimum=0, maximum=65535), None,
+       "serve the dashboard on 127.0.0.1:PORT beside the run (0: a free port; the address "
+       "is printed)", commands=("migrate",), key="dashboard.beside_run"),
     # the emulator command
     _emulator("data", Location(metavar="DIR"), None, "data folder", required=True),
     _emulator("port", Integer(minimum=0, maximum=65535), 0, "TCP port",

@@ -15,6 +15,7 @@
     │                               reached after every retry; run again later (exit 75)
     ├── BusyError                   the same job (or job file) is running already (exit 75)
     ├── EmulatorError               the local emulator cannot start or its data folder is unusable
+    ├── DashboardError              the dashboard cannot listen where it was asked to (exit 2)
     ├── MigrationApiError           a Migration API call was refused or failed
                                     (sharelift.migration_api.jobs)
     └── GraphError                  a Microsoft Graph call failed (sharelift.graph.errors):
@@ -44,6 +45,7 @@ EXIT_FINDINGS = 1  # the command completed, but with failures or (with --fail-on
 EXIT_USAGE = 2
 EXIT_AUTH = 3
 EXIT_TARGET = 4
+EXIT_SOFTWARE = 70  # sysexits' EX_SOFTWARE: a defect in sharelift (the CLI's last resort)
 EXIT_TEMPFAIL = 75  # sysexits' EX_TEMPFAIL: nothing is wrong, try again later (cron, systemd)
 EXIT_INTERRUPTED = 130
 
@@ -113,6 +115,12 @@ class EmulatorError(ShareliftError):
     """The emulator cannot start, or its data folder is not an emulator's."""
 
     exit_code = 1
+
+
+class DashboardError(ShareliftError):
+    """The dashboard cannot listen where it was asked to (the address is taken or not ours)."""
+
+    exit_code = 2
 
 
 class BusyError(ShareliftError):

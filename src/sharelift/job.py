@@ -21,6 +21,7 @@ import functools
 import hashlib
 import logging
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,13 +33,14 @@ from sharelift.auth import TokenProvider
 from sharelift.clouds import Cloud
 from sharelift.engine import Engine, EngineConfig, RoundResult
 from sharelift.engine.mover import MoverFactory
+from sharelift.errors import OptionError
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.lock import RunLock, lock_path
 from sharelift.logs import current_file
 from sharelift.plan import Action
-from sharelift.progress import Renderer, Tally
+from sharelift.progress import PlanEvent, Renderer, Tally
 from sharelift.report import ReportFiles, RoundSummary, write_round_reports
 from sharelift.source.pipeline import plan_tree
 from sharelift.source.rules import TargetPrefix, fix_name
@@ -118,6 +120,27 @@ def job_key(source: str, target: ResolvedTarget) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:24]
 
 
+def check_report_folder(folder: Path, source: str | None = None) -> None:
+    """Make sure reports can be written into `folder` (made if missing) before anything is
+    uploaded, so that a run never ends in an error after all its work. Raises OptionError
+    (`report`) for a folder that cannot be made or written, or that lies inside `source`."""
+    where = folder.resolve()
+    if source is not None:
+        top = Path(source).resolve()
+        if where == top or top in where.parents:
+            raise OptionError(
+                "report", f"{folder} is inside SOURCE; the source is never written to"
+            )
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=where):
+            pass
+    except OSError as exc:
+        raise OptionError(
+            "report", f"cannot write reports into {folder}: {exc.strerror or exc}"
+        ) from None
+
+
 def _absolute(path: str) -> str:
     return os.path.abspath(path)
 
@@ -136,6 +159,7 @@ async def run_job(
     *,
     renderer: Renderer | None = None,
     say: Callable[[str], None] = lambda line: None,
+    plan: Callable[[PlanEvent], None] | None = None,
     pacer: Pacer | None = None,
     client: GraphClient | None = None,
     store: StateStore | None = None,
@@ -150,10 +174,11 @@ async def run_job(
     at once share one connection, as two connections in one thread would wait on each other's
     write group); left open. Setting `stop` ends the round gracefully (files in flight finish
     their fragment, the round is recorded as interrupted); cancelling the task ends it at once
-    (recorded as interrupted too). `say` hears the lines of a dry run."""
+    (recorded as interrupted too). `say` hears the lines of a dry run, `plan` its decision
+    for every item."""
     check_source(request.source)
     if client is not None:
-        return await _run_job(request, client, store, renderer, say, stop, credential)
+        return await _run_job(request, client, store, renderer, say, stop, plan, credential)
     scopes = [request.endpoints.graph_scope]
 
     async def token() -> str:
@@ -166,7 +191,7 @@ async def run_job(
         connect=request.endpoints.connect,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
     ) as own:
-        return await _run_job(request, own, store, renderer, say, stop, credential)
+        return await _run_job(request, own, store, renderer, say, stop, plan, credential)
 
 
 async def resolve_job_target(
@@ -192,12 +217,15 @@ async def _run_job(
     renderer: Renderer | None,
     say: Callable[[str], None],
     stop: asyncio.Event | None = None,
+    plan: Callable[[PlanEvent], None] | None = None,
     credential: TokenProvider | None = None,
 ) -> MigrateOutcome:
     target, options = await resolve_job_target(client, request)
     if request.dry_run:
-        counts = dry_run(request, target, options, say)
+        counts = dry_run(request, target, options, say, plan)
         return MigrateOutcome(None, None, None, target, counts)
+    if request.report_dir is not None:
+        check_report_folder(request.report_dir, request.source)
     opened = (
         contextlib.nullcontext(shared_store)
         if shared_store is not None
@@ -219,6 +247,9 @@ async def _run_job(
         )
         store.set_job_target(job.id, target.drive_id, target.folder_id, target.folder)
         tally = Tally()
+        earlier = store.rounds(job.id)
+        if earlier:
+            tally.resumed_from = f"round {earlier[-1].number}, {earlier[-1].status}"
         engine = Engine(
             drive=DriveClient(client, target.drive_id),
             store=store,
@@ -246,6 +277,7 @@ async def _run_job(
         folder = request.report_dir or (
             request.state_path.parent / "reports" / f"job-{job.id}" / f"round-{rnd.number}"
         )
+        store.set_round_reports(rnd.id, str(folder.resolve()))
         reports, summary = write_round_reports(store, job, rnd, folder)
         log.info(
             "job %d round %d: %d migrated (%d bytes), %d skipped, %d unchanged, %d failed, "
@@ -307,21 +339,38 @@ def dry_run(
     target: ResolvedTarget,
     options: ScanOptions,
     say: Callable[[str], None],
+    tell: Callable[[PlanEvent], None] | None = None,
 ) -> dict[str, int]:
-    """Print what a round would do, from the source and the state store; change nothing."""
+    """Tell what a round would do, from the source and the state store; change nothing.
+    `say` hears a line per item that would change and a closing line; `tell` (if given) a
+    PlanEvent for every item."""
     counts: Counter[str] = Counter()
     store = None
     if request.state_path.exists():
         store = open_state(request.state_path, readonly=True)
+    top = target.server_relative_path
     try:
         job = store.job_by_key(job_key(request.source, target)) if store else None
         state = functools.partial(store.children, job.id) if store and job else None
         for planned in plan_tree(request.source, options, state=state):
             for plan in planned.plans:
                 counts[plan.action.value] += 1
+                reason = f"{plan.code}: {plan.message}" if plan.code else ""
+                if tell is not None:
+                    where = plan.target_relpath
+                    tell(
+                        PlanEvent(
+                            source=plan.item.relpath,
+                            target=f"{top}/{where}" if where is not None else None,
+                            action=plan.action.value,
+                            reason=reason,
+                            kind="folder" if plan.item.is_dir else "file",
+                            size=0 if plan.item.is_dir else plan.item.size,
+                        )
+                    )
                 if plan.action not in (Action.SKIP_UNCHANGED, Action.FOLDER_KNOWN):
                     where = plan.target_relpath or ""
-                    detail = f" ({plan.code}: {plan.message})" if plan.code else ""
+                    detail = f" ({reason})" if reason else ""
                     say(f"{plan.action.value:18} {plan.item.relpath} -> {where}{detail}")
     finally:
         if store is not None:
@@ -338,6 +387,7 @@ __all__ = [
     "MigrateOutcome",
     "MigrateRequest",
     "MigrationApiOptions",
+    "check_report_folder",
     "default_state_path",
     "dry_run",
     "job_key",

@@ -12,7 +12,9 @@ is ignored.
 JSON (SPMT's bulk format): `{"Tasks": [{"SourcePath", "TargetPath", "TargetList",
 "TargetListRelativePath", "Settings": {...}}]}`; the task's settings that apply to a file share
 become scan options, the ones that cannot apply are accepted and listed in `Job.ignored`, and an
-unknown one is a row error naming it.
+unknown one is a row error naming it. An ignored setting that asks for something sharelift does
+not do (permissions, user mapping, versions, OneNote notebooks) is a warning on its row,
+`Job.warnings`, which bulk runs and pre-flights show, so that nobody believes it was done.
 
 `load_job_file` checks every row first: each bad row becomes a `RowError` naming file, row and
 column; a duplicate of an earlier row is one too; the valid rows are returned as `Job`s
@@ -88,6 +90,19 @@ _IGNORED_SETTINGS = frozenset(
     }
 )
 
+# What an ignored setting asked for that is not done, when its value asks for it.
+_NOT_DONE = {
+    "PreservePermission": "permissions are not migrated (items take the target's permissions)",
+    "UserMappingCSVFile": "no user mapping is applied (permissions and authors are not migrated)",
+    "AzureActiveDirectoryLookup": "no user lookup is made (permissions and authors are not "
+    "migrated)",
+    "MigrateFileVersionHistory": "only the current version of each file is migrated",
+    "KeepAllVersions": "only the current version of each file is migrated",
+    "NumberOfVersionToMigrate": "only the current version of each file is migrated",
+    "MigrateOneNoteFolderAsOneNoteNoteBook": "OneNote folders are migrated as folders of files",
+    "MigrateOneNoteNotebook": "OneNote folders are migrated as folders of files",
+}
+
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\|//)")
 
 
@@ -127,6 +142,9 @@ class Job:
     personal_path: str = ""
     group: str = ""
     """The group of cluster workers the row names (its Agent Group), or ""."""
+    warnings: tuple[str, ...] = ()
+    """`Setting: what is not done`, for each ignored setting whose value asks for something
+    sharelift does not do (`PreservePermission: true`)."""
 
     @property
     def name(self) -> str:
@@ -404,10 +422,13 @@ def _validate(file: Path, row: _Row, mapper: SourceMap | None) -> Job | RowError
         return error(column, exc.reason)
     options: dict[str, Any] = {}
     ignored: list[str] = []
+    warnings: list[str] = []
     for key, value in row.settings.items():
         try:
             if key in _IGNORED_SETTINGS:
                 ignored.append(key)
+                if key in _NOT_DONE and value not in (False, None, "", 0):
+                    warnings.append(f"{key} is not applied: {_NOT_DONE[key]}")
             elif key in _MAPPED_SETTINGS:
                 options.update(_setting(key, value))
             else:
@@ -428,6 +449,7 @@ def _validate(file: Path, row: _Row, mapper: SourceMap | None) -> Job | RowError
         ignored=tuple(ignored),
         personal_path=personal,
         group=row.group,
+        warnings=tuple(warnings),
     )
 
 

@@ -20,31 +20,30 @@ quickly. Events are small, frozen and typed:
                                              `migrate()` sends one every half second and
                                              one at the end (the tally itself never does)
     MessageEvent(text)                       a line for a person (a dry run's plan)
+    PlanEvent(source, target, action, ...)   a dry run's decision for one item
 
 A subscriber that raises is logged and unsubscribed; the round goes on. Counting costs no
 allocation per file unless someone subscribed (`Tally.listening`).
 
-Renderers sample the tally on their own clock — a rich live display on a terminal, a plain line
-every few seconds otherwise, JSON lines with `--json` (which also subscribes, for one line per
-file) — so the cost of showing progress does not grow with the number of files.
+What a person sees is drawn from snapshots by the renderers in sharelift.views, each on its own
+clock, so the cost of showing progress does not grow with the number of files.
+
+Totals come early: while the round plans and moves, a second walk of SOURCE counts its files and
+bytes ahead (`counted`; it streams as the walk does, so memory stays bounded), and a display
+shows "settled of counted" — files settled whatever their outcome, bytes of the files settled
+plus the bytes sent of the files in flight — which never goes back, however the work is ordered.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 import logging
-import sys
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sharelift.state import ItemStatus
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 log = logging.getLogger("sharelift.progress")
 
@@ -116,9 +115,25 @@ class PhaseEvent:
     phase: str
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A file being sent: its path relative to SOURCE, its size and the bytes sent so far."""
+
+    path: str
+    size: int
+    sent: int
+
+
 @dataclass
 class Snapshot:
-    """The tally at one instant (what renderers and `sharelift status` show)."""
+    """The tally at one instant (what renderers and `sharelift status` show).
+
+    `files_total` / `bytes_total` count what was planned to move or found unchanged (the state
+    store's round row keeps them); a display uses `files_counted` / `bytes_counted` (the whole
+    tree, counted ahead; final once `count_complete`) against `files_settled` /
+    `bytes_settled`, which only grow. `rate_bps` is what is sent per second now; `eta` the
+    seconds left at the pace the tree is being settled (None while unknown).
+    """
 
     phase: str
     files_total: int
@@ -135,6 +150,31 @@ class Snapshot:
     concurrency: int
     retries: int
     throttle_events: int
+    files_counted: int = 0
+    bytes_counted: int = 0
+    count_complete: bool = False
+    files_settled: int = 0
+    bytes_settled: int = 0
+    unchanged_files: int = 0
+    unchanged_bytes: int = 0
+    resumed_bytes: int = 0
+    """Bytes that upload sessions left by an earlier run already held (not sent again)."""
+    resumed_from: str = ""
+    """The earlier round this one goes on from ("round 2, interrupted"), or ""."""
+    eta: float | None = None
+    in_flight: list[InFlight] = field(default_factory=list)
+
+    @property
+    def fraction(self) -> float | None:
+        """How much of the tree is settled, 0 to 1 (bytes when it has any), None while the
+        count goes on."""
+        if not self.count_complete:
+            return None
+        if self.bytes_counted > 0:
+            return min(1.0, self.bytes_settled / self.bytes_counted)
+        if self.files_counted > 0:
+            return min(1.0, self.files_settled / self.files_counted)
+        return 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +192,26 @@ class MessageEvent:
     text: str
 
 
-ProgressEvent = ItemEvent | BytesEvent | PhaseEvent | SnapshotEvent | MessageEvent
+@dataclass(frozen=True, slots=True)
+class PlanEvent:
+    """What a dry run would do with one item (every item, unchanged ones included)."""
+
+    source: str
+    """Its path relative to SOURCE, `/`-separated."""
+    target: str | None
+    """Its decoded server-relative path at the target (`/sites/Team/Shared Documents/a.txt`),
+    None when it would not be migrated."""
+    action: str
+    """upload, create_folder, skip_unchanged, folder_known, adopt_if_same, block, skip_rule,
+    skip_filtered, skip_parent, fail_source, ... (sharelift.plan.Action)."""
+    reason: str
+    """Why, when the item is renamed or not migrated: `CODE: message`; "" otherwise."""
+    kind: str
+    """file or folder."""
+    size: int
+
+
+ProgressEvent = ItemEvent | BytesEvent | PhaseEvent | SnapshotEvent | MessageEvent | PlanEvent
 Subscriber = Callable[[ProgressEvent], None]
 
 
@@ -166,7 +225,14 @@ class Tally:
     `bytes_done`, which may go back on a rewind; `folders_done` counts the folders made. The
     pacer's state (`concurrency`, `retries`, `throttle_events`, `throttled_until`) is copied in
     by the engine every few seconds.
+
+    For displays: `counted_files` / `counted_bytes` (the walk that counts ahead; `count_complete`
+    once it is done), the files in flight (`begun`, then `sent` with their path) and the item
+    sizes of every file settled (`settled_bytes`).
     """
+
+    IN_FLIGHT_SHOWN = 8
+    """Files in flight a snapshot lists (the ones furthest along)."""
 
     def __init__(self, *, phase: str = "starting") -> None:
         self._phase = phase
@@ -191,9 +257,21 @@ class Tally:
         self.concurrency = 0
         self.throttled_until = 0.0
         """`time.monotonic()` until which the tenant's throttle window is open."""
+        self.counted_files = 0
+        self.counted_bytes = 0
+        self.count_complete = False
+        self.settled_bytes = 0
+        self.unchanged_bytes = 0
+        self.resumed_bytes = 0
+        self.resumed_from = ""
+        self.watched = False
+        """A display samples this tally without subscribing (a bulk run's view): the round
+        counts its totals ahead for it, as it does for subscribers."""
         self.started = time.monotonic()
         self._subscribers: list[Subscriber] = []
-        self._window: list[tuple[float, int]] = []
+        self._in_flight: dict[str, list[int]] = {}
+        self._window: list[tuple[float, int, int]] = [(self.started, 0, 0)]
+        self._settled_high = 0
 
     # --- subscribers -------------------------------------------------------------------------
 
@@ -238,9 +316,22 @@ class Tally:
         self.files_total += files
         self.bytes_total += size
 
-    def sent(self, nbytes: int) -> None:
-        """Bytes acknowledged by the service; negative to rewind what will be sent again."""
+    def begun(self, path: str, size: int) -> None:
+        """A file of `size` bytes is being sent (it is in flight until `finished`)."""
+        self._in_flight[path] = [size, 0]
+
+    def resumed(self, path: str, nbytes: int) -> None:
+        """An upload session left by an earlier run already holds `nbytes` of this file."""
+        self.resumed_bytes += nbytes
+        self.sent(nbytes, path)
+
+    def sent(self, nbytes: int, path: str | None = None) -> None:
+        """Bytes acknowledged by the service (of the file at `path`, when known); negative to
+        rewind what will be sent again."""
         self.bytes_done += nbytes
+        flight = self._in_flight.get(path) if path is not None else None
+        if flight is not None:
+            flight[1] += nbytes
         if self._subscribers:
             self.publish(BytesEvent(nbytes))
 
@@ -250,12 +341,23 @@ class Tally:
         self.files_total += count
         self.files_skipped += count
         self.unchanged += count
+        self.settled_bytes += size
+        self.unchanged_bytes += size
 
     def finished(
-        self, path: str, outcome: Outcome, size: int = 0, detail: str = "", *, folder: bool = False
+        self,
+        path: str,
+        outcome: Outcome,
+        size: int = 0,
+        detail: str = "",
+        *,
+        folder: bool = False,
+        item_size: int | None = None,
     ) -> None:
         """One item is settled. For a file, `size` is what `found` counted for it (0 when it
-        was not planned to move): a file that is not moved leaves the byte total."""
+        was not planned to move): a file that is not moved leaves the byte total. `item_size`
+        is the file's size on the source when that differs from `size` (a file not planned to
+        move): what displays count as settled."""
         match outcome:
             case Outcome.UPLOADED:
                 self.uploaded += 1
@@ -264,6 +366,7 @@ class Tally:
                 self.adopted += 1
             case Outcome.UNCHANGED:
                 self.unchanged += 1
+                self.unchanged_bytes += size
                 self.files_total += 1
                 self.bytes_total += size
             case Outcome.CREATED:
@@ -278,6 +381,8 @@ class Tally:
                 self.deleted += 1
         if folder:
             return
+        self._in_flight.pop(path, None)
+        self.settled_bytes += size if item_size is None else item_size
         status = _STATUS_SHOWN[outcome]
         if status is ItemStatus.DONE:
             self.files_done += 1
@@ -291,12 +396,29 @@ class Tally:
 
     def snapshot(self) -> Snapshot:
         now = time.monotonic()
-        # Rate over the last ~10 s of samples, so that it follows the present.
-        self._window.append((now, self.bytes_done))
+        flights = sorted(
+            (InFlight(path, size, max(sent, 0)) for path, (size, sent) in self._in_flight.items()),
+            key=lambda f: (-f.sent / f.size if f.size else 0.0, f.path),
+        )
+        # Settled bytes never go back: a rewound fragment is shown as it was until it is sent
+        # again.
+        settled = self.settled_bytes + sum(f.sent for f in flights)
+        self._settled_high = settled = max(settled, self._settled_high)
+        # Rates over the last ~10 s of samples, so that they follow the present.
+        self._window.append((now, self.bytes_done, settled))
         while len(self._window) > 2 and now - self._window[0][0] > 10:
             self._window.pop(0)
-        t0, b0 = self._window[0]
-        rate = (self.bytes_done - b0) / (now - t0) if now > t0 else 0.0
+        t0, sent0, settled0 = self._window[0]
+        span = now - t0
+        rate = (self.bytes_done - sent0) / span if span > 0 else 0.0
+        pace = (settled - settled0) / span if span > 0 else 0.0
+        left = max(self.counted_bytes - settled, 0)
+        eta: float | None = None
+        if self.count_complete and left == 0:
+            eta = 0.0
+        elif self.count_complete and pace > 0:
+            eta = left / pace
+        files_settled = self.files_done + self.files_skipped + self.files_failed
         return Snapshot(
             phase=self.phase,
             files_total=self.files_total,
@@ -313,18 +435,31 @@ class Tally:
             concurrency=self.concurrency,
             retries=self.retries,
             throttle_events=self.throttle_events,
+            # The tree may have grown since it was counted: never fewer than settled.
+            files_counted=max(self.counted_files, files_settled),
+            bytes_counted=max(self.counted_bytes, settled),
+            count_complete=self.count_complete,
+            files_settled=files_settled,
+            bytes_settled=settled,
+            unchanged_files=self.unchanged,
+            unchanged_bytes=self.unchanged_bytes,
+            resumed_bytes=self.resumed_bytes,
+            resumed_from=self.resumed_from,
+            eta=eta,
+            in_flight=flights[: self.IN_FLIGHT_SHOWN],
         )
 
 
 class Renderer(Protocol):
     """Shows a round's progress: `start(tally)` when the round starts, `stop()` at its end
-    (which shows the final state)."""
+    (which shows the final state). The renderers are in sharelift.views."""
 
     def start(self, tally: Tally) -> None: ...
     def stop(self) -> None: ...
 
 
-def _human(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """`1536` -> `1.5 KiB` (binary units, as the reports' byte counts are)."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -332,179 +467,15 @@ def _human(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
-class _Sampler:
-    """Calls `tick` every `interval` seconds on a daemon thread until stopped."""
-
-    def __init__(self, interval: float, tick: Callable[[], None]) -> None:
-        self._interval = interval
-        self._tick = tick
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._tick()
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
+def human_duration(seconds: float) -> str:
+    """`3725` -> `1:02:05`, `65` -> `1:05`."""
+    whole = max(round(seconds), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-class PlainRenderer:
-    """A line every `interval` seconds (logs, cron mail, CI)."""
-
-    def __init__(self, stream: IO[str] | None = None, interval: float = 10.0) -> None:
-        self._stream = stream or sys.stderr
-        self._interval = interval
-        self._tally: Tally | None = None
-        self._sampler: _Sampler | None = None
-
-    def line(self, s: Snapshot) -> str:
-        total = f"/{s.files_total}" if s.walk_complete else f"/{s.files_total}+"
-        text = (
-            f"[{s.elapsed:7.0f}s] {s.phase}: files {s.files_done}{total} "
-            f"({_human(s.bytes_done)} of {_human(s.bytes_total)}, {_human(s.rate_bps)}/s), "
-            f"skipped {s.files_skipped}, failed {s.files_failed}"
-        )
-        if s.throttled_for > 0:
-            text += f", throttled for {s.throttled_for:.0f}s"
-        return text
-
-    def _tick(self) -> None:
-        if self._tally is not None:
-            print(self.line(self._tally.snapshot()), file=self._stream, flush=True)
-
-    def start(self, tally: Tally) -> None:
-        self._tally = tally
-        self._sampler = _Sampler(self._interval, self._tick)
-        self._sampler.start()
-
-    def stop(self) -> None:
-        if self._sampler is not None:
-            self._sampler.stop()
-        self._tick()
-
-
-class JsonRenderer:
-    """JSON lines on stdout: every item event, and a progress snapshot every `interval` s."""
-
-    def __init__(self, stream: IO[str] | None = None, interval: float = 2.0) -> None:
-        self._stream = stream or sys.stdout
-        self._interval = interval
-        self._lock = threading.Lock()
-        self._tally: Tally | None = None
-        self._sampler: _Sampler | None = None
-        self._unsubscribe: Callable[[], None] | None = None
-
-    def emit(self, event: dict[str, Any]) -> None:
-        with self._lock:
-            self._stream.write(json.dumps(event, ensure_ascii=False) + "\n")
-            self._stream.flush()
-
-    def _item(self, event: ProgressEvent) -> None:
-        if isinstance(event, ItemEvent):
-            self.emit(
-                {
-                    "event": "item",
-                    "path": event.path,
-                    "status": event.status.value,
-                    "size": event.size,
-                    "detail": event.detail,
-                }
-            )
-
-    def _tick(self) -> None:
-        if self._tally is not None:
-            self.emit({"event": "progress", **asdict(self._tally.snapshot())})
-
-    def start(self, tally: Tally) -> None:
-        self._tally = tally
-        self._unsubscribe = tally.subscribe(self._item)
-        self._sampler = _Sampler(self._interval, self._tick)
-        self._sampler.start()
-
-    def stop(self) -> None:
-        if self._sampler is not None:
-            self._sampler.stop()
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        self._tick()
-
-
-class RichRenderer:
-    """A live display on a terminal: files, bytes, rate, ETA and the throttling state."""
-
-    def __init__(self, console: Console | None = None) -> None:
-        # rich is imported only for a live display: plain, JSON and quiet runs start faster.
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
-
-        self._console = console or Console(stderr=True)
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("files"),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[note]}"),
-            console=self._console,
-            refresh_per_second=4,
-        )
-        self._files = self._progress.add_task("files", total=None, note="", visible=False)
-        self._bytes = self._progress.add_task("migrating", total=None, note="")
-        self._tally: Tally | None = None
-        self._sampler: _Sampler | None = None
-
-    def _tick(self) -> None:
-        if self._tally is None:
-            return
-        s = self._tally.snapshot()
-        note = f"[yellow]throttled {s.throttled_for:.0f}s" if s.throttled_for > 0 else ""
-        if s.files_failed:
-            note += f" [red]{s.files_failed} failed"
-        self._progress.update(
-            self._bytes,
-            description=s.phase,
-            completed=s.bytes_done,
-            total=s.bytes_total if s.walk_complete else None,
-            note=note.strip(),
-        )
-
-    def start(self, tally: Tally) -> None:
-        self._tally = tally
-        self._progress.start()
-        self._sampler = _Sampler(0.25, self._tick)
-        self._sampler.start()
-
-    def stop(self) -> None:
-        if self._sampler is not None:
-            self._sampler.stop()
-        self._tick()
-        self._progress.stop()
-
-
-def choose_renderer(json_mode: bool, quiet: bool = False) -> Renderer | None:
-    """rich on a terminal, plain lines otherwise, JSON lines with --json; None with --quiet."""
-    if json_mode:
-        return JsonRenderer()
-    if quiet:
-        return None
-    if sys.stderr.isatty():
-        return RichRenderer()
-    return PlainRenderer()
+def end_line(nbytes: int, seconds: float) -> str:
+    """The one line that ends a run: bytes sent, how long it took, how fast."""
+    speed = nbytes / seconds if seconds > 0 else 0.0
+    return f"sent {human_bytes(nbytes)} in {human_duration(seconds)} ({human_bytes(speed)}/s)"

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import csv
 import io
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +65,20 @@ class ProvisionReport:
         return 75 if self.by_status(PENDING) else 0
 
 
+@dataclass(frozen=True)
+class ProvisionProgress:
+    """Where provisioning stands: users checked, OneDrives asked for, ready, failed, pending,
+    and seconds waited since the first request (0 before any)."""
+
+    users: int
+    requested: int
+    ready: int
+    failed: int
+    pending: int
+    waited: float
+    timeout: float
+
+
 class Provisioner:
     """Provisions OneDrives through one Graph client (checks, polls) and the admin host.
 
@@ -89,6 +104,21 @@ class Provisioner:
         self._users: dict[str, UserOutcome] = {}
         self._settled: dict[str, asyncio.Event] = {}
         self._poller: asyncio.Task[None] | None = None
+        self._asked_at: float | None = None
+
+    def progress(self) -> ProvisionProgress:
+        """Where provisioning stands now (what `sharelift provision` shows while it waits)."""
+        users = list(self._users.values())
+        waited = time.monotonic() - self._asked_at if self._asked_at is not None else 0.0
+        return ProvisionProgress(
+            users=len(users),
+            requested=sum(u.requested for u in users),
+            ready=sum(u.status == READY for u in users),
+            failed=sum(u.status == FAILED for u in users),
+            pending=sum(u.status == PENDING for u in users),
+            waited=waited,
+            timeout=self.timeout,
+        )
 
     async def start(self, upns: Iterable[str], admin: GraphClient) -> None:
         """Check every user, ask for the missing OneDrives, and start polling for them."""
@@ -105,6 +135,8 @@ class Provisioner:
             chunk = missing[start : start + self.batch_size]
             await enqueue_personal_sites(admin, [self._users[k].upn for k in chunk])
             self.enqueue_calls += 1
+            if self._asked_at is None:
+                self._asked_at = time.monotonic()
             for key in chunk:
                 self._users[key].requested = True
         if missing and self._poller is None:
@@ -243,6 +275,7 @@ __all__ = [
     "FAILED",
     "PENDING",
     "READY",
+    "ProvisionProgress",
     "ProvisionReport",
     "Provisioner",
     "UserOutcome",

@@ -11,9 +11,13 @@ Accepted forms (parsing needs no network; `resolve_target` does the Graph part):
 - `onedrive:megan@contoso.com/Sub`
 - `drive:{drive-id}/Sub` (or a bare drive id such as `b!…`)
 
-Graph failures while resolving keep their meaning: a 404 is a target that does not exist
-(TargetError), a 401/403 is an AuthError, throttling, server errors and lost connections that
-outlast the retries are an UnavailableError; the Graph error is chained as the cause.
+A TARGET that is not one of these forms is a usage error (OptionError naming `target`, exit 2)
+before anything is asked of Graph. Graph failures while resolving keep their meaning: a 404
+is a target that does not exist (TargetError, naming the part that is missing: the host, the
+site and the nearest site that exists, the library and the libraries the site has, the user —
+unknown, without a OneDrive licence, or not provisioned yet); a 401/403 is an AuthError;
+throttling, server errors and lost connections that outlast the client's retries are an
+UnavailableError; the Graph error is chained as the cause.
 
 Libraries are matched by their webUrl, never by their display name, which is localised and
 renamable ("Documents" is "Dokumente" on a German tenant, and always "OneDrive" for a OneDrive).
@@ -23,12 +27,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from sharelift.errors import AuthError, ShareliftError, TargetError, UnavailableError
+from sharelift.errors import AuthError, OptionError, ShareliftError, TargetError, UnavailableError
 from sharelift.graph import drive as graph_drive
 from sharelift.graph.client import GraphClient
 from sharelift.graph.errors import (
+    BadRequest,
     Forbidden,
     GraphError,
     NotFound,
@@ -37,7 +42,7 @@ from sharelift.graph.errors import (
     TransportError,
     Unauthorized,
 )
-from sharelift.graph.types import Drive
+from sharelift.graph.types import Drive, Site
 
 # Managed paths under which a site collection lives; the segment after them is the site name.
 # https://learn.microsoft.com/en-us/sharepoint/what-is-a-managed-path
@@ -76,48 +81,52 @@ class TargetSpec:
 def _clean_folder(folder: str) -> str:
     parts = [p for p in folder.replace("\\", "/").split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise TargetError(f"the target folder may not contain '..': {folder!r}")
+        raise OptionError("target", f"the target folder may not contain '..': {folder!r}")
     return "/".join(parts)
 
 
 def parse_target(target: str) -> TargetSpec:
-    """Parse a TARGET argument. Raises TargetError with the form expected when it is none."""
+    """Parse a TARGET argument. Raises OptionError (`target`) with the form expected when it
+    is none."""
     text = target.strip()
     if not text:
-        raise TargetError("TARGET is empty")
+        raise OptionError("target", "empty")
     low = text.lower()
     if low.startswith("onedrive:"):
         rest = text[len("onedrive:") :].lstrip("/")
         upn, _, folder = rest.partition("/")
         if not _UPN.match(upn):
-            raise TargetError(
-                f"{target!r}: expected onedrive:USER@DOMAIN[/folder], and {upn!r} is not a UPN"
+            raise OptionError(
+                "target",
+                f"{target!r}: expected onedrive:USER@DOMAIN[/folder], and {upn!r} is not a UPN",
             )
         return TargetSpec("onedrive", target, upn=upn.lower(), folder=_clean_folder(folder))
     if low.startswith("drive:"):
         rest = text[len("drive:") :]
         drive_id, _, folder = rest.partition("/")
         if not drive_id:
-            raise TargetError(f"{target!r}: expected drive:DRIVE-ID[/folder]")
+            raise OptionError("target", f"{target!r}: expected drive:DRIVE-ID[/folder]")
         return TargetSpec("drive", target, drive_id=drive_id, folder=_clean_folder(folder))
     if low.startswith(("https://", "http://")):
         return _parse_url(text, target)
     if low.startswith("b!") and "/" not in text.split("/", 1)[0][2:]:
         drive_id, _, folder = text.partition("/")
         return TargetSpec("drive", target, drive_id=drive_id, folder=_clean_folder(folder))
-    raise TargetError(
-        f"{target!r} is not a target: give a OneDrive or SharePoint URL, "
-        "onedrive:USER@DOMAIN[/folder], drive:DRIVE-ID[/folder], or a site, library and subfolder"
+    raise OptionError(
+        "target",
+        f"{target!r} is not a target: give a OneDrive or SharePoint URL (https://...), "
+        "onedrive:USER@DOMAIN[/folder], drive:DRIVE-ID[/folder], or a site, library and "
+        "subfolder",
     )
 
 
 def _parse_url(text: str, raw: str) -> TargetSpec:
     parts = urlsplit(text)
     if parts.scheme != "https":
-        raise TargetError(f"{raw!r}: SharePoint and OneDrive URLs use https")
+        raise OptionError("target", f"{raw!r}: SharePoint and OneDrive URLs use https")
     host = (parts.hostname or "").lower()
     if not host:
-        raise TargetError(f"{raw!r}: the URL has no host")
+        raise OptionError("target", f"{raw!r}: the URL has no host")
     path = unquote(parts.path)
     query = parse_qs(parts.query)
     if _SHARING_LINK.match(path):
@@ -131,7 +140,9 @@ def _parse_url(text: str, raw: str) -> TargetSpec:
         else:
             cut = path.lower().rfind("/forms/")
             if cut < 0:
-                raise TargetError(f"{raw!r}: a page URL without the folder it shows (id=…)")
+                raise OptionError(
+                    "target", f"{raw!r}: a page URL without the folder it shows (id=…)"
+                )
             path = path[:cut]
     path = "/" + "/".join(p for p in path.split("/") if p)
     return TargetSpec("url", raw, host=host, path=path)
@@ -141,9 +152,9 @@ def site_triple(site_url: str, library: str, subfolder: str = "") -> TargetSpec:
     """SPMT's triple: the site's URL, the library (display name or URL name), a subfolder."""
     parts = urlsplit(site_url.strip())
     if parts.scheme != "https" or not parts.hostname:
-        raise TargetError(f"{site_url!r}: expected https://HOST/sites/NAME", option="site")
+        raise OptionError("site", f"{site_url!r}: expected https://HOST/sites/NAME")
     if not library.strip():
-        raise TargetError("empty: name the document library (e.g. Documents)", option="library")
+        raise OptionError("library", "empty: name the document library (e.g. Documents)")
     site_path = "/" + "/".join(p for p in unquote(parts.path).split("/") if p)
     raw = f"{site_url} {library} {subfolder}".strip()
     return TargetSpec(
@@ -216,23 +227,96 @@ def _under(path: str, prefix: str) -> str | None:
     return None
 
 
+def _libraries(drives: list[Drive]) -> str:
+    """`Documents (/sites/Team/Shared Documents), Archive (/sites/Team/Archive)`."""
+    shown = sorted(f"{d.name or '?'} ({_url_path(d.web_url)})" for d in drives)
+    return ", ".join(shown) or "none"
+
+
+async def _missing_site(client: GraphClient, host: str, site_path: str, raw: str) -> TargetError:
+    """No site at `site_path` on `host`: say whether the host is one of the tenant's, and
+    the nearest site that exists above the path."""
+    segments = [s for s in site_path.split("/") if s]
+    if len(segments) == 2 and segments[0].lower() == "personal":
+        return TargetError(
+            f"{raw!r}: no OneDrive at https://{host}{site_path}: it is not provisioned yet "
+            "(`sharelift provision` creates it; with --jobs, --provision), or no user owns it"
+        )
+    for n in range(len(segments) - 1, -1, -1):
+        above = "/" + "/".join(segments[:n]) if n else ""
+        if n and segments[0].lower() in _MANAGED_PATHS and n < 2:
+            continue  # /sites alone is no site
+        try:
+            await graph_drive.get_site(client, host, above)
+        except (NotFound, BadRequest):
+            # Graph answers 400 "Invalid hostname for this tenancy" for a foreign host (the
+            # emulator 404): either way not even the root site is there.
+            continue
+        return TargetError(
+            f"{raw!r}: no site at https://{host}{site_path}; the nearest site that exists is "
+            f"https://{host}{above or '/'}"
+        )
+    return TargetError(
+        f"{raw!r}: {host} is not a SharePoint host of this tenant (no site there; "
+        "check the host name, e.g. contoso.sharepoint.com or contoso-my.sharepoint.com)"
+    )
+
+
 async def _find_site_drive(
     client: GraphClient, host: str, path: str, raw: str
 ) -> tuple[Drive, str]:
     """The library of a SharePoint URL path: the site owning it, then the drive by webUrl."""
-    for candidate in site_path_candidates(path):
+    owner: tuple[str, list[Drive]] | None = None
+    candidates = site_path_candidates(path)
+    for candidate in candidates:
         try:
             site = await graph_drive.get_site(client, host, candidate)
         except NotFound:
             continue
         best: tuple[Drive, str] | None = None
-        for drive in await graph_drive.list_site_drives(client, site.id):
+        drives = await graph_drive.list_site_drives(client, site.id)
+        for drive in drives:
             rest = _under(path, _url_path(drive.web_url))
             if rest is not None and (best is None or len(rest) < len(best[1])):
                 best = (drive, rest)
         if best is not None:
             return best
-    raise TargetError(f"{raw!r}: no document library of a site on {host} holds that path")
+        owner = (candidate, drives)  # the deepest site found: the path is in one of its libraries
+    if owner is None:
+        raise await _missing_site(client, host, candidates[0], raw)
+    site_path, drives = owner
+    raise TargetError(
+        f"{raw!r}: the site https://{host}{site_path or '/'} has no document library at "
+        f"{path} (its libraries: {_libraries(drives)})"
+    )
+
+
+async def _missing_onedrive(client: GraphClient, upn: str, exc: NotFound) -> TargetError:
+    """Why `upn` has no OneDrive: an unknown user, a user without a licence that includes
+    OneDrive, or one whose OneDrive is not provisioned yet (only that one `provision` fixes).
+    Graph says "Request_ResourceNotFound" for an unknown user and "ResourceNotFound" (user's
+    mysite not found) for a OneDrive that does not exist yet."""
+    unknown = TargetError(
+        f"no user {upn} in the tenant (check the user principal name: usually the address "
+        "the user signs in with)"
+    )
+    if exc.code == "Request_ResourceNotFound":
+        return unknown
+    try:
+        user = await client.get_json(
+            f"/users/{quote(upn, safe='@')}", params={"$select": "assignedLicenses"}
+        )
+    except NotFound:
+        return unknown
+    if isinstance(user, dict) and user.get("assignedLicenses") == []:
+        return TargetError(
+            f"{upn} has no licence that includes OneDrive, so no OneDrive can exist; assign "
+            "one (an administrator, in the Microsoft 365 admin center), then migrate"
+        )
+    return TargetError(
+        f"{upn} has no OneDrive yet (not provisioned); `sharelift provision {upn}` creates "
+        "it, or the user signs in to OneDrive once"
+    )
 
 
 def resolution_error(raw: str, exc: GraphError) -> ShareliftError:
@@ -255,11 +339,8 @@ async def resolve_target(client: GraphClient, spec: TargetSpec) -> ResolvedTarge
         if spec.kind == "onedrive":
             try:
                 drive = await graph_drive.get_user_drive(client, spec.upn)
-            except NotFound:
-                raise TargetError(
-                    f"{spec.upn} has no OneDrive yet (not provisioned, unknown or unlicensed); "
-                    "`sharelift provision` creates it"
-                ) from None
+            except NotFound as exc:
+                raise await _missing_onedrive(client, spec.upn, exc) from None
         elif spec.kind == "drive":
             try:
                 drive = await graph_drive.get_drive(client, spec.drive_id)
@@ -268,10 +349,11 @@ async def resolve_target(client: GraphClient, spec: TargetSpec) -> ResolvedTarge
         elif spec.kind == "url":
             drive, folder = await _find_site_drive(client, spec.host, spec.path, spec.raw)
         else:  # SPMT triple: the library by URL name first, then by display name
+            site: Site
             try:
                 site = await graph_drive.get_site(client, spec.host, spec.site_path)
-            except NotFound:
-                raise TargetError(f"no site at https://{spec.host}{spec.site_path}") from None
+            except (NotFound, BadRequest):
+                raise await _missing_site(client, spec.host, spec.site_path, spec.raw) from None
             drives = await graph_drive.list_site_drives(client, site.id)
             wanted = spec.library.lower()
             by_url = [
@@ -280,10 +362,9 @@ async def resolve_target(client: GraphClient, spec: TargetSpec) -> ResolvedTarge
             by_name = [d for d in drives if (d.name or "").lower() == wanted]
             found = by_url or by_name
             if not found:
-                names = ", ".join(sorted(d.name or "?" for d in drives))
                 raise TargetError(
                     f"site https://{spec.host}{spec.site_path} has no library {spec.library!r} "
-                    f"(it has: {names})"
+                    f"(its libraries: {_libraries(drives)})"
                 )
             drive = found[0]
         library_path = _url_path(drive.web_url)

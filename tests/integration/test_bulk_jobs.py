@@ -135,7 +135,10 @@ def test_strict_refuses_the_whole_file(
 
 
 def test_json_job_file_with_settings(
-    emulator: EmulatorServer, graph: httpx.Client, tmp_path: Path
+    emulator: EmulatorServer,
+    graph: httpx.Client,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     src = _share(
         tmp_path,
@@ -155,6 +158,10 @@ def test_json_job_file_with_settings(
                     "SkipFilesWithExtensions": "txt:mp3",
                     "MigrateItemsModifiedAfter": "2001-01-01",
                     "EnableIncremental": True,
+                    # Asked for, not done: each is a warning on the row and in the summary.
+                    "PreservePermission": True,
+                    "UserMappingCSVFile": "C:\\migration\\users.csv",
+                    "MigrateFileVersionHistory": False,  # asks for nothing: no warning
                 },
             },
             {
@@ -170,6 +177,14 @@ def test_json_job_file_with_settings(
     assert code == 1
     rows = _summary(tmp_path)
     assert rows[0]["Status"] == "completed"
+    assert rows[0]["Message"] == (
+        "warning: PreservePermission is not applied: permissions are not migrated (items take "
+        "the target's permissions); warning: UserMappingCSVFile is not applied: no user "
+        "mapping is applied (permissions and authors are not migrated)"
+    )
+    out = capsys.readouterr().out
+    assert "2 warnings (settings not applied)" in out
+    assert "warning: jobs.json#1: PreservePermission is not applied" in out
     assert rows[1]["Status"] == "invalid"
     assert "column Settings.MigrateEverythingTwice: unknown setting" in rows[1]["Message"]
     archive = _drive(emulator, f"{TEAM}/Archive")

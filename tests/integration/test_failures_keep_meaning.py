@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+import sharelift.job
 from sharelift.cli import main
 from sharelift.emulator.server import EmulatorServer
 from sharelift.errors import AuthError
@@ -121,15 +122,24 @@ def test_one_jobs_unexpected_error_fails_that_job_only(
     graph: httpx.Client,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Row 2's reports cannot be written (a file is where its folder goes): an OSError, not a
-    ShareliftError. Row 2 is recorded as failed with the cause; rows 1 and 3 finish."""
+    """Row 2's reports fail to be written after its round (the disk filled up): an OSError,
+    not a ShareliftError. Row 2 is recorded as failed with the cause; rows 1 and 3 finish.
+    (A report folder that cannot be written at all is refused before any upload: the
+    catalogue of bad inputs, test_bad_inputs.py.)"""
     rows = [f"{_source(tmp_path, f'share{n}')},,,{TEAM},Documents,Groups/{n}" for n in (1, 2, 3)]
     job_file = tmp_path / "jobs.csv"
     job_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
     reports = tmp_path / "reports"
-    reports.mkdir()
-    (reports / "row-2").write_text("in the way")
+    write = sharelift.job.write_round_reports
+
+    def disk_full(store: Any, job: Any, rnd: Any, folder: Path) -> Any:
+        if folder.name == "row-2":
+            raise OSError(28, "No space left on device", str(folder))
+        return write(store, job, rnd, folder)
+
+    monkeypatch.setattr(sharelift.job, "write_round_reports", disk_full)
     code = main(
         [
             "migrate",
@@ -150,7 +160,7 @@ def test_one_jobs_unexpected_error_fails_that_job_only(
     assert by_job["jobs.csv#1"]["Status"] == "completed"
     assert by_job["jobs.csv#3"]["Status"] == "completed"
     assert by_job["jobs.csv#2"]["Status"] == "failed"
-    assert "FileExistsError" in by_job["jobs.csv#2"]["Message"]
+    assert "OSError: [Errno 28] No space left on device" in by_job["jobs.csv#2"]["Message"]
     drive = next(
         d["id"] for d in emulator.info["drives"] if d["webUrl"] == f"{TEAM}/Shared%20Documents"
     )

@@ -107,9 +107,27 @@ def test_drive_id_forms(emulator: EmulatorServer, graph: httpx.Client, tmp_path:
 @pytest.mark.parametrize(
     ("target", "needle"),
     [
-        ("onedrive:nestor@contoso.com/x", "no OneDrive yet"),
-        ("onedrive:nobody@contoso.com/x", "no OneDrive yet"),
-        ("https://contoso.sharepoint.com/sites/Nowhere/Shared Documents", "no document library"),
+        (
+            "onedrive:nestor@contoso.com/x",
+            "no OneDrive yet (not provisioned); `sharelift provision",
+        ),
+        ("onedrive:nobody@contoso.com/x", "no user nobody@contoso.com in the tenant"),
+        ("onedrive:diego@contoso.com/x", "diego@contoso.com has no licence that includes OneDrive"),
+        (
+            "https://contoso.sharepoint.com/sites/Nowhere/Shared Documents",
+            "no site at https://contoso.sharepoint.com/sites/Nowhere; the nearest site that "
+            "exists is https://contoso.sharepoint.com/",
+        ),
+        (
+            "https://contoso.sharepoint.com/sites/Team/Nope/x",
+            "the site https://contoso.sharepoint.com/sites/Team has no document library at "
+            "/sites/Team/Nope/x (its libraries: Archive (/sites/Team/Archive), Documents "
+            "(/sites/Team/Shared Documents))",
+        ),
+        (
+            "https://fabrikam.sharepoint.com/sites/Team/Shared Documents",
+            "fabrikam.sharepoint.com is not a SharePoint host of this tenant",
+        ),
         ("drive:b!doesnotexist", "no drive"),
     ],
 )

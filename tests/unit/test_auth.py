@@ -131,3 +131,23 @@ def test_token_cache_is_private(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(AuthError, match="readable by others"):
         _Cached(path)
+
+
+def test_an_unreachable_identity_service_names_the_host_and_the_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from requests.exceptions import ConnectionError as Refused
+
+    from sharelift.auth import _unreachable
+
+    for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    authority = "https://login.microsoftonline.com/contoso.com"
+    direct = _unreachable(Refused("refused"), authority)
+    assert str(direct) == (
+        "cannot reach the identity service at login.microsoftonline.com (no proxy; ConnectionError)"
+    )
+    monkeypatch.setenv("HTTPS_PROXY", "http://user:pa55word@proxy.corp.example:3128")
+    proxied = str(_unreachable(Refused("refused"), authority))
+    assert "through the proxy http://proxy.corp.example:3128" in proxied
+    assert "pa55word" not in proxied and "user" not in proxied

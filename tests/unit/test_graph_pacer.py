@@ -86,6 +86,19 @@ async def test_429_opens_a_window_that_holds_every_request_of_the_tenant() -> No
     assert pacer.state().throttled == 1
 
 
+def test_throttle_wait_adds_each_window_once_where_windows_overlap() -> None:
+    clock = FakeClock()
+    pacer = make_pacer(clock)
+    pacer.record(429, headers(Retry_After="10"), started=None)
+    clock.now += 4
+    pacer.record(503, headers(Retry_After="10"), started=None)  # 4 s on: the window grows by 4
+    assert pacer.state().throttle_wait == pytest.approx(14.0)
+    clock.now += 30
+    pacer.record(429, headers(Retry_After="5"), started=None)
+    assert pacer.state().throttle_wait == pytest.approx(19.0)
+    assert pacer.state().throttled == 3
+
+
 async def test_retry_after_as_http_date() -> None:
     clock = FakeClock()
     pacer = make_pacer(clock)

@@ -140,6 +140,10 @@ def test_json_settings(tmp_path: Path) -> None:
     assert job.options["skip_extensions"] == frozenset({"tmp", "bak"})
     assert job.options["created_after"].date().isoformat() == "2020-02-03"
     assert job.ignored == ("PreservePermission",)
+    assert job.warnings == (
+        "PreservePermission is not applied: permissions are not migrated (items take the "
+        "target's permissions)",
+    )
     messages = [str(e) for e in jobs.errors]
     assert (
         messages[0] == "jobs.json: row 2, column Settings.MigrateHiddenItems: must be true or false"

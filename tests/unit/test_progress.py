@@ -12,15 +12,14 @@ from rich.console import Console
 from sharelift.progress import (
     BytesEvent,
     ItemEvent,
-    JsonRenderer,
     Outcome,
     PhaseEvent,
-    PlainRenderer,
     ProgressEvent,
-    RichRenderer,
     Tally,
+    end_line,
 )
 from sharelift.state import ItemStatus
+from sharelift.views import JsonRenderer, PlainRenderer, RichRenderer
 
 
 def test_tally_counts_and_rewinds() -> None:
@@ -102,15 +101,52 @@ def test_plain_renderer_prints_a_final_line() -> None:
     out = io.StringIO()
     r = PlainRenderer(out, interval=3600)
     t = Tally(phase="uploading")
+    t.counted_files, t.counted_bytes = 2, 2048
     t.found(2, 2048)
-    t.walk_complete = True
     r.start(t)
-    t.sent(1024)
+    t.begun("x", 1024)
+    t.sent(1024, "x")
     t.finished("x", Outcome.UPLOADED, 1024)
     t.throttled_until = t.started + 10**6
     r.stop()
     line = out.getvalue().strip()
-    assert "files 1/2" in line and "1.0 KiB of 2.0 KiB" in line and "throttled" in line
+    assert "1/2+ files" in line and "1.0 KiB/2.0 KiB+" in line and "(counting)" in line
+    assert "/s" in line and "ETA -:--" in line and "throttled by Microsoft 365: waiting" in line
+
+
+def test_settled_totals_count_files_as_files_and_never_go_back() -> None:
+    t = Tally(phase="migrating")
+    t.counted_files, t.counted_bytes, t.count_complete = 3, 3000, True
+    t.begun("a", 1000)
+    t.sent(600, "a")
+    first = t.snapshot()
+    assert (first.files_settled, first.files_counted) == (0, 3)
+    assert first.bytes_settled == 600 and first.fraction == 0.2
+    assert [(f.path, f.size, f.sent) for f in first.in_flight] == [("a", 1000, 600)]
+    t.sent(-600, "a")  # the fragment failed; it will be sent again
+    assert t.snapshot().bytes_settled == 600
+    t.sent(1000, "a")
+    t.finished("a", Outcome.UPLOADED, 1000)
+    t.finished("b", Outcome.SKIPPED, 0, "FILTERED", item_size=1000)
+    t.unchanged_files(1, 1000)
+    last = t.snapshot()
+    assert (last.files_settled, last.files_counted, last.bytes_settled) == (3, 3, 3000)
+    assert last.in_flight == [] and last.fraction == 1.0 and last.eta == 0.0
+    assert (last.unchanged_files, last.unchanged_bytes) == (1, 1000)
+
+
+def test_a_tree_that_grew_since_it_was_counted_never_shows_more_done_than_total() -> None:
+    t = Tally()
+    t.counted_files, t.counted_bytes, t.count_complete = 1, 10, True
+    t.finished("a", Outcome.UPLOADED, 10)
+    t.finished("new", Outcome.UPLOADED, 30)
+    s = t.snapshot()
+    assert (s.files_settled, s.files_counted, s.bytes_counted) == (2, 2, 40)
+
+
+def test_the_end_of_a_run_is_one_line() -> None:
+    assert end_line(3 * 1024**3, 125) == "sent 3.0 GiB in 2:05 (24.6 MiB/s)"
+    assert end_line(0, 0) == "sent 0 B in 0:00 (0 B/s)"
 
 
 def test_json_renderer_emits_items_and_progress() -> None:
@@ -147,3 +183,20 @@ def test_rich_renderer_runs_on_a_terminal() -> None:
     t.finished("f", Outcome.UPLOADED, 10)
     r.stop()
     assert "uploading" in buf.getvalue()
+
+
+def test_a_resumed_round_says_what_was_done_before() -> None:
+    from sharelift.views import plain_line
+
+    t = Tally(phase="migrating")
+    t.resumed_from = "round 2, interrupted"
+    t.counted_files, t.counted_bytes, t.count_complete = 3, 3000, True
+    t.unchanged_files(1, 1000)
+    t.begun("big.iso", 2000)
+    t.resumed("big.iso", 1280)  # the upload session an interrupted round left holds these
+    s = t.snapshot()
+    assert (s.resumed_bytes, s.bytes_settled, s.in_flight[0].sent) == (1280, 2280, 1280)
+    assert (
+        "earlier rounds (last: round 2, interrupted): 1 file (1000 B) already migrated and "
+        "unchanged; 1.2 KiB of unfinished uploads resumed"
+    ) in plain_line(s)

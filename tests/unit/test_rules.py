@@ -69,10 +69,28 @@ def test_allowed_characters_pass() -> None:
 @pytest.mark.parametrize("name", [" lead", "trail ", "  both  ", " "])
 def test_leading_and_trailing_spaces(name: str) -> None:
     assert codes(name) == {Code.LEADING_TRAILING_SPACE}
-    fixed = fix_name(name, UNDERSCORE, is_dir=False, at_library_root=False)
-    assert not fixed.startswith(" ") and not fixed.endswith(" ")
-    assert len(fixed) == len(name)
-    assert fix_name(" a b ", FULLWIDTH, is_dir=False, at_library_root=False) == "␠a b␠"
+    for policy in (UNDERSCORE, DASH, FULLWIDTH):
+        fixed = fix_name(name, policy, is_dir=False, at_library_root=False)
+        assert fixed == (name.strip() or ("␠" if policy is FULLWIDTH else policy.char))
+        assert not codes(fixed)
+
+
+@pytest.mark.parametrize(
+    ("name", "fixed"),
+    [
+        ("budget*.xlsx ", "budget_.xlsx"),
+        (" budget.xlsx", "budget.xlsx"),
+        ("  notes?.txt  ", "notes_.txt"),
+        (" CON ", "CON_"),  # the spaces go first; what is left is still checked
+        (" ~$lock.docx", "_$lock.docx"),
+    ],
+)
+def test_a_rename_never_changes_the_extension(name: str, fixed: str) -> None:
+    """Edge spaces are removed, as Windows and OneDrive save such names, not replaced."""
+    assert fix_name(name, UNDERSCORE, is_dir=False, at_library_root=False) == fixed
+    if "." in fixed:
+        wide = fix_name(name, FULLWIDTH, is_dir=False, at_library_root=False)
+        assert wide.rpartition(".")[2] == fixed.rpartition(".")[2]
 
 
 def test_inner_spaces_are_fine() -> None:
@@ -258,6 +276,11 @@ TEAM = "/sites/Team/Shared Documents"
             False,
         ),
         ("onedrive:Ann.Lee@contoso.com", "/personal/ann_lee_contoso_com/Documents", True),
+        (
+            "onedrive:ann@contoso.com/Dept/2024/",
+            "/personal/ann_contoso_com/Documents/Dept/2024",
+            False,
+        ),
         ("/teams/Eng/Docs", "/teams/Eng/Docs", True),
     ],
 )
@@ -329,3 +352,9 @@ def test_rename_off_never_renames(siblings: list[str]) -> None:
     ):
         assert decision.target in (None, child)
         assert decision.status in (Status.MIGRATE, Status.SKIPPED, Status.BLOCKED)
+
+
+def test_a_onedrive_target_counts_as_its_url_does() -> None:
+    """`onedrive:UPN/Folder` and the OneDrive folder's URL give the same 400-character count."""
+    url = "https://contoso-my.sharepoint.com/personal/ann_contoso_com/Documents/Dept"
+    assert TargetPrefix.parse("onedrive:ann@contoso.com/Dept") == TargetPrefix.parse(url)

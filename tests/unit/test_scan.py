@@ -68,7 +68,7 @@ def test_decisions_over_a_tree(tree: Path) -> None:
     assert by["clean/report.docx"].status is Status.MIGRATE
     assert by["clean/report.docx"].target_parts == ("clean", "report.docx")
     assert by["names/a:b.txt"].target_parts == ("names", "a_b (1).txt")
-    assert by["names/ lead.txt"].target_parts == ("names", "_lead.txt")
+    assert by["names/ lead.txt"].target_parts == ("names", "lead.txt")
     assert by["names/CON"].target_parts == ("names", "CON_")
     assert by["names/~$lock.docx"].target_parts == ("names", "_$lock.docx")
     assert {by["case/Readme.md"].status, by["case/README.md"].status} == {

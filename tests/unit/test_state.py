@@ -92,6 +92,8 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
         "DROP TABLE round_samples",
         "ALTER TABLE rounds DROP COLUMN counted",
         "ALTER TABLE rounds DROP COLUMN log_path",
+        "ALTER TABLE rounds DROP COLUMN throttle_wait",
+        "ALTER TABLE rounds DROP COLUMN report_dir",
         "DELETE FROM schema_migrations WHERE name != '0001_initial'",
     )
     with open_state(state_location) as s:
@@ -433,6 +435,66 @@ def test_round_samples_are_kept_in_order_and_idempotent(store: StateStore) -> No
     store.add_round_sample(rnd.id, later)
     assert [s.bytes_done for s in store.round_samples(rnd.id)] == [100, 300]
     assert list(store.round_samples(rnd.id + 1)) == []
+
+
+def test_samples_since_reads_every_round_after_an_instant(store: StateStore) -> None:
+    first = store.start_round(store.ensure_job("a", "s", "t").id)
+    second = store.start_round(store.ensure_job("b", "s", "t").id)
+    for round_id, second_of_minute, done in ((first.id, 2, 1), (second.id, 3, 5), (first.id, 4, 2)):
+        at = f"2026-01-01T00:00:0{second_of_minute}.000000Z"
+        store.add_round_sample(round_id, RoundSample(at, done, done * 10, 0, 0, 1, 2.5))
+    store.flush()
+    since = list(store.samples_since("2026-01-01T00:00:02.000000Z"))
+    assert [(r, s.files_done) for r, s in since] == [(second.id, 5), (first.id, 2)]
+    assert since[0][1].throttle_wait == 2.5
+    assert len(list(store.samples_since(""))) == 3
+
+
+def test_samples_since_reads_in_pages_and_keeps_samples_of_one_instant(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sharelift.state.postgres._SAMPLE_PAGE", 2)
+    rounds = [store.start_round(store.ensure_job(k, "s", "t").id).id for k in "abc"]
+    for second in range(3):  # three rounds sampled at the same instants: ties across pages
+        for n, round_id in enumerate(rounds):
+            at = f"2026-01-01T00:00:0{second}.000000Z"
+            store.add_round_sample(round_id, RoundSample(at, second * 10 + n, 0, 0, 0, 0))
+    store.flush()
+    since = [(r, s.files_done) for r, s in store.samples_since("2026-01-01T00:00:00.000000Z")]
+    assert sorted(since) == sorted((r, s * 10 + n) for s in (1, 2) for n, r in enumerate(rounds))
+    assert [done // 10 for _, done in since] == [1, 1, 1, 2, 2, 2]
+
+
+def test_latest_rounds_give_each_job_its_last_round(store: StateStore) -> None:
+    a = store.ensure_job("a", "s", "t")
+    b = store.ensure_job("b", "s", "t")
+    store.ensure_job("c", "s", "t")  # no round
+    store.finish_round(store.start_round(a.id).id, RoundStatus.COMPLETED)
+    last_a = store.start_round(a.id)
+    last_b = store.start_round(b.id)
+    store.update_round(last_a.id, files_done=4, throttled=2, throttle_wait=7.5)
+    store.set_round_reports(last_b.id, "/reports/job-2/round-1")
+    latest = store.latest_rounds()
+    assert [(r.job_id, r.number) for r in latest] == [(a.id, 2), (b.id, 1)]
+    assert latest[0].files_done == 4 and latest[0].throttle_wait == 7.5
+    assert latest[1].report_dir == "/reports/job-2/round-1"
+
+
+def test_noted_items_are_the_status_items_with_a_code(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    for name, code in (
+        (b"b:c", "INVALID_CHARACTER"),
+        (b"plain", None),
+        (b"a:b", "INVALID_CHARACTER"),
+    ):
+        row = store.upsert_item(job.id, name, "file", status=ItemStatus.PENDING, round_id=rnd.id)
+        store.record_done(
+            row, round_id=rnd.id, item_id="i" + name.decode(), etag=None, quick_xor="q",
+            size=1, mtime_ns=1, note_code=code, note="renamed" if code else None,
+        )  # fmt: skip
+    assert [i.path for i in store.noted_items(job.id, ItemStatus.DONE)] == [b"a:b", b"b:c"]
+    assert list(store.noted_items(job.id, ItemStatus.FAILED)) == []
 
 
 def test_outcome_counts_say_what_is_left_and_why(store: StateStore) -> None:

@@ -6,7 +6,13 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sharelift.errors import AuthError, ShareliftError, TargetError, UnavailableError
+from sharelift.errors import (
+    AuthError,
+    OptionError,
+    ShareliftError,
+    TargetError,
+    UnavailableError,
+)
 from sharelift.graph.client import GraphClient, make_ssl_context
 from sharelift.graph.errors import GraphError
 from sharelift.graph.pacer import Pacer
@@ -93,15 +99,17 @@ def test_spmt_triple() -> None:
     ],
 )
 def test_bad_targets_say_what_is_expected(bad: str, needle: str) -> None:
-    with pytest.raises(TargetError, match=needle):
+    """A malformed TARGET is a usage error (exit 2) naming the option, before any sign-in."""
+    with pytest.raises(OptionError, match=needle) as caught:
         parse_target(bad)
+    assert caught.value.option == "target" and caught.value.exit_code == 2
 
 
 def test_triple_needs_a_site_and_a_library() -> None:
-    with pytest.raises(TargetError, match="expected https://HOST/sites/NAME") as site:
+    with pytest.raises(OptionError, match="expected https://HOST/sites/NAME") as site:
         site_triple("contoso", "Documents")
     assert site.value.option == "site"
-    with pytest.raises(TargetError, match="name the document library") as library:
+    with pytest.raises(OptionError, match="name the document library") as library:
         site_triple("https://contoso.sharepoint.com/sites/T", " ")
     assert library.value.option == "library"
 

@@ -9,10 +9,12 @@ arguments, calls the public library API and prints what it got back:
     jobs            sharelift migrate --jobs FILE, sharelift provision
     cluster         sharelift worker, sharelift migrate --broker (jobs handed to workers)
     status          sharelift status, sharelift report
+    dashboard       sharelift dashboard (and the dashboard beside a run: migrate --dashboard)
     login           sharelift login, sharelift logout
     emulator        sharelift emulator --data DIR
     demo            sharelift demo
     config_command  sharelift config show | docs
+    examples        the Examples section of every --help page
     signals         Ctrl-C / SIGTERM: the first stops gracefully, the second at once
 
 Exit codes (also in the README):
@@ -23,6 +25,8 @@ Exit codes (also in the README):
     4   the target could not be resolved
     75  try again later: the job is running already, OneDrives are still being created, or
         Microsoft 365 kept throttling or could not be reached
+    70  a defect in sharelift itself (never a Python traceback: one line, and the traceback
+        saved in a private file it names)
     130 interrupted (Ctrl-C / SIGTERM); the next run resumes
 """
 
@@ -31,7 +35,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -39,6 +45,7 @@ from sharelift import __version__
 from sharelift.cli import (
     cluster,
     config_command,
+    dashboard,
     demo,
     emulator,
     jobs,
@@ -47,8 +54,9 @@ from sharelift.cli import (
     scan,
     status,
 )
+from sharelift.cli.examples import add_examples
 from sharelift.cli.options import Parser, Settings, error_text, resolve
-from sharelift.errors import EXIT_INTERRUPTED, OptionError, ShareliftError
+from sharelift.errors import EXIT_INTERRUPTED, EXIT_SOFTWARE, OptionError, ShareliftError
 
 Runner = Callable[[argparse.Namespace], int]
 
@@ -67,10 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register_provision(sub)
     status.register(sub)
     cluster.register_worker(sub)
+    dashboard.register(sub)
     login.register(sub)
     emulator.register(sub)
     demo.register(sub)
     config_command.register(sub, build_parser)
+    add_examples(parser)
     return parser
 
 
@@ -89,6 +99,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sharelift: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a defect: one line for the user, the traceback in a file
+        print(
+            f"sharelift: internal error: {type(exc).__name__}: {exc} (a defect in sharelift; "
+            f"{_keep_traceback()})",
+            file=sys.stderr,
+        )
+        return EXIT_SOFTWARE
+
+
+def _keep_traceback() -> str:
+    """Write the traceback being handled to a private file; say where (or that it could not)."""
+    import tempfile
+
+    import platformdirs
+
+    try:
+        folder = platformdirs.user_state_path("sharelift")
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix="defect-", suffix=".txt", dir=folder)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            traceback.print_exc(file=fh)
+    except OSError:
+        return "its details could not be saved"
+    return f"details for a report in {name}"
 
 
 @contextlib.contextmanager

@@ -102,7 +102,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     from sharelift.cluster.coordinator import Progress, new_run, over, results, sample, submit
     from sharelift.cluster.worker import check_broker
     from sharelift.job import default_state_path
-    from sharelift.progress import choose_renderer
+    from sharelift.views import choose_renderer
     from sharelift.state import open_state
     from sharelift.urls import hide_password
 

@@ -4,12 +4,20 @@ saved profile) become a `sharelift.Credential`."""
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sharelift.auth import token_cache_path
 from sharelift.credential import Credential, sign_in
-from sharelift.errors import OptionError
+from sharelift.errors import OptionError, UnavailableError, UsageError
+
+_NOWHERE = (
+    "no tenant to sign in to: give --tenant TENANT (its id or domain, e.g. contoso.com) and "
+    "--client-id ID, or save them once with `sharelift login`; to try sharelift without a "
+    "tenant, start the emulator (`sharelift emulator --data DIR`) and add --emulator DIR"
+)
 
 
 def method_of(args: argparse.Namespace) -> str:
@@ -19,7 +27,16 @@ def method_of(args: argparse.Namespace) -> str:
 
 def connect(args: argparse.Namespace) -> Credential:
     """The credential the connection options describe. A device-code prompt goes to stderr,
-    and only when a person is at the terminal; otherwise such a sign-in fails at once."""
+    and only when a person is at the terminal; otherwise such a sign-in fails at once.
+
+    Mistakes are caught before any sign-in: neither a tenant nor the emulator (the usual
+    forgotten flag) is a UsageError that says how to give either; an emulator that does not
+    answer is an UnavailableError that asks whether it is running."""
+    method = method_of(args)
+    if args.emulator:
+        check_emulator(Path(args.emulator))
+    elif not args.tenant and method in ("device_code", "secret", "certificate"):
+        raise UsageError(_NOWHERE)
     secret = args.client_secret
     if args.secret_file:
         try:
@@ -28,7 +45,7 @@ def connect(args: argparse.Namespace) -> Credential:
             raise OptionError("secret_file", f"{args.secret_file}: {exc.strerror}") from None
     person = sys.stdin.isatty() and sys.stderr.isatty()
     return sign_in(
-        method_of(args),
+        method,
         tenant=args.tenant,
         client_id=args.client_id,
         secret=secret,
@@ -42,3 +59,21 @@ def connect(args: argparse.Namespace) -> Credential:
         on_message=(lambda text: print(text, file=sys.stderr, flush=True)) if person else None,
         cache=token_cache_path(args.profile),
     )
+
+
+def check_emulator(folder: Path) -> None:
+    """The emulator whose data folder is `folder` answers on its port; raises
+    UnavailableError asking whether it runs, UsageError when the folder is no emulator's."""
+    from sharelift.clouds import Cloud
+
+    cloud = Cloud.from_emulator(folder)
+    url = urlsplit(cloud.graph_url)
+    try:
+        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 443), timeout=3):
+            pass
+    except OSError as exc:
+        raise UnavailableError(
+            f"the emulator of {folder} does not answer at {url.scheme}://{url.netloc} "
+            f"({exc.strerror or type(exc).__name__}): is it running? Start it with "
+            f"`sharelift emulator --data {folder}`"
+        ) from None

@@ -106,7 +106,7 @@ def run_demo(folder: Path, console: Console | None = None, *, via: str = "graph"
     from sharelift.cli.scan import render
     from sharelift.credential import Credential
     from sharelift.emulator import Emulator
-    from sharelift.progress import choose_renderer
+    from sharelift.views import choose_renderer
 
     console = console or Console()
     folder = folder.resolve()

@@ -8,17 +8,22 @@ import dataclasses
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
 from sharelift.errors import ConfigError, OptionError, UsageError
+from sharelift.progress import end_line
 
 if TYPE_CHECKING:
     from sharelift.bulk import ReadyCheck
     from sharelift.clouds import Cloud
+    from sharelift.credential import Credential
     from sharelift.graph.client import GraphClient
+    from sharelift.job import MigrateRequest
+    from sharelift.jobs import JobFile
     from sharelift.provision import ProvisionReport
 
 
@@ -40,13 +45,11 @@ def run_job_file(args: argparse.Namespace) -> int:
 
     if args.source or args.target or args.site or args.library:
         raise UsageError("--jobs FILE names sources and targets: give no SOURCE or TARGET")
-    if args.dry_run:
-        raise UsageError(
-            "--dry-run plans one job: give a row's SOURCE and TARGET instead of --jobs"
-        )
-    job_file = load_job_file(args.jobs, SourceMap(args.map_source), strict=args.strict)
+    job_file = load_job_file(args.jobs, SourceMap(args.map_source))
     for error in job_file.errors:
         _error(error)
+    if args.strict and job_file.errors:
+        raise ConfigError(f"{args.jobs}: {len(job_file.errors)} bad row(s), nothing run (--strict)")
     if not job_file.jobs:
         raise ConfigError(f"{args.jobs}: no valid rows to run")
     credential = connect(args)
@@ -54,9 +57,18 @@ def run_job_file(args: argparse.Namespace) -> int:
     template = migrate_request(
         "", TargetSpec("drive", ""), credential, api_options(args, "migrate")
     )
+    if args.dry_run:
+        return preflight(args, job_file, template, credential)
+
+    from sharelift.views import BulkView, bulk_mode
+
+    mode = bulk_mode(args.json, args.quiet)
+    view = BulkView([j.name for j in job_file.jobs], mode) if mode is not None else None
 
     def say(line: str) -> None:
-        if not args.quiet:
+        if view is not None:
+            view.say(line)
+        elif not args.quiet:
             print(line, file=sys.stderr, flush=True)
 
     prepare = None
@@ -80,29 +92,105 @@ def run_job_file(args: argparse.Namespace) -> int:
     first = "finishing the files in flight, then stopping every job"
     digest = hashlib.sha256(str(job_file.path.resolve()).encode()).hexdigest()[:24]
     with RunLock(lock_path(template.state_path, f"jobs-{digest}"), f"job file {args.jobs}"):
-        outcome = asyncio.run(
-            run_until_signalled(
-                lambda stop: run_jobs(
-                    job_file,
-                    template,
-                    credential,
-                    max_parallel=args.max_parallel_jobs,
-                    prepare=prepare,
-                    say=say,
-                    stop=stop,
-                ),
-                say,
-                first,
+        if view is not None:
+            view.start()
+        started = time.monotonic()
+        try:
+            outcome = asyncio.run(
+                run_until_signalled(
+                    lambda stop: run_jobs(
+                        job_file,
+                        template,
+                        credential,
+                        max_parallel=args.max_parallel_jobs,
+                        prepare=prepare,
+                        say=say,
+                        stop=stop,
+                        watch=view,
+                    ),
+                    say,
+                    first,
+                )
             )
-        )
+        finally:
+            if view is not None:
+                view.stop()
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts().items()))
     if args.json:
-        doc = {"event": "summary", "jobs": outcome.counts(), "summary": str(outcome.summary_csv)}
+        doc = {
+            "event": "summary",
+            "jobs": outcome.counts(),
+            "warnings": outcome.warnings,
+            "summary": str(outcome.summary_csv),
+        }
         print(json.dumps(doc, ensure_ascii=False))
     else:
-        print(f"{len(outcome.results)} jobs: {counts}")
+        warned = f"; {outcome.warnings} warnings (settings not applied)" if outcome.warnings else ""
+        print(f"{len(outcome.results)} jobs: {counts}{warned}")
+        for result in outcome.results:
+            for warning in result.warnings:
+                print(f"warning: {result.name}: {warning}")
+        sent = sum(
+            r.outcome.result.bytes_uploaded
+            for r in outcome.results
+            if r.outcome is not None and r.outcome.result is not None
+        )
+        print(end_line(sent, time.monotonic() - started))
         print(f"summary: {outcome.summary_csv}")
     return outcome.exit_code
+
+
+def preflight(
+    args: argparse.Namespace, job_file: JobFile, template: MigrateRequest, credential: Credential
+) -> int:
+    """`--jobs FILE --dry-run`: every row checked, nothing written; a table (or JSON lines).
+    Exit 0 when every row is ready, 1 otherwise."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    from sharelift.preflight import preflight_jobs
+    from sharelift.progress import human_bytes
+
+    checks = asyncio.run(preflight_jobs(job_file, template, credential))
+    ready = sum(c.ready for c in checks)
+    warnings = sum(len(c.warnings) for c in checks)
+    if args.json:
+        for check in checks:
+            print(json.dumps(check.to_dict(), ensure_ascii=False))
+        doc = {"event": "summary", "rows": len(checks), "ready": ready, "warnings": warnings}
+        print(json.dumps(doc, ensure_ascii=False))
+    else:
+        table = Table(title=f"pre-flight of {escape(str(args.jobs))} (nothing written)")
+        for column in ("row", "status", "files", "size", "renamed", "skipped", "blocked"):
+            table.add_column(column, justify="left" if column in ("row", "status") else "right")
+        for c in checks:
+            style = "green" if c.ready else "red"
+            table.add_row(
+                c.job.rsplit("#", 1)[1],
+                f"[{style}]{c.status}",
+                f"{c.files:,}",
+                human_bytes(c.bytes),
+                f"{c.renamed:,}",
+                f"{c.skipped:,}",
+                f"{c.blocked:,}",
+            )
+        console = Console()
+        console.print(table)
+        for c in checks:
+            row = c.job.rsplit("#", 1)[1]
+            said = f"-> {c.destination}" if c.ready else f"not ready: {c.message}"
+            console.print(f"row {row} {escape(said)}", highlight=False, soft_wrap=True)
+            for warning in c.warnings:
+                console.print(f"row {row} warning: {escape(warning)}", highlight=False)
+        console.print(
+            f"{ready} of {len(checks)} rows ready"
+            + (f"; {warnings} warnings (settings not applied)" if warnings else ""),
+            highlight=False,
+        )
+    return 0 if ready == len(checks) else 1
 
 
 def sharepoint_tenant(args: argparse.Namespace, cloud: Cloud, hosts: Sequence[str]) -> str:
@@ -152,6 +240,7 @@ def run_provision(args: argparse.Namespace) -> int:
         read_upns,
         upns_for_personal_sites,
     )
+    from sharelift.views import ProvisionView
 
     upns = list(args.upns)
     if args.users:
@@ -193,10 +282,16 @@ def run_provision(args: argparse.Namespace) -> int:
                 timeout=0.0 if args.no_wait else args.provision_timeout,
                 poll_interval=args.poll_interval,
             )
+            view = None
+            if not args.json:
+                view = ProvisionView(provisioner.progress, rich=sys.stderr.isatty())
+                view.start()
             try:
                 async with admin_client(cloud, credential, name) as admin:
                     return await provisioner.run([*upns, *found.values()], admin)
             finally:
+                if view is not None:
+                    view.stop()
                 await provisioner.aclose()
 
     report = asyncio.run(run())

@@ -5,13 +5,21 @@ display, Ctrl-C handling and the exit code; `--jobs FILE` is handed to sharelift
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
 from sharelift.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, OptionError, UsageError
-from sharelift.progress import MessageEvent, Snapshot, SnapshotEvent, Tally
+from sharelift.progress import (
+    MessageEvent,
+    PlanEvent,
+    Snapshot,
+    SnapshotEvent,
+    Tally,
+    end_line,
+)
 
 if TYPE_CHECKING:
     import asyncio
@@ -49,13 +57,20 @@ def exit_code(result: MigrationResult) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sharelift.cli.dashboard import beside_run, state_path
+
+    with beside_run(args.dashboard, state_path(args)):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from sharelift.api import migrate_async
     from sharelift.cli.connect import connect
     from sharelift.cli.signals import run_until_signalled
-    from sharelift.progress import choose_renderer
     from sharelift.target import parse_target
+    from sharelift.views import choose_renderer
 
     if args.broker:
         from sharelift.cli.cluster import run_migrate
@@ -88,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         parse_target(args.target)  # a malformed TARGET is refused before anyone signs in
     credential = connect(args)
     renderer = choose_renderer(args.json, args.quiet or args.dry_run)
-    display = Display(renderer)
+    display = Display(renderer, json_lines=args.json)
     # Quiet runs subscribe nothing: the engine then builds no event per file.
     subscribers = [display.receive] if renderer is not None or args.dry_run else []
 
@@ -123,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
             f"target, {result.unchanged} unchanged, {result.skipped} skipped, "
             f"{result.failed} failed" + (f", {result.deleted} deleted" if result.deleted else "")
         )
+        print(end_line(result.bytes_uploaded, float(result.summary.get("duration_seconds", 0.0))))
         print(f"target:  {result.target}")
         if result.reports is not None:
             print(f"reports: {result.reports}")
@@ -142,16 +158,25 @@ class _Mirror(Tally):
 
 class Display:
     """Progress events of the library shown by a renderer (None: only messages, on stderr).
-    The renderer starts with the first event, so a run that never starts shows nothing."""
+    The renderer starts with the first event, so a run that never starts shows nothing. With
+    `json_lines`, a dry run's plan is a JSON object per item on stdout (and its text lines are
+    not shown)."""
 
-    def __init__(self, renderer: Renderer | None) -> None:
+    def __init__(self, renderer: Renderer | None, *, json_lines: bool = False) -> None:
         self._renderer = renderer
+        self._json = json_lines
         self._mirror = _Mirror()
         self._started = False
 
     def receive(self, event: ProgressEvent) -> None:
+        if isinstance(event, PlanEvent):
+            if self._json:
+                doc = {"event": "plan", **dataclasses.asdict(event)}
+                print(json.dumps(doc, ensure_ascii=False), flush=True)
+            return
         if isinstance(event, MessageEvent):
-            say(event.text)
+            if not self._json:
+                say(event.text)
             return
         if self._renderer is None:
             return

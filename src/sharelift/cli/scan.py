@@ -19,19 +19,33 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     p = sub.add_parser(
         "scan",
-        help="check a source tree against OneDrive/SharePoint rules (no network)",
-        description="Walk SOURCE read-only and report what will not migrate as it is, and why.",
+        help="check a source tree against OneDrive/SharePoint rules",
+        description="Walk SOURCE read-only and report what will not migrate as it is, and why. "
+        "No network is used, unless TARGET is to be resolved through Graph (a connection "
+        "option such as --emulator or --tenant is given, or TARGET is drive:ID).",
     )
     p.add_argument("source", metavar="SOURCE", help="folder to scan")
     p.add_argument(
         "target",
         metavar="TARGET",
         nargs="?",
-        help="target library or folder URL, onedrive:UPN or /server/relative/path; "
-        "its path counts toward the 400-character limit",
+        help="target library or folder URL, onedrive:UPN[/folder], /server/relative/path, or "
+        "(with --emulator or --tenant, resolved through Graph) any TARGET migrate takes; its "
+        "path counts toward the 400-character limit",
     )
     add_options(p, "scan")
     p.set_defaults(run=run)
+
+
+def needs_connection(args: argparse.Namespace) -> bool:
+    """Whether TARGET is resolved through Graph: a connection flag (or its variable) was
+    given, or TARGET is a drive id, which only Graph can turn into a path."""
+    if not args.target:
+        return False
+    settings = args.settings
+    given = any(settings[k].origin in ("flag", "environment") for k in ("emulator", "tenant"))
+    drive = args.target.strip().lower().startswith(("drive:", "b!"))
+    return given or drive
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
 
     from sharelift.api import scan
 
-    result = scan(args.source, args.target, **api_options(args, "scan"))
+    credential = None
+    if needs_connection(args):
+        from sharelift.cli.connect import connect
+
+        credential = connect(args)
+    result = scan(args.source, args.target, credential=credential, **api_options(args, "scan"))
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sharelift.cli.options import Parser, add_options
 from sharelift.errors import OptionError, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -40,7 +43,6 @@ def _state(args: argparse.Namespace) -> str:
 
 def run_status(args: argparse.Namespace) -> int:
     from rich.console import Console
-    from rich.table import Table
 
     from sharelift.state import open_state
     from sharelift.status import cluster_status, job_status
@@ -65,27 +67,48 @@ def run_status(args: argparse.Namespace) -> int:
     if not report and not cluster["runs"]:
         console.print(f"no jobs in {shown}")
         return 0
-    table = Table(title=f"sharelift jobs ({shown})")
-    for column in ("job", "source", "target", "round", "status", "files", "bytes", "failed"):
-        table.add_column(column, overflow="fold")
-    for job in report:
-        last = job["last_round"] or {}
-        table.add_row(
-            str(job["id"]),
-            job["source"],
-            job["target"],
-            str(last.get("number", "-")),
-            str(last.get("status", "never run")),
-            f"{last.get('files_done', 0)}/{last.get('files_total', 0)}",
-            f"{last.get('bytes_done', 0):,}",
-            str(job["items"].get("failed", 0)),
-        )
-    console.print(table)
+    render_status(console, shown, report)
     _print_cluster(console, cluster)
     return 0
 
 
-def _print_cluster(console: Any, cluster: dict[str, Any]) -> None:
+def render_status(console: Console, shown: str | Path, report: list[dict[str, Any]]) -> None:
+    """Each job as a line of figures, then where from and where to, each on its own line, so
+    that it reads at 80 columns however long the paths are. `shown` names the state store
+    (a URL without its password)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from sharelift.progress import human_bytes
+
+    console.print(Text(f"sharelift jobs in {shown}", style="bold"), soft_wrap=True)
+    for job in report:
+        last = job["last_round"] or {}
+        figures = Table.grid(padding=(0, 2))
+        status = str(last.get("status", "never run"))
+        style = "green" if status == "completed" else "yellow" if status == "running" else "red"
+        failed = int(job["items"].get("failed", 0))
+        figures.add_row(
+            Text(f"job {job['id']}", style="bold"),
+            f"round {last.get('number', '-')}",
+            Text(status, style=style if last else ""),
+            f"{last.get('files_done', 0):,}/{last.get('files_total', 0):,} files",
+            human_bytes(int(last.get("bytes_done", 0))),
+            Text(f"{failed:,} failed", style="red" if failed else ""),
+        )
+        console.print()
+        console.print(figures)
+        name = f" ({job['name']})" if job["name"] else ""
+        # Folded at the width, not wrapped at a space: a label stays with its long path, and
+        # the path's continuation lines line up under its start.
+        for label, where in (("from", f"{job['source']}{name}"), ("to  ", job["target"])):
+            room = max(console.width - 7, 20)
+            for n, start in enumerate(range(0, max(len(where), 1), room)):
+                head = f"  {label} " if n == 0 else " " * 7
+                console.print(Text(head + where[start : start + room]), highlight=False)
+
+
+def _print_cluster(console: Console, cluster: dict[str, Any]) -> None:
     """A cluster's runs and workers, when there are any."""
     from rich.table import Table
 

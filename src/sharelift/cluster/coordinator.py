@@ -142,22 +142,36 @@ class Progress(Tally):
             f"{by_status[UnitStatus.RUNNING]} units running, {by_status[UnitStatus.QUEUED]} "
             f"queued, {by_status[UnitStatus.DONE]} done; {workers} workers"
         )
+        files_total = sum(u.files_total for u in counted)
+        bytes_total = sum(u.bytes_total for u in counted)
+        files_settled = sum(u.files_done + u.files_skipped + u.files_failed for u in counted)
+        # The units' walks count the tree as they go: complete once every unit has ended.
+        complete = bool(units) and all(u.finished for u in units)
+        pace = (done - b0) / (now - t0) if now > t0 else 0.0
+        left = max(bytes_total - done, 0)
+        eta = 0.0 if complete else left / pace if pace > 0 and left else None
         return Snapshot(
             phase=phase,
-            files_total=sum(u.files_total for u in counted),
-            bytes_total=sum(u.bytes_total for u in counted),
+            files_total=files_total,
+            bytes_total=bytes_total,
             files_done=sum(u.files_done for u in counted),
             bytes_done=done,
             files_skipped=sum(u.files_skipped for u in counted),
             files_failed=sum(u.files_failed for u in counted),
             folders_done=0,
-            walk_complete=bool(units) and all(u.finished for u in units),
+            walk_complete=complete,
             elapsed=now - self.started,
-            rate_bps=max(0.0, (done - b0) / (now - t0)) if now > t0 else 0.0,
+            rate_bps=max(0.0, pace),
             throttled_for=0.0,
             concurrency=workers,
             retries=0,
             throttle_events=0,
+            files_counted=max(files_total, files_settled),
+            bytes_counted=max(bytes_total, done),
+            count_complete=complete,
+            files_settled=files_settled,
+            bytes_settled=done,
+            eta=eta,
         )
 
 

@@ -225,7 +225,8 @@ class SessionSender:
         if session_url is None:
             session_url = await self._open_session(upload, new, st)
         counted = offset  # bytes this attempt counted as sent (the resumed ones included)
-        tally.sent(offset)
+        path = upload.plan.item.relpath
+        tally.resumed(path, offset)
         chunk = self.context.config.chunk_size
         restarted = False
         reader = ReadAhead(fd, buffers)
@@ -251,14 +252,14 @@ class SessionSender:
                         digest = hasher.b64digest()
                         made = await self._find_made(new, digest)
                         if made is not None:
-                            tally.sent(length)
+                            tally.sent(length, path)
                             store.drop_upload_session(upload.row)
                             return made, digest
                     # The session expired or vanished: start over once, from byte 0.
                     if restarted:
                         raise
                     restarted = True
-                    tally.sent(-counted)
+                    tally.sent(-counted, path)
                     counted = 0
                     store.drop_upload_session(upload.row)
                     hasher = QuickXorHash()
@@ -267,7 +268,7 @@ class SessionSender:
                     continue
                 offset += length
                 counted += length
-                tally.sent(length)
+                tally.sent(length, path)
                 if result.item is not None:
                     store.drop_upload_session(upload.row)
                     return result.item, hasher.b64digest()
@@ -276,7 +277,7 @@ class SessionSender:
                 if self.context.stopping.is_set():
                     return None, ""  # keep the session: the next run resumes it
         except BaseException as exc:
-            tally.sent(-counted)
+            tally.sent(-counted, path)
             if not resumable(exc):
                 # Abandoned: do not leave the session behind (invariant 4).
                 with contextlib.suppress(GraphError):

@@ -104,6 +104,7 @@ class Outcomes:
     def started(self, work: Settled) -> None:
         """An attempt at the target begins."""
         self.store.mark_started(work.row, self.round_id)
+        self.tally.begun(work.plan.item.relpath, work.plan.item.size)
 
     # --- files ---------------------------------------------------------------------------------
 
@@ -146,7 +147,7 @@ class Outcomes:
             note_code=plan.code,
             note=plan.message,
         )
-        self.tally.sent(size)
+        self.tally.sent(size, plan.item.relpath)
         self.tally.finished(plan.item.relpath, Outcome.ADOPTED, size, "already at target")
         log.debug("already at the target: %s (%d bytes)", plan.item.relpath, size)
 
@@ -185,7 +186,9 @@ class Outcomes:
         self.store.record_outcome(
             row, round_id=self.round_id, status=_STATUS[outcome], code=code, message=message
         )
-        self.tally.finished(plan.item.relpath, outcome, 0, code, folder=plan.item.is_dir)
+        self.tally.finished(
+            plan.item.relpath, outcome, 0, code, folder=plan.item.is_dir, item_size=plan.item.size
+        )
         _log_outcome(outcome, plan.item.relpath, code, message)
 
     def orphaned(self, item: WalkItem) -> None:
@@ -204,7 +207,9 @@ class Outcomes:
         self.store.record_outcome(
             row, round_id=self.round_id, status=ItemStatus.FAILED, code=code, message=message
         )
-        self.tally.finished(item.relpath, Outcome.FAILED, 0, code, folder=item.is_dir)
+        self.tally.finished(
+            item.relpath, Outcome.FAILED, 0, code, folder=item.is_dir, item_size=item.size
+        )
         _log_outcome(Outcome.FAILED, item.relpath, code, message)
 
     def folder_unreadable(self, path: bytes, code: str, message: str) -> None:

@@ -5,6 +5,7 @@
       --verify-target: reconcile the state with the target's delta      reconcile.py
       make sure the job's target folder exists
       walk thread ──listings──► Dispatcher.plan, up to `folder_tasks`    dispatch.py
+      (a second walk thread counts files and bytes ahead, for a display)
                                  ├─► FolderCreator: folders, 20 to a $batch    folders.py
                                  └─► the mover: files                          mover.py,
                                        (Graph by default: upload sessions)     graph_upload.py
@@ -37,6 +38,7 @@ import asyncio
 import functools
 import logging
 import os
+import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 
@@ -236,7 +238,8 @@ class Engine:
         if self._part is not None:  # a part's counters are its unit's, saved by its owner
             return
         t = self.tally
-        throttled = self.drive.client.pacer.state().throttled
+        pacer = self.drive.client.pacer.state()
+        throttled, waited = pacer.throttled, pacer.throttle_wait
         self.store.update_round(
             round_id,
             files_total=t.files_total,
@@ -246,6 +249,7 @@ class Engine:
             files_skipped=t.files_skipped,
             files_failed=t.files_failed,
             throttled=throttled,
+            throttle_wait=waited,
         )
         self.store.add_round_sample(
             round_id,
@@ -256,6 +260,7 @@ class Engine:
                 files_skipped=t.files_skipped,
                 files_failed=t.files_failed,
                 throttled=throttled,
+                throttle_wait=waited,
             ),
         )
 
@@ -314,6 +319,13 @@ class Engine:
             start=part.parts if part else (),
             prune=carver.prune if carver else None,
         )
+        halt_count = threading.Event()
+        counting = None
+        # Shown: count the totals ahead (a part's totals are its unit's, counted as it walks).
+        if part is None and (self.tally.listening or self.tally.watched):
+            counting = asyncio.create_task(
+                asyncio.to_thread(count_ahead, self.source, self.options, self.tally, halt_count)
+            )
         slots = asyncio.Semaphore(self.config.folder_tasks)
         tasks: set[asyncio.Task[None]] = set()
         carving: list[asyncio.Task[None]] = []
@@ -351,9 +363,12 @@ class Engine:
             self._stop_now = True
             raise
         finally:
+            halt_count.set()
             await self._wind_down(mover, folders, creator, [progress, *tasks, *carving])
             if isinstance(listings, Generator):
                 listings.close()
+            if counting is not None:
+                await asyncio.wait([counting])
         if self._stop_now:
             raise asyncio.CancelledError
         return walk_ok and not context.outcomes.failed_folders
@@ -406,3 +421,25 @@ def _finished(
 ) -> None:
     tasks.discard(task)
     slots.release()
+
+
+def count_ahead(source: str, options: ScanOptions, tally: Tally, halt: threading.Event) -> None:
+    """Count SOURCE's files and bytes into `tally` (`counted_files`, `counted_bytes`, then
+    `count_complete`), as the round's walk will list them: every child that is not a folder
+    is one file the round settles. Runs on its own thread ahead of the planning walk, streams
+    as it does (bounded memory) and stops when `halt` is set; a failure only ends the count."""
+    listings = walk_listings(source, options)
+    try:
+        for listing in listings:
+            if halt.is_set():
+                return
+            for child in listing.children:
+                if not child.is_dir:
+                    tally.counted_files += 1
+                    tally.counted_bytes += child.size
+        tally.count_complete = True
+    except Exception:  # the round's own walk reports what is wrong with the source
+        log.debug("counting ahead stopped", exc_info=True)
+    finally:
+        if isinstance(listings, Generator):
+            listings.close()

@@ -57,7 +57,9 @@ class PacerState:
     """A snapshot for progress displays.
 
     `throttled_for` is how many seconds the current throttle window has left (0 when none is
-    open); `throttled` counts 429/503 responses seen and `retries` the retries taken.
+    open); `throttled` counts 429/503 responses seen and `retries` the retries taken;
+    `throttle_wait` is how many seconds throttle windows have held the tenant's requests in
+    all (Retry-After, or an exhausted budget's reset), the open window's whole length included.
     """
 
     concurrency: int
@@ -66,6 +68,7 @@ class PacerState:
     throttled: int
     retries: int
     budget_low: bool
+    throttle_wait: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +187,7 @@ class Pacer:
         self._next_start = 0.0
         self._units_started = 0.0
         self._throttled = 0
+        self._throttle_wait = 0.0
         self._retries = 0
         self._share = 1.0
 
@@ -208,6 +212,7 @@ class Pacer:
             throttled=self._throttled,
             retries=self._retries,
             budget_low=self._spacing > 0 and now < self._spacing_until,
+            throttle_wait=self._throttle_wait,
         )
 
     # -- a tenant shared with other processes --------------------------------------------
@@ -368,6 +373,8 @@ class Pacer:
             self._spacing = 0.0
 
     def _open_window(self, until: float) -> None:
+        # Only the time a window adds counts: windows opened while one is open overlap.
+        self._throttle_wait += max(0.0, until - max(self._throttled_until, self._clock()))
         self._throttled_until = max(self._throttled_until, until)
 
     # -- retries ---------------------------------------------------------------------------

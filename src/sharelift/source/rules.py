@@ -3,7 +3,8 @@
 The rules follow Microsoft's support article "Restrictions and limitations in OneDrive and
 SharePoint" (https://support.microsoft.com/office/64883a5d-228e-48f5-b3d2-eb39e07630fa):
 
-- invalid characters ``" * : < > ? / \\ |`` and leading or trailing spaces;
+- invalid characters ``" * : < > ? / \\ |`` and leading or trailing spaces (a rename
+  replaces the characters and removes the spaces, so an extension never changes);
 - blocked names ``.lock``, ``CON``, ``PRN``, ``AUX``, ``NUL``, ``COM0``-``COM9``,
   ``LPT0``-``LPT9``, ``desktop.ini`` (whole name, any case), ``_vti_`` anywhere in a name, a
   name starting with ``~$``, and ``forms`` as a folder at the root of a library;
@@ -254,11 +255,13 @@ def fix_name(name: str, policy: RenamePolicy, *, is_dir: bool, at_library_root: 
     rep = policy.char
     out = _BAD_CHARACTER.sub(_fullwidth_of if full else (lambda _: rep), name)
     if out.startswith(" ") or out.endswith(" "):
-        space = _FULLWIDTH_SPACE if full else rep
-        core = out.strip(" ")
-        lead = len(out) - len(out.lstrip(" "))
-        trail = len(out) - len(out.rstrip(" ")) if core else 0
-        out = space * lead + core + space * trail
+        # Removed, not replaced, as Windows and the OneDrive sync client save such names
+        # (https://support.microsoft.com/office/64883a5d-228e-48f5-b3d2-eb39e07630fa lists
+        # the spaces; SPMT's "Replace invalid filename characters" covers only the characters
+        # " * : < > ? / \ |): replacing a trailing space would change the extension
+        # ("budget*.xlsx " must become "budget_.xlsx", not "budget_.xlsx_"). A name of
+        # spaces only keeps one replacement character.
+        out = out.strip(" ") or (_FULLWIDTH_SPACE if full else rep)
     if out.startswith("~$"):
         out = (_FULLWIDTH_TILDE if full else rep) + out[1:]
     if _VTI.search(out):
@@ -473,7 +476,8 @@ class TargetPrefix:
 
     @classmethod
     def parse(cls, target: str) -> TargetPrefix:
-        """From a SharePoint / OneDrive URL, ``onedrive:UPN`` or a server-relative path.
+        """From a SharePoint / OneDrive URL, ``onedrive:UPN[/folder]`` or a server-relative path
+        (no network: `sharelift.scan` with a credential resolves any TARGET through Graph).
 
         Under ``/sites/``, ``/teams/``, ``/personal/`` and ``/portals/`` the site takes two
         segments and the library the next one; on a tenant's root site the library is the
@@ -481,11 +485,15 @@ class TargetPrefix:
         """
         text = target.strip()
         if text.lower().startswith("onedrive:"):
-            upn = text.split(":", 1)[1].strip()
+            # onedrive:UPN[/folder]: the OneDrive's path as its URL has it (Documents is the
+            # library's URL name, whatever its display name), then the folder.
+            upn, _, folder = text.split(":", 1)[1].strip().lstrip("/").partition("/")
             if "@" not in upn:
                 raise UsageError(f"TARGET: {target!r} needs a user principal name after onedrive:")
             account = re.sub(r"[.@]", "_", upn.lower())
-            return cls(f"/personal/{account}/Documents", at_library_root=True)
+            below = "/".join(p for p in folder.split("/") if p)
+            path = f"/personal/{account}/Documents" + (f"/{below}" if below else "")
+            return cls(path, at_library_root=not below)
         if text.lower().startswith(("https://", "http://")):
             path = urlsplit(text).path
         elif text.startswith("/"):

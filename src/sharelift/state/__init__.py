@@ -11,7 +11,8 @@
     unit_rows.py   units of work and workers (leases, heartbeats), for both backends
     schema.py      the schema, as named migrations applied in order, for both backends
                    (item_history and round_totals keep what each round did; round_samples
-                   its throughput; migration_packages the Migration API's packages; units
+                   its throughput; migration_packages the Migration API's packages;
+                   0007_dashboard throttle waits, report folders, samples by time; units
                    and workers a cluster's leases and heartbeats)
 
 Callers open a store with `open_state` and use it through `StateStore` only.

@@ -124,10 +124,10 @@ class StateStore(Protocol):
         is closed as `interrupted` first, its counts kept as `finish_round` keeps them.
         Committed before returning."""
 
-    def update_round(self, round_id: int, **counters: int) -> None:
+    def update_round(self, round_id: int, **counters: float) -> None:
         """Refresh a running round's heartbeat and progress counters (any of files_total,
-        bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled; another
-        name raises ValueError)."""
+        bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled, and
+        throttle_wait in seconds; another name raises ValueError)."""
 
     def finish_round(self, round_id: int, status: RoundStatus) -> None:
         """Close a round as completed, failed or interrupted (`running` raises ValueError),
@@ -141,6 +141,19 @@ class StateStore(Protocol):
 
     def round_samples(self, round_id: int) -> Iterator[RoundSample]:
         """A round's samples, oldest first, streamed."""
+
+    def samples_since(self, after: str) -> Iterator[tuple[int, RoundSample]]:
+        """(round id, sample) for the samples of every round taken at an instant later than
+        `after` (ISO UTC; "" for all), oldest first, streamed. A dashboard asks for what is
+        new since its last look: only those rows are read, not every round's."""
+
+    def set_round_reports(self, round_id: int, folder: str) -> None:
+        """Remember the folder the round's reports are written to (absolute), before they
+        are written. Committed before returning."""
+
+    def latest_rounds(self) -> list[RoundRecord]:
+        """The last round of every job that has one, by job id: one small query, whatever
+        the number of items (a dashboard asks every few seconds)."""
 
     def round(self, round_id: int) -> RoundRecord | None: ...
 
@@ -175,6 +188,10 @@ class StateStore(Protocol):
         """The job's items as they stand now, counted by kind, status and code, with an
         example of each group: what is at the target and what is not, and why. Without
         reading every item into the caller."""
+
+    def noted_items(self, job_id: int, status: ItemStatus) -> Iterator[ItemRecord]:
+        """The job's items of one status that carry a code (for `done`: a note, such as the
+        rule a rename fixed), in path order, streamed."""
 
     def count_items(self, job_id: int) -> dict[str, int]:
         """How many of the job's items are in each status (statuses with none are absent)."""

@@ -46,8 +46,15 @@ _JOB_COLUMNS = "id, key, source, target, drive_id, folder_id, folder_path, creat
 _ROUND_COLUMNS = (
     "id, job_id, number, status, started_at, ended_at, heartbeat_at, pid, host, "
     "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled, "
-    "log_path"
+    "log_path, throttle_wait, report_dir"
 )
+_SAMPLE_COLUMNS = (
+    "at, files_done, bytes_done, files_skipped, files_failed, throttled, throttle_wait"
+)
+_SAMPLE_PAGE = 1000
+"""Samples per query of `samples_since`."""
+_LAST_ID = 2**63 - 1
+"""The largest row id (BIGINT)."""
 _ROUND_STATUS = {s.value: s for s in RoundStatus}
 _FINAL_ROUND_STATUSES = frozenset(RoundStatus) - {RoundStatus.RUNNING}
 _PROGRESS_FIELDS = frozenset(
@@ -59,6 +66,7 @@ _PROGRESS_FIELDS = frozenset(
         "files_skipped",
         "files_failed",
         "throttled",
+        "throttle_wait",
     }
 )
 
@@ -185,7 +193,7 @@ class PostgresStateStore(PgItemRows, PackageRows, UnitRows):
         assert rnd is not None
         return rnd
 
-    def update_round(self, round_id: int, **counters: int) -> None:
+    def update_round(self, round_id: int, **counters: float) -> None:
         unknown = set(counters) - _PROGRESS_FIELDS
         if unknown:
             raise ValueError(f"unknown round counters: {sorted(unknown)}")
@@ -211,10 +219,11 @@ class PostgresStateStore(PgItemRows, PackageRows, UnitRows):
     def add_round_sample(self, round_id: int, sample: RoundSample) -> None:
         self._write(
             "INSERT INTO round_samples (round_id, at, files_done, bytes_done, files_skipped, "
-            "files_failed, throttled) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "files_failed, throttled, throttle_wait) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (round_id, at) DO UPDATE SET files_done = excluded.files_done, "
             "bytes_done = excluded.bytes_done, files_skipped = excluded.files_skipped, "
-            "files_failed = excluded.files_failed, throttled = excluded.throttled",
+            "files_failed = excluded.files_failed, throttled = excluded.throttled, "
+            "throttle_wait = excluded.throttle_wait",
             (
                 round_id,
                 sample.at,
@@ -223,16 +232,43 @@ class PostgresStateStore(PgItemRows, PackageRows, UnitRows):
                 sample.files_skipped,
                 sample.files_failed,
                 sample.throttled,
+                sample.throttle_wait,
             ),
         )
 
     def round_samples(self, round_id: int) -> Iterator[RoundSample]:
         rows = self._read(
-            "SELECT at, files_done, bytes_done, files_skipped, files_failed, throttled "
-            "FROM round_samples WHERE round_id = ? ORDER BY at",
+            f"SELECT {_SAMPLE_COLUMNS} FROM round_samples WHERE round_id = ? ORDER BY at",  # noqa: S608
             (round_id,),
         )
         return (RoundSample(*row) for row in rows)
+
+    def samples_since(self, after: str) -> Iterator[tuple[int, RoundSample]]:
+        """Samples of every round written at an instant later than `after`, oldest first, a
+        page at a time (through the index on the instant; ties between rounds by round id)."""
+        last: tuple[str, int] = (after, _LAST_ID)  # after every round's samples at `after`
+        while True:
+            page = self._read(
+                f"SELECT round_id, {_SAMPLE_COLUMNS} FROM round_samples "  # noqa: S608
+                "WHERE at >= ? AND (at, round_id) > (?, ?) ORDER BY at, round_id LIMIT ?",
+                (last[0], *last, _SAMPLE_PAGE),
+            )
+            for row in page:
+                yield int(row[0]), RoundSample(*row[1:])
+            if len(page) < _SAMPLE_PAGE:
+                return
+            last = (page[-1][1], int(page[-1][0]))
+
+    def set_round_reports(self, round_id: int, folder: str) -> None:
+        self._write("UPDATE rounds SET report_dir = ? WHERE id = ?", (folder, round_id))
+        self.flush()
+
+    def latest_rounds(self) -> list[RoundRecord]:
+        rows = self._read(
+            f"SELECT DISTINCT ON (job_id) {_ROUND_COLUMNS} FROM rounds "  # noqa: S608
+            "ORDER BY job_id, number DESC"
+        )
+        return [_round(r) for r in rows]
 
     def round(self, round_id: int) -> RoundRecord | None:
         rows = self._read(f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE id = ?", (round_id,))  # noqa: S608

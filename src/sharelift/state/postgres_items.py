@@ -82,6 +82,9 @@ class PgItemRows(PgGroupedWrites):
             return self._paged(job_id, "TRUE", ())
         return self._paged(job_id, "status = ?", (str(status),))
 
+    def noted_items(self, job_id: int, status: ItemStatus) -> Iterator[ItemRecord]:
+        return self._paged(job_id, "status = ? AND coalesce(error_code, '') != ''", (str(status),))
+
     def round_items(self, job_id: int, round_id: int) -> Iterator[ItemRecord]:
         """As the round left them: the items whose round_id is its id, and those a later round
         changed since (kept in `item_history` by the trigger), a page at a time by path."""

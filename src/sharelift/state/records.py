@@ -94,6 +94,10 @@ class RoundRecord:
     throttled: int
     log_path: str = ""
     """The log file the round wrote (`--log-file`), absolute; "" for none."""
+    throttle_wait: float = 0.0
+    """Seconds the tenant's throttle windows (Retry-After) held every request, so far."""
+    report_dir: str = ""
+    """The folder the round's reports were written to (`set_round_reports`); "" for none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +115,8 @@ class RoundSample:
     files_failed: int
     throttled: int
     """Throttling signals received so far (429/503 with or without Retry-After)."""
+    throttle_wait: float = 0.0
+    """Seconds the tenant's throttle windows (Retry-After) held every request, so far."""
 
 
 class ItemRecord(NamedTuple):

@@ -320,7 +320,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0007_cluster",
+        "0007_dashboard",
+        """
+        -- Throttling as time: the seconds the tenant's throttle windows (Retry-After) held
+        -- every request, beside the count of 429/503 answers already kept.
+        ALTER TABLE rounds ADD COLUMN throttle_wait $REAL NOT NULL DEFAULT 0;
+        ALTER TABLE round_samples ADD COLUMN throttle_wait $REAL NOT NULL DEFAULT 0;
+        -- Where a round's reports were written (a dashboard links to them; "" for none yet).
+        ALTER TABLE rounds ADD COLUMN report_dir TEXT NOT NULL DEFAULT '';
+        -- A dashboard reads only the samples written since its last look, across rounds.
+        CREATE INDEX round_samples_by_time ON round_samples (at);
+        """,
+    ),
+    (
+        "0009_cluster",
         """
         -- Units of work spread over worker machines (sharelift.cluster), each with one live
         -- owner: a lease with a heartbeat, measured on the store's clock (epoch seconds).

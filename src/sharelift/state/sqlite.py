@@ -45,7 +45,10 @@ from sharelift.state.unit_rows import UnitRows
 _ROUND_COLUMNS = (
     f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
     "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled, "
-    "log_path"
+    "log_path, throttle_wait, report_dir"
+)
+_SAMPLE_COLUMNS = (
+    "at, files_done, bytes_done, files_skipped, files_failed, throttled, throttle_wait"
 )
 _FINAL_ROUND_STATUSES = frozenset(RoundStatus) - {RoundStatus.RUNNING}
 _PROGRESS_FIELDS = frozenset(
@@ -57,6 +60,7 @@ _PROGRESS_FIELDS = frozenset(
         "files_skipped",
         "files_failed",
         "throttled",
+        "throttle_wait",
     }
 )
 
@@ -212,7 +216,7 @@ class SqliteStateStore(ItemRows, PackageRows, UnitRows):
         assert rnd is not None
         return rnd
 
-    def update_round(self, round_id: int, **counters: int) -> None:
+    def update_round(self, round_id: int, **counters: float) -> None:
         """Refresh a running round's progress counters and heartbeat."""
         unknown = set(counters) - _PROGRESS_FIELDS
         if unknown:
@@ -242,7 +246,8 @@ class SqliteStateStore(ItemRows, PackageRows, UnitRows):
         """Keep a running round's counters at one instant (grouped with the other writes)."""
         self._write(
             "INSERT OR REPLACE INTO round_samples (round_id, at, files_done, bytes_done, "
-            "files_skipped, files_failed, throttled) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "files_skipped, files_failed, throttled, throttle_wait) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 round_id,
                 sample.at,
@@ -251,16 +256,31 @@ class SqliteStateStore(ItemRows, PackageRows, UnitRows):
                 sample.files_skipped,
                 sample.files_failed,
                 sample.throttled,
+                sample.throttle_wait,
             ),
         )
 
     def round_samples(self, round_id: int) -> Iterator[RoundSample]:
         cur = self._conn.execute(
-            "SELECT at, files_done, bytes_done, files_skipped, files_failed, throttled "
-            "FROM round_samples WHERE round_id = ? ORDER BY at",
+            f"SELECT {_SAMPLE_COLUMNS} FROM round_samples WHERE round_id = ? ORDER BY at",  # noqa: S608
             (round_id,),
         )
         return (RoundSample(*row) for row in cur)
+
+    def samples_since(self, after: str) -> Iterator[tuple[int, RoundSample]]:
+        """Samples of every round written at an instant later than `after`, oldest first
+        (through the index on the instant: only the new rows are read)."""
+        cur = self._conn.execute(
+            f"SELECT round_id, {_SAMPLE_COLUMNS} FROM round_samples "  # noqa: S608
+            "WHERE at > ? ORDER BY at",
+            (after,),
+        )
+        return ((row[0], RoundSample(*row[1:])) for row in cur)
+
+    def set_round_reports(self, round_id: int, folder: str) -> None:
+        """Remember where the round's reports are written."""
+        self._write("UPDATE rounds SET report_dir = ? WHERE id = ?", (folder, round_id))
+        self.flush()
 
     def round(self, round_id: int) -> RoundRecord | None:
         row = self._conn.execute(
@@ -268,6 +288,15 @@ class SqliteStateStore(ItemRows, PackageRows, UnitRows):
             (round_id,),
         ).fetchone()
         return RoundRecord(*row) if row else None
+
+    def latest_rounds(self) -> list[RoundRecord]:
+        """The last round of every job that has one, by job: one query through the
+        (job_id, number) index."""
+        rows = self._conn.execute(
+            f"SELECT {_ROUND_COLUMNS} FROM rounds r WHERE number = "  # noqa: S608
+            "(SELECT max(number) FROM rounds WHERE job_id = r.job_id) ORDER BY job_id"
+        ).fetchall()
+        return [RoundRecord(*r) for r in rows]
 
     def rounds(self, job_id: int | None = None) -> list[RoundRecord]:
         if job_id is None:

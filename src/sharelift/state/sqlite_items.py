@@ -102,6 +102,12 @@ class ItemRows(GroupedWrites):
         )
         return map(ItemRecord._make, cur)
 
+    def noted_items(self, job_id: int, status: ItemStatus) -> Iterator[ItemRecord]:
+        """The job's items of one status that carry a code, in path order, streamed."""
+        return self._items_where(
+            "job_id = ? AND status = ? AND coalesce(error_code, '') != ''", (job_id, status)
+        )
+
     def round_counts(self, job_id: int, round_id: int) -> list[RoundCount]:
         """What a round's walk met: one `RoundCount` per kind, status, changed-or-only-seen,
         with-or-without a note and started-or-not, over the items the round changed or saw.

@@ -1,0 +1,154 @@
+"""The parts of the pages that change while a run goes on, rendered from one `Reading`.
+
+The first page load and every live update use the same functions: `overview_update` and
+`job_update` give the texts, HTML fragments and progress values the page's script puts in
+place (by `data-live` name), and the page templates call the same fragment functions, so a page
+that never runs its script shows what an updated one shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+
+from sharelift.dashboard import text
+from sharelift.dashboard.charts import svg
+from sharelift.dashboard.readings import JOB_STATES, JobView, Reading
+
+
+@dataclass
+class Update:
+    """What changes on a page: `text` (textContent), `html` (trusted fragments, escaped
+    here) and `value` (a <progress>'s value), each by `data-live` name."""
+
+    text: dict[str, str] = field(default_factory=dict)
+    html: dict[str, str] = field(default_factory=dict)
+    value: dict[str, float] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {"text": self.text, "html": self.html, "value": self.value}
+
+
+def _e(value: str) -> str:
+    return escape(text.shown(value))
+
+
+def state_badge(state: str) -> str:
+    slug = state.replace(" ", "-").replace("?", "")
+    return f'<span class="state state-{slug}">{escape(state)}</span>'
+
+
+def states_list(reading: Reading) -> str:
+    if not reading.jobs:
+        return "<p>No jobs in this state store yet.</p>"
+    items = "".join(
+        f"<li>{state_badge(state)} <strong>{reading.by_state[state]:,}</strong></li>"
+        for state in JOB_STATES
+        if state in reading.by_state
+    )
+    return f'<ul class="states">{items}</ul>'
+
+
+def job_label(job: JobView) -> str:
+    """A job's name as shown: a job file's row as `FILE#ROW` without the file's folder."""
+    name = job.name.replace("\\", "/").rsplit("/", 1)[-1] if "#" in job.name else job.name
+    return name or f"job {job.id}"
+
+
+def job_rows(reading: Reading, now: datetime) -> str:
+    """The jobs table's rows; each cell has a `data-sort` value for the page's sorting."""
+    if not reading.jobs:
+        return '<tr><td colspan="8">No jobs yet.</td></tr>'
+    rows = []
+    for job in reading.jobs:
+        rows.append(
+            f'<tr data-state="{escape(job.state)}">'
+            f'<td data-sort="{job.id}"><a href="/jobs/{job.id}">{_e(job_label(job))}</a></td>'
+            f'<td data-sort="{_e(job.source)}" class="path">{_e(job.source)} '
+            f'<span aria-hidden="true">→</span><span class="visually-hidden">to</span> '
+            f"{_e(job.target)}</td>"
+            f'<td data-sort="{JOB_STATES.index(job.state) if job.state in JOB_STATES else 99}">'
+            f"{state_badge(job.state)}</td>"
+            f'<td data-sort="{job.files_percent:.3f}" class="num">'
+            f"{text.percent(job.files_percent)}"
+            f" <small>{job.files_settled:,} of {job.files_total:,}</small></td>"
+            f'<td data-sort="{job.bytes_percent:.3f}" class="num">'
+            f"{text.percent(job.bytes_percent)}"
+            f" <small>{escape(text.size(job.bytes_done))} of "
+            f"{escape(text.size(job.bytes_total))}</small></td>"
+            f'<td data-sort="{job.files_failed}" class="num">{job.files_failed:,}</td>'
+            f'<td data-sort="{job.round_number}" class="num">{job.round_number or ""}</td>'
+            f'<td data-sort="{escape(job.last_activity)}">'
+            f'<time datetime="{escape(job.last_activity)}">'
+            f"{escape(text.ago(job.last_activity, now))}</time></td>"
+            "</tr>"
+        )
+    return "".join(rows)
+
+
+def worker_rows(reading: Reading, now: datetime) -> str:
+    """Which machine runs which job: the running rounds' host, process and heartbeat."""
+    running = [j for j in reading.jobs if j.state in ("running", "interrupted?")]
+    if not running:
+        return '<tr><td colspan="5">Nothing is running.</td></tr>'
+    return "".join(
+        f'<tr><td>{_e(job.host)}</td><td class="num">{job.pid or ""}</td>'
+        f'<td><a href="/jobs/{job.id}">{_e(job_label(job))}</a> '
+        f"<small>round {job.round_number}</small></td><td>{state_badge(job.state)}</td>"
+        f'<td><time datetime="{escape(job.last_activity)}">'
+        f"{escape(text.ago(job.last_activity, now))}</time></td></tr>"
+        for job in running
+    )
+
+
+def overview_update(reading: Reading) -> Update:
+    now = datetime.now(UTC)
+    up = Update()
+    up.text["updated"] = f"updated {text.when(reading.taken_at)} UTC"
+    up.text["files"] = f"{reading.files_settled:,} of {reading.files_total:,}"
+    up.text["files-done"] = f"{reading.files_done:,} migrated"
+    up.value["files"] = _share(reading.files_settled, reading.files_total)
+    up.text["bytes"] = f"{text.size(reading.bytes_done)} of {text.size(reading.bytes_total)}"
+    up.value["bytes"] = _share(reading.bytes_done, reading.bytes_total)
+    up.text["rate"] = text.rate(reading.rate_now)
+    up.text["files-rate"] = f"{reading.files_rate_now:,.1f} files/s"
+    up.text["eta"] = text.duration(reading.eta_seconds)
+    up.text["failures"] = f"{reading.files_failed:,}"
+    up.text["throttled"] = f"{reading.throttled:,}"
+    up.text["throttle-wait"] = text.duration(reading.throttle_wait)
+    up.html["states"] = states_list(reading)
+    up.html["chart"] = svg(reading.chart)
+    up.html["jobs"] = job_rows(reading, now)
+    up.html["workers"] = worker_rows(reading, now)
+    return up
+
+
+def job_update(reading: Reading, job_id: int) -> Update:
+    """The live figures of one job's page (empty when the job is unknown)."""
+    up = Update()
+    job = reading.job(job_id)
+    if job is None:
+        return up
+    up.text["updated"] = f"updated {text.when(reading.taken_at)} UTC"
+    up.html["job-state"] = state_badge(job.state)
+    up.text["job-files"] = (
+        f"{text.percent(job.files_percent)}: {job.files_settled:,} of {job.files_total:,} "
+        f"({job.files_done:,} migrated)"
+    )
+    up.value["job-files"] = job.files_percent / 100
+    up.text["job-bytes"] = (
+        f"{text.percent(job.bytes_percent)}: {text.size(job.bytes_done)} of "
+        f"{text.size(job.bytes_total)}"
+    )
+    up.value["job-bytes"] = job.bytes_percent / 100
+    up.text["job-failed"] = f"{job.files_failed:,}"
+    up.text["job-throttled"] = (
+        f"{job.throttled:,} answers, {text.duration(job.throttle_wait)} waited"
+    )
+    up.text["job-activity"] = f"{text.when(job.last_activity)} UTC" if job.last_activity else ""
+    return up
+
+
+def _share(done: int, total: int) -> float:
+    return min(done / total, 1.0) if total > 0 else 0.0
