@@ -1,5 +1,5 @@
 """`python -m sharelift` runs the command line."""
 
-from sharelift.cli import main
+from sharelift.cli import run
 
-raise SystemExit(main())
+run()

@@ -36,10 +36,12 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from sharelift import __version__
 from sharelift.cli import (
@@ -106,6 +108,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_SOFTWARE
+
+
+def run() -> NoReturn:
+    """The `sharelift` program: `main()` as a process.
+
+    Once the command has ended, Ctrl-C and SIGTERM are ignored: a second Ctrl-C that arrives
+    just after a first one's graceful stop has finished (its round already closed as
+    interrupted) must not turn the command's exit code into a death by signal."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # after the command's own handling, before its return
+        code = EXIT_INTERRUPTED
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise SystemExit(code)
 
 
 def _keep_traceback() -> str:

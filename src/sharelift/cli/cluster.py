@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
-from sharelift.config import MIB
 from sharelift.errors import EXIT_INTERRUPTED, ConfigError, OptionError, UsageError
+from sharelift.option_kinds import MIB
 
 if TYPE_CHECKING:
     from sharelift.bulk import JobResult
@@ -102,9 +102,9 @@ def run_migrate(args: argparse.Namespace) -> int:
     from sharelift.cluster.coordinator import Progress, new_run, over, results, sample, submit
     from sharelift.cluster.worker import check_broker
     from sharelift.job import default_state_path
-    from sharelift.views import choose_renderer
     from sharelift.state import open_state
     from sharelift.urls import hide_password
+    from sharelift.views import choose_renderer
 
     if args.dry_run:
         raise UsageError("--dry-run plans on this machine: leave out --broker")

@@ -7,7 +7,8 @@ import argparse
 from collections.abc import Callable
 
 from sharelift.cli.options import Parser, Settings, add_options, resolve, resolve_options
-from sharelift.config import GROUPS, OPTIONS, Count, Option, Switch
+from sharelift.config import GROUPS, OPTIONS, Option
+from sharelift.option_kinds import Count, Switch
 
 
 def register(

@@ -49,6 +49,10 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "every row, OneDrives created first",
         ),
         (
+            "sharelift migrate /mnt/dept onedrive:megan@contoso.com --dashboard 8765",
+            "with the web dashboard beside the run, while it lasts",
+        ),
+        (
             "sharelift migrate --jobs jobs.csv --broker redis://queue.corp:6379/0 "
             "--state postgresql://sharelift@db.corp/sharelift",
             "every row handed to the cluster's workers, and followed (docs/scale-out.md)",
@@ -106,10 +110,6 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         (
             "sharelift dashboard --state /srv/sharelift/state.db --host 0.0.0.0 --port 8080",
             "for the whole team (a token is printed; put it behind TLS)",
-        ),
-        (
-            "sharelift migrate /mnt/dept onedrive:megan@contoso.com --dashboard 8765",
-            "the dashboard beside one run, while it lasts",
         ),
     ],
     "demo": [

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sharelift.config import GROUPS, OPTIONS, Count, Option, Switch, Texts, options_for
+from sharelift.config import GROUPS, OPTIONS, Option, options_for
 from sharelift.errors import EXIT_USAGE, ConfigError, ShareliftError, UsageError
+from sharelift.option_kinds import Count, Switch, Texts
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sharelift.clouds import Cloud
-from sharelift.config import MIB
 from sharelift.engine.mover import FileWork, MoverFactory, RoundContext
 from sharelift.engine.outcomes import mtime_ns
 from sharelift.engine.reader import FragmentBuffer, hash_file, open_readonly
@@ -55,6 +54,7 @@ from sharelift.migration_api.jobs import MigrationApiError, MigrationService, re
 from sharelift.migration_api.package import PackageUser, file_id
 from sharelift.migration_api.runs import REFUSED, Kit, PackageRun, Packed
 from sharelift.migration_api.site import FolderIds, package_target, rest_endpoint
+from sharelift.option_kinds import MIB
 from sharelift.plan import Action, target_is_newer
 from sharelift.state import PackageFileRecord, PackageStatus
 
