@@ -3,7 +3,9 @@ on a cluster also its runs (units by status, progress summed over every machine)
 workers (with the age of their last heartbeat). The dashboard reads the same.
 
 A round marked running whose process is gone (same host, dead pid) or whose heartbeat is old is
-shown as `interrupted?`: the next run will close it as interrupted and resume.
+shown as `interrupted?`: the next run will close it as interrupted and resume. A cluster's round
+whose units are not all finished is running, whatever its heartbeat: its queued units wait for
+a worker, and a unit whose worker died is taken over.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
-from sharelift.state import JobRecord, RoundRecord, RoundStatus, StateStore, UnitStatus
+from sharelift.state import (
+    JobRecord,
+    RoundRecord,
+    RoundStatus,
+    StateStore,
+    UnitStatus,
+    WorkerRecord,
+)
 
 STALE_AFTER_S = 120
 
@@ -30,10 +39,13 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def round_state(rnd: RoundRecord, now: datetime | None = None) -> str:
-    """The round's status, with `interrupted?` for a running round nobody is running."""
+def round_state(rnd: RoundRecord, now: datetime | None = None, *, open_units: bool = False) -> str:
+    """The round's status, with `interrupted?` for a running round nobody is running.
+    `open_units`: units of a cluster hold the round, not all finished."""
     if rnd.status != RoundStatus.RUNNING:
         return rnd.status
+    if open_units:
+        return "running"
     now = now or datetime.now(UTC)
     beat = datetime.strptime(rnd.heartbeat_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
     if rnd.host == socket.gethostname() and not _alive(rnd.pid):
@@ -51,7 +63,7 @@ def job_status(store: StateStore, job: JobRecord) -> dict[str, Any]:
     if last is not None:
         last_doc = {
             "number": last.number,
-            "status": round_state(last),
+            "status": round_state(last, open_units=_open_units(store, last.id)),
             "started_at": last.started_at,
             "ended_at": last.ended_at,
             "heartbeat_at": last.heartbeat_at,
@@ -74,8 +86,17 @@ def job_status(store: StateStore, job: JobRecord) -> dict[str, Any]:
     }
 
 
-LIVE_WITHIN_S = 60
-"""A worker whose last heartbeat is older than this is shown as `lost`."""
+def _open_units(store: StateStore, round_id: int) -> bool:
+    return any(not u.finished for u in store.units(round_id=round_id))
+
+
+def worker_state(worker: WorkerRecord, now: float) -> str:
+    """idle, busy or stopped, as the worker last said; `lost` when that was longer ago than
+    its lease lasts (`now` on the store's clock: the unit it held may be taken over by now)
+    and it had not stopped."""
+    if worker.status != "stopped" and now - worker.seen_at > worker.lease_ttl:
+        return "lost"
+    return worker.status
 
 
 def cluster_status(store: StateStore) -> dict[str, Any]:
@@ -112,7 +133,7 @@ def cluster_status(store: StateStore) -> dict[str, Any]:
             "name": w.name,
             "host": w.host,
             "queues": list(w.queues),
-            "status": w.status if now - w.seen_at < LIVE_WITHIN_S else "lost",
+            "status": worker_state(w, now),
             "unit": w.unit_id,
             "heartbeat_age_s": round(now - w.seen_at, 1),
         }

@@ -6,12 +6,14 @@ The store's clock decides every lease: the tests move time by waiting out short 
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from sharelift.state import NewUnit, StateStore, UnitStatus, open_state
+from sharelift.state import NewUnit, RoundStatus, StateStore, UnitStatus, open_state
 
 
 @pytest.fixture
@@ -144,8 +146,64 @@ def test_workers_beat_and_are_listed(store: StateStore) -> None:
     store.beat_worker(
         "w2", host="h2", pid=22, queues=["a", "b"], status="busy", unit_id=7, throttled_until=5.0
     )
-    store.beat_worker("w1", host="h1", pid=11, queues=["default"], status="busy", unit_id=3)
+    store.beat_worker(
+        "w1", host="h1", pid=11, queues=["default"], status="busy", unit_id=3, lease_ttl=4.0
+    )
     w1, w2 = store.workers()
     assert (w1.name, w1.status, w1.unit_id, w1.queues) == ("w1", "busy", 3, ("default",))
     assert (w2.queues, w2.throttled_until, w2.pid) == (("a", "b"), 5.0, 22)
+    assert (w1.lease_ttl, w2.lease_ttl) == (4.0, 60.0)
     assert before - 1 <= w1.seen_at <= store.store_time() + 1
+
+
+def test_a_heartbeat_gives_the_round_its_units_sums(store: StateStore) -> None:
+    job = store.ensure_job("k", "/s", "t")
+    rnd = store.start_round(job.id)
+    other = store.start_round(store.ensure_job("k2", "/s2", "t").id)
+    ids = []
+    for key, kind, round_id in (("a", "tree", rnd.id), ("b", "tree", rnd.id),
+                                ("f", "finish", rnd.id), ("o", "tree", other.id)):  # fmt: skip
+        uid, _ = store.add_unit(new(key, kind=kind, job_id=job.id, round_id=round_id)) or (0, 0)
+        assert store.claim_unit(uid, f"w-{key}", ttl=30) is not None
+        ids.append(uid)
+    a, b, finish, theirs = ids
+    store.end_unit(b, "w-b", UnitStatus.DONE, files_total=2, files_done=2, bytes_done=20)
+    store.renew_lease(finish, "w-f", 30, files_done=99)  # a finish unit moves no file
+    store.renew_lease(theirs, "w-o", 30, files_done=50)
+    before = store.round(rnd.id)
+    assert before is not None
+    time.sleep(0.01)
+    assert store.renew_lease(a, "w-a", 30, files_total=5, files_done=3, bytes_done=300)
+    after = store.round(rnd.id)
+    assert after is not None
+    assert (after.files_total, after.files_done, after.bytes_done) == (7, 5, 320)
+    assert after.heartbeat_at > before.heartbeat_at
+    assert (after.host, after.pid) == (socket.gethostname(), os.getpid())
+    # A closed round keeps what it closed with.
+    store.finish_round(rnd.id, RoundStatus.COMPLETED)
+    assert store.renew_lease(a, "w-a", 30, files_done=4)
+    closed = store.round(rnd.id)
+    assert closed is not None and closed.files_done == 5
+
+
+def test_unit_counts_cover_each_jobs_last_round_and_the_jobs_not_opened(
+    store: StateStore,
+) -> None:
+    job = store.ensure_job("k", "/s", "t")
+    old = store.start_round(job.id)
+    store.add_unit(new("old", job_id=job.id, round_id=old.id))  # an earlier round: not counted
+    last = store.start_round(job.id)
+    for key in ("a", "b", "c"):
+        store.add_unit(new(key, job_id=job.id, round_id=last.id))
+    (c,) = [u.id for u in store.units() if u.key == "c"]
+    store.claim_unit(c, "w", ttl=30)
+    store.add_unit(new("job-1", kind="job"))  # its job is not opened yet
+    gone, _ = store.add_unit(new("job-2", kind="job")) or (0, False)
+    store.claim_unit(gone, "w", ttl=30)
+    store.end_unit(gone, "w", UnitStatus.FAILED, "no such target")  # no round, finished
+    counts = store.unit_counts()
+    assert sorted((c.round_id or 0, c.status.value, c.units) for c in counts) == [
+        (0, "queued", 1),
+        (last.id, "queued", 2),
+        (last.id, "running", 1),
+    ]

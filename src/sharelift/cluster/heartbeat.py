@@ -155,6 +155,7 @@ class Heartbeat(threading.Thread):
             status="stopped" if stopping else ("busy" if current is not None else "idle"),
             unit_id=current.unit_id if current is not None else None,
             throttled_until=now + throttled if throttled > 0 else 0.0,
+            lease_ttl=self.ttl,
         )
         if stopping:
             return

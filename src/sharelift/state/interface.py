@@ -60,6 +60,7 @@ from sharelift.state.records import (
     RoundSample,
     RoundStatus,
     TargetKnown,
+    UnitCount,
     UnitRecord,
     UnitStatus,
     UploadSessionRecord,
@@ -309,9 +310,16 @@ class StateStore(Protocol):
         lapsed or is `owner`'s already. None when another worker holds a live lease, or the
         unit is finished, not due or unknown."""
 
+    def unit_counts(self) -> list[UnitCount]:
+        """Units by round and status, for the last round of every job, and for the unfinished
+        units no round holds yet: one small query, whatever the number of items (a dashboard
+        asks every few seconds)."""
+
     def renew_lease(self, unit_id: int, owner: str, ttl: float, **counters: int) -> bool:
         """The owner's heartbeat: the lease runs `ttl` seconds from now, and the unit's
-        progress counters (`UNIT_COUNTERS`) are saved. False when `owner` holds it no more."""
+        progress counters (`UNIT_COUNTERS`) are saved; the unit's round, while running, takes
+        the sums of its units' counters and a heartbeat from this process (host, pid), so that
+        the round reads as one machine's would. False when `owner` holds it no more."""
 
     def set_unit_round(self, unit_id: int, owner: str, job_id: int, round_id: int) -> bool:
         """A job unit found its job and opened its round. False when `owner` holds it no more."""
@@ -362,9 +370,11 @@ class StateStore(Protocol):
         status: str,
         unit_id: int | None,
         throttled_until: float = 0.0,
+        lease_ttl: float = 60.0,
     ) -> None:
         """A worker's heartbeat: it is alive, `idle`, `busy` (on `unit_id`) or `stopped`;
-        `throttled_until` (store's clock) is the end of a throttle window it met."""
+        `throttled_until` (store's clock) is the end of a throttle window it met; `lease_ttl`
+        the length of its leases (silent for longer, it is lost)."""
 
     def workers(self) -> list[WorkerRecord]:
         """Every worker that ever beat, by name; `seen_at` tells how long ago."""

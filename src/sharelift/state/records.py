@@ -315,6 +315,15 @@ class UnitRecord:
         return os.fsdecode(self.path).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
+class UnitCount(NamedTuple):
+    """How many units of one round are in one status (`StateStore.unit_counts`)."""
+
+    round_id: int | None
+    """None for units no round holds yet (a job unit before it opened its round)."""
+    status: UnitStatus
+    units: int
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerRecord:
     """One worker process, as its last heartbeat told (`seen_at` on the store's clock)."""
@@ -331,6 +340,9 @@ class WorkerRecord:
     seen_at: float
     throttled_until: float
     """Until when (store's clock) the tenant throttled this worker: a window for them all."""
+    lease_ttl: float = 60.0
+    """How long its leases outlive a heartbeat: a worker silent for longer is lost (its unit
+    may be taken over)."""
 
 
 class PackageStatus(enum.StrEnum):

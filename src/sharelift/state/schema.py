@@ -382,7 +382,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             started_at    TEXT NOT NULL,
             heartbeat_at  TEXT NOT NULL,
             seen_at       $REAL NOT NULL,         -- the heartbeat, on the store's clock
-            throttled_until $REAL NOT NULL DEFAULT 0  -- the tenant's throttle window it met
+            throttled_until $REAL NOT NULL DEFAULT 0, -- the tenant's throttle window it met
+            lease_ttl     $REAL NOT NULL DEFAULT 60   -- its leases' length: silent longer, lost
         );
         """,
     ),

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,6 +20,7 @@ from sharelift.state.portable import PortableSql
 from sharelift.state.records import (
     UNIT_COUNTERS,
     NewUnit,
+    UnitCount,
     UnitRecord,
     UnitStatus,
     WorkerRecord,
@@ -31,9 +34,20 @@ UNIT_COLUMNS = (
     "files_failed"
 )
 WORKER_COLUMNS = (
-    "name, host, pid, queues, status, unit_id, started_at, heartbeat_at, seen_at, throttled_until"
+    "name, host, pid, queues, status, unit_id, started_at, heartbeat_at, seen_at, throttled_until, "
+    "lease_ttl"
 )
 FINAL = frozenset({UnitStatus.DONE, UnitStatus.FAILED})
+_SUMMED = ("files_total", "bytes_total", "files_done", "bytes_done", "files_skipped",
+           "files_failed")  # fmt: skip
+_REFRESH_ROUND = (
+    f"UPDATE rounds SET ({', '.join(_SUMMED)}) = (SELECT "
+    + ", ".join(f"coalesce(sum(u.{name}), 0)" for name in _SUMMED)
+    + " FROM units u WHERE u.round_id = rounds.id AND u.kind != 'finish'), "
+    "heartbeat_at = ?, host = ?, pid = ? "
+    "WHERE id = (SELECT round_id FROM units WHERE id = ?) AND status = 'running'"
+)
+"""A cluster round's counters are its units' (a finish unit moves no file), summed."""
 
 
 def unit_record(row: Sequence[Any]) -> UnitRecord:
@@ -144,14 +158,31 @@ class UnitRows(PortableSql):
         )
         return self.unit(unit_id) if rows else None
 
+    def unit_counts(self) -> list[UnitCount]:
+        rows = self._read(
+            "SELECT round_id, status, count(*) FROM units WHERE round_id IN "
+            "(SELECT id FROM rounds r WHERE number = "
+            "(SELECT max(number) FROM rounds WHERE job_id = r.job_id)) "
+            "OR (round_id IS NULL AND status IN ('queued', 'running')) "
+            "GROUP BY round_id, status ORDER BY round_id, status"
+        )
+        return [UnitCount(r, UnitStatus(s), int(n)) for r, s, n in rows]
+
     def renew_lease(self, unit_id: int, owner: str, ttl: float, **counters: int) -> bool:
         sets, values = counter_sets(counters, "?")
-        rows = self._commit_one(
-            f"UPDATE units SET lease_until = {{NOW}} + ?, heartbeat_at = ?{sets} "
-            "WHERE id = ? AND owner = ? AND status = 'running' RETURNING id",
-            (ttl, utcnow(), *values, unit_id, owner),
+        now = utcnow()
+        self.flush()
+        renewed = self._write(
+            self._q(
+                f"UPDATE units SET lease_until = {self._NOW} + ?, heartbeat_at = ?{sets} "
+                "WHERE id = ? AND owner = ? AND status = 'running' RETURNING id"
+            ),
+            (ttl, now, *values, unit_id, owner),
         )
-        return bool(rows)
+        if renewed:
+            self._write(self._q(_REFRESH_ROUND), (now, socket.gethostname(), os.getpid(), unit_id))
+        self.flush()
+        return bool(renewed)
 
     def set_unit_round(self, unit_id: int, owner: str, job_id: int, round_id: int) -> bool:
         rows = self._commit_one(
@@ -232,16 +263,19 @@ class UnitRows(PortableSql):
         status: str,
         unit_id: int | None,
         throttled_until: float = 0.0,
+        lease_ttl: float = 60.0,
     ) -> None:
         now = utcnow()
         self._commit_one(
             f"INSERT INTO workers ({WORKER_COLUMNS}) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, {NOW}, ?) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, {NOW}, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET status = excluded.status, "
             "unit_id = excluded.unit_id, heartbeat_at = excluded.heartbeat_at, "
-            "seen_at = excluded.seen_at, throttled_until = excluded.throttled_until",
-            (name, host, pid, ",".join(queues), status, unit_id, now, now, throttled_until),
-        )
+            "seen_at = excluded.seen_at, throttled_until = excluded.throttled_until, "
+            "lease_ttl = excluded.lease_ttl",
+            (name, host, pid, ",".join(queues), status, unit_id, now, now, throttled_until,
+             lease_ttl),
+        )  # fmt: skip
 
     def workers(self) -> list[WorkerRecord]:
         rows = self._read(f"SELECT {WORKER_COLUMNS} FROM workers ORDER BY name")
