@@ -15,7 +15,9 @@
     postgres_server     session-scoped PostgreSQL (tests/support/servers.py); postgres_url: a
                         URL whose tables go to a new, empty schema, for one test
     state_location      where a new state store goes, once per backend (SQLite, PostgreSQL)
-    redis_server        session-scoped redis-server on a free port
+    redis_server        session-scoped redis-server on a free port; broker: its URL, emptied
+                        for one test
+    cluster_state       a PostgreSQL state store (schema made) for one test's cluster
 
 Faults changed on the session emulator are reset after every test. Async tests
 (`pytest.mark.anyio`) run on asyncio, sharelift's event loop, whatever else is installed (the
@@ -264,3 +266,25 @@ def redis_server() -> Iterator[RedisServer]:
         yield server.start()
     finally:
         server.stop()
+
+
+@pytest.fixture
+def broker(redis_server: RedisServer) -> Iterator[str]:
+    """The session's redis-server, emptied, as a broker URL for one test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture
+def cluster_state(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL state store of its own for one test's cluster, its schema made before
+    any worker reads it."""
+    from sharelift.state import open_state
+
+    url = postgres_server.database()
+    open_state(url).close()
+    return url

@@ -21,9 +21,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from migrate_helpers import UNIT, megan, write_tree
@@ -31,8 +30,8 @@ from migrate_helpers import UNIT, megan, write_tree
 from sharelift.cluster.app import make_app, publish
 from sharelift.emulator.server import EmulatorServer
 from sharelift.state import StateStore, UnitStatus, open_state
+from support.cluster import Worker, cluster_progress, follow, wait_for
 from support.rclone import rclone_for
-from support.servers import PostgresServer, RedisServer
 from support.tcp_proxy import TcpProxy
 
 pytestmark = [
@@ -56,51 +55,6 @@ def share(seed: int) -> dict[str, bytes]:
     return files
 
 
-class Worker:
-    """One `sharelift worker` process, in a session of its own (so that a kill takes all)."""
-
-    def __init__(self, index: int, broker: str, state: str, emulator: Path, logs: Path) -> None:
-        self.log = logs / f"worker{index}.log"
-        command = [
-            sys.executable, "-m", "sharelift", "worker", "--emulator", str(emulator),
-            "--state", state, "--broker", broker, "--lease-ttl", str(LEASE),
-            "--heartbeat", "0.5", "--visibility-timeout", "8",
-        ]  # fmt: skip
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    @property
-    def name(self) -> str:
-        return f"{os.uname().nodename}:{self.process.pid}"
-
-    def kill(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-    def lines(self) -> list[str]:
-        return self.log.read_text(errors="replace").splitlines()
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-    return found
-
-
 def session_in_flight(server: EmulatorServer) -> bool:
     """The emulator holds an upload session of a big file that has taken a fragment."""
     assert server.store is not None
@@ -120,23 +74,6 @@ def busy(store: StateStore, worker: Worker) -> int | None:
             if unit is not None and unit.status is UnitStatus.RUNNING:
                 return unit.id
     return None
-
-
-@pytest.fixture
-def cluster_state(postgres_server: PostgresServer) -> str:
-    url = postgres_server.database()
-    open_state(url).close()  # the schema, before anyone reads it
-    return url
-
-
-@pytest.fixture
-def broker(redis_server: RedisServer) -> Iterator[str]:
-    import redis
-
-    client = redis.Redis.from_url(redis_server.url)
-    client.flushall()
-    client.close()
-    yield redis_server.url
 
 
 def test_a_cluster_migrates_exactly_whatever_happens_to_its_workers(
@@ -174,9 +111,9 @@ def test_a_cluster_migrates_exactly_whatever_happens_to_its_workers(
     with TcpProxy((host, int(port))) as proxy:
         behind_proxy = f"redis://127.0.0.1:{proxy.port}/0"
         workers = [
-            Worker(0, broker, cluster_state, server.data_dir, logs),
-            Worker(1, broker, cluster_state, server.data_dir, logs),
-            Worker(2, behind_proxy, cluster_state, server.data_dir, logs),
+            Worker(0, broker, cluster_state, server.data_dir, logs, lease=LEASE),
+            Worker(1, broker, cluster_state, server.data_dir, logs, lease=LEASE),
+            Worker(2, behind_proxy, cluster_state, server.data_dir, logs, lease=LEASE),
         ]
         command = [
             sys.executable, "-m", "sharelift", "migrate", "--jobs", str(jobs),
@@ -184,19 +121,25 @@ def test_a_cluster_migrates_exactly_whatever_happens_to_its_workers(
             "--unit-files", "8", "--chunk-size", "320k", "--workers", "4",
             "--report", str(tmp_path / "reports"),
         ]  # fmt: skip
-        migrate = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        out_file, err_file = tmp_path / "migrate.out", tmp_path / "migrate.err"
+        with out_file.open("w") as out_fh, err_file.open("w") as err_fh:
+            migrate = subprocess.Popen(command, stdout=out_fh, stderr=err_fh, text=True)
         try:
             with open_state(cluster_state, readonly=True) as store:
+
+                def moving() -> object:
+                    return cluster_progress(store)
+
                 # SIGKILL a worker in the middle of a unit: a big file's session is open.
-                wait_for(lambda: session_in_flight(server), "a big file's first fragment")
+                wait_for(
+                    lambda: session_in_flight(server),
+                    "a big file's first fragment",
+                    progress=moving,
+                )
                 victim = wait_for(
                     lambda: next((w for w in workers[:2] if busy(store, w)), None),
                     "a busy worker",
+                    progress=moving,
                 )
                 killed_unit = busy(store, victim)
                 victim.kill()
@@ -205,22 +148,24 @@ def test_a_cluster_migrates_exactly_whatever_happens_to_its_workers(
                 doubled = wait_for(
                     lambda: next((u for w in alive if (u := busy(store, w))), None),
                     "a running unit",
+                    progress=moving,
                 )
                 app = make_app(broker)
                 publish(app, doubled, "default")
                 app.close()
                 # Cut the third worker from Redis while it works, then mend the link.
-                wait_for(lambda: busy(store, workers[2]), "the third worker busy", 60)
+                wait_for(lambda: busy(store, workers[2]), "the third worker busy", progress=moving)
                 proxy.cut()
-                time.sleep(3 * LEASE)
+                time.sleep(3 * LEASE)  # the partition: longer than the third worker's lease
                 proxy.restore()
-            out, err = migrate.communicate(timeout=150)
+            follow(migrate, cluster_state, "the run to end")
         finally:
             if migrate.poll() is None:
                 migrate.kill()
-                migrate.communicate()
+                migrate.wait()
             for worker in workers:
                 worker.stop()
+    out, err = out_file.read_text(), err_file.read_text()
     server.set_faults(bandwidth_bps=0)
     assert migrate.returncode == 0, (out, err, [w.lines()[-20:] for w in workers])
     assert "3 jobs: 3 completed" in out
@@ -289,18 +234,24 @@ def test_sigterm_hands_the_unit_in_flight_back_and_another_worker_ends_it(
     logs = tmp_path / "logs"
     logs.mkdir()
     server.set_faults(bandwidth_bps=400_000)  # the big file takes seconds
-    first = Worker(0, broker, cluster_state, server.data_dir, logs)
+    first = Worker(0, broker, cluster_state, server.data_dir, logs, lease=LEASE)
     command = [
         sys.executable, "-m", "sharelift", "migrate", str(tmp_path / "share"),
         "onedrive:megan@contoso.com/Stopped", "--broker", broker, "--state", cluster_state,
         "--quiet", "--chunk-size", "320k", "--unit-files", "1000",
     ]  # fmt: skip
-    migrate = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out_file, err_file = tmp_path / "migrate.out", tmp_path / "migrate.err"
+    with out_file.open("w") as out_fh, err_file.open("w") as err_fh:
+        migrate = subprocess.Popen(command, stdout=out_fh, stderr=err_fh, text=True)
     second: Worker | None = None
     try:
         with open_state(cluster_state, readonly=True) as store:
-            unit = wait_for(lambda: busy(store, first), "the first worker busy")
-            wait_for(lambda: session_in_flight(server), "the big file under way")
+
+            def moving() -> object:
+                return cluster_progress(store)
+
+            unit = wait_for(lambda: busy(store, first), "the first worker busy", progress=moving)
+            wait_for(lambda: session_in_flight(server), "the big file under way", progress=moving)
             os.killpg(first.process.pid, signal.SIGTERM)
             sent = time.monotonic()
             first.process.wait(30)
@@ -309,15 +260,16 @@ def test_sigterm_hands_the_unit_in_flight_back_and_another_worker_ends_it(
             assert handed_back is not None and handed_back.status is UnitStatus.QUEUED
             assert handed_back.owner is None
         server.set_faults(bandwidth_bps=0)
-        second = Worker(1, broker, cluster_state, server.data_dir, logs)
-        out, err = migrate.communicate(timeout=120)
+        second = Worker(1, broker, cluster_state, server.data_dir, logs, lease=LEASE)
+        follow(migrate, cluster_state, "the run to end")
     finally:
         if migrate.poll() is None:
             migrate.kill()
-            migrate.communicate()
+            migrate.wait()
         for worker in (first, second):
             if worker is not None:
                 worker.stop()
+    out, err = out_file.read_text(), err_file.read_text()
     assert took < 15, took
     assert first.process.returncode == 0
     assert migrate.returncode == 0, (out, err)
