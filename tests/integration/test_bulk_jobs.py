@@ -53,6 +53,7 @@ def _summary(tmp_path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(text.splitlines()))
 
 
+@pytest.mark.slow
 def test_fifty_row_csv_with_broken_rows(
     emulator: EmulatorServer,
     graph: httpx.Client,

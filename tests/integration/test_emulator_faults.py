@@ -87,6 +87,7 @@ def test_throttling_by_resource_units(emulator: EmulatorServer, graph: httpx.Cli
     assert emulator.stats()["throttled"] >= 1
 
 
+@pytest.mark.slow
 def test_throttling_window_resets(emulator: EmulatorServer, graph: httpx.Client) -> None:
     emulator.set_faults(ru_per_minute=4, ru_window_s=1)
     codes = [graph.get("/users").status_code for _ in range(3)]
@@ -156,6 +157,7 @@ def test_dropped_connection_is_a_transport_error(
     assert emulator.stats()["dropped"] >= 1
 
 
+@pytest.mark.slow
 def test_bandwidth_cap(emulator: EmulatorServer, graph: httpx.Client) -> None:
     drive_id = next(u["drive_id"] for u in emulator.info["users"] if u["drive_id"])
     body = b"x" * 150_000

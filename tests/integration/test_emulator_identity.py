@@ -159,6 +159,7 @@ def _run_device_flow(
     return flow, thread, box
 
 
+@pytest.mark.slow
 def test_device_code_flow_then_silent_refresh(
     emulator_factory: Callable[..., EmulatorServer], http_client: Callable[..., httpx.Client]
 ) -> None:
@@ -205,6 +206,7 @@ def test_device_code_flow_then_silent_refresh(
         close_msal(app)
 
 
+@pytest.mark.slow
 def test_device_code_declined_and_expired(
     emulator_factory: Callable[..., EmulatorServer],
 ) -> None:

@@ -66,6 +66,7 @@ def test_the_sign_in_endpoint_never_answers(
     assert r.status_code == 200
 
 
+@pytest.mark.slow
 def test_upload_urls_and_hosts_never_answer(
     emulator: EmulatorServer, graph: httpx.Client, http_client: Callable[..., httpx.Client]
 ) -> None:

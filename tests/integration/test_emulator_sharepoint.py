@@ -7,12 +7,14 @@ from collections.abc import Callable
 
 import httpx
 import jwt
+import pytest
 
 from sharelift.emulator.server import EmulatorServer
 
 ENQUEUE = "/_api/SP.UserProfiles.ProfileLoader.GetProfileLoader/CreatePersonalSiteEnqueueBulk"
 
 
+@pytest.mark.slow
 def test_provisioning(
     emulator_factory: Callable[..., EmulatorServer],
     http_client: Callable[..., httpx.Client],

@@ -127,6 +127,7 @@ def test_cancel(h: Harness) -> None:
     assert h.get(f"/drives/{h.drive_id()}/root:/gone.bin").status_code == 404
 
 
+@pytest.mark.slow
 def test_expiry_and_extension(server: EmulatorServer) -> None:
     with harness(server, upload_session_lifetime_s=0.6) as h:
         url = open_session(h, "slow.bin")["uploadUrl"]

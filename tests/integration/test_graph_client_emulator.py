@@ -166,6 +166,7 @@ async def test_sites_and_libraries(emulator: EmulatorServer, client: GraphClient
     assert default.drive_type == "documentLibrary" and default.name == "Documents"
 
 
+@pytest.mark.slow
 async def test_ratelimit_headers_slow_the_client_before_a_429(
     emulator: EmulatorServer, client: GraphClient, drive: DriveClient, home: DriveItem
 ) -> None:
@@ -175,6 +176,7 @@ async def test_ratelimit_headers_slow_the_client_before_a_429(
     assert client.pacer.state().throttled == 0
 
 
+@pytest.mark.slow
 async def test_throttled_requests_wait_and_succeed(
     emulator: EmulatorServer, client: GraphClient, drive: DriveClient, home: DriveItem
 ) -> None:

@@ -171,6 +171,7 @@ def test_dry_run_tells_its_plan_and_changes_nothing(credential: Credential, tmp_
 
 
 @pytest.mark.anyio
+@pytest.mark.slow
 async def test_migrate_async_stops_gracefully_on_the_event(
     emulator: EmulatorServer, credential: Credential, tmp_path: Path
 ) -> None:
@@ -247,6 +248,7 @@ def test_certificate_and_token_credentials(emulator: EmulatorServer) -> None:
     assert no_tenant.value.option == "tenant"
 
 
+@pytest.mark.slow
 def test_device_code_asks_through_the_callback(tmp_path: Path) -> None:
     with Emulator(tmp_path / "tenant") as tenant:
         messages: list[str] = []

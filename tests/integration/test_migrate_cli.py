@@ -194,6 +194,7 @@ def test_wrong_secret_exits_3_without_echoing_it(
     assert "invalid_client" in err and "not-the-secret" not in err
 
 
+@pytest.mark.slow
 def test_device_code_sign_in_then_silent(emulator: EmulatorServer, tmp_path: Path) -> None:
     cache = tmp_path / "tokens" / "default.json"
     codes: list[str] = []

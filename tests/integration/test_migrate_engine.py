@@ -228,6 +228,7 @@ def test_a_folder_that_cannot_be_created_fails_its_subtree_without_hanging(
     assert download(graph, drive, "Migrated-6/big.bin") == (src / "big.bin").read_bytes()
 
 
+@pytest.mark.slow
 def test_rerun_finds_the_few_changes_among_many_unchanged_files(
     emulator: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:

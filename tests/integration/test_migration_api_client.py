@@ -74,6 +74,7 @@ def packages(state: Path) -> list[Any]:
         return store.migration_packages(job.id)
 
 
+@pytest.mark.slow
 def test_a_tree_arrives_verified_and_a_second_run_sends_nothing(
     migration_emulator: EmulatorServer, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -170,6 +171,7 @@ def own_storage(server: EmulatorServer) -> str:
     )
 
 
+@pytest.mark.slow
 def test_own_containers_and_an_expired_sas(
     migration_emulator: EmulatorServer,
     graph: httpx.Client,

@@ -42,6 +42,7 @@ def _record_batches(server: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> 
     return sizes
 
 
+@pytest.mark.slow
 def test_provision_450_users_in_three_batches(
     emulator_factory: Callable[..., EmulatorServer],
     tmp_path: Path,
@@ -106,6 +107,7 @@ def test_pending_when_creation_outlasts_the_timeout(
     assert "0 ready, 2 pending, 0 failed" in out
 
 
+@pytest.mark.slow
 def test_jobs_into_onedrives_provisioned_on_the_fly(
     emulator_factory: Callable[..., EmulatorServer],
     tmp_path: Path,

@@ -41,6 +41,7 @@ def _clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_job_file_run_without_terminal_or_credentials_fails_fast(
     emulator: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -76,6 +77,7 @@ def test_job_file_run_without_terminal_or_credentials_fails_fast(
         assert expected in proc.stderr, proc.stderr
 
 
+@pytest.mark.slow
 def test_two_overlapping_runs_of_one_job(
     emulator: EmulatorServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -230,6 +232,7 @@ def test_migration_through_a_tls_inspecting_proxy(
     assert graph.get(f"/drives/{drive}/root:/ViaProxy/later.txt").status_code == 200
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_job_file_run_gracefully(emulator: EmulatorServer, tmp_path: Path) -> None:
     rows = []
     for n in range(3):

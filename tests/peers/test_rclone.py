@@ -69,6 +69,7 @@ def _local_listing(root: Path) -> dict[str, tuple[int, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_rclone_onedrive_backend(rclone: Rclone, tmp_path: Path) -> None:
     src = tmp_path / "src"
     _make_tree(src)

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from sharelift.emulator.migration import crypto
 from sharelift.emulator.migration.blobs import queue_message
@@ -127,8 +128,19 @@ def test_aes_cbc_pkcs7_round_trips_with_an_independent_writer() -> None:
         assert crypto.decrypt(key, iv, sealed) == data
         iv2, sealed2 = crypto.encrypt(key, data)
         assert decrypt(key, iv2, sealed2) == data
+    # A wrong key gives random plaintext: its padding is valid now and then (a last byte of
+    # 0x01 one time in 256), so the certain refusal is checked on a block whose padding is
+    # wrong by construction, and a wrong key is only required never to give the data back.
+    try:
+        wrong = crypto.decrypt(crypto.new_key(), iv, sealed)
+    except crypto.DecryptionError:
+        pass
+    else:
+        assert wrong != data
+    bare = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    unpadded = bare.update(b"x" * 15 + b"\x00") + bare.finalize()  # 0x00 is never padding
     with pytest.raises(crypto.DecryptionError):
-        crypto.decrypt(crypto.new_key(), iv, sealed)
+        crypto.decrypt(key, iv, unpadded)
     assert crypto.parse_key(base64.b64encode(key).decode()) == key
     assert crypto.parse_key("c2hvcnQ=") is None
     assert crypto.parse_iv(base64.b64encode(b"x" * 16).decode()) == b"x" * 16

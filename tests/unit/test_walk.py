@@ -89,6 +89,7 @@ def test_tree_deeper_than_the_os_path_limit(tmp_path: Path) -> None:
     assert items[-1].name == "leaf.txt" and len(items[-1].relpath) > 6000
 
 
+@pytest.mark.slow
 def test_wide_folder(tmp_path: Path) -> None:
     for i in range(3000):
         (tmp_path / f"f{i:05}").touch()
@@ -219,6 +220,7 @@ def test_walk_changes_nothing_on_the_source(tmp_path: Path) -> None:
     assert snapshot(paths) == before
 
 
+@pytest.mark.slow
 def test_memory_stays_bounded(tmp_path: Path) -> None:
     def make(root: Path, folders: int) -> None:
         for d in range(folders):
