@@ -98,7 +98,7 @@ def measure(source: str, state: str) -> tuple[dict[str, float], int]:
         changed = sum(1 for _ in round_items(store, job, done))
         summary = summarize(store, job, done)
         cost["reports"] += clock() - t
-        assert changed == 0 and summary.skipped_items == summary.total_scanned_items, summary
+        assert changed == 0 and summary.unchanged_items == summary.total_scanned_items, summary
         assert tally.unchanged == tally.files_total, "not a re-run of unchanged files"
         store.close()
     return cost, sum(len(listing.children) for listing in listings)

@@ -283,3 +283,8 @@ def test_the_job_queue_is_read_too(
     # The encrypted envelopes were opened with each package's key.
     assert {e["Event"] for e in seen} >= {"JobQueued", "JobStart", "JobEnd"}
     assert {e["JobId"] for e in seen} <= {p.migration_job_id for p in made}
+    # An event read from both the queue and the job's progress counts once.
+    with open_state(tmp_path / "state.db") as store:
+        kept = list(store.package_events(made[0].job_id))
+    assert [p.warnings for p in made] == [1] * len(made)
+    assert [k.message for k in kept] == ["UserGroupMap.xml has no users: authors are not set"]

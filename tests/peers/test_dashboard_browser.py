@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import pytest
 
@@ -22,6 +22,8 @@ from sharelift.dashboard import DashboardServer
 from sharelift.emulator.server import EmulatorServer
 from sharelift.state import RoundStatus, open_state
 from support.browser import needs_chromium
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.peers, pytest.mark.slow, needs_chromium]
 
@@ -51,6 +53,19 @@ def slow_emulator(emulator_factory: Callable[..., EmulatorServer]) -> EmulatorSe
     server = emulator_factory()
     server.set_faults(bandwidth_bps=400_000)  # 3.2 MB: about ten seconds of a running job
     return server
+
+
+def _steady(read: Callable[[], T]) -> T:
+    """`read()` again while the live page replaced what it held: a table is redrawn when a
+    figure in it changes (its "12 s ago" text does every few seconds)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(20):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    return read()
 
 
 def _text(browser: Any, name: str) -> str:
@@ -146,9 +161,15 @@ def test_a_job_file_and_a_job_page(
 
     with DashboardServer(state, port=0) as dashboard:
         browser.get(dashboard.url)
-        rows = browser.find_elements(By.CSS_SELECTOR, "[data-table=jobs] tbody tr")
-        assert len(rows) == 3
-        names = [r.find_element(By.TAG_NAME, "a").text for r in rows]
+
+        def rows() -> list[Any]:
+            return list(browser.find_elements(By.CSS_SELECTOR, "[data-table=jobs] tbody tr"))
+
+        def shown() -> int:
+            return [r.is_displayed() for r in rows()].count(True)
+
+        assert len(rows()) == 3
+        names = _steady(lambda: [r.find_element(By.TAG_NAME, "a").text for r in rows()])
         assert sorted(names) == ["jobs.csv#2", "jobs.csv#3", "jobs.csv#4"]
         with open_state(state, readonly=True) as db:
             latest = db.latest_rounds()
@@ -162,20 +183,25 @@ def test_a_job_file_and_a_job_page(
 
         # Filter and sort without a reload.
         Select(browser.find_element(By.ID, "jobs-state")).select_by_value("completed")
-        visible = [r for r in rows if r.is_displayed()]
-        assert len(visible) == 3
+        assert _steady(shown) == 3
         box = browser.find_element(By.ID, "jobs-filter")
         box.send_keys("gamma")
-        assert [r.is_displayed() for r in rows].count(True) == 1
+        assert _steady(shown) == 1
         box.clear()
         box.send_keys(" ")  # an input event with nothing to match on
         headers = browser.find_elements(By.CSS_SELECTOR, "[data-sort-column]")
         headers[0].click()
         headers[0].click()
-        first = browser.find_element(By.CSS_SELECTOR, "[data-table=jobs] tbody tr a")
-        assert first.get_attribute("href").endswith("/jobs/3")  # descending by job
-        heading = browser.find_element(By.CSS_SELECTOR, "th[aria-sort=descending]")
-        assert heading.text.startswith("Job")
+        first = _steady(
+            lambda: browser.find_element(
+                By.CSS_SELECTOR, "[data-table=jobs] tbody tr a"
+            ).get_attribute("href")
+        )
+        assert first.endswith("/jobs/3")  # descending by job
+        heading = _steady(
+            lambda: browser.find_element(By.CSS_SELECTOR, "th[aria-sort=descending]").text
+        )
+        assert heading.startswith("Job")
 
         # The job page of gamma: its round, its failure with the reason, its reports.
         with open_state(state, readonly=True) as db:
@@ -196,7 +222,7 @@ def test_a_job_file_and_a_job_page(
         assert csv_link.endswith(f"/jobs/{gamma.id}/failures.csv")
 
         browser.get(dashboard.url)
-        browser.find_element(By.PARTIAL_LINK_TEXT, "#3").click()
+        _steady(lambda: browser.find_element(By.PARTIAL_LINK_TEXT, "#3").click())
         renames = browser.find_element(By.ID, "renames-h").find_element(By.XPATH, "..").text
         assert "a|b.txt" in renames and "a_b.txt" in renames and "INVALID_CHARACTER" in renames
 

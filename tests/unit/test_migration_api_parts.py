@@ -1,5 +1,5 @@
 """The Migration API client's pure parts: encryption, queue envelopes, the package's XML, the
-user map, and the state store's package records."""
+user map, what a job's events say, and the state store's package records."""
 
 from __future__ import annotations
 
@@ -20,7 +20,17 @@ from hypothesis import strategies as st
 from sharelift.errors import ConfigError
 from sharelift.migration_api import crypto, jobs, package
 from sharelift.migration_api.mover import read_user_map
-from sharelift.state import ItemStatus, PackageFileRecord, PackageStatus, open_state
+from sharelift.migration_api.reconcile import JobReport
+from sharelift.state import (
+    ItemStatus,
+    PackageEventRecord,
+    PackageFileRecord,
+    PackageStatus,
+    ServiceJob,
+    ServiceJobState,
+    StateStore,
+    open_state,
+)
 
 
 def reference_encrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
@@ -154,8 +164,8 @@ def test_user_map(tmp_path: Path) -> None:
         read_user_map(path)
 
 
-def test_the_store_keeps_packages_for_the_next_run(tmp_path: Path) -> None:
-    with open_state(tmp_path / "state.db") as store:
+def test_the_store_keeps_packages_for_the_next_run(state_location: str) -> None:
+    with open_state(state_location) as store:
         job = store.ensure_job("k", "/src", "t")
         rnd = store.start_round(job.id)
         rows = [
@@ -174,7 +184,7 @@ def test_the_store_keeps_packages_for_the_next_run(tmp_path: Path) -> None:
         store.drop_package_files(row, [rows[2]])
         store.set_package_status(row, PackageStatus.SUBMITTED, migration_job_id="j1")
         store.package_progress(row, "7", errors=1, warnings=2)
-    with open_state(tmp_path / "state.db") as store:
+    with open_state(state_location) as store:
         (record,) = store.migration_packages(job.id, open_only=True)
         assert (record.status, record.migration_job_id, record.next_token) == (
             PackageStatus.SUBMITTED, "j1", "7"
@@ -187,3 +197,127 @@ def test_the_store_keeps_packages_for_the_next_run(tmp_path: Path) -> None:
         ]  # fmt: skip
         store.set_package_status(row, PackageStatus.CLOSED)
         assert store.migration_packages(job.id, open_only=True) == []
+
+
+def event(name: str, time: str = "11/23/2026 13:05:01.250", **fields: str) -> dict[str, str]:
+    return {"Event": name, "JobId": "j1", "Time": time, **fields}
+
+
+def test_the_events_say_where_the_service_job_stands() -> None:
+    report = JobReport()
+    states = []
+    for e in (
+        event("JobQueued"),
+        event("JobPostponed", NextPickupTime="11/23/2026 13:10:00.000"),
+        event("JobStart"),
+        event("JobProgress", FilesCreated="3", BytesProcessed="3000"),
+        event("JobWarning", Message="Failed to ensure user 'i:0#.f|membership|x@contoso.com'"),
+        event("JobError", Id="{F1}", Url="Shared Documents/a.txt", ErrorCode="-2147024816",
+              Message="The file a.txt is bad"),
+        event("JobProgress", ObjectsProcessed="9"),  # no file counters: the last ones hold
+        event("JobEnd", FilesCreated="4", BytesProcessed="4000"),
+    ):  # fmt: skip
+        report.take(e)
+        report.take(dict(e))  # read from the queue too: taken once
+        assert report.job is not None
+        states.append(report.job.state)
+    Q, PP, P, D = (ServiceJobState.QUEUED, ServiceJobState.POSTPONED,
+                   ServiceJobState.PROCESSING, ServiceJobState.DONE)  # fmt: skip
+    assert states == [Q, PP, P, P, P, P, P, D]
+    assert report.job == ServiceJob(D, "JobEnd", "2026-11-23T13:05:01.250000Z", 4, 4000)
+    assert report.new_problems == [
+        PackageEventRecord(0, "JobWarning", "2026-11-23T13:05:01.250000Z", "", "",
+                           "Failed to ensure user 'i:0#.f|membership|x@contoso.com'"),
+        PackageEventRecord(0, "JobError", "2026-11-23T13:05:01.250000Z", "-2147024816",
+                           "Shared Documents/a.txt", "The file a.txt is bad"),
+    ]  # fmt: skip
+    assert report.error_for("f1", "", "") == "The file a.txt is bad (error -2147024816)"
+    assert (report.error_count, report.warning_count) == (1, 1)
+
+    fatal = JobReport()
+    for e in (event("JobStart"), event("JobFatalError", Message="bad manifest"), event("JobEnd")):
+        fatal.take(e)
+    assert fatal.job is not None and fatal.job.state is ServiceJobState.FAILED
+    assert [p.event for p in fatal.new_problems] == ["JobFatalError"]
+
+    odd = JobReport()
+    odd.take(event("JobStart", time="13:05 yesterday"))  # a malformed time: when it was read
+    assert odd.job is not None and odd.job.last_event_at.startswith(str(datetime.now(UTC).year))
+    odd.lost("GetMigrationJobProgress failed: HTTP 500 [-2147213145, ...]")
+    assert odd.ended and odd.fatal and odd.job.state is ServiceJobState.FAILED
+
+
+def _package(store: StateStore, job_id: int, round_id: int, name: str, sizes: list[int]) -> int:
+    rows = [
+        store.upsert_item(job_id, f"{name}/{i}".encode(), "file", status=ItemStatus.PENDING,
+                          round_id=round_id, size=size, mtime_ns=1)
+        for i, size in enumerate(sizes)
+    ]  # fmt: skip
+    return store.create_migration_package(
+        job_id, round_id, name, data_uri="https://a/c?sig=S", manifest_uri="https://a/m?sig=S",
+        queue_uri=None, key_file="/k", own_containers=False,
+        files=[PackageFileRecord(0, r, f"id{r}", f"id{r}.dat", size, 1, None, None, False)
+               for r, size in zip(rows, sizes, strict=True)],
+    )  # fmt: skip
+
+
+def test_the_store_keeps_what_the_service_said_bounded(state_location: str) -> None:
+    with open_state(state_location) as store:
+        job = store.ensure_job("k", "/src", "t")
+        first = store.start_round(job.id)
+        old_closed = _package(store, job.id, first.id, "old-closed", [5])
+        old_open = _package(store, job.id, first.id, "old-open", [7])
+        store.set_package_status(old_closed, PackageStatus.CLOSED)
+        store.set_package_status(old_open, PackageStatus.SUBMITTED, migration_job_id="j0")
+        second = store.start_round(job.id)
+        packing = _package(store, job.id, second.id, "packing", [10, 20, 30])
+        store.package_file_stored(packing, store.package_files(packing)[1].item_row,
+                                  quick_xor="q", md5="m")  # fmt: skip
+        done = _package(store, job.id, second.id, "done", [100, 200])
+        store.set_package_status(done, PackageStatus.SUBMITTED, migration_job_id="j1")
+        warnings = [
+            PackageEventRecord(0, "JobWarning", f"2026-11-23T13:05:{i % 60:02d}.000000Z", "0", "",
+                               f"warning {i}")
+            for i in range(150)
+        ]  # fmt: skip
+        error = PackageEventRecord(0, "JobError", "2026-11-23T13:06:00.000000Z", "-2147024816",
+                                   "Shared Documents/x.txt", "bad x")  # fmt: skip
+        job_done = ServiceJob(ServiceJobState.DONE, "JobEnd", "2026-11-23T13:06:01.000000Z", 1, 100)
+        store.package_progress(done, "9", errors=1, warnings=150, job=job_done,
+                               events=[*warnings, error])  # fmt: skip
+        store.set_package_status(done, PackageStatus.CLOSED)
+
+    with open_state(state_location, readonly=True) as store:
+        counts = {(c.status, c.job_state): c for c in store.package_counts()}
+        # The last round's packages and the earlier round's open one; not its closed one.
+        assert set(counts) == {
+            (PackageStatus.PACKING, None),
+            (PackageStatus.CLOSED, ServiceJobState.DONE),
+            (PackageStatus.SUBMITTED, ServiceJobState.QUEUED),  # accepted, no event yet
+        }
+        assert (counts[PackageStatus.PACKING, None].bytes,
+                counts[PackageStatus.PACKING, None].bytes_uploaded) == (60, 20)  # fmt: skip
+        closed = counts[PackageStatus.CLOSED, ServiceJobState.DONE]
+        assert (closed.packages, closed.files, closed.bytes, closed.bytes_uploaded) == (
+            1,
+            2,
+            300,
+            300,
+        )
+        assert (closed.bytes_imported, closed.errors, closed.warnings) == (100, 1, 150)
+        assert closed.last_event_at == "2026-11-23T13:06:01.000000Z"
+
+        kept = list(store.package_events(job.id))
+        assert len(kept) == 101  # the first hundred warnings, and the error
+        assert kept[0].message == "warning 0" and kept[-1] == PackageEventRecord(
+            done, "JobError", "2026-11-23T13:06:00.000000Z", "-2147024816",
+            "Shared Documents/x.txt", "bad x",
+        )  # fmt: skip
+        record = store.migration_package(done)
+        assert record is not None
+        assert (record.job_state, record.last_event, record.files_imported) == (
+            ServiceJobState.DONE, "JobEnd", 1
+        )  # fmt: skip
+        assert [p.package_id for p in store.migration_packages(job.id, last=2)] == [
+            "packing", "done"
+        ]  # fmt: skip

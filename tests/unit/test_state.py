@@ -80,6 +80,7 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
         state_location,
         "DROP TABLE workers",
         "DROP TABLE units",
+        "DROP TABLE migration_package_events",
         "DROP TABLE migration_package_files",
         "DROP TABLE migration_packages",
         "DROP TABLE folders_seen",

@@ -12,9 +12,11 @@
     throughput.py  what moved per minute, from the samples written since the last look
     charts.py      the throughput chart as SVG, drawn by the server
     details.py     a job's page: rounds, failures (and their CSV), renames; read on demand
+    migration.py   the Migration API section: packages and the service's jobs by state, bytes
+                   packaged, uploaded and imported; a job's packages and the service's events
     fragments.py   the live parts of the pages, rendered once per reading and view
     pages.py       the pages as HTML
-    text.py        figures, times, and secrets hidden from every text shown
+    text.py        figures, times, state badges, and secrets hidden from every text shown
     static/        dashboard.js (server-sent events, sorting, filtering) and dashboard.css
 
 Usage: `sharelift dashboard --state PATH` (docs/dashboard.md), `sharelift migrate --dashboard

@@ -1,15 +1,20 @@
 """The dashboard's web application (Starlette): its routes, each only reading.
 
     GET /                                   the overview
-    GET /jobs/{id}?q=TEXT                   a job: rounds, failures (filtered), renames
+    GET /jobs/{id}?q=TEXT&events=TEXT       a job: rounds, failures (filtered), Migration API
+                                            packages and the service's events (filtered),
+                                            renames
     GET /jobs/{id}/failures.csv?q=TEXT      its failures as a CSV file
     GET /jobs/{id}/rounds/{n}/{file}        a file of that round's report folder (REPORT_FILES)
-    GET /events?view=overview | ?job=ID     server-sent events: the page's live figures
+    GET /events?view=overview | ?job=ID&events=TEXT
+                                            server-sent events: the page's live figures
     GET /static/{file}                      the page's script and styles, from the package
 
 An event stream sends an `update` event with the page's figures (`fragments.Update`) when
 they changed since the last it sent, and a comment every `KEEP_ALIVE` seconds otherwise. All of
-them follow one `Live` reader (see live.py): opening more pages costs no more reads.
+them follow one `Live` reader (see live.py): opening more pages costs no more reads. A job's
+stream also reads the job's packages and events again when its Migration API figures changed
+(`Live.on_demand`, shared by every page of that job and filter).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from sharelift.dashboard.details import failures_csv, job_details
 from sharelift.dashboard.fragments import job_update, overview_update
 from sharelift.dashboard.guard import Guard
 from sharelift.dashboard.live import Live
+from sharelift.dashboard.migration import PackageDetails, figures, package_details
 from sharelift.dashboard.pages import (
     REPORT_FILES,
     job_page,
@@ -37,6 +43,7 @@ from sharelift.dashboard.pages import (
     overview_page,
     waiting_page,
 )
+from sharelift.dashboard.readings import Reading
 
 KEEP_ALIVE = 15.0
 STATIC = {"dashboard.js": "text/javascript", "dashboard.css": "text/css"}
@@ -68,10 +75,13 @@ def create_app(live: Live, *, token: str | None = None) -> Guard:
     async def job(request: Request) -> Response:
         job_id = request.path_params["job_id"]
         query = request.query_params.get("q", "")[:200]
+        events_query = request.query_params.get("events", "")[:200]
         details = await live.in_store_thread(lambda s: job_details(s, job_id, query))
         if details is None:
             return _not_found(f"No job {job_id} in this state store.")
-        return HTMLResponse(job_page(details, await live.latest(), query))
+        packages = await live.in_store_thread(lambda s: package_details(s, job_id, events_query))
+        page = job_page(details, await live.latest(), query, packages, events_query)
+        return HTMLResponse(page)
 
     async def failures(request: Request) -> Response:
         job_id = request.path_params["job_id"]
@@ -116,6 +126,15 @@ def create_app(live: Live, *, token: str | None = None) -> Guard:
         job_id = request.query_params.get("job", "")
         if job_id and not job_id.isdigit():
             return _not_found("no such job")
+        events_query = request.query_params.get("events", "")[:200]
+
+        async def packages_of(reading: Reading) -> PackageDetails | None:
+            number = int(job_id)
+            return await live.on_demand(
+                (number, events_query),
+                figures(reading.packages, number),
+                lambda s: package_details(s, number, events_query),
+            )
 
         async def stream() -> AsyncIterator[str]:
             yield "retry: 3000\n\n"
@@ -124,7 +143,11 @@ def create_app(live: Live, *, token: str | None = None) -> Guard:
             async for reading in live.watch():
                 if reading is None:
                     continue
-                update = job_update(reading, int(job_id)) if job_id else overview_update(reading)
+                if job_id:
+                    packages = await packages_of(reading)
+                    update = job_update(reading, int(job_id), packages, events_query)
+                else:
+                    update = overview_update(reading)
                 data = json.dumps(update.as_json(), ensure_ascii=False, separators=(",", ":"))
                 if data != sent:
                     sent, last = data, time.monotonic()

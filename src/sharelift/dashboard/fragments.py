@@ -12,32 +12,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from html import escape
 
-from sharelift.dashboard import text
+from sharelift.dashboard import migration, text
 from sharelift.dashboard.charts import svg
+from sharelift.dashboard.migration import PackageDetails
 from sharelift.dashboard.readings import JOB_STATES, JobView, Reading
+from sharelift.dashboard.text import state_badge
 from sharelift.dashboard.workers import UNIT_STATES
 
 
 @dataclass
 class Update:
     """What changes on a page: `text` (textContent), `html` (trusted fragments, escaped
-    here) and `value` (a <progress>'s value), each by `data-live` name."""
+    here), `value` (a <progress>'s value) and `shown` (False: hidden), each by `data-live`
+    name."""
 
     text: dict[str, str] = field(default_factory=dict)
     html: dict[str, str] = field(default_factory=dict)
     value: dict[str, float] = field(default_factory=dict)
+    shown: dict[str, bool] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
-        return {"text": self.text, "html": self.html, "value": self.value}
+        return {"text": self.text, "html": self.html, "value": self.value, "shown": self.shown}
 
 
 def _e(value: str) -> str:
     return escape(text.shown(value))
-
-
-def state_badge(state: str) -> str:
-    slug = state.replace(" ", "-").replace("?", "")
-    return f'<span class="state state-{slug}">{escape(state)}</span>'
 
 
 def states_list(reading: Reading) -> str:
@@ -162,15 +161,29 @@ def overview_update(reading: Reading) -> Update:
     up.html["jobs"] = job_rows(reading, now)
     up.html["workers"] = worker_rows(reading, now)
     up.html["units"] = units_list(reading)
+    figs = migration.figures(reading.packages)
+    up.shown["migration-api-section"] = figs is not None
+    up.html["migration-api"] = migration.cards(figs) if figs is not None else ""
     return up
 
 
-def job_update(reading: Reading, job_id: int) -> Update:
-    """The live figures of one job's page (empty when the job is unknown)."""
+def job_update(
+    reading: Reading, job_id: int, packages: PackageDetails | None = None, query: str = ""
+) -> Update:
+    """The live figures of one job's page (empty when the job is unknown); with `packages`
+    (read on demand, `query` their events' filter), its packages and the service's events."""
     up = Update()
     job = reading.job(job_id)
     if job is None:
         return up
+    figs = migration.figures(reading.packages, job_id)
+    up.shown["job-migration-api-section"] = figs is not None or bool(packages and packages.packages)
+    up.html["job-migration-api"] = migration.cards(figs) if figs is not None else ""
+    if packages is not None:
+        up.text["job-package-count"] = migration.package_count(packages)
+        up.html["job-packages"] = migration.package_rows(packages)
+        up.text["job-event-count"] = migration.event_count(packages, query)
+        up.html["job-events"] = migration.event_rows(packages)
     up.text["updated"] = f"updated {text.when(reading.taken_at)} UTC"
     up.html["job-state"] = state_badge(job.state)
     up.text["job-files"] = (

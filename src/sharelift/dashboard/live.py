@@ -1,9 +1,11 @@
 """One reader of the state store for every open page.
 
-`Live` takes a reading (`readings.Reader`: two small queries) at most once per `interval`,
+`Live` takes a reading (`readings.Reader`: a few small queries) at most once per `interval`,
 whatever the number of pages open: page loads get the latest reading when it is fresh enough,
 and every server-sent-event stream waits for the next one. It reads only while someone watches
 (a stream is open, or a page was just loaded); with nobody watching, the store is not read.
+What a page reads beyond the reading (a job's packages) is read `on_demand`: once per change
+the reading shows, for every page that asks.
 
 The store is opened read-only, once, in one thread of its own (an SQLite connection belongs to
 one thread), and reads there, so the event loop never waits on the disk. With SQLite in WAL
@@ -21,9 +23,10 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sharelift.dashboard.readings import Reader, Reading
 from sharelift.dashboard.text import shown
@@ -32,6 +35,8 @@ from sharelift.urls import hide_password
 
 log = logging.getLogger("sharelift.dashboard")
 T = TypeVar("T")
+ON_DEMAND_KEPT = 32
+"""On-demand readings kept (one per job page and filter being watched)."""
 
 
 class Live:
@@ -57,6 +62,8 @@ class Live:
         """Set when a reading was taken, then replaced by a new one."""
         self._watchers = 0
         self._poller: asyncio.Task[None] | None = None
+        self._on_demand: OrderedDict[Hashable, tuple[object, Any]] = OrderedDict()
+        self._on_demand_lock = asyncio.Lock()
         self.closing = asyncio.Event()
 
     # --- reading -------------------------------------------------------------------------------
@@ -120,6 +127,24 @@ class Live:
             self.readings += 1
             self._latest = reading
         self._notify()
+
+    async def on_demand(
+        self, key: Hashable, version: object, work: Callable[[StateStore], T]
+    ) -> T | None:
+        """`work(store)` for `key`, read again only when `version` differs from the one it
+        was last read for: pages asking the same thing of the same reading share one read
+        (None when there is no store yet)."""
+        async with self._on_demand_lock:
+            kept = self._on_demand.get(key)
+            if kept is not None and kept[0] == version:
+                self._on_demand.move_to_end(key)
+                return kept[1]  # type: ignore[no-any-return]
+            value = await self.in_store_thread(work)
+            self._on_demand[key] = (version, value)
+            self._on_demand.move_to_end(key)
+            while len(self._on_demand) > ON_DEMAND_KEPT:
+                self._on_demand.popitem(last=False)
+            return value
 
     def _notify(self) -> None:
         tick, self._tick = self._tick, asyncio.Event()

@@ -13,14 +13,10 @@ from urllib.parse import urlencode
 
 from sharelift.dashboard import text
 from sharelift.dashboard.details import LIMIT, JobDetails
-from sharelift.dashboard.fragments import (
-    Update,
-    job_label,
-    job_update,
-    overview_update,
-    state_badge,
-)
+from sharelift.dashboard.fragments import Update, job_label, job_update, overview_update
+from sharelift.dashboard.migration import PackageDetails
 from sharelift.dashboard.readings import JOB_STATES, Reading
+from sharelift.dashboard.text import state_badge
 from sharelift.state import RoundRecord
 
 REPORT_FILES = (
@@ -64,6 +60,15 @@ def _live_text(up: Update, name: str, tag: str = "span") -> str:
 
 def _live_html(up: Update, name: str, tag: str = "div", attrs: str = "") -> str:
     return f'<{tag} data-live="{name}"{attrs}>{up.html.get(name, "")}</{tag}>'
+
+
+def _section(up: Update, name: str, heading: str, body: str) -> str:
+    """A section shown while `up.shown[name]` (and hidden, updated live, until then)."""
+    hidden = "" if up.shown.get(f"{name}-section") else " hidden"
+    return (
+        f'<section aria-labelledby="{name}-h" data-live="{name}-section"{hidden}>'
+        f'<h2 id="{name}-h">{escape(heading)}</h2>{body}</section>'
+    )
 
 
 def _progress(up: Update, name: str, label: str) -> str:
@@ -128,7 +133,15 @@ def overview_page(reading: Reading, store_path: str) -> str:
         + _live_html(up, "chart")
         + "<figcaption>Throughput over the run (the last round of every job), per minute; "
         "per hour for a run longer than three hours.</figcaption></figure></section>"
-        '<section aria-labelledby="jobs-h"><h2 id="jobs-h">Jobs</h2>'
+        + _section(
+            up,
+            "migration-api",
+            "Migration API",
+            "<p>Packages of the last round of every job (and those still open from earlier "
+            "rounds), and the import jobs SharePoint runs for them.</p>"
+            + _live_html(up, "migration-api"),
+        )
+        + '<section aria-labelledby="jobs-h"><h2 id="jobs-h">Jobs</h2>'
         '<div class="filters" data-filters="jobs">'
         '<label for="jobs-filter">Filter</label>'
         '<input id="jobs-filter" type="search" data-filter-text '
@@ -189,9 +202,51 @@ def _round_row(job_id: int, rnd: RoundRecord) -> str:
     )
 
 
-def job_page(details: JobDetails, reading: Reading | None, query: str) -> str:
+def _job_migration(up: Update, job_id: int, query: str, events_query: str) -> str:
+    """A job's Migration API section: its figures, its packages, the service's events."""
+    keep = f'<input type="hidden" name="q" value="{escape(query)}">' if query else ""
+    return _section(
+        up,
+        "job-migration-api",
+        "Migration API",
+        "<p>The packages of the job's last round (and those still open), and their import "
+        "jobs.</p>"
+        + _live_html(up, "job-migration-api")
+        + '<h3 id="packages-h">Packages</h3>'
+        + f"<p>{_live_text(up, 'job-package-count')}</p>"
+        + '<table aria-labelledby="packages-h"><thead><tr><th scope="col">Package</th>'
+        '<th scope="col">Files</th><th scope="col">Bytes</th><th scope="col">State</th>'
+        '<th scope="col">Service job</th><th scope="col">Service job id</th>'
+        '<th scope="col">Last event</th><th scope="col">Errors / warnings</th></tr></thead>'
+        + _live_html(up, "job-packages", "tbody")
+        + "</table>"
+        '<h3 id="service-events-h">Errors and warnings from the service</h3>'
+        "<p><small>The store keeps the first hundred errors and the first hundred warnings of "
+        "each package with their messages; the figures above count them all.</small></p>"
+        f'<form class="filters" method="get" action="/jobs/{job_id}#job-migration-api-h">'
+        f"{keep}"
+        '<label for="events-filter">Filter</label>'
+        f'<input id="events-filter" name="events" type="search" value="{escape(events_query)}" '
+        'placeholder="package, code, object or message">'
+        '<button type="submit">Filter</button></form>'
+        f"<p>{_live_text(up, 'job-event-count')}</p>"
+        '<table aria-labelledby="service-events-h"><thead><tr>'
+        '<th scope="col">Time (UTC)</th><th scope="col">Kind</th><th scope="col">Package</th>'
+        '<th scope="col">Code</th><th scope="col">Object</th><th scope="col">Message</th>'
+        "</tr></thead>" + _live_html(up, "job-events", "tbody") + "</table>",
+    )
+
+
+def job_page(
+    details: JobDetails,
+    reading: Reading | None,
+    query: str,
+    packages: PackageDetails | None = None,
+    events_query: str = "",
+) -> str:
+    """A job's page; `query` filters its failures, `events_query` the service's events."""
     job = details.job
-    up = job_update(reading, job.id) if reading is not None else Update()
+    up = job_update(reading, job.id, packages, events_query) if reading is not None else Update()
     view = reading.job(job.id) if reading is not None else None
     title = job_label(view) if view is not None else f"job {job.id}"
     rounds = "".join(_round_row(job.id, r) for r in reversed(details.rounds)) or (
@@ -248,8 +303,13 @@ def job_page(details: JobDetails, reading: Reading | None, query: str) -> str:
         '<section aria-labelledby="failures-h"><h2 id="failures-h">Failures</h2>'
         "<p>Items that are not at the target: failed (the next run tries again) or not "
         "migrated (a SharePoint limit).</p>"
-        f'<form class="filters" method="get" action="/jobs/{job.id}">'
-        '<label for="failures-filter">Filter</label>'
+        f'<form class="filters" method="get" action="/jobs/{job.id}#failures-h">'
+        + (
+            f'<input type="hidden" name="events" value="{escape(events_query)}">'
+            if events_query
+            else ""
+        )
+        + '<label for="failures-filter">Filter</label>'
         f'<input id="failures-filter" name="q" type="search" value="{escape(query)}" '
         'placeholder="path, code or message">'
         '<button type="submit">Filter</button>'
@@ -261,13 +321,15 @@ def job_page(details: JobDetails, reading: Reading | None, query: str) -> str:
         '<th scope="col">Category</th><th scope="col">Code</th><th scope="col">Reason</th>'
         '<th scope="col">Round</th><th scope="col">Attempts</th></tr></thead>'
         f"<tbody>{failures}</tbody></table></section>"
-        '<section aria-labelledby="renames-h"><h2 id="renames-h">Renames</h2>'
+        + _job_migration(up, job.id, query, events_query)
+        + '<section aria-labelledby="renames-h"><h2 id="renames-h">Renames</h2>'
         "<p>Items migrated under a name SharePoint accepts.</p>"
         '<table><thead><tr><th scope="col">Source path</th><th scope="col">Target path</th>'
         '<th scope="col">Rule</th><th scope="col">Message</th></tr></thead>'
         f"<tbody>{renames}</tbody></table>{more}</section>"
     )
-    return layout(title, body, events=f"job={job.id}", status=up.text.get("updated", ""))
+    stream = urlencode({"job": job.id, **({"events": events_query} if events_query else {})})
+    return layout(title, body, events=stream, status=up.text.get("updated", ""))
 
 
 def message_page(title: str, message: str) -> str:

@@ -4,9 +4,10 @@ A look costs the store a few small queries whatever the number of items: every j
 (`StateStore.jobs`) with its last round (`StateStore.latest_rounds`: the round's own counters,
 which the engine's progress saver refreshes every ~2 s, and on a cluster each worker's
 heartbeat, as the sums of the round's units), the throughput samples written since the last
-look (`StateStore.samples_since`, through an index on their time; see `throughput.py`), and
-the workers and units of a cluster (`workers.py`). No item is read: a job's figures are its
-last round's counters.
+look (`StateStore.samples_since`, through an index on their time; see `throughput.py`), the
+Migration API packages counted (`StateStore.package_counts`: one grouped query through
+indexes; see `migration.py`), and the workers and units of a cluster (`workers.py`). No item
+is read: a job's figures are its last round's counters.
 
 A job's state is its last round's (`sharelift status`'s reading of a round: a running round
 whose process is gone or whose heartbeat is old is `interrupted?`, unless units of a cluster
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from sharelift.dashboard.throughput import Chart, Throughput
 from sharelift.dashboard.workers import Cluster, WorkerView, read_cluster
 from sharelift.report.summary import parse_time
-from sharelift.state import JobRecord, RoundRecord, RoundStatus, StateStore
+from sharelift.state import JobRecord, PackageCount, RoundRecord, RoundStatus, StateStore
 from sharelift.status import round_state
 
 JOB_STATES = (
@@ -90,6 +91,8 @@ class Reading:
     """Bytes per second over the last `Throughput.NOW` seconds, every running round summed."""
     files_rate_now: float
     by_state: dict[str, int] = field(default_factory=dict)
+    packages: list[PackageCount] = field(default_factory=list)
+    """The Migration API packages of the jobs' last rounds and those still open, counted."""
     cluster: Cluster = field(default_factory=Cluster)
 
     @property
@@ -235,5 +238,6 @@ class Reader:
             rate_now=rate,
             files_rate_now=files_rate,
             by_state={s: counted[s] for s in JOB_STATES if counted[s]},
+            packages=store.package_counts(),
             cluster=cluster,
         )

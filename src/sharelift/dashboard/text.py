@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from html import escape
 
 from sharelift.report.html import size_text
 from sharelift.report.summary import parse_time
@@ -89,3 +90,9 @@ def ago(iso: str, now: datetime | None = None) -> str:
         return ""
     now = now or datetime.now(UTC)
     return f"{duration((now - parse_time(iso)).total_seconds())} ago"
+
+
+def state_badge(state: str) -> str:
+    """A state as a coloured badge (HTML)."""
+    slug = state.replace(" ", "-").replace("?", "")
+    return f'<span class="state state-{slug}">{escape(state)}</span>'

@@ -4,7 +4,8 @@
                           content blobs (those a killed run stored are kept), the manifests,
                           `submitting`, CreateMigrationJobEncrypted, `submitted` + job id
     PackageRun.follow()   GetMigrationJobProgress (and the queue, when one is used) until the
-                          job's last event, the token saved at each answer; then its logs
+                          job's last event, the token saved at each answer with where the
+                          job stands and its errors and warnings; then its logs
     PackageRun.settle()   every file looked up through Graph (a listing per folder) and given
                           its one outcome; the key deleted, the package `closed`
 
@@ -60,7 +61,7 @@ from sharelift.migration_api.reconcile import (
     JobReport,
     list_folders,
 )
-from sharelift.state import MigrationPackageRecord, PackageFileRecord, PackageStatus
+from sharelift.state import MigrationPackageRecord, PackageFileRecord, PackageStatus, ServiceJob
 
 REFUSED = "MIGRATION_API_REFUSED"
 UPLOAD_FAILED = "MIGRATION_UPLOAD_FAILED"
@@ -327,6 +328,12 @@ class PackageRun:
             self.report.ended = True
             return True
         job_id, token = record.migration_job_id, record.next_token
+        if record.job_state is not None and self.report.job is None:
+            # Taken up from an earlier run: go on from what the store says the job did.
+            self.report.job = ServiceJob(
+                record.job_state, record.last_event, record.last_event_at,
+                record.files_imported, record.bytes_imported,
+            )  # fmt: skip
         while not self.report.ended:
             if kit.context.stopping.is_set():
                 return False
@@ -334,8 +341,8 @@ class PackageRun:
                 progress = await kit.service.progress(job_id, token)
             except MigrationApiError as exc:
                 if JOB_NOT_FOUND in str(exc) or "-2147213146" in str(exc):
-                    self.report.fatal = self.report.fatal or str(exc)
-                    self.report.ended = True
+                    self.report.lost(str(exc))
+                    self._save_progress(token)
                     break
                 raise
             events = progress.events
@@ -352,12 +359,7 @@ class PackageRun:
                 self.report.take(event)
             if progress.next_token != token or events:
                 token = progress.next_token
-                store.package_progress(
-                    self.row,
-                    token,
-                    errors=self.report.error_count,
-                    warnings=self.report.warning_count,
-                )
+                self._save_progress(token)
             if not self.report.ended:
                 await asyncio.sleep(kit.poll_interval)
         await self._read_logs()
@@ -366,6 +368,20 @@ class PackageRun:
         store.set_package_status(self.row, PackageStatus.ENDED, message=message)
         self._refresh()
         return True
+
+    def _save_progress(self, token: str) -> None:
+        """Where reading the events stands, what they said, and their errors and warnings
+        (one commit)."""
+        report = self.report
+        problems, report.new_problems = report.new_problems, []
+        self.kit.context.store.package_progress(
+            self.row,
+            token,
+            errors=report.error_count,
+            warnings=report.warning_count,
+            job=report.job,
+            events=problems,
+        )
 
     def _key(self) -> bytes:
         assert self.record is not None

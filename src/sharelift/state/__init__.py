@@ -13,7 +13,8 @@
                    (item_history and round_totals keep what each round did; round_samples
                    its throughput; migration_packages the Migration API's packages;
                    0007_dashboard throttle waits, report folders, samples by time; units
-                   and workers a cluster's leases and heartbeats)
+                   and workers a cluster's leases and heartbeats; 0010_package_events what
+                   the Migration API service said)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -31,12 +32,16 @@ from sharelift.state.records import (
     MigrationPackageRecord,
     NewUnit,
     OutcomeCount,
+    PackageCount,
+    PackageEventRecord,
     PackageFileRecord,
     PackageStatus,
     RoundCount,
     RoundRecord,
     RoundSample,
     RoundStatus,
+    ServiceJob,
+    ServiceJobState,
     TargetKnown,
     UnitCount,
     UnitRecord,
@@ -94,12 +99,16 @@ __all__ = [
     "MigrationPackageRecord",
     "NewUnit",
     "OutcomeCount",
+    "PackageCount",
+    "PackageEventRecord",
     "PackageFileRecord",
     "PackageStatus",
     "RoundCount",
     "RoundRecord",
     "RoundSample",
     "RoundStatus",
+    "ServiceJob",
+    "ServiceJobState",
     "StateError",
     "StateStore",
     "TargetKnown",

@@ -53,12 +53,15 @@ from sharelift.state.records import (
     MigrationPackageRecord,
     NewUnit,
     OutcomeCount,
+    PackageCount,
+    PackageEventRecord,
     PackageFileRecord,
     PackageStatus,
     RoundCount,
     RoundRecord,
     RoundSample,
     RoundStatus,
+    ServiceJob,
     TargetKnown,
     UnitCount,
     UnitRecord,
@@ -419,14 +422,34 @@ class StateStore(Protocol):
         before returning: the job id is saved before anything else happens to the package."""
 
     def package_progress(
-        self, package_row: int, next_token: str, *, errors: int, warnings: int
+        self,
+        package_row: int,
+        next_token: str,
+        *,
+        errors: int,
+        warnings: int,
+        job: ServiceJob | None = None,
+        events: Iterable[PackageEventRecord] = (),
     ) -> None:
-        """Where reading the job's events stands, and what they counted. Committed."""
+        """Where reading the job's events stands, and what they counted; `job`: where the
+        service's job stands after them; `events`: the errors and warnings among them, of
+        which the store keeps the first hundred of each kind per package. Committed, all
+        together."""
 
     def migration_packages(
-        self, job_id: int, *, open_only: bool = False
+        self, job_id: int, *, open_only: bool = False, last: int | None = None
     ) -> list[MigrationPackageRecord]:
-        """The job's packages, oldest first (`open_only`: those not closed or failed)."""
+        """The job's packages, oldest first (`open_only`: those not closed or failed; `last`:
+        only the last this many made)."""
+
+    def package_counts(self) -> list[PackageCount]:
+        """The packages of every job's last round and those still open, counted by job,
+        status and service job state: one query through indexes, whatever the number of
+        packages (a dashboard asks every few seconds)."""
+
+    def package_events(self, job_id: int) -> Iterator[PackageEventRecord]:
+        """The errors and warnings the store kept for the job's packages, in the order they
+        were read, streamed."""
 
     def migration_package(self, package_row: int) -> MigrationPackageRecord | None: ...
 

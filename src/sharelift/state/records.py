@@ -370,6 +370,79 @@ OPEN_PACKAGE_STATUSES = frozenset(
 )
 
 
+class ServiceJobState(enum.StrEnum):
+    """Where the service's import job of a package stands, as its last event says
+    (`ServiceJob`); a job accepted and not heard from yet is `queued`."""
+
+    QUEUED = "queued"
+    """JobQueued, or no event yet."""
+    PROCESSING = "processing"
+    """JobStart, JobProgress, and the errors and warnings reported while it imports."""
+    POSTPONED = "postponed"
+    """JobPostponed: the service picks the job up again later."""
+    DONE = "done"
+    """JobEnd without a JobFatalError."""
+    FAILED = "failed"
+    """JobFatalError (even when JobEnd follows), JobCancelled, JobDeleted, or a job the
+    service no longer knows."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceJob:
+    """What a package's import job reported so far (`StateStore.package_progress`)."""
+
+    state: ServiceJobState
+    last_event: str
+    """The name of the last event read (`JobProgress`)."""
+    last_event_at: str
+    """When the service says it happened (ISO UTC)."""
+    files_imported: int
+    bytes_imported: int
+    """The job's own counters (`FilesCreated`, `BytesProcessed` of its last JobProgress or
+    JobEnd)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PackageEventRecord:
+    """An error or a warning the service reported about a package's import job (the store
+    keeps a bounded number per package; `MigrationPackageRecord.errors` and `warnings` count
+    them all)."""
+
+    package_row: int
+    event: str
+    """JobError, JobWarning or JobFatalError."""
+    at: str
+    """When the service says it happened (ISO UTC)."""
+    code: str
+    """The service's ErrorCode (an HRESULT; "" or "0" for none)."""
+    url: str
+    """The object it concerns ("" for the whole package)."""
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PackageCount:
+    """Packages of one job in one status whose service job is in one state, counted
+    (`StateStore.package_counts`)."""
+
+    job_id: int
+    status: PackageStatus
+    job_state: ServiceJobState | None
+    """None for packages the service holds no job for (not submitted yet, or failed first)."""
+    packages: int
+    files: int
+    bytes: int
+    """Bytes of the files packaged."""
+    bytes_uploaded: int
+    """Of those, the bytes whose blobs are stored."""
+    files_imported: int
+    bytes_imported: int
+    errors: int
+    warnings: int
+    last_event_at: str
+    """The latest event read of these packages ("" for none)."""
+
+
 @dataclass(frozen=True, slots=True)
 class MigrationPackageRecord:
     """A Migration API package: its containers, key file and import job (issue 14). Recorded
@@ -402,6 +475,12 @@ class MigrationPackageRecord:
     created_at: str
     submitted_at: str | None
     ended_at: str | None
+    job_state: ServiceJobState | None = None
+    """Where the service's job stands (`ServiceJob`); None without a job."""
+    last_event: str = ""
+    last_event_at: str = ""
+    files_imported: int = 0
+    bytes_imported: int = 0
 
     def __repr__(self) -> str:  # the container and queue URIs carry SAS signatures
         return (

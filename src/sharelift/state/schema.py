@@ -387,4 +387,33 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0010_package_events",
+        """
+        -- What the service said about each package's import job (a dashboard shows it): the
+        -- job's state after its last event, that event, and what the job counted imported.
+        ALTER TABLE migration_packages ADD COLUMN job_state TEXT;  -- queued processing ...
+        ALTER TABLE migration_packages ADD COLUMN last_event TEXT NOT NULL DEFAULT '';
+        ALTER TABLE migration_packages ADD COLUMN last_event_at TEXT NOT NULL DEFAULT '';
+        ALTER TABLE migration_packages ADD COLUMN files_imported $INT NOT NULL DEFAULT 0;
+        ALTER TABLE migration_packages ADD COLUMN bytes_imported $INT NOT NULL DEFAULT 0;
+        -- A dashboard counts the packages of the jobs' last rounds and those still open,
+        -- every few seconds, through these two indexes (not the whole table).
+        CREATE INDEX migration_packages_by_round ON migration_packages (round_id);
+        CREATE INDEX migration_packages_by_status ON migration_packages (status);
+        -- The errors and warnings of each job, with their messages: a bounded number per
+        -- package (the package's errors and warnings count them all).
+        CREATE TABLE migration_package_events (
+            id            $ID,
+            package_row   $INT NOT NULL REFERENCES migration_packages(id) ON DELETE CASCADE,
+            event         TEXT NOT NULL,          -- JobError JobWarning JobFatalError
+            at            TEXT NOT NULL,
+            code          TEXT NOT NULL,
+            url           TEXT NOT NULL,
+            message       TEXT NOT NULL
+        );
+        CREATE INDEX migration_package_events_by_package
+            ON migration_package_events (package_row, event);
+        """,
+    ),
 ]

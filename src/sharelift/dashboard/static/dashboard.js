@@ -21,6 +21,9 @@ function apply(update) {
   for (const [name, value] of Object.entries(update.value || {})) {
     for (const el of document.querySelectorAll(`[data-live="${name}"]`)) el.value = value;
   }
+  for (const [name, value] of Object.entries(update.shown || {})) {
+    for (const el of document.querySelectorAll(`[data-live="${name}"]`)) el.hidden = !value;
+  }
   for (const table of document.querySelectorAll("table.sortable")) {
     resort(table);
     refilter(table);
