@@ -97,6 +97,10 @@ def test_a_tree_arrives_verified_and_a_second_run_sends_nothing(
     assert [r["Migration job"] != "" for r in rows] == [True] * len(made)
     with open_state(state) as store:
         assert store.check() == []
+        (job,) = store.jobs()
+        (first,) = store.rounds(job.id)
+        # Every byte went into a package's blob: the round's bytes sent are the tree's.
+        assert first.bytes_done == first.bytes_total == sum(map(len, files.values()))
 
     again = migrate(migration_emulator, src, "Api", state)
     assert (again.uploaded, again.unchanged) == (0, len(files))

@@ -218,12 +218,14 @@ class PackageRun:
 
     async def _upload_one(self, container: ContainerClient, key: bytes, packed: Packed) -> None:
         record, store = packed.record, self.kit.context.store
+        tally, path = self.kit.context.outcomes.tally, packed.work.plan.item.relpath
         if (
             record.stored
             and record.md5 is not None
             and await asyncio.to_thread(blob.has_snapshot, container, record.blob, record.md5)
         ):
-            return  # stored by an earlier run, snapshot included
+            tally.resumed(path, record.size)  # stored by an earlier run, snapshot included
+            return
         try:
             stored = await asyncio.to_thread(self._read_and_put, container, key, packed)
         except blob.StorageError as exc:
@@ -240,6 +242,7 @@ class PackageRun:
             self.row, record.item_row, quick_xor=stored.quick_xor, md5=stored.md5
         )
         packed.record = record._replace(quick_xor=stored.quick_xor, md5=stored.md5, stored=True)
+        tally.sent(record.size, path)  # its bytes are in Azure; the import follows
 
     def _read_and_put(
         self, container: ContainerClient, key: bytes, packed: Packed
