@@ -146,7 +146,13 @@ class MigrationResult:
     target: str
     """The target folder's web URL."""
     uploaded: int = 0
-    """Files uploaded and verified by hash."""
+    """Files uploaded and verified (by hash, or as below)."""
+    enriched: int = 0
+    """Of those uploaded: Office files a SharePoint library rewrote as it stored them (its
+    metadata), every other part proved identical (`prove_office_files`)."""
+    unverified: int = 0
+    """Of those uploaded: files a library rewrote whose content was not compared (the proof
+    off, or a legacy binary Office file); the upload took every byte."""
     adopted: int = 0
     """Files found at the target with the same content, recorded without an upload."""
     unchanged: int = 0
@@ -156,6 +162,9 @@ class MigrationResult:
     deleted: int = 0
     """Items moved to the target's recycle bin (`mirror`)."""
     bytes_uploaded: int = 0
+    stopped_by: str = ""
+    """Why the round stopped before its end when the target made it stop (its drive is full:
+    the status is then "interrupted" and the next run resumes), else ""."""
     round: int | None = None
     """The round's number in the job's history (`sharelift status`)."""
     reports: Path | None = None
@@ -180,12 +189,15 @@ class MigrationResult:
             status=result.status,
             target=target,
             uploaded=result.uploaded,
+            enriched=result.enriched,
+            unverified=result.unverified,
             adopted=result.adopted,
             unchanged=result.unchanged,
             skipped=result.skipped,
             failed=result.failed,
             deleted=result.deleted,
             bytes_uploaded=result.bytes_uploaded,
+            stopped_by=result.stopped_by,
             round=outcome.summary.round_number if outcome.summary else None,
             reports=outcome.reports.folder if outcome.reports else None,
             summary=asdict(outcome.summary) if outcome.summary else {},
@@ -258,7 +270,12 @@ def _resolved_prefix(target: str, credential: Credential) -> TargetPrefix:
 
     async def resolve() -> TargetPrefix:
         async with GraphClient(
-            token=token, base_url=cloud.graph_url, verify=cloud.ca_file, pacer=Pacer()
+            token=token,
+            base_url=cloud.graph_url,
+            verify=cloud.ca_file,
+            timeouts=credential.timeouts,
+            pacer=Pacer(),
+            connect=cloud.connect,
         ) as client:
             resolved = await resolve_target(client, spec)
         return TargetPrefix(resolved.server_relative_path, at_library_root=not resolved.folder)
@@ -367,7 +384,13 @@ def migrate_request(
     return MigrateRequest(
         source=source,
         target=spec,
-        endpoints=Endpoints(cloud.graph_url, cloud.graph_scope, cloud.ca_file, cloud.connect),
+        endpoints=Endpoints(
+            cloud.graph_url,
+            cloud.graph_scope,
+            cloud.ca_file,
+            timeouts=credential.timeouts,
+            connect=cloud.connect,
+        ),
         options=_scan_options(values),
         engine=EngineConfig(
             chunk_size=values["chunk_size"],
@@ -375,6 +398,8 @@ def migrate_request(
             policy=values["on_conflict"],
             mirror=values["mirror"],
             verify_target=values["verify_target"],
+            prove_office_files=values["prove_office_files"],
+            remove_old_versions=values["remove_old_versions"],
         ),
         state_path=Path(values["state"]) if values["state"] else default_state_path(),
         report_dir=Path(values["report"]) if values["report"] else None,

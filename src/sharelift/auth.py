@@ -29,12 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import msal
 import requests
+import requests.adapters
+from urllib3.util.retry import Retry
 
 from sharelift.errors import AuthError, UsageError
+from sharelift.network import Timeouts, describe_failure
 
 METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
 
@@ -63,6 +65,8 @@ class AuthSettings:
     managed_identity_client_id: str = ""
     ca_file: str | None = None
     """A CA bundle to trust in addition to (emulator: instead of) the system's."""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    """Connect and read timeouts of every call to the identity service."""
     instance_discovery: bool = True
     """False for authorities MSAL cannot validate against Microsoft (the emulator)."""
     cache_path: Path | None = None
@@ -124,16 +128,33 @@ def _msal_error(result: dict[str, Any] | None, what: str) -> AuthError:
 
 
 class _TrustingSession(requests.Session):
-    """A requests session for MSAL that keeps our CA choice.
+    """A requests session for MSAL that keeps our CA choice and never waits forever.
 
     requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE from the environment override a session's
     `verify` (psf/requests#3829), which would silently drop the emulator's or a company proxy's
     CA. Proxies (HTTPS_PROXY, NO_PROXY) still come from the environment.
+
+    requests has no timeout unless each call names one, and MSAL names none: every request of
+    this session gets `timeouts` (connect, a proxy's tunnel included; then read). A connection
+    that fails or times out is tried twice more at once (urllib3's retries, no backoff of our
+    own): asking the identity service for a token again is harmless.
     """
 
-    def __init__(self, ca_file: str | None) -> None:
+    def __init__(self, ca_file: str | None, timeouts: Timeouts) -> None:
         super().__init__()
         self.verify = ca_file or True
+        self.timeouts = timeouts
+        retries = Retry(total=2, connect=2, read=2, status=0, other=0, allowed_methods=None)
+        adapter = requests.adapters.HTTPAdapter(max_retries=retries)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = (self.timeouts.connect, self.timeouts.read)
+        return super().request(method, url, *args, **kwargs)
 
     def merge_environment_settings(
         self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -146,9 +167,10 @@ class _TrustingSession(requests.Session):
         return settings
 
 
-def http_session(ca_file: str | None) -> requests.Session:
-    """The HTTP session every MSAL client of sharelift uses (TLS always verified)."""
-    return _TrustingSession(ca_file)
+def http_session(ca_file: str | None, timeouts: Timeouts | None = None) -> requests.Session:
+    """The HTTP session every MSAL client of sharelift uses (TLS always verified, every call
+    with a connect and a read timeout)."""
+    return _TrustingSession(ca_file, timeouts or Timeouts())
 
 
 def trust_bundle(*ca_files: str | None) -> str:
@@ -217,34 +239,14 @@ class _Cached:
             self.path.unlink(missing_ok=True)
 
 
-def _proxy_for(url: str) -> str:
-    """The proxy requests would use for `url` (from HTTPS_PROXY / NO_PROXY), without any
-    user name or password in it; "" for none."""
-    proxy = requests.utils.get_environ_proxies(url).get(urlsplit(url).scheme or "https", "")
-    if not proxy:
-        return ""
-    parts = urlsplit(proxy)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-
-
-def _unreachable(exc: requests.RequestException, url: str) -> AuthError:
-    """The identity service at `url` could not be reached; say why, naming the host and the
-    proxy in use, without echoing a request."""
-    host = urlsplit(url).netloc or "?"
-    proxy = _proxy_for(url) if url else ""
-    route = f"through the proxy {proxy}" if proxy else "no proxy"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return AuthError(
-            "the identity service's TLS certificate is not trusted; behind a TLS-inspecting "
-            "proxy, trust the proxy's CA as well",
-            option="ca_bundle",
-        )
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return AuthError(
-            f"the proxy {proxy or '(HTTPS_PROXY)'} refused or dropped the call to the identity "
-            f"service at {host}"
-        )
-    return AuthError(f"cannot reach the identity service at {host} ({route}; {type(exc).__name__})")
+def _unreachable(exc: requests.RequestException, settings: AuthSettings) -> AuthError:
+    """The identity service could not be reached: one line naming its host, the proxy in use
+    and what to check, without echoing the request (requests' own messages carry the URL)."""
+    request = getattr(exc, "request", None)
+    url = str(getattr(request, "url", "") or settings.authority or "https://identity")
+    line = describe_failure(exc, url, settings.timeouts)
+    option = "ca_bundle" if isinstance(exc, requests.exceptions.SSLError) else None
+    return AuthError(f"sign-in failed: {line}", option=option)
 
 
 class AppCredential:
@@ -252,7 +254,8 @@ class AppCredential:
 
     def __init__(self, settings: AuthSettings, credential: str | dict[str, str]) -> None:
         self._lock = threading.Lock()
-        self._session = http_session(settings.ca_file)
+        self._settings = settings
+        self._session = http_session(settings.ca_file, settings.timeouts)
         try:  # MSAL reads the authority's OpenID configuration here already
             self._app = msal.ConfidentialClientApplication(
                 settings.client_id,
@@ -262,9 +265,8 @@ class AppCredential:
                 instance_discovery=settings.instance_discovery,
             )
         except requests.RequestException as exc:
-            raise _unreachable(exc, settings.authority) from None
+            raise _unreachable(exc, settings) from None
         self._client_id = settings.client_id
-        self._authority = settings.authority
 
     def token(self, scopes: Sequence[str]) -> str:
         with self._lock:
@@ -273,7 +275,7 @@ class AppCredential:
             except ValueError as exc:  # raised by MSAL for e.g. an unusable authority
                 raise AuthError(f"app sign-in for client {self._client_id}: {exc}") from None
             except requests.RequestException as exc:
-                raise _unreachable(exc, self._authority) from None
+                raise _unreachable(exc, self._settings) from None
         if not result or "access_token" not in result:
             raise _msal_error(result, f"app sign-in for client {self._client_id} failed")
         return str(result["access_token"])
@@ -292,7 +294,7 @@ class DeviceCodeCredential:
         self._settings = settings
         self._lock = threading.Lock()
         self._cache = _Cached(settings.cache_path)
-        self._session = http_session(settings.ca_file)
+        self._session = http_session(settings.ca_file, settings.timeouts)
         try:  # MSAL reads the authority's OpenID configuration here already
             self._app = msal.PublicClientApplication(
                 settings.client_id,
@@ -302,7 +304,7 @@ class DeviceCodeCredential:
                 instance_discovery=settings.instance_discovery,
             )
         except requests.RequestException as exc:
-            raise _unreachable(exc, settings.authority) from None
+            raise _unreachable(exc, settings) from None
 
     def token(self, scopes: Sequence[str]) -> str:
         with self._lock:
@@ -310,6 +312,8 @@ class DeviceCodeCredential:
                 result = self._silent(scopes)
                 if result is None:
                     result = self._device_flow(scopes)
+            except requests.RequestException as exc:
+                raise _unreachable(exc, self._settings) from None
             finally:
                 self._cache.save()
         if "access_token" not in result:
@@ -358,7 +362,7 @@ class ManagedIdentityCredential:
     """An Azure managed identity, system-assigned or user-assigned, through MSAL."""
 
     def __init__(self, settings: AuthSettings) -> None:
-        session = http_session(settings.ca_file)
+        session = http_session(settings.ca_file, settings.timeouts)
         identity: msal.SystemAssignedManagedIdentity | msal.UserAssignedManagedIdentity
         if settings.managed_identity_client_id:
             identity = msal.UserAssignedManagedIdentity(
@@ -366,6 +370,7 @@ class ManagedIdentityCredential:
             )
         else:
             identity = msal.SystemAssignedManagedIdentity()
+        self._settings = settings
         self._session = session
         self._client = msal.ManagedIdentityClient(identity, http_client=session)
         self._lock = threading.Lock()
@@ -378,6 +383,8 @@ class ManagedIdentityCredential:
         with self._lock:
             try:
                 result = self._client.acquire_token_for_client(resource=resources.pop())
+            except requests.RequestException as exc:
+                raise _unreachable(exc, self._settings) from None
             except Exception as exc:  # MSAL raises plain exceptions here
                 raise AuthError(f"managed identity unavailable: {type(exc).__name__}") from None
         if not result or "access_token" not in result:

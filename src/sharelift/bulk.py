@@ -33,6 +33,7 @@ from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer
 from sharelift.job import MigrateOutcome, MigrateRequest, check_report_folder, run_job
 from sharelift.jobs import Job, JobFile
+from sharelift.private import open_private, private_folder
 from sharelift.progress import Renderer
 from sharelift.report.summary import (
     TIME_ZONE,
@@ -182,6 +183,7 @@ async def run_jobs(
         token=token,
         base_url=template.endpoints.graph_url,
         verify=template.endpoints.ca_file,
+        timeouts=template.endpoints.timeouts,
         connect=template.endpoints.connect,
         pacer=pacer,
     ) as client:
@@ -249,6 +251,7 @@ async def run_jobs(
                 base.status = "planned"
             elif result.status == "interrupted":
                 base.status = "interrupted"
+                base.message = result.stopped_by  # a full drive stops its own job only
             elif result.status != "completed" or result.failed:
                 base.status = "completed with failures"
             else:
@@ -334,8 +337,9 @@ def _span(summaries: Sequence[RoundSummary]) -> dict[str, Any]:
 def write_bulk_summary(
     folder: Path, job_file: Path, results: Sequence[JobResult]
 ) -> tuple[Path, Path]:
-    """SummaryReport.csv (a row per job, then a Total row) and summary.json in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """SummaryReport.csv (a row per job, then a Total row) and summary.json in `folder`,
+    readable by their owner only."""
+    private_folder(folder)
     rows = [_row(r) for r in results]
     total: dict[str, Any] = {"Job": "Total", "Status": f"{len(results)} jobs"}
     for column in _NUMBERS:
@@ -343,7 +347,7 @@ def write_bulk_summary(
     total.update(_span([r.outcome.summary for r in results if r.outcome and r.outcome.summary]))
     total["Time zone"] = TIME_ZONE
     csv_path = folder / "SummaryReport.csv"
-    with csv_path.open("w", encoding="utf-8-sig", newline="") as fh:
+    with open_private(csv_path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, SUMMARY_COLUMNS, lineterminator="\r\n")
         writer.writeheader()
         writer.writerows(rows)
@@ -360,7 +364,8 @@ def write_bulk_summary(
         "results": rows,
     }
     json_path = folder / "summary.json"
-    json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+    with open_private(json_path, encoding="utf-8") as fh:
+        fh.write(json.dumps(doc, indent=2, ensure_ascii=False))
     return csv_path, json_path
 
 

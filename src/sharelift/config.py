@@ -140,7 +140,7 @@ GROUPS: dict[str, str] = {
     "demo": "The demo command",
 }
 
-SIGN_IN = ("migrate", "provision", "login", "scan", "worker")
+SIGN_IN = ("migrate", "provision", "login", "scan", "versions", "worker")
 """The commands that take the connection options (scan: to resolve TARGET through Graph;
 worker: each worker machine signs in with its own credentials)."""
 _ON_CONFLICT = ("newer", "overwrite", "rename")
@@ -165,18 +165,19 @@ _TABLE: tuple[Option, ...] = (
     _o("config", "general", Location(metavar="FILE"), None,
        "read settings from this TOML file (flags and the environment win over it)",
        commands=("scan", "migrate", "provision", "status", "report", "login", "logout",
-                 "emulator", "demo", "config", "dashboard", "worker"), key=None),
+                 "emulator", "demo", "config", "dashboard", "versions", "worker"), key=None),
     _o("state", "general", StateLocation(), None,
        "the state store: a file (SQLite), or postgresql://USER[:PASSWORD]@HOST/DB shared by "
        "the machines of a cluster",
-       commands=("migrate", "status", "report", "dashboard", "worker"), api=("migrate",),
+       commands=("migrate", "status", "report", "dashboard", "versions", "worker"),
+       api=("migrate",),
        default_text="state.db in the user state folder"),
     _o("report", "general", Location(metavar="DIR"), None,
        "write the reports into DIR (scan: none unless given, never inside SOURCE; migrate: "
        "reports/job-N/round-M beside the state store)",
        commands=("scan", "migrate"), api=("scan", "migrate")),
     _o("json", "general", Switch(), False, "print JSON (migrate: JSON lines of events)",
-       commands=("scan", "migrate", "status", "provision")),
+       commands=("scan", "migrate", "status", "provision", "versions")),
     _o("quiet", "general", Switch(), False, "no progress display",
        commands=("migrate",)),
     _o("log_file", "general", Location(metavar="FILE"), None,
@@ -194,7 +195,9 @@ _TABLE: tuple[Option, ...] = (
     _o("profile", "connection", Kind(metavar="NAME"), "default",
        "a profile saved by `sharelift login`", commands=(*SIGN_IN, "logout")),
     _o("auth", "connection", Choice(choices=AUTH_METHODS, metavar="METHOD"), None,
-       "how to sign in: " + ", ".join(AUTH_METHODS), commands=SIGN_IN,
+       "how to sign in: " + ", ".join(AUTH_METHODS) + "; SharePoint REST (provision, "
+       "--provision) refuses app-only tokens got with a secret: use certificate there (or "
+       "device_code as a SharePoint administrator)", commands=SIGN_IN,
        default_text="the profile's, else device_code (with the emulator: secret)"),
     _o("tenant", "connection", Kind(metavar="TENANT"), "", "tenant id or domain",
        commands=SIGN_IN),
@@ -215,6 +218,13 @@ _TABLE: tuple[Option, ...] = (
     _o("ca_bundle", "connection", Location(metavar="FILE"), None,
        "a CA (PEM) to trust besides the system's, e.g. a TLS-inspecting proxy's; for Graph, "
        "uploads and sign-in alike", commands=SIGN_IN),
+    _o("connect_timeout", "connection", Number(positive=True), 30.0,
+       "seconds to wait for a connection (a proxy's tunnel included), for sign-in, Graph, "
+       "uploads, downloads and SharePoint REST alike; a call that times out is retried where "
+       "that is safe", commands=SIGN_IN),
+    _o("read_timeout", "connection", Number(positive=True), 120.0,
+       "seconds to wait for any byte of an answer (or for the far end to take more of a "
+       "request), for every network call", commands=SIGN_IN),
     # source
     _o("rename", "source", Rename(), "underscore",
        "how names SharePoint refuses are fixed: underscore, a single CHAR, fullwidth "
@@ -255,15 +265,26 @@ _TABLE: tuple[Option, ...] = (
        api=("migrate",), aliases=(("--overwrite", "overwrite", "same as --on-conflict "
                                    "overwrite"),)),
     _o("dry_run", "migrate", Switch(), False, "show the plan; change nothing",
-       commands=("migrate",), api=("migrate",)),
+       commands=("migrate", "versions"), api=("migrate",)),
     _o("mirror", "migrate", Switch(), False,
        "also delete at the target (to its recycle bin) what was deleted at the source",
        commands=("migrate",), api=("migrate",)),
     _o("verify_target", "migrate", Switch(), False,
        "reconcile with the target first (delta): restore files deleted or changed there",
        commands=("migrate",), api=("migrate",)),
-    _o("workers", "migrate", Integer(minimum=1), 16, "concurrent transfers at most",
+    _o("remove_old_versions", "migrate", Switch(), False,
+       "after replacing a file at the target, remove its versions older than the one "
+       "written (each counts against the site's quota); `sharelift versions prune` does it "
+       "for a whole folder", commands=("migrate",), api=("migrate",)),
+    _o("prove_office_files", "migrate", Switch(), True,
+       "when a SharePoint library rewrites an Office file as it stores it (its metadata: the "
+       "stored hash then differs from the bytes sent), download the stored file and prove "
+       "every part of it but that metadata identical to the source's; off: accept such a file "
+       "because the upload took every byte, reported as checked by size only",
        commands=("migrate",), api=("migrate",)),
+    _o("workers", "migrate", Integer(minimum=1), 16,
+       "concurrent transfers at most (versions prune: files at once)",
+       commands=("migrate", "versions"), api=("migrate",)),
     _o("chunk_size", "migrate", Size(unit=FRAGMENT_UNIT, below=60 * MIB), 10 * MIB,
        "upload fragment size, a multiple of 320k below 60M; a worker holds two",
        commands=("migrate",), api=("migrate",)),

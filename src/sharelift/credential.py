@@ -33,6 +33,7 @@ from sharelift.auth import (
 from sharelift.clouds import Cloud, resolve_cloud
 from sharelift.errors import AuthError
 from sharelift.logs import add_secret
+from sharelift.network import Timeouts
 
 PathLike = str | os.PathLike[str]
 
@@ -46,10 +47,15 @@ class Credential:
     secret or a token in its repr or in an error.
     """
 
-    def __init__(self, provider: TokenProvider, cloud: Cloud, method: str) -> None:
+    def __init__(
+        self, provider: TokenProvider, cloud: Cloud, method: str, timeouts: Timeouts | None = None
+    ) -> None:
         self._provider = provider
         self.cloud = cloud
         self.method = method
+        self.timeouts = timeouts or Timeouts()
+        """The connect and read timeouts of every network call made for this credential's
+        runs: sign-in, Graph, uploads, downloads, SharePoint REST."""
 
     def token(self, scopes: Sequence[str] | None = None) -> str:
         """An access token for `scopes` (default: Microsoft Graph of this cloud); raises
@@ -224,10 +230,13 @@ def sign_in(
     ca_bundle: PathLike | None = None,
     on_message: Callable[[str], None] | None = None,
     cache: Path | None = None,
+    timeouts: Timeouts | None = None,
 ) -> Credential:
     """A Credential from the connection options by name (what every constructor, a profile
     and the command line come down to). With `emulator`, the emulator's app fills in the
-    client id, secret and certificate not given."""
+    client id, secret and certificate not given. `timeouts`: the `connect_timeout` and
+    `read_timeout` options (their defaults when None)."""
+    timeouts = timeouts or Timeouts()
     where = resolve_cloud(cloud, emulator)
     if ca_bundle:  # added to the trust, never replacing it; verification stays on
         where = replace(where, ca_file=trust_bundle(where.ca_file, os.fspath(ca_bundle)))
@@ -253,8 +262,9 @@ def sign_in(
         cache_path=cache,
         interactive=on_message is not None,
         prompt=on_message or (lambda message: None),
+        timeouts=timeouts,
     )
-    return Credential(build_credential(settings), where, method)
+    return Credential(build_credential(settings), where, method, timeouts)
 
 
 def _emulator_pem(info: Mapping[str, Any]) -> str:

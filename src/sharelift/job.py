@@ -39,7 +39,9 @@ from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
 from sharelift.lock import RunLock, lock_path
 from sharelift.logs import current_file
+from sharelift.network import Timeouts
 from sharelift.plan import Action
+from sharelift.private import private_folder
 from sharelift.progress import PlanEvent, Renderer, Tally
 from sharelift.report import ReportFiles, RoundSummary, write_round_reports
 from sharelift.source.pipeline import plan_tree
@@ -63,6 +65,7 @@ class Endpoints:
     graph_url: str
     graph_scope: str
     ca_file: str | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
     connect: Mapping[str, str] = field(default_factory=dict)
     """Host -> address to connect to instead (the emulator's SharePoint hosts)."""
 
@@ -121,9 +124,10 @@ def job_key(source: str, target: ResolvedTarget) -> str:
 
 
 def check_report_folder(folder: Path, source: str | None = None) -> None:
-    """Make sure reports can be written into `folder` (made if missing) before anything is
-    uploaded, so that a run never ends in an error after all its work. Raises OptionError
-    (`report`) for a folder that cannot be made or written, or that lies inside `source`."""
+    """Make sure reports can be written into `folder` (the folders missing are made 0700)
+    before anything is uploaded, so that a run never ends in an error after all its work.
+    Raises OptionError (`report`) for a folder that cannot be made or written, or that lies
+    inside `source`."""
     where = folder.resolve()
     if source is not None:
         top = Path(source).resolve()
@@ -132,7 +136,7 @@ def check_report_folder(folder: Path, source: str | None = None) -> None:
                 "report", f"{folder} is inside SOURCE; the source is never written to"
             )
     try:
-        where.mkdir(parents=True, exist_ok=True)
+        private_folder(where)
         with tempfile.TemporaryFile(dir=where):
             pass
     except OSError as exc:
@@ -188,6 +192,7 @@ async def run_job(
         token=token,
         base_url=request.endpoints.graph_url,
         verify=request.endpoints.ca_file,
+        timeouts=request.endpoints.timeouts,
         connect=request.endpoints.connect,
         pacer=pacer or Pacer(max_concurrency=request.engine.workers),
     ) as own:

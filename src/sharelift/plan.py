@@ -7,7 +7,8 @@ the planning pipeline (`sharelift.source.pipeline`), which scan, dry run and the
 
     unchanged since the last verified upload      SKIP_UNCHANGED   (no Graph request at all)
     new, or changed at the source                 UPLOAD           (conflictBehavior per policy)
-    already at the target, maybe the same bytes   ADOPT_IF_SAME    (hash locally, compare, decide)
+    already at the target, maybe the same bytes   ADOPT_IF_SAME    (hash locally, compare, decide;
+      (or a library's rewrite of them)                               an Office file: prove it)
     at the target and newer there (SPMT default)  SKIP_TARGET_NEWER
     a folder not yet at the target                CREATE_FOLDER
     a folder known to exist                       FOLDER_KNOWN
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from sharelift.office import office_kind
 from sharelift.source.rules import Decision, Status
 from sharelift.source.walk import Listing, WalkItem, WalkProblem
 from sharelift.state import ItemStatus, KnownItem
@@ -39,7 +41,7 @@ from sharelift.state import ItemStatus, KnownItem
 CONFLICT_POLICIES = ("newer", "overwrite", "rename")
 # Graph keeps fileSystemInfo to the second on OneDrive for Business and SharePoint; two times
 # within this tolerance are the same time.
-_TIME_TOLERANCE_S = 1.0
+TIME_TOLERANCE_S = 1.0
 
 
 class Action(enum.StrEnum):
@@ -303,9 +305,11 @@ def _against_remote(
         return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *named)
     if policy == "overwrite":
         return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *named)
-    if there.size == item.size:
-        # Possibly the very bytes (a re-run after a crash, or content copied by other means):
-        # hash locally and compare before deciding; no upload when they match.
+    if there.size == item.size or (office_kind(there.name) == "ooxml" and _same_time(there, item)):
+        # Possibly the very bytes (a re-run after a crash, or content copied by other means),
+        # or a library's rewrite of them (an Office file keeps the source's time when
+        # SharePoint adds its metadata, not its size): hash locally, prove an Office file part
+        # by part, and compare before deciding; no upload when they match.
         conflict = "rename" if policy == "rename" else "replace"
         return Planned(
             item, path, target_relpath, Action.ADOPT_IF_SAME, conflict, row, there, *named
@@ -328,9 +332,16 @@ def _against_remote(
     return Planned(item, path, target_relpath, Action.UPLOAD, "replace", row, there, *named)
 
 
+def _same_time(there: RemoteItem, item: WalkItem) -> bool:
+    if there.modified is None:
+        return False
+    source = datetime.fromtimestamp(item.mtime, UTC)
+    return abs((there.modified - source).total_seconds()) < TIME_TOLERANCE_S
+
+
 def target_is_newer(there: RemoteItem, item: WalkItem) -> bool:
     """SPMT's rule: the target wins when it was modified at or after the source (to the second)."""
     if there.modified is None:
         return False
     source = datetime.fromtimestamp(item.mtime, UTC)
-    return (there.modified - source).total_seconds() >= -_TIME_TOLERANCE_S
+    return (there.modified - source).total_seconds() >= -TIME_TOLERANCE_S

@@ -78,7 +78,9 @@ async def preflight_jobs(
         token=token,
         base_url=template.endpoints.graph_url,
         verify=template.endpoints.ca_file,
+        timeouts=template.endpoints.timeouts,
         pacer=Pacer(max_concurrency=max_parallel),
+        connect=template.endpoints.connect,
     ) as client:
         await token()  # a credential that cannot work fails the pre-flight once, not per row
 

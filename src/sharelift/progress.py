@@ -9,9 +9,10 @@ Subscribers: any number of callables may `subscribe` to a tally; each receives e
 in order, on the thread that runs the round (the engine's event loop), and should return
 quickly. Events are small, frozen and typed:
 
-    ItemEvent(path, outcome, size, detail)   a file is settled: uploaded, adopted, unchanged,
-                                             skipped, blocked, failed or deleted (folders do
-                                             not send item events)
+    ItemEvent(path, outcome, size, detail)   a file is settled: uploaded (enriched or
+                                             unverified, when a library rewrote it), adopted,
+                                             unchanged, skipped, blocked, failed or deleted
+                                             (folders do not send item events)
     BytesEvent(delta)                        bytes acknowledged by the service; negative to
                                              "rewind" what a failed attempt had sent, which
                                              will be sent again (as s3transfer's callbacks do)
@@ -52,7 +53,13 @@ class Outcome(enum.StrEnum):
     """What a round did with one item."""
 
     UPLOADED = "uploaded"
-    """Sent and verified."""
+    """Sent and verified: the target's hash is the hash of the bytes read."""
+    ENRICHED = "enriched"
+    """Sent and verified; SharePoint added its metadata: the library rewrote the Office file
+    as it stored it, and every part of it but that metadata was proved identical."""
+    UNVERIFIED = "unverified"
+    """Sent whole (the upload took every byte), but SharePoint rewrote the file as it stored
+    it and its content was not compared (the proof is off, or none applies)."""
     ADOPTED = "adopted"
     """The target already held the same bytes: recorded, nothing sent."""
     UNCHANGED = "unchanged"
@@ -73,6 +80,8 @@ class Outcome(enum.StrEnum):
 
 _STATUS_SHOWN = {
     Outcome.UPLOADED: ItemStatus.DONE,
+    Outcome.ENRICHED: ItemStatus.DONE,
+    Outcome.UNVERIFIED: ItemStatus.DONE,
     Outcome.ADOPTED: ItemStatus.DONE,
     Outcome.CREATED: ItemStatus.DONE,
     Outcome.UNCHANGED: ItemStatus.SKIPPED,
@@ -218,8 +227,10 @@ Subscriber = Callable[[ProgressEvent], None]
 class Tally:
     """The counters of one round, updated from the round's event loop.
 
-    Items, by outcome (files and folders): `uploaded`, `adopted`, `unchanged`, `skipped`,
-    `blocked`, `failed`, `deleted`; `bytes_uploaded` of the files uploaded. For progress
+    Items, by outcome (files and folders): `uploaded` (of which `enriched` and `unverified`:
+    files a library rewrote as it stored them, proved part by part or not compared),
+    `adopted`, `unchanged`, `skipped`, `blocked`, `failed`, `deleted`; `bytes_uploaded` of the
+    files uploaded. For progress
     (files only): `files_total` (planned to move, or found unchanged) and `bytes_total`,
     `files_done`, `files_skipped` (unchanged, skipped and blocked), `files_failed`, and
     `bytes_done`, which may go back on a rewind; `folders_done` counts the folders made. The
@@ -244,6 +255,8 @@ class Tally:
         self.files_failed = 0
         self.folders_done = 0
         self.uploaded = 0
+        self.enriched = 0
+        self.unverified = 0
         self.adopted = 0
         self.unchanged = 0
         self.skipped = 0
@@ -359,9 +372,11 @@ class Tally:
         is the file's size on the source when that differs from `size` (a file not planned to
         move): what displays count as settled."""
         match outcome:
-            case Outcome.UPLOADED:
+            case Outcome.UPLOADED | Outcome.ENRICHED | Outcome.UNVERIFIED:
                 self.uploaded += 1
                 self.bytes_uploaded += size
+                self.enriched += outcome is Outcome.ENRICHED
+                self.unverified += outcome is Outcome.UNVERIFIED
             case Outcome.ADOPTED:
                 self.adopted += 1
             case Outcome.UNCHANGED:

@@ -32,6 +32,7 @@ from sharelift.graph.client import MAX_BATCH, BatchRequest, GraphClient
 from sharelift.graph.pacer import Pacer
 from sharelift.graph.sharepoint import MAX_ENQUEUE, enqueue_personal_sites
 from sharelift.jobs import Job
+from sharelift.network import Timeouts
 from sharelift.target import onedrive_personal_path
 
 READY, PENDING, FAILED = "ready", "pending", "failed"
@@ -287,7 +288,9 @@ __all__ = [
 ]
 
 
-def admin_client(cloud: Cloud, credential: TokenProvider, tenant_name: str) -> GraphClient:
+def admin_client(
+    cloud: Cloud, credential: TokenProvider, tenant_name: str, timeouts: Timeouts | None = None
+) -> GraphClient:
     """A client for the SharePoint admin host of `tenant_name` (`contoso`), signed in with an
     app-only token for that host; its own pacer (SharePoint throttles it apart from Graph)."""
     scope = f"{cloud.sharepoint_admin_resource(tenant_name)}/.default"
@@ -299,6 +302,7 @@ def admin_client(cloud: Cloud, credential: TokenProvider, tenant_name: str) -> G
         token=token,
         base_url=cloud.sharepoint_admin_url(tenant_name),
         verify=cloud.ca_file,
+        timeouts=timeouts,
         pacer=Pacer(max_concurrency=2),
         connect=cloud.connect,
     )

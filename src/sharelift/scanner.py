@@ -27,10 +27,11 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO, cast
 
 from sharelift.errors import OptionError, UsageError
 from sharelift.plan import Planned
+from sharelift.private import open_private, private_folder
 from sharelift.source.pipeline import Parent, named, plan_tree
 from sharelift.source.rules import Code, Finding, Severity, Status
 from sharelift.source.walk import ScanOptions, WalkProblem, check_source
@@ -345,16 +346,17 @@ def _report_dir(report: str | os.PathLike[str], source: str) -> Path:
     if directory == source_dir or source_dir in directory.parents:
         raise UsageError(f"--report: {report} is inside SOURCE; the source is never written to")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_folder(directory)
     except OSError as exc:
         raise UsageError(f"--report: cannot create {report}: {exc.strerror}") from None
     return directory
 
 
 def _open_report(path: Path, encoding: str = "utf-8-sig") -> TextIO:
-    """Open a report for writing (CSV: UTF-8 with BOM); raises UsageError naming the file."""
+    """Open a report for writing (CSV: UTF-8 with BOM), readable by its owner only (it names
+    every file of the share); raises UsageError naming the file."""
     try:
-        return open(path, "w", encoding=encoding, newline="")
+        return cast(TextIO, open_private(path, encoding=encoding, newline=""))
     except OSError as exc:
         raise UsageError(f"--report: cannot write {path}: {exc.strerror}") from None
 

@@ -221,3 +221,38 @@ def test_provision_the_onedrive_targets_of_a_job_file(
     assert "ready    has.one@contoso.com" in out and "1 ready, 2 pending, 0 failed" in out
     assert main(["provision", "--jobs", str(job_file), *base]) == 0
     assert "3 ready, 0 pending, 0 failed" in capsys.readouterr().out
+
+
+def test_sharepoint_rest_with_an_app_secret_is_refused_before_anything_starts(
+    emulator_factory: Callable[..., EmulatorServer],
+    tmp_path: Path,
+    app_token: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SharePoint REST refuses app-only tokens got with a client secret (the emulator too:
+    401 "Unsupported app only token"): `provision` says so in one line, before a request."""
+    server = emulator_factory(users_file=_users_file(tmp_path, 2))
+    base = ["--emulator", str(server.data_dir)]
+    server.reset_stats()
+    for auth in (["--auth", "secret"], []):  # with the emulator, secret is the default
+        assert main(["provision", "user000@contoso.com", *base, *auth]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--auth" in err, err
+        assert "refuses app-only tokens got with a client secret" in err
+        assert "certificate" in err
+    # A token got elsewhere says how it was got (appidacr): one from a secret is refused too,
+    # one from the certificate goes through.
+    monkeypatch.setenv("SHARELIFT_ACCESS_TOKEN", app_token(server))
+    assert main(["provision", "user000@contoso.com", *base, "--auth", "token"]) == 2
+    assert "client secret" in capsys.readouterr().err
+    assert set(server.stats()["by_kind"]) == {"identity"}  # the token above; no sharelift call
+    job_file = tmp_path / "homes.csv"
+    my = "https://contoso-my.sharepoint.com/personal"
+    job_file.write_text(f"{tmp_path},,,{my}/user000_contoso_com,Documents,\n", encoding="utf-8")
+    state = ["--state", str(tmp_path / "s.db")]
+    assert main(["migrate", "--jobs", str(job_file), "--provision", *base, *state]) == 2
+    assert "--provision calls SharePoint REST" in capsys.readouterr().err
+    assert main(
+        ["provision", "user000@contoso.com", *base, "--auth", "certificate", "--no-wait"]
+    ) in (0, 75)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from migrate_helpers import UNIT, megan, migrate_command, run_migrate, write_tree
+from migrate_helpers import UNIT, migrate_command, run_migrate, write_tree
 
 from sharelift.cli import main
 from sharelift.emulator.server import EmulatorServer
@@ -51,17 +51,18 @@ def test_a_round_with_failures_is_rebuilt_after_the_next_one(
     write_tree(src, {"big.bin": os.urandom(2_000_000)})
     for i in range(5):
         (src / "docs" / f"link{i}").symlink_to("/usr/share/doc")
-    store = server.store
-    assert store is not None
-    _, drive = megan(server)
-    store.versions.set_quota(drive, 1_000_000)  # big.bin will not fit
-    first = run_migrate(server, src, "Rebuild", state, "--report", str(tmp_path / "r1"))
+    # big.bin's upload session is never answered: it fails (a full drive would stop the round).
+    server.set_faults(never_answer="path:*/big.bin:/createUploadSession")
+    first = run_migrate(
+        server, src, "Rebuild", state, "--report", str(tmp_path / "r1"),
+        "--chunk-size", "960k", "--read-timeout", "0.3",
+    )  # fmt: skip
     assert first.returncode == 1, first.stderr
     (summary,) = _csv(tmp_path / "r1" / "SummaryReport.csv")
     assert (summary["Failed items"], summary["Skipped items"]) == ("1", "5")
 
-    # The next round changes the same items: big.bin now fits, a file changed, links skipped.
-    store.versions.set_quota(drive, 100_000_000)
+    # The next round changes the same items: big.bin now goes, a file changed, links skipped.
+    server.set_faults(never_answer="")
     (src / "docs" / "f0.txt").write_bytes(b"changed")
     second = run_migrate(server, src, "Rebuild", state, "--report", str(tmp_path / "r2"))
     assert second.returncode == 0, second.stderr

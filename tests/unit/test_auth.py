@@ -136,18 +136,22 @@ def test_token_cache_is_private(tmp_path: Path) -> None:
 def test_an_unreachable_identity_service_names_the_host_and_the_proxy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from requests.exceptions import ConnectionError as Refused
+    import errno
+
+    from requests.exceptions import ConnectionError as Unreachable
 
     from sharelift.auth import _unreachable
 
     for name in ("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    authority = "https://login.microsoftonline.com/contoso.com"
-    direct = _unreachable(Refused("refused"), authority)
+    settings = AuthSettings("secret", authority="https://login.microsoftonline.com/contoso.com")
+    refused = Unreachable(ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused"))
+    direct = _unreachable(refused, settings)
     assert str(direct) == (
-        "cannot reach the identity service at login.microsoftonline.com (no proxy; ConnectionError)"
+        "sign-in failed: cannot connect to login.microsoftonline.com (no proxy) (Connection "
+        "refused); check the network, DNS and the proxy settings (HTTPS_PROXY, NO_PROXY)"
     )
     monkeypatch.setenv("HTTPS_PROXY", "http://user:pa55word@proxy.corp.example:3128")
-    proxied = str(_unreachable(Refused("refused"), authority))
+    proxied = str(_unreachable(refused, settings))
     assert "through the proxy http://proxy.corp.example:3128" in proxied
     assert "pa55word" not in proxied and "user" not in proxied

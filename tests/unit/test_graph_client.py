@@ -249,17 +249,28 @@ async def test_a_put_marked_unsafe_is_not_repeated() -> None:
             await client.request("PUT", "/x", content=b"1", retry_safe=False)
 
 
-async def test_transport_errors_never_show_the_upload_url_query() -> None:
+async def test_transport_errors_show_only_the_host_of_an_upload_url() -> None:
+    """An upload URL's credential may be in its query (tempauth) or its path (the emulator's
+    session id): an error shows neither, whatever the library's own message says."""
     script = Script(*[httpx.ReadError(f"reset while talking to {UPLOAD}") for _ in range(2)])
     client, _ = make_client(script, max_attempts=2)
     async with client:
         with pytest.raises(TransportError) as caught:
             await client.request("PUT", UPLOAD, content=b"x", auth=False)
     text = str(caught.value) + repr(caught.value)
-    assert "SECRET" not in text
-    # A pre-authenticated URL shows its host only (a service may keep the credential in the
-    # path: the emulator does).
+    assert "SECRET" not in text and "uploadSession" not in text
     assert caught.value.url == "https://tenant.sharepoint.test/… (upload URL)"
+    assert "tenant.sharepoint.test" in str(caught.value)
+
+
+async def test_status_errors_show_only_the_host_of_an_upload_url() -> None:
+    script = Script(graph_error(404, "itemNotFound"))
+    client, _ = make_client(script)
+    async with client:
+        with pytest.raises(NotFound) as caught:
+            await client.request("PUT", UPLOAD, content=b"x", auth=False)
+    text = str(caught.value) + repr(caught.value)
+    assert "SECRET" not in text and "uploadSession" not in text
 
 
 async def test_401_refetches_the_token_once() -> None:

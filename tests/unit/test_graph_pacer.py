@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import heapq
+import itertools
+import json
 import math
 
 import httpx
 import pytest
 
+from sharelift.graph.batch import BatchRequest
+from sharelift.graph.client import GraphClient
 from sharelift.graph.pacer import Pacer, parse_retry_after, request_units
 
 pytestmark = pytest.mark.anyio
@@ -118,13 +122,32 @@ def test_the_larger_of_retry_after_and_ratelimit_reset_wins(
     assert got == expected
 
 
-def test_429_without_retry_after_backs_off_exponentially() -> None:
+def test_429_without_retry_after_pauses_briefly_and_never_longer_for_more() -> None:
     clock = FakeClock()
     pacer = make_pacer(clock, base_delay=2.0)
     assert pacer.record(429, headers(), started=None) == 2.0
-    assert pacer.record(429, headers(), started=None) == 4.0
-    pacer.record(200, headers(), started=None)
     assert pacer.record(429, headers(), started=None) == 2.0
+    assert pacer.state().throttled_for == 2.0
+
+
+def test_503_without_retry_after_is_no_throttle_window() -> None:
+    clock = FakeClock()
+    pacer = make_pacer(clock)
+    assert pacer.record(503, headers(), started=None) == 0.0
+    assert pacer.state().throttled_for == 0.0
+    assert pacer.concurrency == 8
+    assert pacer.record(503, headers(Retry_After="7"), started=None) == 7.0
+    assert pacer.state().throttled_for == 7.0
+
+
+def test_the_429s_of_one_batch_are_one_signal() -> None:
+    clock = FakeClock()
+    pacer = make_pacer(clock, max_concurrency=8)
+    answers = [(429, headers(Retry_After=s)) for s in ("2", "5", "3")] + [(201, headers())]
+    assert pacer.record_batch(answers, started=None) == 5.0
+    assert pacer.state().throttled_for == 5.0
+    assert pacer.state().throttled == 1
+    assert pacer.concurrency == 4  # halved once
 
 
 def test_aimd_halves_once_per_episode_and_grows_after_a_clean_window() -> None:
@@ -490,3 +513,90 @@ async def test_a_share_of_the_budget_spreads_starts_and_a_held_window_waits() ->
         shared.set_share(0)
     alone.hold(5.0)
     assert alone.state().throttled_for == pytest.approx(5.0)
+
+
+async def test_a_batch_of_429s_then_an_upload_503_pause_the_tenant_no_longer_than_retry_after() -> (
+    None
+):
+    """A `$batch` answered with fifteen 429s (Retry-After 5 and 2) is one signal, and a 503
+    without Retry-After on an upload URL just after it backs off that request alone: through
+    the real client, no tenant-wide pause is longer than the largest Retry-After (5 s) plus
+    jitter. (Counting every 429 of the batch as one more consecutive throttle, as before, made
+    the 503's backoff 2**15 s, capped at 60, for the whole tenant.)"""
+    clock = EventClock()
+    pacer = Pacer(
+        max_concurrency=16, clock=clock.monotonic, wall_clock=clock.wall, sleep=clock.sleep
+    )
+    starts: list[float] = []
+    upload_attempts: list[float] = []
+    batches = 0
+
+    async def answer(request: httpx.Request) -> httpx.Response:
+        nonlocal batches
+        starts.append(clock.now)
+        await clock.sleep(0.05)  # the round trip
+        if request.url.path.endswith("$batch"):
+            batches += 1
+            inner = json.loads(request.content)["requests"]
+            responses = []
+            for n, entry in enumerate(inner):
+                if batches == 1 and n < 15:
+                    retry_after = "5" if n % 2 else "2"
+                    responses.append(
+                        {
+                            "id": entry["id"],
+                            "status": 429,
+                            "headers": {"Retry-After": retry_after},
+                            "body": {},
+                        }
+                    )
+                else:
+                    responses.append({"id": entry["id"], "status": 201, "body": {}})
+            return httpx.Response(200, json={"responses": responses})
+        if request.url.host == "contoso-my.sharepoint.com":
+            upload_attempts.append(clock.now)
+            if len(upload_attempts) == 1:
+                return httpx.Response(503)  # no Retry-After
+            return httpx.Response(202, json={"nextExpectedRanges": ["327680-"]})
+        return httpx.Response(200, json={})
+
+    client = GraphClient(
+        token=lambda: "token",
+        base_url="https://graph.microsoft.com/v1.0",
+        pacer=pacer,
+        transport=httpx.MockTransport(answer),
+    )
+
+    async def graph_worker() -> None:
+        for _ in range(120):
+            await client.request("GET", "/me")
+
+    async def batcher() -> None:
+        requests = [
+            BatchRequest(
+                str(n),
+                "POST",
+                f"/drives/d/items/r:/f{n}:/createUploadSession",
+                body={},
+                retry_safe=True,
+            )
+            for n in range(20)
+        ]
+        answers = await client.batch(requests)
+        assert all(a.ok for a in answers)
+
+    async def uploader() -> None:
+        await clock.sleep(0.2)  # just after the batch was throttled
+        upload = "https://contoso-my.sharepoint.com/personal/megan/_api/v2.0/up?tempauth=x"
+        await client.request("PUT", upload, content=b"x" * 10, auth=False)
+
+    tasks = [asyncio.create_task(graph_worker()) for _ in range(8)]
+    tasks += [asyncio.create_task(batcher()), asyncio.create_task(uploader())]
+    async with client:
+        await clock.drive(tasks)
+    ordered = sorted(starts)
+    longest_pause = max(b - a for a, b in itertools.pairwise(ordered))
+    assert longest_pause <= 5.0 + 0.1, longest_pause
+    retried_after = upload_attempts[1] - upload_attempts[0]
+    assert retried_after <= 4.0 + 0.1, retried_after  # the short backoff, for that request
+    assert batches == 2

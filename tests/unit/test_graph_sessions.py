@@ -108,3 +108,29 @@ async def test_abort_cancels_what_is_in_flight_without_a_request() -> None:
             await task
     await sessions.aclose()
     assert drive.cancelled == []
+
+
+async def test_one_batch_at_a_time_and_each_session_recorded_before_anything_else_runs() -> None:
+    """A kill at any instant leaves unrecorded only the sessions of the one batch in flight."""
+    drive = FakeDrive()
+    drive.release.clear()
+    recorded: list[str] = []
+    seen_at_answer: list[int] = []
+    drive.on_answer = lambda: seen_at_answer.append(len(recorded))
+    sessions = SessionBatcher(drive, linger=0.01, in_flight=1)  # type: ignore[arg-type]
+
+    def record(session: UploadSession) -> None:
+        assert session.upload_url is not None
+        recorded.append(session.upload_url)
+
+    opened = [asyncio.create_task(sessions.open(new(f"f{i:02}"), record)) for i in range(45)]
+    await drive.sent.wait()
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+    assert len(drive.batches) == 1  # the others wait for the first to come back
+    drive.release.set()
+    await asyncio.gather(*opened)
+    await sessions.aclose()
+    assert [len(b) for b in drive.batches] == [20, 20, 5]
+    assert seen_at_answer == [20, 40, 45]  # recorded as the answer was read
+    assert sorted(recorded) == sorted(f"https://up/f{i:02}" for i in range(45))

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import json
 import re
+import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sharelift.report import ITEM_COLUMNS, SUMMARY_COLUMNS, write_round_reports
 from sharelift.report.chart import intervals, svg
-from sharelift.state import RoundSample, open_state
+from sharelift.state import RoundSample, VerifiedBy, open_state
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -175,3 +176,44 @@ def test_the_chart_reads_samples_between_their_instants() -> None:
     rewound = intervals([_sample(0, 0), _sample(2, 500), _sample(4, 100)], samples[0].at, end)
     assert min(i.bytes for i in rewound) == 0
     assert "MB/s" in svg(found) and "<script" not in svg(found)
+
+
+def test_reports_are_private_and_say_how_each_file_was_verified(tmp_path: Path) -> None:
+    with open_state(tmp_path / "s.db") as store:
+        job = store.ensure_job("k", "/srv/share", "https://contoso.sharepoint.com/sites/T/Docs")
+        rnd = store.start_round(job.id)
+        checks = {
+            b"plain.txt": (VerifiedBy.HASH, None),
+            b"deck.pptx": (VerifiedBy.PARTS, None),
+            b"old.doc": (VerifiedBy.SIZE, ("NOT_VERIFIED", "SharePoint rewrote the file")),
+        }
+        for n, (path, (check, note)) in enumerate(checks.items()):
+            row = store.upsert_item(job.id, path, "file", status="pending", round_id=rnd.id)
+            store.record_done(
+                row, round_id=rnd.id, item_id=f"I{n}", etag=None, quick_xor="h", size=1,
+                mtime_ns=1, verified_by=check, stored_size=2, stored_hash="s",
+                note_code=note[0] if note else None, note=note[1] if note else None,
+            )  # fmt: skip
+        store.finish_round(rnd.id, "completed")
+        record = store.round(rnd.id)
+        assert record is not None
+        existing = tmp_path / "mine"
+        existing.mkdir(mode=0o755)
+        existing.chmod(0o755)
+        files, summary = write_round_reports(store, job, record, existing / "job" / "round")
+    for folder in (existing / "job", existing / "job" / "round"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o755  # chosen by its owner: kept
+    for path in (files.items, files.failures, files.summary, files.summary_json, files.job,
+                 files.html):  # fmt: skip
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    rows = {row["Item name"]: row for row in _read(files.items)}
+    assert [rows[n]["Verified by"] for n in ("plain.txt", "deck.pptx", "old.doc")] == [
+        "hash",
+        "package parts",
+        "size only",
+    ]
+    assert rows["deck.pptx"]["Result category"] == "Migrated, SharePoint added its metadata"
+    assert rows["deck.pptx"]["Message"] == "verified; SharePoint added its metadata"
+    assert rows["old.doc"]["Result category"] == "Migrated, not verified"
+    assert summary.warning_count == 1

@@ -18,14 +18,16 @@ import pytest
 
 from sharelift.state import (
     ItemStatus,
+    MovedAside,
     RoundSample,
     RoundStatus,
     StateError,
     StateStore,
+    VerifiedBy,
     open_state,
     parent_of,
 )
-from sharelift.state.schema import MIGRATIONS
+from sharelift.state.schema import MIGRATIONS, SQLITE, statements
 
 
 @pytest.fixture
@@ -91,10 +93,16 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
         "DROP TABLE item_history",
         "DROP TABLE round_totals",
         "DROP TABLE round_samples",
+        "DROP TABLE version_prunes",
+        "DROP TABLE moved_aside",
         "ALTER TABLE rounds DROP COLUMN counted",
         "ALTER TABLE rounds DROP COLUMN log_path",
         "ALTER TABLE rounds DROP COLUMN throttle_wait",
         "ALTER TABLE rounds DROP COLUMN report_dir",
+        *(
+            f"ALTER TABLE items DROP COLUMN {c}"
+            for c in ("stored_size", "stored_hash", "verified_by", "prune_versions")
+        ),
         "DELETE FROM schema_migrations WHERE name != '0001_initial'",
     )
     with open_state(state_location) as s:
@@ -103,6 +111,83 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
         assert list(s.unseen_since(job.id, r2.id)) == []
         assert s.units() == [] and s.workers() == []
         assert s.migration_packages(job.id) == []
+
+
+def _schema(path: Path) -> list[tuple[str, str, str]]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(kind, name, sql) for kind, name, sql in rows]
+
+
+@pytest.mark.parametrize(
+    "applied", range(1, len(MIGRATIONS)), ids=lambda n: f"at-{MIGRATIONS[n - 1][0]}"
+)
+def test_a_store_left_at_any_earlier_migration_moves_forward_to_the_latest(
+    tmp_path: Path, applied: int
+) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    for name, sql in MIGRATIONS[:applied]:
+        for statement in statements(sql, SQLITE):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 'x')", (name,))
+    # What a run of that version left: a job, a round, a file done in it.
+    conn.execute(
+        "INSERT INTO jobs (id, key, source, target, created_at) VALUES (1, 'k', 's', 't', 'x')"
+    )
+    conn.execute(
+        "INSERT INTO rounds (id, job_id, number, status, started_at, heartbeat_at) "
+        "VALUES (1, 1, 1, 'completed', 'x', 'x')"
+    )
+    conn.execute(
+        "INSERT INTO items (id, job_id, path, parent, kind, size, mtime_ns, quick_xor, item_id, "
+        "status, round_id, seen_round) "
+        "VALUES (1, 1, X'612F78', X'61', 'file', 3, 1, 'h1', 'A', 'done', 1, 1)"
+    )
+    conn.close()
+
+    with open_state(path) as s:
+        old = s.item(1, b"a/x")
+        assert old is not None and (old.status, old.quick_xor, old.stored_size) == (
+            "done",
+            "h1",
+            None,
+        )
+        r2 = s.start_round(1)
+        s.record_done(
+            old.id, round_id=r2.id, item_id="A", etag=None, quick_xor="h2", size=4, mtime_ns=2,
+            verified_by=VerifiedBy.PARTS, stored_size=9, stored_hash="h2-stored",
+        )  # fmt: skip
+        s.flush()
+        # the round-history trigger of the latest schema keeps what round 1 left...
+        assert [(i.quick_xor, i.stored_size) for i in s.round_items(1, 1)] == [("h1", None)]
+        # ...and the new columns hold what round 2 proved
+        now = s.item_by_row(old.id)
+        assert now is not None and (now.stored_size, now.stored_hash, now.verified_by) == (
+            9,
+            "h2-stored",
+            "parts",
+        )
+        assert s.migration_packages(1) == []
+    fresh = tmp_path / "fresh.db"
+    open_state(fresh).close()
+    assert _schema(path) == _schema(fresh)
+    conn = sqlite3.connect(path)
+    names = [name for (name,) in conn.execute("SELECT name FROM schema_migrations")]
+    conn.close()
+    assert sorted(names) == [name for name, _ in MIGRATIONS]
+
+
+def test_migrations_are_one_ordered_sequence() -> None:
+    names = [name for name, _ in MIGRATIONS]
+    assert [int(name[:4]) for name in names] == list(range(1, len(names) + 1))
+    assert names.index("0007_dashboard") < names.index("0008_stored_version")
 
 
 def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
@@ -575,3 +660,93 @@ def test_reconciling_with_the_target_finds_the_missing_items_in_pages(
     assert pending not in {k.id for k in store.done_not_at_target(job.id, check.id)}
     assert list(store.done_not_at_target(job.id, check.id)) == []
     assert store.count_items(job.id) == {"done": 3, "failed": 5, "pending": 1}
+
+
+def test_a_done_file_keeps_what_the_target_stores_and_how_it_was_proved(
+    store: StateStore,
+) -> None:
+    job = store.ensure_job("k", "s", "t")
+    rnd = store.start_round(job.id)
+    plain = store.upsert_item(job.id, b"a.txt", "file", status="pending", round_id=rnd.id)
+    office = store.upsert_item(job.id, b"b.docx", "file", status="pending", round_id=rnd.id)
+    store.record_done(
+        plain, round_id=rnd.id, item_id="A", etag=None, quick_xor="ha", size=3, mtime_ns=1,
+        verified_by=VerifiedBy.HASH,
+    )  # fmt: skip
+    store.record_done(
+        office, round_id=rnd.id, item_id="B", etag=None, quick_xor="hb", size=10, mtime_ns=1,
+        verified_by=VerifiedBy.PARTS, stored_size=17, stored_hash="hb-stored",
+    )  # fmt: skip
+    a, b = store.item_by_row(plain), store.item_by_row(office)
+    assert a is not None and (a.stored_size, a.stored_hash, a.verified_by) == (3, "ha", "hash")
+    assert b is not None and (b.size, b.quick_xor) == (10, "hb")
+    assert (b.stored_size, b.stored_hash, b.verified_by) == (17, "hb-stored", "parts")
+    # --verify-target compares the target's hash with what it should store
+    assert {k.item_id: k.quick_xor for k in store.done_at_target(job.id, ["A", "B"])} == {
+        "A": "ha",
+        "B": "hb-stored",
+    }
+
+
+def test_a_later_round_keeps_the_stored_version_of_the_round_before(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    first = store.start_round(job.id)
+    row = store.upsert_item(job.id, b"b.docx", "file", status="pending", round_id=first.id)
+    store.record_done(
+        row, round_id=first.id, item_id="B", etag=None, quick_xor="h1", size=10, mtime_ns=1,
+        verified_by=VerifiedBy.PARTS, stored_size=17, stored_hash="h1-stored",
+    )  # fmt: skip
+    store.finish_round(first.id, RoundStatus.COMPLETED)
+    second = store.start_round(job.id)
+    store.record_done(
+        row, round_id=second.id, item_id="B", etag=None, quick_xor="h2", size=11, mtime_ns=2,
+        verified_by=VerifiedBy.HASH,
+    )  # fmt: skip
+    store.flush()
+    (before,) = store.round_items(job.id, first.id)
+    assert (before.quick_xor, before.stored_size, before.stored_hash, before.verified_by) == (
+        "h1", 17, "h1-stored", "parts"
+    )  # fmt: skip
+    (now,) = store.round_items(job.id, second.id)
+    assert (now.stored_size, now.stored_hash, now.verified_by) == (11, "h2", "hash")
+
+
+def test_work_left_at_the_target_is_kept_until_settled(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    other = store.ensure_job("k2", "s", "t2")
+    rnd = store.start_round(job.id)
+    rows = [
+        store.upsert_item(job.id, name, "file", status="pending", round_id=rnd.id)
+        for name in (b"a.docx", b"b.aspx", b"c.txt")
+    ]
+    store.note_target_item(rows[2], "C-unverified")
+    noted = store.item_by_row(rows[2])
+    assert noted is not None and (noted.item_id, noted.status) == ("C-unverified", "pending")
+    for n, row in enumerate(rows[:2]):
+        store.record_done(
+            row, round_id=rnd.id, item_id=f"I{n}", etag=None, quick_xor="h", size=1, mtime_ns=1
+        )
+    # Old versions: marked before the replacement is sent, cleared once gone.
+    store.mark_prune(rows[0], True)
+    store.mark_prune(rows[1], True)
+    store.mark_prune(rows[1], False)
+    assert store.prunes_pending(job.id) == [(rows[0], "I0")]
+    assert store.prunes_pending(other.id) == []
+    store.record_pruned("drive/folder", ["I0", "I1"])
+    store.record_pruned("drive/folder", ["I1"])  # again: no harm
+    store.flush()
+    assert store.pruned_among("drive/folder", ["I0", "I1", "I9"]) == {"I0", "I1"}
+    assert store.pruned_among("drive/other", ["I0"]) == set()
+    store.forget_pruned("drive/folder")
+    assert store.pruned_among("drive/folder", ["I0", "I1"]) == set()
+    # Files moved aside: recorded before the rename, replaced by a later one, then dropped.
+    first = MovedAside(rows[0], "I0", "P", "a.docx", "a (aside).docx")
+    store.save_moved_aside(first)
+    store.save_moved_aside(first._replace(aside_name="a (aside 2).docx"))
+    store.save_moved_aside(MovedAside(rows[1], "I1", "P", "b.aspx", "b (aside).aspx"))
+    assert store.moved_aside(rows[0]) == first._replace(aside_name="a (aside 2).docx")
+    assert [a.item_row for a in store.moved_aside_of_job(job.id)] == rows[:2]
+    assert store.moved_aside_of_job(other.id) == []
+    store.drop_moved_aside(rows[0])
+    assert store.moved_aside(rows[0]) is None
+    assert [a.name for a in store.moved_aside_of_job(job.id)] == ["b.aspx"]

@@ -9,6 +9,7 @@ arguments, calls the public library API and prints what it got back:
     jobs            sharelift migrate --jobs FILE, sharelift provision
     cluster         sharelift worker, sharelift migrate --broker (jobs handed to workers)
     status          sharelift status, sharelift report
+    versions        sharelift versions prune TARGET
     dashboard       sharelift dashboard (and the dashboard beside a run: migrate --dashboard)
     login           sharelift login, sharelift logout
     emulator        sharelift emulator --data DIR
@@ -55,6 +56,7 @@ from sharelift.cli import (
     migrate,
     scan,
     status,
+    versions,
 )
 from sharelift.cli.examples import add_examples
 from sharelift.cli.options import Parser, Settings, error_text, resolve
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.register(sub)
     migrate.register(sub)
     jobs.register_provision(sub)
+    versions.register(sub)
     status.register(sub)
     cluster.register_worker(sub)
     dashboard.register(sub)

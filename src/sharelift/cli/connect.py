@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from sharelift.auth import token_cache_path
 from sharelift.credential import Credential, sign_in
 from sharelift.errors import OptionError, UnavailableError, UsageError
+from sharelift.network import Timeouts
 
 _NOWHERE = (
     "no tenant to sign in to: give --tenant TENANT (its id or domain, e.g. contoso.com) and "
@@ -58,6 +59,7 @@ def connect(args: argparse.Namespace) -> Credential:
         ca_bundle=args.ca_bundle,
         on_message=(lambda text: print(text, file=sys.stderr, flush=True)) if person else None,
         cache=token_cache_path(args.profile),
+        timeouts=Timeouts(args.connect_timeout, args.read_timeout),
     )
 
 

@@ -63,6 +63,26 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
         ("sharelift provision --users wave1.csv --no-wait", "ask for them all, do not wait"),
         ("sharelift provision --jobs jobs.csv", "the OneDrive targets of a job file"),
     ],
+    "versions": [
+        (
+            "sharelift versions prune 'https://contoso.sharepoint.com/sites/Team/"
+            "Shared Documents/Dept'",
+            "remove the old versions of every file under a library folder (`sharelift "
+            "versions prune --help`)",
+        ),
+    ],
+    "versions prune": [
+        (
+            "sharelift versions prune 'https://contoso.sharepoint.com/sites/Team/"
+            "Shared Documents/Dept' --dry-run",
+            "count the old versions of every file under the folder and the space they hold",
+        ),
+        (
+            "sharelift versions prune onedrive:megan@contoso.com/Share --auth certificate "
+            "--tenant contoso.com --client-id 1111-2222 --certificate app.pem",
+            "remove them, unattended; stopped, it resumes where it was",
+        ),
+    ],
     "status": [
         ("sharelift status", "every job, its last round and progress (also during a run)"),
         ("sharelift status --jobs jobs.csv --json", "only the jobs of one job file, as JSON"),

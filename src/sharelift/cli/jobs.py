@@ -37,8 +37,9 @@ def run_job_file(args: argparse.Namespace) -> int:
 
     from sharelift.api import migrate_request
     from sharelift.bulk import run_jobs
-    from sharelift.cli.connect import connect
+    from sharelift.cli.connect import connect, method_of
     from sharelift.cli.signals import run_until_signalled
+    from sharelift.graph.sharepoint import refuse_secret_sign_in
     from sharelift.jobs import SourceMap, load_job_file
     from sharelift.lock import RunLock, lock_path
     from sharelift.target import TargetSpec
@@ -52,6 +53,8 @@ def run_job_file(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.jobs}: {len(job_file.errors)} bad row(s), nothing run (--strict)")
     if not job_file.jobs:
         raise ConfigError(f"{args.jobs}: no valid rows to run")
+    if args.provision and any(j.personal_path for j in job_file.jobs):
+        refuse_secret_sign_in("--provision", method_of(args), args.access_token)
     credential = connect(args)
     cloud = credential.cloud
     template = migrate_request(
@@ -84,7 +87,7 @@ def run_job_file(args: argparse.Namespace) -> int:
             )
             return await provision_for_jobs(
                 graph,
-                lambda: admin_client(cloud, credential, name),
+                lambda: admin_client(cloud, credential, name, credential.timeouts),
                 job_file.jobs,
                 provisioner,
             )
@@ -230,9 +233,10 @@ def register_provision(sub: argparse._SubParsersAction[Parser]) -> None:
 def run_provision(args: argparse.Namespace) -> int:
     import asyncio
 
-    from sharelift.cli.connect import connect
+    from sharelift.cli.connect import connect, method_of
     from sharelift.graph.client import GraphClient
     from sharelift.graph.pacer import Pacer
+    from sharelift.graph.sharepoint import refuse_secret_sign_in
     from sharelift.jobs import load_job_file
     from sharelift.provision import (
         Provisioner,
@@ -259,6 +263,7 @@ def run_provision(args: argparse.Namespace) -> int:
     bad = [u for u in upns if "@" not in u]
     if bad:
         raise UsageError(f"{bad[0]!r} is not a user principal name")
+    refuse_secret_sign_in("provision", method_of(args), args.access_token)
     credential = connect(args)
     cloud = credential.cloud
     name = sharepoint_tenant(args, cloud, hosts or [u.partition("@")[2] for u in upns])
@@ -271,6 +276,7 @@ def run_provision(args: argparse.Namespace) -> int:
             token=token,
             base_url=cloud.graph_url,
             verify=cloud.ca_file,
+            timeouts=credential.timeouts,
             pacer=Pacer(),
             connect=cloud.connect,
         ) as graph:
@@ -287,7 +293,7 @@ def run_provision(args: argparse.Namespace) -> int:
                 view = ProvisionView(provisioner.progress, rich=sys.stderr.isatty())
                 view.start()
             try:
-                async with admin_client(cloud, credential, name) as admin:
+                async with admin_client(cloud, credential, name, credential.timeouts) as admin:
                     return await provisioner.run([*upns, *found.values()], admin)
             finally:
                 if view is not None:

@@ -11,7 +11,14 @@ import sys
 from typing import TYPE_CHECKING
 
 from sharelift.cli.options import Parser, add_options, api_options
-from sharelift.errors import EXIT_FINDINGS, EXIT_INTERRUPTED, EXIT_OK, OptionError, UsageError
+from sharelift.errors import (
+    EXIT_FINDINGS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_TEMPFAIL,
+    OptionError,
+    UsageError,
+)
 from sharelift.progress import (
     MessageEvent,
     PlanEvent,
@@ -50,7 +57,10 @@ def say(line: str) -> None:
 
 
 def exit_code(result: MigrationResult) -> int:
-    """130 for an interrupted round, 1 when it failed or some items did, else 0."""
+    """75 when the target made the round stop (a full drive: free space, run again), 130 for
+    an interrupted round, 1 when it failed or some items did, else 0."""
+    if result.stopped_by:
+        return EXIT_TEMPFAIL
     if result.status == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if result.ok else EXIT_FINDINGS
@@ -124,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
         result = asyncio.run(run_until_signalled(work, say, first))
     finally:
         display.close()
+    if result.stopped_by:
+        say(f"sharelift: stopped: {result.stopped_by}")
     if args.json:
         doc: dict[str, object] = {"event": "summary", "target": result.target}
         if result.status != "planned":

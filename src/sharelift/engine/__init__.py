@@ -6,7 +6,11 @@
     folders.py        folders on their way to the target; created 20 to a $batch
     mover.py          the Mover protocol: what carries planned files to the target
     graph_upload.py   the Graph mover: workers, the attempts at each file
-    graph_session.py  one file through one upload session: open, resume, fragments, cancel
+    graph_session.py  one file through one upload session: open, resume, fragments, commit
+    enriched.py       a library's rewrite of an Office file told from corruption (the proof)
+    adopt.py          whether the file already at the target is the source's
+    aside.py          files SharePoint refuses to replace or delete, moved aside first
+    versions.py       removing a file's versions older than its current one
     reader.py         reading the source: read-only opens, fragment buffers, read-ahead
     outcomes.py       the one way an outcome is verified, written and counted
     reconcile.py      the state against the target: --verify-target, --mirror

@@ -26,6 +26,11 @@ class EngineConfig:
     policy: str = default("on_conflict")
     mirror: bool = default("mirror")
     verify_target: bool = default("verify_target")
+    remove_old_versions: bool = default("remove_old_versions")
+    """After replacing a file, remove its older versions (`engine/versions.py`)."""
+    prove_office_files: bool = default("prove_office_files")
+    """Download an Office file a library rewrote, to prove its parts (`sharelift.office`); a
+    download holds one piece in memory at a time and the file in a private temporary file."""
     attempts: int = 3
     """Tries per file for a hash mismatch, a file that changes while it is read, or a
     connection that breaks for longer than the client's own retries."""

@@ -111,6 +111,13 @@ class RoundContext:
     outcomes: Outcomes
     stopping: asyncio.Event
     """Set when the round is asked to stop gracefully (`Engine.request_stop`)."""
+    halt: Callable[[str], None] = lambda reason: None
+    """Stop the round gracefully because the target cannot take more (its drive is full):
+    `reason` is the one line the round's result carries. The file that met it stays pending,
+    for the next run."""
+    drive_type: str = ""
+    """The target drive's type: `documentLibrary` (a site's library: it rewrites the Office
+    files committed to it), `business` (a OneDrive), ..."""
 
 
 class Mover(Protocol):

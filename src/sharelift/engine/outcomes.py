@@ -4,8 +4,11 @@ Every part of a round that settles an item goes through `Outcomes`: the planning
 (unchanged, not migrated), the folder creator, and the movers. So the rules hold in one place:
 
 - An item is `done` only after Graph returned it and, for a file, its quickXorHash equals the
-  hash of the bytes that were read (`arrived`; DESIGN.md invariant 2). The target is written
-  first (by the mover), the state second (here), the reports last (after the round).
+  hash of the bytes that were read (`arrived`; DESIGN.md invariant 2), or a library rewrote
+  the file as it stored it and the mover settled it by the check the configuration allows
+  (`enriched`: its Office package proved part by part, or, with the proof off or impossible,
+  the upload having taken every byte). The target is written first (by the mover), the state
+  second (here), the reports last (after the round).
 - Every outcome updates the round's one `Tally`, which the progress display, the round's saved
   counters and its result all read.
 - The folders that failed or were refused this round are remembered (`failed_folders`): what
@@ -24,11 +27,15 @@ from sharelift.graph.types import DriveItem
 from sharelift.plan import Action, Planned, RemoteItem
 from sharelift.progress import Outcome, Tally
 from sharelift.source.walk import WalkItem, WalkProblem
-from sharelift.state import ItemStatus, StateStore
+from sharelift.state import ItemStatus, StateStore, VerifiedBy
 
 log = logging.getLogger("sharelift.engine")
 
 HASH_MISMATCH = "HASH_MISMATCH"
+NOT_VERIFIED = "NOT_VERIFIED"
+"""The note code of a file a library rewrote and whose content was not compared (the reports'
+"Migrated, not verified")."""
+ENRICHED_DETAIL = "verified; SharePoint added its metadata"
 PARENT_NOT_CREATED = "PARENT_NOT_CREATED"
 """The code of an item whose folder could not be created at the target (a failure, unlike
 PARENT_NOT_MIGRATED: a folder above it left out by a rule or a filter, which is a skip)."""
@@ -126,14 +133,62 @@ class Outcomes:
             mtime_ns=mtime_ns(mtime),
             note_code=plan.code,
             note=plan.message,
+            verified_by=VerifiedBy.HASH,
         )
         self.tally.finished(plan.item.relpath, Outcome.UPLOADED, size)
         log.debug("uploaded %s (%d bytes, quickXorHash %s)", plan.item.relpath, size, digest)
         return ""
 
-    def adopted(self, work: Settled, remote: RemoteItem, size: int, mtime: float) -> None:
-        """The target already holds these very bytes (the mover compared the hashes): record
-        it, nothing is sent."""
+    def enriched(
+        self,
+        work: Settled,
+        item: DriveItem,
+        digest: str,
+        size: int,
+        mtime: float,
+        verified_by: VerifiedBy,
+        why: str = "",
+    ) -> None:
+        """Graph holds the file as `item`, which a library rewrote as it stored it (its hash is
+        not `digest`, the hash of the bytes read), settled by `verified_by`: PARTS when its
+        package was proved part by part, SIZE when the upload taking every byte is all that
+        is known (`why` says why no more). Recorded done with what the target stores."""
+        plan = work.plan
+        code, note = plan.code, plan.message
+        if verified_by is not VerifiedBy.PARTS and not code:
+            code, note = NOT_VERIFIED, f"SharePoint rewrote the file as it stored it; {why}"
+        self.store.record_done(
+            work.row,
+            round_id=self.round_id,
+            item_id=item.id,
+            etag=item.etag,
+            quick_xor=digest,
+            size=size,
+            mtime_ns=mtime_ns(mtime),
+            note_code=code,
+            note=note,
+            verified_by=verified_by,
+            stored_size=item.size,
+            stored_hash=item.quick_xor_hash,
+        )
+        if verified_by is VerifiedBy.PARTS:
+            self.tally.finished(plan.item.relpath, Outcome.ENRICHED, size, ENRICHED_DETAIL)
+        else:
+            self.tally.finished(plan.item.relpath, Outcome.UNVERIFIED, size, NOT_VERIFIED)
+
+    def adopted(
+        self,
+        work: Settled,
+        remote: RemoteItem,
+        size: int,
+        mtime: float,
+        *,
+        digest: str | None = None,
+        verified_by: VerifiedBy = VerifiedBy.HASH,
+    ) -> None:
+        """The target already holds these very bytes (the mover compared the hashes, or proved
+        a library's rewrite of them part by part: then `digest` is the hash of the bytes read
+        and `verified_by` PARTS): record it, nothing is sent."""
         assert remote.quick_xor is not None
         plan = work.plan
         self.store.record_done(
@@ -141,14 +196,20 @@ class Outcomes:
             round_id=self.round_id,
             item_id=remote.id,
             etag=remote.etag,
-            quick_xor=remote.quick_xor,
+            quick_xor=digest or remote.quick_xor,
             size=size,
             mtime_ns=mtime_ns(mtime),
             note_code=plan.code,
             note=plan.message,
+            verified_by=verified_by,
+            stored_size=remote.size,
+            stored_hash=remote.quick_xor,
         )
         self.tally.sent(size, plan.item.relpath)
-        self.tally.finished(plan.item.relpath, Outcome.ADOPTED, size, "already at target")
+        detail = "already at target"
+        if verified_by is VerifiedBy.PARTS:
+            detail += f"; {ENRICHED_DETAIL}"
+        self.tally.finished(plan.item.relpath, Outcome.ADOPTED, size, detail)
         log.debug("already at the target: %s (%d bytes)", plan.item.relpath, size)
 
     def skipped(self, work: Settled, code: str, message: str) -> None:

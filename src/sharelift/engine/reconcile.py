@@ -11,11 +11,13 @@ invariant 5).
 
 `mirror_deletions` moves to the target's recycle bin what the round's walk no longer saw at the
 source, highest folders first (their content goes with them), never below a folder this round
-could not read or create: absence there proves nothing.
+could not read or create: absence there proves nothing. A deletion SharePoint refuses (404
+although the file is there) renames the file aside first (`engine/aside.py`).
 """
 
 from __future__ import annotations
 
+from sharelift.engine.aside import delete_refused
 from sharelift.engine.outcomes import Outcomes
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.errors import GraphError, NotFound
@@ -67,9 +69,12 @@ async def mirror_deletions(
             continue
         assert item.item_id is not None
         try:
-            await drive.delete_item(item.item_id)
-        except NotFound:
-            pass
+            try:
+                await drive.delete_item(item.item_id)
+            except NotFound:
+                # Gone already, or a deletion SharePoint refused (an Office or web file in a
+                # library): then it goes aside, and is deleted there.
+                await delete_refused(drive, store, item.id, item.item_id)
         except GraphError as exc:
             outcomes.delete_failed(item.id, exc)
             continue

@@ -70,6 +70,10 @@ class RoundResult:
     round_id: int
     status: RoundStatus
     uploaded: int = 0
+    enriched: int = 0
+    """Of those uploaded: Office files a library rewrote, proved part by part."""
+    unverified: int = 0
+    """Of those uploaded: files a library rewrote whose content was not compared."""
     adopted: int = 0
     """Files the target already held, byte for byte: recorded, not sent."""
     unchanged: int = 0
@@ -78,19 +82,26 @@ class RoundResult:
     failed: int = 0
     deleted: int = 0
     bytes_uploaded: int = 0
+    stopped_by: str = ""
+    """Why the round stopped before its end, when the target made it stop (a full drive)."""
 
     @classmethod
-    def of(cls, round_id: int, status: RoundStatus, tally: Tally) -> RoundResult:
+    def of(
+        cls, round_id: int, status: RoundStatus, tally: Tally, stopped_by: str = ""
+    ) -> RoundResult:
         return cls(
             round_id=round_id,
             status=status,
             uploaded=tally.uploaded,
+            enriched=tally.enriched,
+            unverified=tally.unverified,
             adopted=tally.adopted,
             unchanged=tally.unchanged,
             skipped=tally.skipped + tally.blocked,
             failed=tally.failed,
             deleted=tally.deleted,
             bytes_uploaded=tally.bytes_uploaded,
+            stopped_by=stopped_by,
         )
 
 
@@ -123,6 +134,8 @@ class Engine:
         self.config = config
         self.tally = tally or Tally()
         self.stopping = asyncio.Event()
+        self.stopped_by = ""
+        """Why the target made the round stop (`halt`), "" otherwise."""
         self._make_mover = mover
         self._part: Part | None = None
         self._log_path = log_path
@@ -135,6 +148,12 @@ class Engine:
         """Stop taking new work; uploads in flight finish their current fragment and stop,
         their sessions kept for the next run to resume."""
         self.stopping.set()
+
+    def halt(self, reason: str) -> None:
+        """Stop as `request_stop` does, because the target cannot take more (`reason`, one
+        line, becomes the result's `stopped_by`; the first reason is kept)."""
+        self.stopped_by = self.stopped_by or reason
+        self.request_stop()
 
     async def run(self) -> RoundResult:
         rnd = self.store.start_round(self.job.id, log_path=self._log_path)
@@ -165,6 +184,8 @@ class Engine:
                 config=self.config,
                 outcomes=outcomes,
                 stopping=self.stopping,
+                halt=self.halt,
+                drive_type=self.target.drive_type,
             )
             mover = self._make_mover(context)
             self.tally.phase = "migrating"
@@ -200,7 +221,7 @@ class Engine:
                 t.failed,
                 t.deleted,
             )
-        return RoundResult.of(rnd.id, status, self.tally)
+        return RoundResult.of(rnd.id, status, self.tally, self.stopped_by)
 
     async def run_part(self, part: Part) -> tuple[RoundResult, bool]:
         """Migrate one sub-tree of the job under the running round `part.round_id`, which

@@ -1,11 +1,18 @@
 """The only code in sharelift that speaks HTTP to Microsoft.
 
 client      GraphClient: httpx (HTTP/2, verified TLS, env proxies), token, user agent,
-            should_retry, error decoding, paging, JSON $batch
+            error decoding, paging, downloads
+transport   TLS context, timeouts, connections for pre-authenticated URLs, request bodies,
+            what a message may show of a URL
+retry       should_retry: the one retry decision
+batch       JSON $batch: BatchRequest, BatchResponse, sending and retrying
 pacer       Pacer: one per tenant; Retry-After, RateLimit-*, throttle windows, AIMD
-types       parsed models: DriveItem, Drive, Site, UploadSession, DeltaPage
-drive       DriveClient: items, children, folders, uploads, PATCH, delete, delta;
-            drive and site look-ups
+types       parsed models: DriveItem, Drive, Site, UploadSession, DeltaPage, DriveItemVersion
+drive       DriveClient: items, children, delta, downloads, PATCH, delete; drive and site
+            look-ups; made of paths (addressing), folders, uploads (sessions, fragments,
+            commit) and versions
+sessions    upload sessions opened together, 20 to a $batch
+sharepoint  SharePoint REST on the admin host
 errors      the GraphError tree
 """
 
@@ -57,6 +64,7 @@ from sharelift.graph.types import (
     DeltaPage,
     Drive,
     DriveItem,
+    DriveItemVersion,
     FileFacet,
     FileSystemInfo,
     Owner,
@@ -80,6 +88,7 @@ __all__ = [
     "Drive",
     "DriveClient",
     "DriveItem",
+    "DriveItemVersion",
     "FailedDependency",
     "FileFacet",
     "FileSystemInfo",

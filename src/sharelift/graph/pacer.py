@@ -3,10 +3,16 @@
 SharePoint Online throttles per app per tenant, counts throttled requests against the budget,
 and blocks apps that ignore Retry-After. So all requests to one tenant share one `Pacer`:
 
-- A 429 or 503 opens a *throttle window* for the whole tenant: no request of that tenant starts
-  until it closes, not only the request that was refused. Its length is `Retry-After` (seconds
-  or an HTTP-date), or `RateLimit-Reset` when that is larger, or exponential backoff when the
-  response named no delay.
+- A 429, or a 503 with a Retry-After, opens a *throttle window* for the whole tenant: no
+  request of that tenant starts until it closes, not only the request that was refused. Its
+  length is `Retry-After` (seconds or an HTTP-date), or `RateLimit-Reset` when that is larger,
+  or a short jittered delay when a 429 named none. A `$batch` whose answers include several
+  429s is one signal (`record_batch`): one window, as long as the largest delay they name.
+  The window never grows with the count of throttled answers: the service says how long to
+  wait, and the pacer waits exactly that.
+- A 503 without Retry-After, and every other server error, is no throttling signal: the one
+  request backs off alone (exponentially, with jitter; briefly for an upload or download URL),
+  and the tenant keeps going.
 - The pacer counts in resource units (RU), the currency SharePoint charges: every request
   says what it costs (`request_units`: 1 for a single-item GET, 2 for a write or a listing; a
   `$batch` the sum of what it carries, since Graph charges each inner request as if it came
@@ -22,7 +28,7 @@ and blocks apps that ignore Retry-After. So all requests to one tenant share one
 - Concurrency adapts, AIMD as in TCP: halve on a 429/503 (once per throttling episode: responses
   to requests started before the last decrease do not halve again), grow by one after a full
   window of clean responses, always within [min_concurrency, max_concurrency].
-- Server errors and dropped connections back off exponentially with jitter, for the one request.
+- Dropped connections back off exponentially with jitter, for the one request.
 - On a cluster, several processes spend one tenant's budget: each spends its `share` of it
   (`set_share`: 1/N of the live workers) while the budget is low, and a throttle window that
   another process met is opened here too (`hold`).
@@ -42,7 +48,7 @@ import math
 import random as random_module
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -156,6 +162,7 @@ class Pacer:
         initial_concurrency: int | None = None,
         base_delay: float = 1.0,
         max_delay: float = 60.0,
+        short_max_delay: float = 4.0,
         low_budget_fraction: float = 0.25,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
@@ -170,6 +177,7 @@ class Pacer:
         self._limit = min(max(start, min_concurrency), max_concurrency)
         self._base_delay = base_delay
         self._max_delay = max_delay
+        self._short_max_delay = short_max_delay
         self._low_budget_fraction = low_budget_fraction
         self._clock = clock
         self._wall_clock = wall_clock
@@ -181,7 +189,6 @@ class Pacer:
         self._throttled_until = 0.0
         self._last_decrease = -math.inf
         self._clean = 0
-        self._consecutive_throttles = 0
         self._spacing = 0.0  # seconds per resource unit while the budget is low
         self._spacing_until = 0.0
         self._next_start = 0.0
@@ -318,30 +325,18 @@ class Pacer:
         started: float | None,
         mark: float | None = None,
     ) -> float:
-        """Feed one response (or one response inside a $batch) back into the pacer.
+        """Feed one response back into the pacer.
 
         `headers` must be case-insensitive (httpx.Headers). `started` and `mark` are the
-        request's `Slot.started` and `Slot.mark` (for a response inside a `$batch`, the
-        batch's), or None when unknown. Returns the throttle delay this response imposed on
-        the tenant, in seconds (0 when it imposed none).
+        request's `Slot.started` and `Slot.mark`, or None when unknown. Returns the throttle
+        delay this response imposed on the tenant, in seconds (0 when it imposed none).
         """
         now = self._clock()
-        retry_after = parse_retry_after(headers.get("Retry-After"), self._wall_clock())
-        reset = _header_number(headers, "RateLimit-Reset")
-        if status in THROTTLE_STATUSES:
-            self._throttled += 1
-            self._consecutive_throttles += 1
-            delay = max(retry_after or 0.0, reset or 0.0)
-            if delay <= 0:
-                delay = self.retry_delay(self._consecutive_throttles - 1)
-            self._open_window(now + delay)
-            if started is None or started >= self._last_decrease:
-                self._limit = max(self.min_concurrency, self._limit // 2)
-                self._last_decrease = now
-                self._clean = 0
+        delay = self._throttle_delay(status, headers)
+        if delay is not None:
+            self._throttle(now, delay, started)
             return delay
-        self._consecutive_throttles = 0
-        self._note_budget(now, headers, reset, mark)
+        self._note_budget(now, headers, _header_number(headers, "RateLimit-Reset"), mark)
         if status < 500:
             self._clean += 1
             if self._clean >= self._limit and not self.state().budget_low:
@@ -350,6 +345,51 @@ class Pacer:
                     self._limit += 1
                     self._wake()
         return 0.0
+
+    def record_batch(
+        self,
+        answers: Sequence[tuple[int, Mapping[str, str]]],
+        *,
+        started: float | None,
+        mark: float | None = None,
+    ) -> float:
+        """Feed the answers inside one `$batch` back into the pacer, as one signal.
+
+        Graph throttles each request of a batch on its own, so a batch may carry several 429s:
+        they open one window, as long as the largest delay any of them names, and halve the
+        concurrency at most once. The lowest budget any answer reports is noted. The batch's
+        own response goes through `record` like any other. Returns the throttle delay.
+        """
+        now = self._clock()
+        delays = [self._throttle_delay(status, headers) for status, headers in answers]
+        named = [d for d in delays if d is not None]
+        if named:
+            delay = max(named)
+            self._throttle(now, delay, started)
+            return delay
+        for _status, headers in answers:
+            self._note_budget(now, headers, _header_number(headers, "RateLimit-Reset"), mark)
+        return 0.0
+
+    def _throttle_delay(self, status: int, headers: Mapping[str, str]) -> float | None:
+        """How long a throttling answer asks the tenant to wait; None when it is none (a 503
+        without Retry-After is a server error, not throttling)."""
+        retry_after = parse_retry_after(headers.get("Retry-After"), self._wall_clock())
+        if status not in THROTTLE_STATUSES or (status == 503 and retry_after is None):
+            return None
+        reset = _header_number(headers, "RateLimit-Reset")
+        delay = max(retry_after or 0.0, reset or 0.0)
+        # A 429 that names no delay: a short jittered pause, never one that grows with the
+        # count of throttled answers (issue: a batch of 429s once held a tenant for 44 s).
+        return delay if delay > 0 else self.retry_delay(0)
+
+    def _throttle(self, now: float, delay: float, started: float | None) -> None:
+        self._throttled += 1
+        self._open_window(now + delay)
+        if started is None or started >= self._last_decrease:
+            self._limit = max(self.min_concurrency, self._limit // 2)
+            self._last_decrease = now
+            self._clean = 0
 
     def _note_budget(
         self, now: float, headers: Mapping[str, str], reset: float | None, mark: float | None
@@ -392,12 +432,17 @@ class Pacer:
         the pacer's clock, so that polling too waits in one place."""
         await self._sleep(max(0.0, seconds))
 
-    async def before_retry(self, attempt: int, *, throttled: bool) -> None:
+    async def before_retry(self, attempt: int, *, throttled: bool, short: bool = False) -> None:
         """Count a retry and wait before it.
 
         A throttled retry waits for nothing here: the window opened by `record()` holds it (and
-        every other request of the tenant) in `slot()`. Any other retry backs off alone.
+        every other request of the tenant) in `slot()`. Any other retry backs off alone;
+        `short` caps its delay at `short_max_delay` (an upload or download URL's server error:
+        the service answers there again within seconds, and the file's transfer waits).
         """
         self._retries += 1
         if not throttled:
-            await self._sleep(self.retry_delay(attempt))
+            delay = self.retry_delay(attempt)
+            if short:
+                delay = min(delay, self._short_max_delay * (0.5 + 0.5 * self._random()))
+            await self._sleep(delay)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from sharelift.graph.coalesce import Coalescer
@@ -20,31 +20,38 @@ from sharelift.graph.drive import DriveClient, NewFile
 from sharelift.graph.errors import GraphError
 from sharelift.graph.types import UploadSession
 
-_Request = tuple[NewFile, asyncio.Future[UploadSession]]
+Record = Callable[[UploadSession], None]
+"""Keeps a session the moment it exists (the state store's `save_upload_session`)."""
+_Request = tuple[NewFile, asyncio.Future[UploadSession], Record | None]
 
 
 class SessionBatcher:
     """Coalesces `create_upload_session` calls into `$batch` requests of up to 20.
 
-    `await open(new)` returns the session for `new` or raises its own GraphError, as if it had
-    been asked alone. A batch leaves when 20 requests have joined it or `linger` seconds after
-    the first; several batches may be in flight at once. A session whose caller was cancelled
-    while it was being made, or just as it arrived, is cancelled (no session is leaked, short of
-    `abort()`). Call `aclose()` at the end: it waits for the batches and cancellations still in
-    flight.
+    `await open(new, record)` returns the session for `new` or raises its own GraphError, as
+    if it had been asked alone; `record` is called with the session as soon as the batch's
+    answer is read, before any other task runs, so a session is unrecorded only while its
+    batch is in flight. A batch leaves when 20 requests have joined it or `linger` seconds
+    after the first; at most `in_flight` batches are out at once, so a process killed at any
+    instant leaves at most `in_flight` x 20 sessions the state store never heard of (the
+    service expires them). A session whose caller was cancelled while it was being made, or
+    just as it arrived, is cancelled (no session is leaked, short of `abort()`). Call
+    `aclose()` at the end: it waits for the batches and cancellations still in flight.
     """
 
-    def __init__(self, drive: DriveClient, *, linger: float = 0.005) -> None:
+    def __init__(self, drive: DriveClient, *, linger: float = 0.005, in_flight: int = 1) -> None:
         self.drive = drive
         self._requests: Coalescer[_Request] = Coalescer(linger=linger)
         self._sender: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(in_flight)
         self._aborted = False
 
-    async def open(self, new: NewFile) -> UploadSession:
-        """A new upload session for `new` (the caller owns it: finish it or cancel it)."""
+    async def open(self, new: NewFile, record: Record | None = None) -> UploadSession:
+        """A new upload session for `new` (the caller owns it: finish it or cancel it),
+        recorded by `record` the moment it exists."""
         answer: asyncio.Future[UploadSession] = asyncio.get_running_loop().create_future()
-        self._requests.put_nowait((new, answer))
+        self._requests.put_nowait((new, answer, record))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_groups())
         try:
@@ -71,27 +78,32 @@ class SessionBatcher:
 
     async def _send_groups(self) -> None:
         async for group in self._requests.groups():
-            wanted = [(new, answer) for new, answer in group if not answer.done()]
+            wanted = [(new, answer, rec) for new, answer, rec in group if not answer.done()]
             if wanted:
+                await self._slots.acquire()
                 self._spawn(self._batch(wanted))
 
     async def _batch(self, group: list[_Request]) -> None:
         try:
-            results = await self.drive.create_upload_sessions([new for new, _ in group])
+            results = await self.drive.create_upload_sessions([new for new, _, _ in group])
         except Exception as exc:  # the whole batch failed: each caller gets the error
-            for _, answer in group:
+            for _, answer, _ in group:
                 if not answer.done():
                     answer.set_exception(exc)
             return
         except BaseException:
-            for _, answer in group:
+            for _, answer, _ in group:
                 answer.cancel()
             raise
-        for (_, answer), result in zip(group, results, strict=True):
+        finally:
+            self._slots.release()
+        for (_, answer, record), result in zip(group, results, strict=True):
             if answer.done():  # its caller gave up: the session must not outlive it
                 if isinstance(result, UploadSession):
                     self._cancel_later(result)
             elif isinstance(result, UploadSession):
+                if record is not None:
+                    record(result)
                 answer.set_result(result)
             else:
                 answer.set_exception(result)
@@ -101,7 +113,7 @@ class SessionBatcher:
         Graph made for them meanwhile are left to expire) and what is waiting."""
         self._aborted = True
         self._requests.close()
-        for _, answer in self._requests.take_all():
+        for _, answer, _ in self._requests.take_all():
             answer.cancel()
         if self._sender is not None:
             self._sender.cancel()

@@ -353,6 +353,26 @@ class UploadSession:
 
 
 @dataclass(frozen=True, slots=True)
+class DriveItemVersion:
+    """One version of a file (https://learn.microsoft.com/graph/api/resources/driveitemversion).
+    `id` is SharePoint's version label ("1.0", "2.0", ...); the current version comes first
+    in a listing."""
+
+    id: str
+    modified: datetime | None
+    size: int | None
+
+    @classmethod
+    def from_json(cls, data: Any) -> DriveItemVersion:
+        version = _mapping(data, "version")
+        return cls(
+            id=_required(version, "id", "version"),
+            modified=_time(version, "lastModifiedDateTime"),
+            size=_int(version, "size"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DeltaPage:
     """One page of a delta enumeration: items, and either the next page or the new deltaLink."""
 

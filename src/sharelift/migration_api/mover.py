@@ -162,6 +162,7 @@ class MigrationApiMover:
             base_url=endpoint.origin,
             pacer=context.drive.client.pacer,
             verify=settings.cloud.ca_file,
+            timeouts=context.drive.client.timeouts,
         )
         service = MigrationService(self._rest, endpoint.site_path)
         self._kit = kit = Kit(

@@ -15,11 +15,12 @@ Per round of a job, in the report folder:
     chart.py, html.py   the HTML report
 
 CSV files are UTF-8 with a BOM and CRLF line ends so that Excel opens them as they are; times
-are `yyyy-mm-dd hh:mm:ss` in UTC. Reports are built from the state store alone, through the
-StateStore interface: `sharelift report` rebuilds a round's files with the same figures
-whenever it runs (a round's items and counts are kept as the round left them). Writing them is
-the last step of a round (DESIGN.md invariant 2: target, then state, then reports). Nothing
-secret is in the store's reported columns.
+are `yyyy-mm-dd hh:mm:ss` in UTC. They name every file of the share: like the state store,
+they are readable by their owner only (files 0600, the folders made for them 0700). Reports
+are built from the state store alone, through the StateStore interface: `sharelift report`
+rebuilds a round's files with the same figures whenever it runs (a round's items and counts are
+kept as the round left them). Writing them is the last step of a round (DESIGN.md invariant 2:
+target, then state, then reports). Nothing secret is in the store's reported columns.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sharelift.private import open_private, private_folder
 from sharelift.report.chart import intervals
 from sharelift.report.html import render
 from sharelift.report.items import FAILURE_COLUMNS, ITEM_COLUMNS, RoundItems
@@ -56,7 +58,7 @@ class ReportFiles:
 def write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) -> None:
     """A CSV file Excel opens as it is (UTF-8 with a BOM, CRLF), written whole or not at all."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
+    with open_private(tmp, encoding="utf-8-sig", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\r\n")
         writer.writeheader()
         for row in rows:
@@ -66,7 +68,8 @@ def write_csv(path: Path, columns: list[str], rows: Iterable[dict[str, Any]]) ->
 
 def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with open_private(tmp, encoding="utf-8") as fh:
+        fh.write(text)
     os.replace(tmp, path)
 
 
@@ -82,7 +85,7 @@ def write_round_reports(
     own files (ItemReport, FailureSummary, SummaryReport, summary.json) are the same whenever
     they are written; JobReport.csv and report.html's job section show the job as it stands
     when they are written."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     files = ReportFiles(
         folder=folder,
         items=folder / "ItemReport.csv",
@@ -136,7 +139,7 @@ def write_job_reports(store: StateStore, job: JobRecord, folder: Path) -> list[P
     """A job across its rounds, into `folder`: every round's reports in `round-N/`, and
     JobReport.csv (the job now) and JobRounds.csv (a SummaryReport row per round) beside
     them. Returns the files written at the top."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     for rnd in store.rounds(job.id):
         write_round_reports(store, job, rnd, folder / f"round-{rnd.number}")
     job_file, rounds_file = folder / "JobReport.csv", folder / "JobRounds.csv"

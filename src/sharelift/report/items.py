@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sharelift.report.outcomes import describe, started_in_round
+from sharelift.report.outcomes import RENAME_CODES, describe, started_in_round, verified_by
 from sharelift.report.summary import excel_time
 from sharelift.state import ItemRecord, ItemStatus, JobRecord, RoundRecord
 
@@ -35,6 +35,7 @@ ITEM_COLUMNS = [
     "End time",
     "Attempts",
     "QuickXorHash",
+    "Verified by",
 ]
 
 FAILURE_COLUMNS = [
@@ -136,7 +137,7 @@ class RoundItems:
                 self.failed_count += 1
                 if len(self.failed) < LISTED:
                     self.failed.append(entry)
-            if item.status is ItemStatus.DONE and shown.code:
+            if item.status is ItemStatus.DONE and shown.code in RENAME_CODES:
                 self.rename_count += 1
                 if len(self.renames) < LISTED:
                     self.renames.append(entry)
@@ -184,4 +185,5 @@ def _row(
         "End time": excel_time(item.ended_at),
         "Attempts": item.attempts,
         "QuickXorHash": item.quick_xor or "",
+        "Verified by": verified_by(item),
     }

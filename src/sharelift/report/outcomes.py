@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sharelift.source.rules import Code
-from sharelift.state import ItemRecord, ItemStatus
+from sharelift.state import ItemRecord, ItemStatus, VerifiedBy
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,24 @@ RENAME_CODES: frozenset[str] = frozenset(
 """The naming rules a rename fixes."""
 
 S, D, B, F = ItemStatus.SKIPPED, ItemStatus.DONE, ItemStatus.BLOCKED, ItemStatus.FAILED
+ENRICHED = "ENRICHED"
+"""The category key of a file verified by its package parts (it carries no code of its own:
+`describe` reads `verified_by`)."""
+NOT_VERIFIED = "NOT_VERIFIED"
+"""The note code of a file a library rewrote whose content was not compared."""
+_DONE_CODES = RENAME_CODES | {ENRICHED, NOT_VERIFIED}
 
 CATEGORIES: tuple[Category, ...] = (
     _c("Migrated", D, "", "at the target and verified: uploaded (its quickXorHash equal to the "
        "bytes read), found there with the same bytes, or a folder created"),
     Category("Migrated, renamed", D, RENAME_CODES, "migrated under a name SharePoint accepts; "
              "the message says which rule and the Destination shows the new name"),
+    _c("Migrated, SharePoint added its metadata", D, ENRICHED, "an Office file a SharePoint "
+       "library rewrote as it stored it: every part of it but the metadata SharePoint writes "
+       "proved identical to the source's (Verified by: package parts)"),
+    _c("Migrated, not verified", D, NOT_VERIFIED, "a file a SharePoint library rewrote as it "
+       "stored it, its content not compared: the upload took every byte (Verified by: size "
+       "only; --no-prove-office-files, or a binary Office file no proof applies to)"),
     _c("Filtered out", S, "FILTERED", "left out by a filter given (--include, --exclude, "
        "--skip-hidden, --skip-extensions, --modified-after, --created-after)"),
     _c("Not a regular file", S, "SYMLINK_NOT_FOLLOWED BROKEN_SYMLINK SYMLINK_LOOP SPECIAL_FILE",
@@ -116,7 +128,7 @@ _DEFAULT = {c.status: c for c in CATEGORIES if not c.codes}
 
 def category(status: ItemStatus, code: str | None) -> Category:
     """The Result category of an item of this status and code."""
-    if status is ItemStatus.DONE and code and code not in RENAME_CODES:
+    if status is ItemStatus.DONE and code and code not in _DONE_CODES:
         return _DEFAULT[status]  # a note that is not a rename: migrated as it is
     return _BY_CODE.get((status, code or ""), _DEFAULT[status])
 
@@ -139,11 +151,33 @@ def describe(item: ItemRecord) -> Described:
     if status is ItemStatus.PENDING:
         found = _DEFAULT[status]
         return Described(STATUS_TEXT[status], found.name, "", found.meaning)
-    found = category(status, item.error_code)
+    code = item.error_code or ""
+    if status is ItemStatus.DONE and not code and item.verified_by == VerifiedBy.PARTS:
+        found = category(status, ENRICHED)
+        return Described(STATUS_TEXT[status], found.name, "", ENRICHED_NOTE)
+    found = category(status, code)
     message = item.error_message or ""
     if status is not ItemStatus.DONE and not message:
         message = found.meaning
-    return Described(STATUS_TEXT[status], found.name, item.error_code or "", message)
+    return Described(STATUS_TEXT[status], found.name, code, message)
+
+
+ENRICHED_NOTE = "verified; SharePoint added its metadata"
+"""The Message of a file verified by its package parts."""
+
+VERIFIED_BY = {
+    VerifiedBy.HASH: "hash",
+    VerifiedBy.PARTS: "package parts",
+    VerifiedBy.SIZE: "size only",
+}
+"""How the reports name the check that proved a migrated file (ItemReport's Verified by)."""
+
+
+def verified_by(item: ItemRecord) -> str:
+    """ItemReport's Verified by: the check that proved a migrated file ("" otherwise)."""
+    if item.status is not ItemStatus.DONE or item.verified_by is None:
+        return ""
+    return VERIFIED_BY.get(VerifiedBy(item.verified_by), "")
 
 
 def started_in_round(item: ItemRecord) -> bool:

@@ -8,13 +8,15 @@
     postgres.py    the PostgreSQL backend (one database for a cluster), the same way;
                    postgres_items.py, postgres_db.py
     package_rows.py    the Migration API's packages, for both backends (portable.py)
+    target_rows.py     files moved aside and old versions to remove, for both backends
     unit_rows.py   units of work and workers (leases, heartbeats), for both backends
     schema.py      the schema, as named migrations applied in order, for both backends
                    (item_history and round_totals keep what each round did; round_samples
                    its throughput; migration_packages the Migration API's packages;
-                   0007_dashboard throttle waits, report folders, samples by time; units
-                   and workers a cluster's leases and heartbeats; 0010_package_events what
-                   the Migration API service said)
+                   0007_dashboard throttle waits, report folders, samples by time;
+                   0008-0010 stored versions, version prunes, files moved aside;
+                   0011_package_events what the Migration API service said; 0012_cluster
+                   units and workers, a cluster's leases and heartbeats)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -30,6 +32,7 @@ from sharelift.state.records import (
     JobRecord,
     KnownItem,
     MigrationPackageRecord,
+    MovedAside,
     NewUnit,
     OutcomeCount,
     PackageCount,
@@ -47,6 +50,7 @@ from sharelift.state.records import (
     UnitRecord,
     UnitStatus,
     UploadSessionRecord,
+    VerifiedBy,
     WorkerRecord,
     parent_of,
 )
@@ -97,6 +101,7 @@ __all__ = [
     "JobRecord",
     "KnownItem",
     "MigrationPackageRecord",
+    "MovedAside",
     "NewUnit",
     "OutcomeCount",
     "PackageCount",
@@ -116,6 +121,7 @@ __all__ = [
     "UnitRecord",
     "UnitStatus",
     "UploadSessionRecord",
+    "VerifiedBy",
     "WorkerRecord",
     "open_state",
     "parent_of",

@@ -51,6 +51,7 @@ from sharelift.state.records import (
     JobRecord,
     KnownItem,
     MigrationPackageRecord,
+    MovedAside,
     NewUnit,
     OutcomeCount,
     PackageCount,
@@ -246,9 +247,21 @@ class StateStore(Protocol):
         mtime_ns: int | None,
         note_code: str | None = None,
         note: str | None = None,
+        verified_by: str | None = None,
+        stored_size: int | None = None,
+        stored_hash: str | None = None,
     ) -> None:
         """The target holds this item, verified: the only way an item becomes `done`.
-        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why)."""
+        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why).
+        For a file, `verified_by` is the `VerifiedBy` check that proved it; `stored_size` and
+        `stored_hash` describe the version the target stores (None: the same as `size` and
+        `quick_xor`, the bytes read)."""
+
+    def note_target_item(self, row: int, item_id: str) -> None:
+        """The target holds an item this row's upload made that is not verified yet (an
+        empty file, put first and given its times next): remembered at once, so that a run
+        killed in between is followed by one that replaces it as its own, not one that meets
+        a stranger. The status is left as it is. Committed before returning."""
 
     def record_outcome(
         self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
@@ -260,7 +273,8 @@ class StateStore(Protocol):
 
     def done_at_target(self, job_id: int, item_ids: Sequence[str]) -> list[TargetKnown]:
         """The job's `done` items among the given target ids (ids the job does not know are
-        left out). Called once per page of the target's delta: one query, through an index."""
+        left out), each with the hash of the version the target stores. Called once per page
+        of the target's delta: one query, through an index."""
 
     def mark_at_target(self, rows: Iterable[int], round_id: int) -> None:
         """The round found these items at the target (for `done_not_at_target`)."""
@@ -268,6 +282,40 @@ class StateStore(Protocol):
     def done_not_at_target(self, job_id: int, round_id: int) -> Iterator[TargetKnown]:
         """The job's `done` items that the round did not find at the target, streamed. The
         caller may write to the store (mark them failed) while it iterates."""
+
+    # --- old versions --------------------------------------------------------------------------
+
+    def mark_prune(self, row: int, wanted: bool) -> None:
+        """Mark (before a replacement is sent) or clear (once done) that the older versions
+        of this item's file at the target are to be removed. Committed before returning."""
+
+    def prunes_pending(self, job_id: int) -> list[tuple[int, str]]:
+        """(row, target item id) of the job's done files still marked by `mark_prune`."""
+
+    def pruned_among(self, key: str, item_ids: Sequence[str]) -> set[str]:
+        """Those of `item_ids` recorded by `record_pruned` under `key` (one query)."""
+
+    def record_pruned(self, key: str, item_ids: Iterable[str]) -> None:
+        """These files under the folder `key` have no older versions left."""
+
+    def forget_pruned(self, key: str) -> None:
+        """A prune of the folder `key` is complete: forget its files. Committed before
+        returning."""
+
+    # --- files moved aside ---------------------------------------------------------------------
+
+    def save_moved_aside(self, aside: MovedAside) -> None:
+        """Remember, before it is renamed, a file at the target that goes aside while a new
+        one replaces it (replaces what the row held). Committed before returning."""
+
+    def moved_aside(self, row: int) -> MovedAside | None: ...
+
+    def moved_aside_of_job(self, job_id: int) -> list[MovedAside]:
+        """Every file of the job moved aside and not settled yet."""
+
+    def drop_moved_aside(self, row: int) -> None:
+        """The file moved aside is deleted or back under its name. Committed before
+        returning."""
 
     # --- upload sessions -----------------------------------------------------------------------
 

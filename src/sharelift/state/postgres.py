@@ -12,9 +12,10 @@ as `SqliteStateStore` does, over psycopg 3; `open_state("postgresql://...")` ope
   by its roles and `pg_hba.conf` (docs/scale-out.md). The URL's password is never shown.
 - Leases are measured on the server's clock (`clock_timestamp()`).
 
-The items table is kept by `PgItemRows` (`postgres_items.py`); the Migration API packages, and
-units and workers, by the parts written once for both backends (`package_rows.py`,
-`unit_rows.py`); jobs, rounds and upload sessions here.
+The items table is kept by `PgItemRows` (`postgres_items.py`); the Migration API packages, files
+moved aside and old versions to remove, and units and workers, by the parts written once for
+both backends (`package_rows.py`, `target_rows.py`, `unit_rows.py`); jobs, rounds and upload
+sessions here.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from sharelift.state.records import (
     UploadSessionRecord,
     utcnow,
 )
+from sharelift.state.target_rows import TargetWork
 from sharelift.state.unit_rows import UnitRows
 from sharelift.urls import hide_password
 
@@ -83,7 +85,7 @@ def _round(row: Any) -> RoundRecord:
     return RoundRecord(*values)
 
 
-class PostgresStateStore(PgItemRows, PackageRows, UnitRows):
+class PostgresStateStore(PgItemRows, PackageRows, TargetWork, UnitRows):
     """A sharelift state store in a PostgreSQL database. Open it with
     `sharelift.state.open_state(url)` (or `PostgresStateStore.open`)."""
 

@@ -28,12 +28,15 @@ from sharelift.state.records import (
 
 _ITEM_COLUMNS = (
     "id, job_id, path, parent, kind, target_path, size, mtime_ns, quick_xor, item_id, etag, "
-    "status, error_code, error_message, attempts, round_id, seen_round, started_at, ended_at"
+    "status, error_code, error_message, attempts, round_id, seen_round, started_at, ended_at, "
+    "stored_size, stored_hash, verified_by"
 )
+_TARGET_KNOWN = "id, item_id, kind, coalesce(stored_hash, quick_xor)"
+"""An item as `TargetKnown`: the hash the target should report is the stored version's."""
 _HISTORY_COLUMNS = (
     "i.id, i.job_id, i.path, i.parent, h.kind, h.target_path, h.size, h.mtime_ns, h.quick_xor, "
     "h.item_id, h.etag, h.status, h.error_code, h.error_message, h.attempts, h.round_id, "
-    "h.round_id, h.started_at, h.ended_at"
+    "h.round_id, h.started_at, h.ended_at, h.stored_size, h.stored_hash, h.verified_by"
 )
 """An item as an earlier round left it (`item_history`), in `_ITEM_COLUMNS`' order."""
 _COUNTS = (
@@ -248,13 +251,34 @@ class PgItemRows(PgGroupedWrites):
         mtime_ns: int | None,
         note_code: str | None = None,
         note: str | None = None,
+        verified_by: str | None = None,
+        stored_size: int | None = None,
+        stored_hash: str | None = None,
     ) -> None:
         self._write(
             "UPDATE items SET status = 'done', item_id = ?, etag = ?, quick_xor = ?, size = ?, "
-            "mtime_ns = ?, error_code = ?, error_message = ?, round_id = ?, ended_at = ? "
-            "WHERE id = ?",
-            (item_id, etag, quick_xor, size, mtime_ns, note_code, note, round_id, utcnow(), row),
+            "mtime_ns = ?, error_code = ?, error_message = ?, round_id = ?, ended_at = ?, "
+            "stored_size = ?, stored_hash = ?, verified_by = ? WHERE id = ?",
+            (
+                item_id,
+                etag,
+                quick_xor,
+                size,
+                mtime_ns,
+                note_code,
+                note,
+                round_id,
+                utcnow(),
+                size if stored_size is None else stored_size,
+                quick_xor if stored_hash is None else stored_hash,
+                None if verified_by is None else str(verified_by),
+                row,
+            ),
         )
+
+    def note_target_item(self, row: int, item_id: str) -> None:
+        self._write("UPDATE items SET item_id = ? WHERE id = ?", (item_id, row))
+        self.flush()
 
     def record_outcome(
         self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
@@ -271,7 +295,7 @@ class PgItemRows(PgGroupedWrites):
 
     def done_at_target(self, job_id: int, item_ids: Sequence[str]) -> list[TargetKnown]:
         rows = self._read(
-            "SELECT id, item_id, kind, quick_xor FROM items "
+            f"SELECT {_TARGET_KNOWN} FROM items "  # noqa: S608 (constants and marks)
             "WHERE job_id = ? AND item_id = ANY(?) AND status = 'done'",
             (job_id, list(item_ids)),
         )
@@ -286,7 +310,7 @@ class PgItemRows(PgGroupedWrites):
         after = 0
         while True:
             page = self._read(
-                "SELECT id, item_id, kind, quick_xor FROM items WHERE job_id = ? "
+                f"SELECT {_TARGET_KNOWN} FROM items WHERE job_id = ? "  # noqa: S608
                 "AND status = 'done' AND item_id IS NOT NULL AND id > ? "
                 "AND target_seen_round IS DISTINCT FROM ? ORDER BY id LIMIT ?",
                 (job_id, after, round_id, _PAGE),

@@ -37,6 +37,19 @@ OUTCOME_STATUSES = frozenset(
 """The statuses `StateStore.record_outcome` writes (`done` has `record_done`)."""
 
 
+class VerifiedBy(enum.StrEnum):
+    """Which check proved that a `done` file at the target holds the source's content."""
+
+    HASH = "hash"
+    """The target's quickXorHash equals the hash of the bytes read."""
+    PARTS = "parts"
+    """SharePoint rewrote the Office file as it stored it; every part of its package but the
+    metadata SharePoint writes was proved identical to the source's (`sharelift.office`)."""
+    SIZE = "size"
+    """SharePoint rewrote the file as it stored it; only that the upload took every byte is
+    known, the stored content was not compared (the proof is off, or none applies)."""
+
+
 class RoundStatus(enum.StrEnum):
     """Where one round (one run of a job) stands. The values are what the store keeps."""
 
@@ -147,6 +160,12 @@ class ItemRecord(NamedTuple):
     """The last round whose walk saw it (a folder seen whole is marked once, for all of it)."""
     started_at: str | None
     ended_at: str | None
+    stored_size: int | None = None
+    """Size of the version the target stores (differs from `size` when SharePoint rewrote it)."""
+    stored_hash: str | None = None
+    """quickXorHash of the version the target stores."""
+    verified_by: str | None = None
+    """A `VerifiedBy` value for a done file; None for folders and older rows."""
 
     @property
     def display_path(self) -> str:
@@ -175,6 +194,7 @@ class TargetKnown(NamedTuple):
     item_id: str
     kind: str
     quick_xor: str | None
+    """The quickXorHash the target should report: the stored version's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +363,19 @@ class WorkerRecord:
     lease_ttl: float = 60.0
     """How long its leases outlive a heartbeat: a worker silent for longer is lost (its unit
     may be taken over)."""
+
+
+class MovedAside(NamedTuple):
+    """A file at the target renamed aside while another replaces it
+    (`StateStore.save_moved_aside`)."""
+
+    item_row: int
+    item_id: str
+    """The old file; renaming keeps its id."""
+    parent_id: str
+    name: str
+    """Its own name, to put it back."""
+    aside_name: str
 
 
 class PackageStatus(enum.StrEnum):

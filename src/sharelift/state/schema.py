@@ -14,7 +14,9 @@ where they differ are placeholders that `statements(sql, dialect)` fills in:
                     PostgreSQL table is a heap either way)
     $KEEP_ROUND_OUTCOME  the trigger that keeps an item's outcome in a round before a later
                     round changes the item: SQLite's trigger / a PL/pgSQL function and its
-                    trigger (the one place where the dialects differ by more than a word)
+                    trigger (the one place where the dialects differ by more than a word);
+                    $KEEP_ROUND_OUTCOME_STORED the same, once items keep their stored version
+                    (SQLite's trigger made again / the function replaced)
 
 Paths are stored as bytes (`os.fsencode`) so that names which are not valid UTF-8 survive the
 round trip exactly. For SQLite, the placeholders give back exactly the text the first releases
@@ -49,6 +51,43 @@ BEGIN
         OLD.quick_xor, OLD.item_id, OLD.etag, OLD.status, OLD.error_code,
         OLD.error_message, OLD.attempts, OLD.started_at, OLD.ended_at);
 END"""
+# 0008_stored_version: the stored version's columns are kept too.
+_SQLITE_KEEP_ROUND_OUTCOME_STORED = """\
+DROP TRIGGER items_keep_round_outcome;
+        CREATE TRIGGER items_keep_round_outcome BEFORE UPDATE OF round_id ON items
+        WHEN OLD.round_id IS NOT NULL AND OLD.round_id IS NOT NEW.round_id
+        BEGIN
+            INSERT OR REPLACE INTO item_history (round_id, item_row, kind, target_path, size,
+                mtime_ns, quick_xor, item_id, etag, status, error_code, error_message, attempts,
+                started_at, ended_at, stored_size, stored_hash, verified_by)
+            VALUES (OLD.round_id, OLD.id, OLD.kind, OLD.target_path, OLD.size, OLD.mtime_ns,
+                OLD.quick_xor, OLD.item_id, OLD.etag, OLD.status, OLD.error_code,
+                OLD.error_message, OLD.attempts, OLD.started_at, OLD.ended_at,
+                OLD.stored_size, OLD.stored_hash, OLD.verified_by);
+        END"""
+_POSTGRESQL_KEEP_ROUND_OUTCOME_STORED = """\
+CREATE OR REPLACE FUNCTION items_keep_round_outcome() RETURNS trigger LANGUAGE plpgsql AS $body$
+BEGIN
+    IF OLD.round_id IS NOT NULL AND OLD.round_id IS DISTINCT FROM NEW.round_id THEN
+        INSERT INTO item_history (round_id, item_row, kind, target_path, size, mtime_ns,
+            quick_xor, item_id, etag, status, error_code, error_message, attempts, started_at,
+            ended_at, stored_size, stored_hash, verified_by)
+        VALUES (OLD.round_id, OLD.id, OLD.kind, OLD.target_path, OLD.size, OLD.mtime_ns,
+            OLD.quick_xor, OLD.item_id, OLD.etag, OLD.status, OLD.error_code,
+            OLD.error_message, OLD.attempts, OLD.started_at, OLD.ended_at, OLD.stored_size,
+            OLD.stored_hash, OLD.verified_by)
+        ON CONFLICT (round_id, item_row) DO UPDATE SET kind = excluded.kind,
+            target_path = excluded.target_path, size = excluded.size,
+            mtime_ns = excluded.mtime_ns, quick_xor = excluded.quick_xor,
+            item_id = excluded.item_id, etag = excluded.etag, status = excluded.status,
+            error_code = excluded.error_code, error_message = excluded.error_message,
+            attempts = excluded.attempts, started_at = excluded.started_at,
+            ended_at = excluded.ended_at, stored_size = excluded.stored_size,
+            stored_hash = excluded.stored_hash, verified_by = excluded.verified_by;
+    END IF;
+    RETURN NEW;
+END
+$body$"""
 _POSTGRESQL_KEEP_ROUND_OUTCOME = """\
 CREATE FUNCTION items_keep_round_outcome() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
@@ -83,6 +122,7 @@ SQLITE = Dialect(
         "BLOB": "BLOB",
         "WITHOUT_ROWID": "WITHOUT ROWID",
         "KEEP_ROUND_OUTCOME": _SQLITE_KEEP_ROUND_OUTCOME,
+        "KEEP_ROUND_OUTCOME_STORED": _SQLITE_KEEP_ROUND_OUTCOME_STORED,
     },
 )
 POSTGRESQL = Dialect(
@@ -94,6 +134,7 @@ POSTGRESQL = Dialect(
         "BLOB": "BYTEA",
         "WITHOUT_ROWID": "",
         "KEEP_ROUND_OUTCOME": _POSTGRESQL_KEEP_ROUND_OUTCOME,
+        "KEEP_ROUND_OUTCOME_STORED": _POSTGRESQL_KEEP_ROUND_OUTCOME_STORED,
     },
 )
 
@@ -333,7 +374,90 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0009_cluster",
+        "0008_stored_version",
+        """
+        -- What the target stores may differ from the bytes sent: a SharePoint library rewrites
+        -- the metadata of the Office files committed to it. The stored version's size and
+        -- quickXorHash are kept beside the source's (`size`, `quick_xor`), so that
+        -- --verify-target compares with what the target holds, and `verified_by` says which
+        -- check proved the item: hash, parts (the Office package proved part by part) or size
+        -- (the upload took every byte, the content was not compared).
+        -- The round history keeps them too, so that a round's reports rebuilt later say
+        -- which check proved each file.
+        ALTER TABLE items ADD COLUMN stored_size $INT;
+        ALTER TABLE items ADD COLUMN stored_hash TEXT;
+        ALTER TABLE items ADD COLUMN verified_by TEXT;
+        ALTER TABLE item_history ADD COLUMN stored_size $INT;
+        ALTER TABLE item_history ADD COLUMN stored_hash TEXT;
+        ALTER TABLE item_history ADD COLUMN verified_by TEXT;
+        $KEEP_ROUND_OUTCOME_STORED;
+        """,
+    ),
+    (
+        "0009_version_prunes",
+        """
+        -- Removing the versions older than the current one of a file (each counts against
+        -- the site's quota). prune_versions marks a file replaced with the option to do so,
+        -- before it is sent: cleared once its older versions are gone, so a run stopped in
+        -- between leaves the work to the next. version_prunes holds, per target folder being
+        -- pruned by `sharelift versions prune`, the files done, so a stopped run resumes.
+        ALTER TABLE items ADD COLUMN prune_versions $INT;
+        CREATE TABLE version_prunes (
+            key           TEXT NOT NULL,          -- the drive and folder being pruned
+            item_id       TEXT NOT NULL,          -- a file whose older versions are gone
+            PRIMARY KEY (key, item_id)
+        ) $WITHOUT_ROWID;
+        """,
+    ),
+    (
+        "0010_moved_aside",
+        """
+        -- SharePoint may refuse to replace or delete an Office or web file in a library (404
+        -- itemNotFound although it is there): the file is renamed aside first (a rename is
+        -- not refused), the new one sent, then the old one deleted. Recorded before the
+        -- rename (the item keeps its id), so a run stopped at any point is repaired by the
+        -- next: the old file put back under its name, or deleted once the new one is done.
+        CREATE TABLE moved_aside (
+            item_row      $INT PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+            item_id       TEXT NOT NULL,          -- the old file (its id survives the rename)
+            parent_id     TEXT NOT NULL,          -- its folder at the target
+            name          TEXT NOT NULL,          -- its name, to put it back
+            aside_name    TEXT NOT NULL,          -- the name it is moved aside to
+            created_at    TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        "0011_package_events",
+        """
+        -- What the service said about each package's import job (a dashboard shows it): the
+        -- job's state after its last event, that event, and what the job counted imported.
+        ALTER TABLE migration_packages ADD COLUMN job_state TEXT;  -- queued processing ...
+        ALTER TABLE migration_packages ADD COLUMN last_event TEXT NOT NULL DEFAULT '';
+        ALTER TABLE migration_packages ADD COLUMN last_event_at TEXT NOT NULL DEFAULT '';
+        ALTER TABLE migration_packages ADD COLUMN files_imported $INT NOT NULL DEFAULT 0;
+        ALTER TABLE migration_packages ADD COLUMN bytes_imported $INT NOT NULL DEFAULT 0;
+        -- A dashboard counts the packages of the jobs' last rounds and those still open,
+        -- every few seconds, through these two indexes (not the whole table).
+        CREATE INDEX migration_packages_by_round ON migration_packages (round_id);
+        CREATE INDEX migration_packages_by_status ON migration_packages (status);
+        -- The errors and warnings of each job, with their messages: a bounded number per
+        -- package (the package's errors and warnings count them all).
+        CREATE TABLE migration_package_events (
+            id            $ID,
+            package_row   $INT NOT NULL REFERENCES migration_packages(id) ON DELETE CASCADE,
+            event         TEXT NOT NULL,          -- JobError JobWarning JobFatalError
+            at            TEXT NOT NULL,
+            code          TEXT NOT NULL,
+            url           TEXT NOT NULL,
+            message       TEXT NOT NULL
+        );
+        CREATE INDEX migration_package_events_by_package
+            ON migration_package_events (package_row, event);
+        """,
+    ),
+    (
+        "0012_cluster",
         """
         -- Units of work spread over worker machines (sharelift.cluster), each with one live
         -- owner: a lease with a heartbeat, measured on the store's clock (epoch seconds).
@@ -385,35 +509,6 @@ MIGRATIONS: list[tuple[str, str]] = [
             throttled_until $REAL NOT NULL DEFAULT 0, -- the tenant's throttle window it met
             lease_ttl     $REAL NOT NULL DEFAULT 60   -- its leases' length: silent longer, lost
         );
-        """,
-    ),
-    (
-        "0010_package_events",
-        """
-        -- What the service said about each package's import job (a dashboard shows it): the
-        -- job's state after its last event, that event, and what the job counted imported.
-        ALTER TABLE migration_packages ADD COLUMN job_state TEXT;  -- queued processing ...
-        ALTER TABLE migration_packages ADD COLUMN last_event TEXT NOT NULL DEFAULT '';
-        ALTER TABLE migration_packages ADD COLUMN last_event_at TEXT NOT NULL DEFAULT '';
-        ALTER TABLE migration_packages ADD COLUMN files_imported $INT NOT NULL DEFAULT 0;
-        ALTER TABLE migration_packages ADD COLUMN bytes_imported $INT NOT NULL DEFAULT 0;
-        -- A dashboard counts the packages of the jobs' last rounds and those still open,
-        -- every few seconds, through these two indexes (not the whole table).
-        CREATE INDEX migration_packages_by_round ON migration_packages (round_id);
-        CREATE INDEX migration_packages_by_status ON migration_packages (status);
-        -- The errors and warnings of each job, with their messages: a bounded number per
-        -- package (the package's errors and warnings count them all).
-        CREATE TABLE migration_package_events (
-            id            $ID,
-            package_row   $INT NOT NULL REFERENCES migration_packages(id) ON DELETE CASCADE,
-            event         TEXT NOT NULL,          -- JobError JobWarning JobFatalError
-            at            TEXT NOT NULL,
-            code          TEXT NOT NULL,
-            url           TEXT NOT NULL,
-            message       TEXT NOT NULL
-        );
-        CREATE INDEX migration_package_events_by_package
-            ON migration_package_events (package_row, event);
         """,
     ),
 ]

@@ -12,8 +12,9 @@ How, here:
   each, in a transaction.
 
 The items table is kept by `ItemRows` (`sqlite_items.py`), the Migration API packages by
-`PackageRows` (`package_rows.py`), units of work and workers by `UnitRows` (`unit_rows.py`);
-jobs, rounds and upload sessions here. The last two are shared with PostgreSQL.
+`PackageRows` (`package_rows.py`), files moved aside and old versions to remove by
+`TargetWork` (`target_rows.py`), units of work and workers by `UnitRows` (`unit_rows.py`);
+jobs, rounds and upload sessions here. The last three are shared with PostgreSQL.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from sharelift.state.records import (
 from sharelift.state.schema import MIGRATIONS, SQLITE, statements
 from sharelift.state.sqlite_db import ROUND_STATUS
 from sharelift.state.sqlite_items import ItemRows
+from sharelift.state.target_rows import TargetWork
 from sharelift.state.unit_rows import UnitRows
 
 _ROUND_COLUMNS = (
@@ -65,7 +67,7 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-class SqliteStateStore(ItemRows, PackageRows, UnitRows):
+class SqliteStateStore(ItemRows, PackageRows, TargetWork, UnitRows):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 

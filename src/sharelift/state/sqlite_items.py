@@ -24,12 +24,13 @@ from sharelift.state.sqlite_db import ITEM_STATUS, GroupedWrites
 _ITEM_COLUMNS = (
     "id, job_id, path, parent, kind, target_path, size, mtime_ns, quick_xor, item_id, etag, "
     f"{ITEM_STATUS}, error_code, error_message, attempts, round_id, seen_round, started_at, "
-    "ended_at"
+    "ended_at, stored_size, stored_hash, verified_by"
 )
+_TARGET_KNOWN = "id, item_id, kind, coalesce(stored_hash, quick_xor)"
 _HISTORY_COLUMNS = (
     "i.id, i.job_id, i.path, i.parent, h.kind, h.target_path, h.size, h.mtime_ns, h.quick_xor, "
     "h.item_id, h.etag, h.status, h.error_code, h.error_message, h.attempts, h.round_id, "
-    "h.round_id, h.started_at, h.ended_at"
+    "h.round_id, h.started_at, h.ended_at, h.stored_size, h.stored_hash, h.verified_by"
 )
 """An item as an earlier round left it (`item_history`), in `_ITEM_COLUMNS`' order (that round
 had seen it: its `seen_round` is that round)."""
@@ -255,17 +256,41 @@ class ItemRows(GroupedWrites):
         mtime_ns: int | None,
         note_code: str | None = None,
         note: str | None = None,
+        verified_by: str | None = None,
+        stored_size: int | None = None,
+        stored_hash: str | None = None,
     ) -> None:
         """The target holds this item, verified: the only way an item becomes `done`.
 
-        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why).
+        `note_code` / `note` keep a warning with it (renamed by a rule: which rule and why);
+        `verified_by`, `stored_size` and `stored_hash` say how it was proved and what the
+        target stores (the bytes read when None).
         """
         self._write(
             "UPDATE items SET status = 'done', item_id = ?, etag = ?, quick_xor = ?, size = ?, "
-            "mtime_ns = ?, error_code = ?, error_message = ?, round_id = ?, ended_at = ? "
-            "WHERE id = ?",
-            (item_id, etag, quick_xor, size, mtime_ns, note_code, note, round_id, utcnow(), row),
+            "mtime_ns = ?, error_code = ?, error_message = ?, round_id = ?, ended_at = ?, "
+            "stored_size = ?, stored_hash = ?, verified_by = ? WHERE id = ?",
+            (
+                item_id,
+                etag,
+                quick_xor,
+                size,
+                mtime_ns,
+                note_code,
+                note,
+                round_id,
+                utcnow(),
+                size if stored_size is None else stored_size,
+                quick_xor if stored_hash is None else stored_hash,
+                verified_by,
+                row,
+            ),
         )
+
+    def note_target_item(self, row: int, item_id: str) -> None:
+        """An unverified item the row's upload made at the target: its id, at once."""
+        self._write("UPDATE items SET item_id = ? WHERE id = ?", (item_id, row))
+        self.flush()
 
     def record_outcome(
         self, row: int, *, round_id: int, status: ItemStatus, code: str, message: str
@@ -304,7 +329,7 @@ class ItemRows(GroupedWrites):
             found += map(
                 TargetKnown._make,
                 self._conn.execute(
-                    "SELECT id, item_id, kind, quick_xor FROM items "  # noqa: S608 (only marks)
+                    f"SELECT {_TARGET_KNOWN} FROM items "  # noqa: S608 (constants and marks)
                     f"WHERE job_id = ? AND item_id IN ({marks}) AND status = 'done'",
                     (job_id, *part),
                 ),
@@ -323,7 +348,7 @@ class ItemRows(GroupedWrites):
         after = 0
         while True:
             page = self._conn.execute(
-                "SELECT id, item_id, kind, quick_xor FROM items WHERE job_id = ? "
+                f"SELECT {_TARGET_KNOWN} FROM items WHERE job_id = ? "  # noqa: S608
                 "AND status = 'done' AND item_id IS NOT NULL AND id > ? "
                 "AND target_seen_round IS NOT ? ORDER BY id LIMIT ?",
                 (job_id, after, round_id, _TARGET_PAGE),

@@ -46,6 +46,7 @@ ACTIONS: dict[tuple[str, str], Handler] = {
     ("PUT", "content"): uploads.put_content,
     ("POST", "createUploadSession"): uploads.create_upload_session,
     ("GET", "versions"): versions.list_versions,
+    ("DELETE", "versions"): versions.delete_version,
     ("GET", "delta"): delta.delta,
 }
 

@@ -1,5 +1,10 @@
 """File versions: list them, read one, download one
-(https://learn.microsoft.com/graph/api/driveitem-list-versions)."""
+(https://learn.microsoft.com/graph/api/driveitem-list-versions), delete an older one.
+
+Graph's v1.0 reference documents no delete, but the `versions` collection of a driveItem takes a
+DELETE of one of its members on OneDrive for Business and SharePoint (Microsoft's generated Graph
+SDKs expose it; rclone's `cleanup` and `--onedrive-no-versions` use it): 204, 404 for an unknown
+version; the current version cannot be deleted."""
 
 from __future__ import annotations
 
@@ -42,3 +47,13 @@ def version_json(version: Version) -> dict[str, Any]:
         "size": version.size,
         "lastModifiedBy": version.modified_by,
     }
+
+
+async def delete_version(request: Request, store: Store, address: Address) -> Response:
+    item = target(store, address)
+    label = address.action_arg or ""
+    number, dot, minor = label.partition(".")
+    if item.is_folder or not number.isdigit() or (dot and minor != "0") or address.action_tail:
+        raise not_found()
+    store.versions.delete(address.drive.id, item, int(number))
+    return Response(status_code=204)

@@ -2,8 +2,8 @@
 
 OneDrive for Business and SharePoint keep a version of a file on every change of its content
 (and of its fileSystemInfo), and every version counts against the drive's quota; deleting moves
-those bytes from `used` to `deleted` (the recycle bin). A write that would pass the quota is
-refused with 507 insufficientStorage.
+those bytes from `used` to `deleted` (the recycle bin), whether the file goes or one of its older
+versions does. A write that would pass the quota is refused with 507 insufficientStorage.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import sqlite3
 
 from sharelift.emulator.store.database import Database
-from sharelift.emulator.store.errors import insufficient_storage
+from sharelift.emulator.store.errors import DriveError, insufficient_storage, not_found
 from sharelift.emulator.store.records import Identity, Item, Version
 
 
@@ -71,6 +71,27 @@ class Versions:
             "UPDATE drives SET used = used - ?, deleted = deleted + ? WHERE id = ?",
             (freed, freed, drive_id),
         )
+
+    def delete(self, drive_id: str, item: Item, n: int) -> None:
+        """Delete version `n` of a file, an older one: its bytes go from used to deleted.
+        DriveError 404 when there is no such version, 400 for the current one (restore an
+        older one instead, as SharePoint asks)."""
+        with self._db.tx() as db:
+            newest = db.execute(
+                "SELECT max(n) FROM versions WHERE item_id = ?", (item.id,)
+            ).fetchone()[0]
+            row = db.execute(
+                "SELECT size FROM versions WHERE item_id = ? AND n = ?", (item.id, n)
+            ).fetchone()
+            if row is None:
+                raise not_found()
+            if n == newest:
+                raise DriveError(400, "invalidRequest", "The current version cannot be deleted.")
+            db.execute("DELETE FROM versions WHERE item_id = ? AND n = ?", (item.id, n))
+            db.execute(
+                "UPDATE drives SET used = used - ?, deleted = deleted + ? WHERE id = ?",
+                (row[0], row[0], drive_id),
+            )
 
     def set_quota(self, drive_id: str, total: int) -> None:
         """Set a drive's quota in bytes; raises KeyError for an unknown drive."""
