@@ -3,12 +3,12 @@
 Usage:
     .venv/bin/python bench/run.py SCENARIO [--scale 1.0] [options]
 
-SCENARIO is one of small, large, throttled, rerun, api, hash, memory (see bench/README.md and
-docs/performance.md for what each measures and the goal it checks). --scale multiplies the
-file counts (not the file sizes) for a quicker, smaller run. Data is generated once under
-bench/data/; each run's emulator, logs and state live under bench/results/ (both gitignored).
-Prints one table per scenario with wall time, files/s, MB/s, Graph requests (the emulator's
-counters), 429s, CPU seconds, peak RSS, and the ratio sharelift / rclone.
+SCENARIO is one of small, large, throttled, rerun, api, hash, memory, cluster (see
+bench/README.md and docs/performance.md for what each measures and the goal it checks). --scale
+multiplies the file counts (not the file sizes) for a quicker, smaller run. Data is generated
+once under bench/data/; each run's emulator, logs and state live under bench/results/ (both
+gitignored). Prints one table per scenario with wall time, files/s, MB/s, Graph requests (the
+emulator's counters), 429s, CPU seconds, peak RSS, and the ratio sharelift / rclone.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from cluster import cluster
 from common import (
     MIB,
     PYTHON,
@@ -512,6 +513,12 @@ def main() -> int:
     p.set_defaults(run=hash_)
     p = sub.add_parser("memory", parents=[common])
     p.set_defaults(run=memory)
+    p = sub.add_parser("cluster", parents=[common])
+    p.add_argument("--latency-ms", type=float, default=100)
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 3])
+    p.add_argument("--concurrency", type=int, default=4, help="transfers per worker")
+    p.add_argument("--unit-files", type=int, default=100, help="files per unit of work")
+    p.set_defaults(run=cluster)
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     args.run(args)

@@ -12,6 +12,12 @@
     async_http_client   the same as an httpx.AsyncClient (close it yourself, or use `async with`)
     graph               an httpx.Client on the session emulator's graph_url with an app token
                         (sent to Graph only: upload and download URLs get none)
+    postgres_server     session-scoped PostgreSQL (tests/support/servers.py); postgres_url: a
+                        URL whose tables go to a new, empty schema, for one test
+    state_location      where a new state store goes, once per backend (SQLite, PostgreSQL)
+    redis_server        session-scoped redis-server on a free port; broker: its URL, emptied
+                        for one test
+    cluster_state       a PostgreSQL state store (schema made) for one test's cluster
 
 Faults changed on the session emulator are reset after every test. Async tests
 (`pytest.mark.anyio`) run on asyncio, sharelift's event loop, whatever else is installed (the
@@ -20,6 +26,7 @@ browser tests' selenium brings trio).
 
 from __future__ import annotations
 
+import shutil
 import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,6 +41,7 @@ from sharelift.emulator.server import EmulatorServer
 from sharelift.emulator.settings import EmulatorSettings
 from sharelift.graph.connect import connect_mounts, connect_mounts_sync
 from support.emulator_http import graph_http
+from support.servers import PostgresServer, RedisServer, postgres_bin
 
 
 @pytest.fixture
@@ -219,3 +227,64 @@ def _reset_migration_emulator_faults(request: pytest.FixtureRequest) -> Iterator
     if "migration_emulator" in request.fixturenames:
         server: EmulatorServer = request.getfixturevalue("migration_emulator")
         server.reset_faults()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session (initdb + pg_ctl in a temporary folder)."""
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    server = PostgresServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A URL of the session's PostgreSQL server whose tables go to a new, empty schema."""
+    return postgres_server.database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new state store goes, once per backend: a SQLite file, then a PostgreSQL
+    schema of its own (the state store's tests run against both)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "state" / "sharelift.db")
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server for the whole session, in a temporary folder."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def broker(redis_server: RedisServer) -> Iterator[str]:
+    """The session's redis-server, emptied, as a broker URL for one test."""
+    import redis
+
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture
+def cluster_state(postgres_server: PostgresServer) -> str:
+    """A PostgreSQL state store of its own for one test's cluster, its schema made before
+    any worker reads it."""
+    from sharelift.state import open_state
+
+    url = postgres_server.database()
+    open_state(url).close()
+    return url

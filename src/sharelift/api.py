@@ -372,8 +372,15 @@ def migrate_request(
     row of a job file, sharelift.cli.jobs)."""
     from sharelift.engine import EngineConfig
     from sharelift.job import Endpoints, MigrateRequest, MigrationApiOptions, default_state_path
+    from sharelift.urls import hide_password, is_url
 
     cloud = credential.cloud
+    if values["state"] and is_url(str(values["state"])):
+        raise OptionError(
+            "state",
+            f"{hide_password(str(values['state']))} serves a cluster: hand the jobs to its "
+            "workers (broker), or give a file for a run on this machine",
+        )
     return MigrateRequest(
         source=source,
         target=spec,

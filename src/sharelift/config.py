@@ -43,8 +43,10 @@ from sharelift.option_kinds import (
     Number,
     Rename,
     Size,
+    StateLocation,
     Switch,
     Texts,
+    Url,
 )
 
 FRAGMENT_UNIT = 320 * KIB
@@ -132,13 +134,15 @@ GROUPS: dict[str, str] = {
     "provision": "OneDrive provisioning",
     "scan": "Scan",
     "status": "Status and reports of past runs",
+    "cluster": "Cluster: workers, the broker, units of work",
     "dashboard": "The dashboard",
     "emulator": "The emulator command",
     "demo": "The demo command",
 }
 
-SIGN_IN = ("migrate", "provision", "login", "scan", "versions")
-"""The commands that take the connection options (scan: to resolve TARGET through Graph)."""
+SIGN_IN = ("migrate", "provision", "login", "scan", "versions", "worker")
+"""The commands that take the connection options (scan: to resolve TARGET through Graph;
+worker: each worker machine signs in with its own credentials)."""
 _ON_CONFLICT = ("newer", "overwrite", "rename")
 AUTH_METHODS = ("device_code", "secret", "certificate", "managed_identity", "token")
 CLOUD_NAMES = ("global", "usgov", "usgovdod", "china")
@@ -161,9 +165,12 @@ _TABLE: tuple[Option, ...] = (
     _o("config", "general", Location(metavar="FILE"), None,
        "read settings from this TOML file (flags and the environment win over it)",
        commands=("scan", "migrate", "provision", "status", "report", "login", "logout",
-                 "emulator", "demo", "config", "dashboard", "versions"), key=None),
-    _o("state", "general", Location(), None, "the state store",
-       commands=("migrate", "status", "report", "dashboard", "versions"), api=("migrate",),
+                 "emulator", "demo", "config", "dashboard", "versions", "worker"), key=None),
+    _o("state", "general", StateLocation(), None,
+       "the state store: a file (SQLite), or postgresql://USER[:PASSWORD]@HOST/DB shared by "
+       "the machines of a cluster",
+       commands=("migrate", "status", "report", "dashboard", "versions", "worker"),
+       api=("migrate",),
        default_text="state.db in the user state folder"),
     _o("report", "general", Location(metavar="DIR"), None,
        "write the reports into DIR (scan: none unless given, never inside SOURCE; migrate: "
@@ -351,6 +358,27 @@ _TABLE: tuple[Option, ...] = (
        commands=("report",)),
     _o("out", "status", Location(metavar="DIR"), None, "where to write the reports",
        commands=("report",), required=True),
+    # cluster
+    _o("broker", "cluster", Url(), None,
+       "the broker of a cluster, redis://[:PASSWORD@]HOST:PORT/DB (migrate: hand the jobs to "
+       "the workers instead of running them here; needs a postgresql:// state)",
+       commands=("migrate", "worker")),
+    _o("queue", "cluster", Kind(metavar="GROUP"), "default",
+       "a group of workers (worker: the queue it takes units from; migrate: where jobs go "
+       "unless a job-file row names its Agent Group)", commands=("migrate", "worker")),
+    _o("unit_files", "cluster", Integer(minimum=1), 10_000,
+       "files a unit of work takes on before the folders it has not reached become units of "
+       "their own", commands=("migrate",)),
+    _o("unit_mb", "cluster", Integer(metavar="MB", minimum=1), 20_480,
+       "megabytes a unit of work takes on, likewise", commands=("migrate",)),
+    _o("lease_ttl", "cluster", Number(positive=True), 60.0,
+       "how long a worker's lease on a unit outlives its last heartbeat; then another worker "
+       "takes the unit over", commands=("worker",)),
+    _o("heartbeat", "cluster", Number(positive=True), 10.0,
+       "time between a worker's heartbeats", commands=("worker",)),
+    _o("visibility_timeout", "cluster", Number(positive=True), 14_400.0,
+       "time before Redis hands an unacknowledged unit to another worker (longer than any "
+       "unit; the leases decide who works on it)", commands=("worker",)),
     # the dashboard
     _o("dashboard_host", "dashboard", Kind(metavar="ADDRESS"), "127.0.0.1",
        "address to listen on; any but a loopback address needs the token",

@@ -199,6 +199,22 @@ async def run_job(
         return await _run_job(request, own, store, renderer, say, stop, plan, credential)
 
 
+async def resolve_job_target(
+    client: GraphClient, request: MigrateRequest
+) -> tuple[ResolvedTarget, ScanOptions]:
+    """Where a job's files go (its folder, with --include-root the source folder's own), and
+    its scan options with that target's path, which counts toward SharePoint's path limit.
+    Raises TargetError when the target cannot be resolved."""
+    target = await resolve_target(client, request.target)
+    if request.include_root:
+        target = await find_folder(client, _with_root(request.source, target, request.options))
+    options = replace(
+        request.options,
+        target=TargetPrefix(target.server_relative_path, at_library_root=not target.folder),
+    )
+    return target, options
+
+
 async def _run_job(
     request: MigrateRequest,
     client: GraphClient,
@@ -209,13 +225,7 @@ async def _run_job(
     plan: Callable[[PlanEvent], None] | None = None,
     credential: TokenProvider | None = None,
 ) -> MigrateOutcome:
-    target = await resolve_target(client, request.target)
-    if request.include_root:
-        target = await find_folder(client, _with_root(request.source, target, request.options))
-    options = replace(
-        request.options,
-        target=TargetPrefix(target.server_relative_path, at_library_root=not target.folder),
-    )
+    target, options = await resolve_job_target(client, request)
     if request.dry_run:
         counts = dry_run(request, target, options, say, plan)
         return MigrateOutcome(None, None, None, target, counts)
@@ -386,5 +396,6 @@ __all__ = [
     "default_state_path",
     "dry_run",
     "job_key",
+    "resolve_job_target",
     "run_job",
 ]

@@ -3,7 +3,11 @@
 CSV (SPMT's bulk format, also what Migration Manager imports), header row optional:
 
     Source, Source DocLib, Source SubFolder, Target Web, Target DocLib, Target SubFolder
-    [, RegisterAsHubSite, AssociateWithHubURL]
+    [, RegisterAsHubSite, AssociateWithHubURL [, Agent Group]]
+
+`Agent Group` (JSON: a task's `AgentGroup`), as Migration Manager's agent groups, names the
+group of cluster workers that takes the row's job (`sharelift migrate --broker`); elsewhere it
+is ignored.
 
 JSON (SPMT's bulk format): `{"Tasks": [{"SourcePath", "TargetPath", "TargetList",
 "TargetListRelativePath", "Settings": {...}}]}`; the task's settings that apply to a file share
@@ -47,8 +51,16 @@ CSV_COLUMNS = (
     "Target SubFolder",
     "RegisterAsHubSite",
     "AssociateWithHubURL",
+    "Agent Group",
 )
-_TASK_KEYS = ("SourcePath", "TargetPath", "TargetList", "TargetListRelativePath", "Settings")
+_TASK_KEYS = (
+    "SourcePath",
+    "TargetPath",
+    "TargetList",
+    "TargetListRelativePath",
+    "Settings",
+    "AgentGroup",
+)
 
 # SPMT task settings that change what a file-share migration reads, as scan options.
 _MAPPED_SETTINGS = (
@@ -128,6 +140,8 @@ class Job:
     options: Mapping[str, Any] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
     personal_path: str = ""
+    group: str = ""
+    """The group of cluster workers the row names (its Agent Group), or ""."""
     warnings: tuple[str, ...] = ()
     """`Setting: what is not done`, for each ignored setting whose value asks for something
     sharelift does not do (`PreservePermission: true`)."""
@@ -266,6 +280,7 @@ class _Row:
     """Column (or key) names for messages: source, web, library, subfolder."""
     settings: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
+    group: str = ""
     """CSV: Source DocLib, Source SubFolder, RegisterAsHubSite, AssociateWithHubURL."""
 
 
@@ -306,7 +321,7 @@ def _csv_rows(file: Path, text: str) -> Iterator[_Row | RowError]:
                 index,
                 "",
                 f"{len(cells)} columns, expected 6 (Source, Source DocLib, Source SubFolder, "
-                "Target Web, Target DocLib, Target SubFolder) or 8",
+                "Target Web, Target DocLib, Target SubFolder), 8 or 9 (Agent Group)",
             )
             continue
         values = {columns[i]: cells[i].strip() for i in range(len(cells))}
@@ -317,7 +332,8 @@ def _csv_rows(file: Path, text: str) -> Iterator[_Row | RowError]:
             library=values.get("Target DocLib", ""),
             subfolder=values.get("Target SubFolder", ""),
             columns=_CSV_NAMES,
-            extra={k: values.get(k, "") for k in CSV_COLUMNS[1:3] + CSV_COLUMNS[6:]},
+            extra={k: values.get(k, "") for k in CSV_COLUMNS[1:3] + CSV_COLUMNS[6:8]},
+            group=values.get("Agent Group", ""),
         )
 
 
@@ -343,7 +359,13 @@ def _json_rows(file: Path, text: str) -> Iterator[_Row | RowError]:
             continue
         texts: dict[str, str] = {}
         bad = ""
-        for key in ("SourcePath", "TargetPath", "TargetList", "TargetListRelativePath"):
+        for key in (
+            "SourcePath",
+            "TargetPath",
+            "TargetList",
+            "TargetListRelativePath",
+            "AgentGroup",
+        ):
             value = task.get(key, "")
             if value is None:
                 value = ""
@@ -362,6 +384,7 @@ def _json_rows(file: Path, text: str) -> Iterator[_Row | RowError]:
             subfolder=texts["TargetListRelativePath"],
             columns=_JSON_NAMES,
             settings=settings,
+            group=texts["AgentGroup"],
         )
 
 
@@ -425,6 +448,7 @@ def _validate(file: Path, row: _Row, mapper: SourceMap | None) -> Job | RowError
         options=options,
         ignored=tuple(ignored),
         personal_path=personal,
+        group=row.group,
         warnings=tuple(warnings),
     )
 

@@ -64,6 +64,36 @@ class Location(Kind):
 
 
 @dataclass(frozen=True)
+class StateLocation(Location):
+    """A state store: a file's path, or a database URL whose password is never shown."""
+
+    metavar: str = "PATH|URL"
+
+    def parse(self, text: str) -> str:
+        from sharelift.urls import is_url
+
+        return text if is_url(text) else super().parse(text)
+
+    def show(self, value: Any) -> str:
+        from sharelift.urls import hide_password
+
+        return "" if value is None else hide_password(str(value))
+
+
+@dataclass(frozen=True)
+class Url(Kind):
+    """A service's URL (a broker): shown without its password."""
+
+    label: str = "a URL"
+    metavar: str = "URL"
+
+    def show(self, value: Any) -> str:
+        from sharelift.urls import hide_password
+
+        return "" if value is None else hide_password(str(value))
+
+
+@dataclass(frozen=True)
 class Switch(Kind):
     label: str = "true or false"
     metavar: str = ""

@@ -1,27 +1,19 @@
-"""rclone's OneDrive backend (the Debian build, 1.60.x) against the emulator, unchanged.
-
-rclone only talks to `https://graph.microsoft.com/v1.0`, so it reaches the emulator through a
-TLS-intercepting CONNECT proxy (`HTTPS_PROXY`) whose certificates the emulator's CA signs
-(`--ca-cert`). Its config names a OneDrive for Business drive by id and carries an app token
-whose expiry lies far ahead, so rclone never tries to refresh it.
-"""
+"""rclone's OneDrive backend (the Debian build, 1.60.x) against the emulator, unchanged
+(through the CONNECT proxy that support/rclone.py sets up)."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from sharelift.emulator.server import EmulatorServer
-from support.connect_proxy import ConnectProxy
+from support.rclone import Rclone, rclone_for
 
 pytestmark = [
     pytest.mark.peers,
@@ -43,45 +35,6 @@ _FILES: dict[str, bytes] = {
 _MTIME = datetime(2021, 3, 4, 5, 6, 7, 654321, tzinfo=UTC).timestamp()
 
 
-@dataclass
-class Rclone:
-    """Runs `rclone` against the emulator: remote `od:` is a user's OneDrive."""
-
-    config: Path
-    ca_file: Path
-    env: dict[str, str]
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        cmd = [
-            "rclone",
-            "--config",
-            str(self.config),
-            "--ca-cert",
-            str(self.ca_file),
-            "--low-level-retries",
-            "2",
-            "--retries",
-            "1",
-            "-v",
-            *args,
-        ]
-        done = subprocess.run(
-            cmd, env=self.env, capture_output=True, text=True, timeout=60, check=False
-        )
-        if check:
-            assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stderr}"
-        return done
-
-    def lsl(self, remote: str) -> dict[str, tuple[int, str]]:
-        """path -> (size, modification time to the second, UTC) from `rclone lsl`."""
-        out: dict[str, tuple[int, str]] = {}
-        for line in self("lsl", remote).stdout.splitlines():
-            match = _LSL.match(line)
-            assert match, f"unexpected lsl line {line!r}"
-            out[match[4]] = (int(match[1]), match[2])
-        return out
-
-
 @pytest.fixture
 def rclone(
     emulator_factory: Callable[..., EmulatorServer],
@@ -89,42 +42,8 @@ def rclone(
     tmp_path: Path,
 ) -> Iterator[Rclone]:
     server = emulator_factory()
-    info = server.info
-    drive_id = next(u["drive_id"] for u in info["users"] if u["drive_id"])
-    ca_file = Path(info["ca_file"])
-    token = {
-        "access_token": app_token(server),
-        "token_type": "Bearer",
-        "refresh_token": "unused",  # rclone wants one; the expiry below means it never uses it
-        "expiry": "2099-01-01T00:00:00Z",
-    }
-    config = tmp_path / "rclone.conf"
-    config.write_text(
-        "[od]\n"
-        "type = onedrive\n"
-        f"client_id = {info['client_id']}\n"
-        f"client_secret = {info['client_secret']}\n"
-        f"drive_id = {drive_id}\n"
-        "drive_type = business\n"
-        f"token = {json.dumps(token)}\n",
-        encoding="utf-8",
-    )
-    with ConnectProxy(
-        ca_cert=ca_file,
-        ca_key=server.data_dir / "ca-key.pem",
-        upstream=("127.0.0.1", server.port),
-        upstream_ca=ca_file,
-    ) as proxy:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.upper().endswith("_PROXY") and not key.startswith("RCLONE_")
-        }
-        env.update(HTTPS_PROXY=proxy.url, TZ="UTC", HOME=str(tmp_path))
-        yield Rclone(config=config, ca_file=ca_file, env=env)
-        # Graph, and the OneDrive's SharePoint host where upload and download URLs point
-        assert proxy.hosts <= {"graph.microsoft.com", "contoso-my.sharepoint.com"}
-        assert "graph.microsoft.com" in proxy.hosts
+    with rclone_for(server, app_token(server), tmp_path) as client:
+        yield client
 
 
 def _make_tree(root: Path) -> None:

@@ -234,3 +234,24 @@ def test_guides_name_only_variables_that_exist() -> None:
     texts.append((DOCS.parent / "README.md").read_text(encoding="utf-8"))
     named = {m for text in texts for m in re.findall(r"SHARELIFT_[A-Z_]+[A-Z]", text)}
     assert named - known == set()
+
+
+def test_passwords_in_service_urls_are_never_shown(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHARELIFT_BROKER", "redis://:broker-secret@redis.example:6379/0")
+    state = "postgresql://sharelift:db-secret@db.example/sharelift?sslmode=require"
+    assert main(["config", "show", "worker", "--state", state]) == 0
+    out = capsys.readouterr().out
+    assert "broker-secret" not in out and "db-secret" not in out
+    assert "redis://:***@redis.example:6379/0" in out
+    assert "postgresql://sharelift:***@db.example/sharelift?sslmode=require" in out
+    # Errors name the store without its password; a run on this machine (no broker) refuses
+    # a cluster's store rather than take the URL for a file.
+    assert main(["migrate", "/nonexistent", "drive:x", "--state", state]) == 2
+    err = capsys.readouterr().err
+    assert "db-secret" not in err and "sharelift:***@db.example" in err
+    monkeypatch.delenv("SHARELIFT_BROKER")
+    assert main(["migrate", "/nonexistent", "drive:x", "--state", state, "--emulator", "/x"]) == 2
+    err = capsys.readouterr().err
+    assert "db-secret" not in err and "serves a cluster" in err

@@ -66,6 +66,7 @@ def test_a_long_window_is_drawn_per_hour() -> None:
         ("PUT https://contoso.sharepoint.com/_api/up?tempauth=eyJ0eXAi failed", "eyJ0eXAi"),
         ("https://acct.blob.core.windows.net/c/b?sv=2023&sig=abc%2Bdef&se=2026", "abc%2Bdef"),
         ("postgresql://sharelift:hunter2@db.example/state", "hunter2"),
+        ("broker redis://:hunter3@queue.example:6379/0 unreachable", "hunter3"),
         ("Authorization: Bearer eyJhbGciOi.eyJzdWIi.sig", "eyJhbGciOi"),
     ],
 )

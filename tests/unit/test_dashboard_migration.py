@@ -54,7 +54,7 @@ def _state(at: ServiceJobState, files: int, size: int) -> ServiceJob:
     return ServiceJob(at, "JobProgress", "2026-11-23T13:05:02.000000Z", files, size)
 
 
-def _store(path: Path) -> int:
+def _store(path: str | Path) -> int:
     """A job whose last round has a package in each stage; its id."""
     with open_state(path) as store:
         job = store.ensure_job("k", "/srv/share", "https://contoso.sharepoint.com/sites/T")
@@ -83,9 +83,9 @@ def _store(path: Path) -> int:
     return job.id
 
 
-def test_the_figures_are_the_stores(tmp_path: Path) -> None:
-    job_id = _store(tmp_path / "s.db")
-    with open_state(tmp_path / "s.db", readonly=True) as store:
+def test_the_figures_are_the_stores(state_location: str) -> None:
+    job_id = _store(state_location)
+    with open_state(state_location, readonly=True) as store:
         reading = Reader().read(store)
     figs = figures(reading.packages)
     assert figs is not None and figs == figures(reading.packages, job_id)
@@ -121,9 +121,9 @@ def test_without_packages_the_section_is_hidden(tmp_path: Path) -> None:
     assert job_update(reading, job.id).shown == {"job-migration-api-section": False}
 
 
-def test_a_jobs_packages_and_the_service_events_without_secrets(tmp_path: Path) -> None:
-    job_id = _store(tmp_path / "s.db")
-    with open_state(tmp_path / "s.db", readonly=True) as store:
+def test_a_jobs_packages_and_the_service_events_without_secrets(state_location: str) -> None:
+    job_id = _store(state_location)
+    with open_state(state_location, readonly=True) as store:
         every = package_details(store, job_id)
         errors = package_details(store, job_id, "A.TXT")
         nothing = package_details(store, job_id, "no such words")

@@ -499,6 +499,22 @@ async def test_a_run_of_batches_and_fragments_keeps_within_the_budget() -> None:
     assert clock.now <= 1.15 * minimum, (clock.now, minimum)
 
 
+async def test_a_share_of_the_budget_spreads_starts_and_a_held_window_waits() -> None:
+    clock = FakeClock()
+    alone, shared = make_pacer(clock), make_pacer(clock)
+    shared.set_share(0.25)
+    low = headers(RateLimit_Limit="1000", RateLimit_Remaining="100", RateLimit_Reset="10")
+    for pacer in (alone, shared):
+        pacer.record(200, low, started=None)
+    # 100 units left for 10 s: alone, 0.1 s a unit; a quarter share, 0.4 s a unit.
+    assert alone._reserve_start(2.0) == pytest.approx(0.2)
+    assert shared._reserve_start(2.0) == pytest.approx(0.8)
+    with pytest.raises(ValueError):
+        shared.set_share(0)
+    alone.hold(5.0)
+    assert alone.state().throttled_for == pytest.approx(5.0)
+
+
 async def test_a_batch_of_429s_then_an_upload_503_pause_the_tenant_no_longer_than_retry_after() -> (
     None
 ):

@@ -166,3 +166,16 @@ def test_source_map_longest_prefix_case_insensitive(tmp_path: Path) -> None:
     assert SourceMap(windows=True).map("\\\\fs02\\x") == "\\\\fs02\\x"
     with pytest.raises(UsageError, match="WINDOWS_PREFIX=LOCAL_FOLDER"):
         SourceMap(["no-equals-sign"])
+
+
+def test_a_row_names_its_group_of_workers(tmp_path: Path) -> None:
+    a, b = _share(tmp_path, "a"), _share(tmp_path, "b")
+    csv_path = tmp_path / "jobs.csv"
+    csv_path.write_text(
+        f"{a},,,{SITE},Documents,,,,emea\n{b},,,{SITE},Documents,x,,\n", encoding="utf-8"
+    )
+    assert [j.group for j in load_job_file(csv_path).jobs] == ["emea", ""]
+    json_path = tmp_path / "jobs.json"
+    task = {"SourcePath": str(a), "TargetPath": SITE, "TargetList": "Documents"}
+    json_path.write_text(json.dumps({"Tasks": [{**task, "AgentGroup": "apac"}]}))
+    assert [j.group for j in load_job_file(json_path).jobs] == ["apac"]

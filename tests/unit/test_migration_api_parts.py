@@ -164,8 +164,8 @@ def test_user_map(tmp_path: Path) -> None:
         read_user_map(path)
 
 
-def test_the_store_keeps_packages_for_the_next_run(tmp_path: Path) -> None:
-    with open_state(tmp_path / "state.db") as store:
+def test_the_store_keeps_packages_for_the_next_run(state_location: str) -> None:
+    with open_state(state_location) as store:
         job = store.ensure_job("k", "/src", "t")
         rnd = store.start_round(job.id)
         rows = [
@@ -184,7 +184,7 @@ def test_the_store_keeps_packages_for_the_next_run(tmp_path: Path) -> None:
         store.drop_package_files(row, [rows[2]])
         store.set_package_status(row, PackageStatus.SUBMITTED, migration_job_id="j1")
         store.package_progress(row, "7", errors=1, warnings=2)
-    with open_state(tmp_path / "state.db") as store:
+    with open_state(state_location) as store:
         (record,) = store.migration_packages(job.id, open_only=True)
         assert (record.status, record.migration_job_id, record.next_token) == (
             PackageStatus.SUBMITTED, "j1", "7"
@@ -261,8 +261,8 @@ def _package(store: StateStore, job_id: int, round_id: int, name: str, sizes: li
     )  # fmt: skip
 
 
-def test_the_store_keeps_what_the_service_said_bounded(tmp_path: Path) -> None:
-    with open_state(tmp_path / "state.db") as store:
+def test_the_store_keeps_what_the_service_said_bounded(state_location: str) -> None:
+    with open_state(state_location) as store:
         job = store.ensure_job("k", "/src", "t")
         first = store.start_round(job.id)
         old_closed = _package(store, job.id, first.id, "old-closed", [5])
@@ -287,7 +287,7 @@ def test_the_store_keeps_what_the_service_said_bounded(tmp_path: Path) -> None:
                                events=[*warnings, error])  # fmt: skip
         store.set_package_status(done, PackageStatus.CLOSED)
 
-    with open_state(tmp_path / "state.db", readonly=True) as store:
+    with open_state(state_location, readonly=True) as store:
         counts = {(c.status, c.job_state): c for c in store.package_counts()}
         # The last round's packages and the earlier round's open one; not its closed one.
         assert set(counts) == {

@@ -66,8 +66,10 @@ def file_entry(item_id: str, quick_xor: str) -> dict[str, Any]:
     }
 
 
-def test_changed_and_missing_items_are_no_longer_done_the_rest_untouched(tmp_path: Path) -> None:
-    with open_state(tmp_path / "s.db") as store:
+def test_changed_and_missing_items_are_no_longer_done_the_rest_untouched(
+    state_location: str, tmp_path: Path
+) -> None:
+    with open_state(state_location) as store:
         job_id, round_id = done_files(store, 6)
         entries = [
             {"id": "D", "name": "d", "folder": {"childCount": 5}},
@@ -94,7 +96,8 @@ def test_changed_and_missing_items_are_no_longer_done_the_rest_untouched(tmp_pat
 
 def test_memory_holds_a_page_not_the_job(tmp_path: Path) -> None:
     """Reconciling 10,000 done files allocates about what one page of the delta takes; it
-    used to hold every done item (and every id seen) at once."""
+    used to hold every done item (and every id seen) at once. (The engine's allocations, on
+    SQLite: the bound is the reconciling code's, not a backend's.)"""
     count = 10_000
     with open_state(tmp_path / "s.db") as store:
         job_id, round_id = done_files(store, count)

@@ -22,8 +22,8 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_round_reports(tmp_path: Path) -> None:
-    with open_state(tmp_path / "s.db") as store:
+def test_round_reports(state_location: str, tmp_path: Path) -> None:
+    with open_state(state_location) as store:
         job = store.ensure_job("k", "/srv/share", "https://contoso.sharepoint.com/sites/T/Docs")
         r1 = store.start_round(job.id)
         old = store.upsert_item(
@@ -97,8 +97,10 @@ def test_round_reports(tmp_path: Path) -> None:
     assert not list((tmp_path / "reports").glob("*.tmp"))
 
 
-def test_times_read_as_excel_dates_and_new_files_are_written(tmp_path: Path) -> None:
-    with open_state(tmp_path / "s.db") as store:
+def test_times_read_as_excel_dates_and_new_files_are_written(
+    state_location: str, tmp_path: Path
+) -> None:
+    with open_state(state_location) as store:
         job = store.ensure_job("k", "/srv/share", "https://contoso.sharepoint.com/sites/T/Docs")
         rnd = store.start_round(job.id)
         row = store.upsert_item(job.id, b"<script>.txt", "file", status="pending",
@@ -124,9 +126,10 @@ def test_times_read_as_excel_dates_and_new_files_are_written(tmp_path: Path) -> 
 
 
 def test_a_stopped_round_lists_what_it_did_and_counts_what_it_never_reached(
+    state_location: str,
     tmp_path: Path,
 ) -> None:
-    with open_state(tmp_path / "s.db") as store:
+    with open_state(state_location) as store:
         job = store.ensure_job("k", "/srv", "https://t/Docs")
         rnd = store.start_round(job.id)
         for name in (b"sent", b"in-flight", b"queued"):

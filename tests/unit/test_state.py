@@ -1,4 +1,5 @@
-"""The state store: schema, write grouping, crash safety, privacy, queries."""
+"""The state store: schema, write grouping, crash safety, privacy, queries; every test that
+is not about one backend's file runs against SQLite and PostgreSQL (`state_location`)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 
 from sharelift.state import (
     ItemStatus,
+    MovedAside,
     RoundSample,
     RoundStatus,
     StateError,
@@ -23,13 +27,33 @@ from sharelift.state import (
     open_state,
     parent_of,
 )
-from sharelift.state.schema import MIGRATIONS, statements
+from sharelift.state.schema import MIGRATIONS, SQLITE, statements
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    with open_state(tmp_path / "state" / "sharelift.db") as s:
+def store(state_location: str) -> Iterator[StateStore]:
+    with open_state(state_location) as s:
         yield s
+
+
+def raw_sql(location: str, *statements: str) -> list[Any]:
+    """Run statements on the store behind the backend's back (as an older or newer release
+    would have left it); returns the rows of the last."""
+    rows: list[Any] = []
+    if "://" in location:
+        with psycopg.connect(location, autocommit=True) as pg:
+            for statement in statements:
+                cur = pg.execute(statement.encode())
+                rows = cur.fetchall() if cur.description else []
+        return rows
+    conn = sqlite3.connect(location)
+    try:
+        for statement in statements:
+            rows = conn.execute(statement).fetchall()
+        conn.commit()
+    finally:
+        conn.close()
+    return rows
 
 
 def test_file_and_folder_are_private(tmp_path: Path) -> None:
@@ -39,46 +63,53 @@ def test_file_and_folder_are_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-def test_reopen_keeps_data_and_applies_no_migration_twice(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    with open_state(path) as s:
+def test_reopen_keeps_data_and_applies_no_migration_twice(state_location: str) -> None:
+    with open_state(state_location) as s:
         s.ensure_job("k", "/src", "https://t")
-    with open_state(path) as s:
+    with open_state(state_location) as s:
         assert [j.key for j in s.jobs()] == ["k"]
-    conn = sqlite3.connect(path)
-    assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
-    conn.close()
+    applied = raw_sql(state_location, "SELECT name FROM schema_migrations ORDER BY name")
+    assert [name for (name,) in applied] == [name for name, _ in MIGRATIONS]
 
 
-def test_a_store_of_an_earlier_version_is_brought_up_to_date(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    with open_state(path) as s:
+def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str) -> None:
+    with open_state(state_location) as s:
         job = s.ensure_job("k", "/src", "https://t")
         rnd = s.start_round(job.id)
         s.upsert_item(job.id, b"a/x", "file", status="done", round_id=rnd.id)
-    conn = sqlite3.connect(path)  # as the first release left it: 0001_initial only
-    conn.execute("DROP TABLE migration_package_events")
-    conn.execute("DROP TABLE migration_package_files")
-    conn.execute("DROP TABLE migration_packages")
-    conn.execute("DROP TABLE folders_seen")
-    conn.execute("DROP INDEX items_by_target_id")
-    conn.execute("ALTER TABLE items DROP COLUMN target_seen_round")
-    conn.execute("DROP TRIGGER items_keep_round_outcome")
-    for table in ("item_history", "round_totals", "round_samples", "version_prunes", "moved_aside"):
-        conn.execute(f"DROP TABLE {table}")
-    conn.execute("ALTER TABLE rounds DROP COLUMN counted")
-    conn.execute("ALTER TABLE rounds DROP COLUMN log_path")
-    conn.execute("ALTER TABLE rounds DROP COLUMN throttle_wait")
-    conn.execute("ALTER TABLE rounds DROP COLUMN report_dir")
-    for column in ("stored_size", "stored_hash", "verified_by", "prune_versions"):
-        conn.execute(f"ALTER TABLE items DROP COLUMN {column}")
-    conn.execute("DELETE FROM schema_migrations WHERE name != '0001_initial'")
-    conn.commit()
-    conn.close()
-    with open_state(path) as s:
+    pg = "://" in state_location
+    raw_sql(  # as the first release left it: 0001_initial only
+        state_location,
+        "DROP TABLE workers",
+        "DROP TABLE units",
+        "DROP TABLE migration_package_events",
+        "DROP TABLE migration_package_files",
+        "DROP TABLE migration_packages",
+        "DROP TABLE folders_seen",
+        "DROP INDEX items_by_target_id",
+        "ALTER TABLE items DROP COLUMN target_seen_round",
+        "DROP TRIGGER items_keep_round_outcome" + (" ON items" if pg else ""),
+        *(["DROP FUNCTION items_keep_round_outcome"] if pg else []),
+        "DROP TABLE item_history",
+        "DROP TABLE round_totals",
+        "DROP TABLE round_samples",
+        "DROP TABLE version_prunes",
+        "DROP TABLE moved_aside",
+        "ALTER TABLE rounds DROP COLUMN counted",
+        "ALTER TABLE rounds DROP COLUMN log_path",
+        "ALTER TABLE rounds DROP COLUMN throttle_wait",
+        "ALTER TABLE rounds DROP COLUMN report_dir",
+        *(
+            f"ALTER TABLE items DROP COLUMN {c}"
+            for c in ("stored_size", "stored_hash", "verified_by", "prune_versions")
+        ),
+        "DELETE FROM schema_migrations WHERE name != '0001_initial'",
+    )
+    with open_state(state_location) as s:
         r2 = s.start_round(job.id)
         s.mark_folder_seen(job.id, b"a", r2.id)
         assert list(s.unseen_since(job.id, r2.id)) == []
+        assert s.units() == [] and s.workers() == []
         assert s.migration_packages(job.id) == []
 
 
@@ -103,7 +134,7 @@ def test_a_store_left_at_any_earlier_migration_moves_forward_to_the_latest(
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
     for name, sql in MIGRATIONS[:applied]:
-        for statement in statements(sql):
+        for statement in statements(sql, SQLITE):
             conn.execute(statement)
         conn.execute("INSERT INTO schema_migrations VALUES (?, 'x')", (name,))
     # What a run of that version left: a job, a round, a file done in it.
@@ -166,20 +197,26 @@ def test_refuses_a_file_that_is_not_a_store(tmp_path: Path) -> None:
         open_state(path)
 
 
-def test_refuses_a_store_from_a_newer_version(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    open_state(path).close()
-    conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO schema_migrations VALUES ('9999_future', 'x')")
-    conn.commit()
-    conn.close()
+def test_refuses_a_store_from_a_newer_version(state_location: str) -> None:
+    open_state(state_location).close()
+    raw_sql(state_location, "INSERT INTO schema_migrations VALUES ('9999_future', 'x')")
     with pytest.raises(StateError, match="newer sharelift"):
-        open_state(path)
+        open_state(state_location)
 
 
-def test_readonly_needs_an_existing_store(tmp_path: Path) -> None:
+def test_readonly_needs_an_existing_store(state_location: str) -> None:
     with pytest.raises(StateError, match="no state store"):
-        open_state(tmp_path / "missing.db", readonly=True)
+        open_state(state_location, readonly=True)
+
+
+def test_a_database_password_is_never_shown(postgres_server: Any) -> None:
+    url = f"postgresql://sharelift:hunter2-secret@127.0.0.1:{postgres_server.port}/nowhere"
+    with pytest.raises(StateError) as caught:
+        open_state(url)
+    assert "hunter2" not in str(caught.value)
+    assert "sharelift:***@127.0.0.1" in str(caught.value)
+    with open_state(postgres_server.database()) as s:
+        assert "hunter2" not in repr(s)
 
 
 def test_jobs_are_keyed_and_refreshed(store: StateStore) -> None:
@@ -332,8 +369,8 @@ def test_check_finds_done_files_without_a_hash(store: StateStore) -> None:
     assert any("without a target id and hash" in p for p in store.check())
 
 
-def test_grouped_writes_become_visible_on_flush(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_grouped_writes_become_visible_on_flush(state_location: str) -> None:
+    path = state_location
     writer = open_state(path, commit_every=10_000, commit_interval=3600)
     job = writer.ensure_job("k", "s", "t")
     rnd = writer.start_round(job.id)
@@ -347,8 +384,8 @@ def test_grouped_writes_become_visible_on_flush(tmp_path: Path) -> None:
     writer.close()
 
 
-def test_committed_writes_survive_sigkill(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+def test_committed_writes_survive_sigkill(state_location: str) -> None:
+    path = state_location
     script = textwrap.dedent(
         f"""
         import os, signal
@@ -499,6 +536,21 @@ def test_samples_since_reads_every_round_after_an_instant(store: StateStore) -> 
     assert len(list(store.samples_since(""))) == 3
 
 
+def test_samples_since_reads_in_pages_and_keeps_samples_of_one_instant(
+    store: StateStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sharelift.state.postgres._SAMPLE_PAGE", 2)
+    rounds = [store.start_round(store.ensure_job(k, "s", "t").id).id for k in "abc"]
+    for second in range(3):  # three rounds sampled at the same instants: ties across pages
+        for n, round_id in enumerate(rounds):
+            at = f"2026-01-01T00:00:0{second}.000000Z"
+            store.add_round_sample(round_id, RoundSample(at, second * 10 + n, 0, 0, 0, 0))
+    store.flush()
+    since = [(r, s.files_done) for r, s in store.samples_since("2026-01-01T00:00:00.000000Z")]
+    assert sorted(since) == sorted((r, s * 10 + n) for s in (1, 2) for n, r in enumerate(rounds))
+    assert [done // 10 for _, done in since] == [1, 1, 1, 2, 2, 2]
+
+
 def test_latest_rounds_give_each_job_its_last_round(store: StateStore) -> None:
     a = store.ensure_job("a", "s", "t")
     b = store.ensure_job("b", "s", "t")
@@ -564,8 +616,8 @@ def test_statuses_come_back_as_enums(store: StateStore) -> None:
 
 
 def test_open_state_refuses_a_url_it_cannot_serve(tmp_path: Path) -> None:
-    with pytest.raises(StateError, match=r"postgresql://… is not supported"):
-        open_state("postgresql://user:secret@db/sharelift")
+    with pytest.raises(StateError, match=r"mysql://user:\*\*\*@db/sharelift is not supported"):
+        open_state("mysql://user:secret@db/sharelift")
     with open_state(tmp_path / "s.db") as s:  # a path is SQLite
         assert s.jobs() == []
 
@@ -574,6 +626,7 @@ def test_reconciling_with_the_target_finds_the_missing_items_in_pages(
     store: StateStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("sharelift.state.sqlite_items._TARGET_PAGE", 3)
+    monkeypatch.setattr("sharelift.state.postgres_items._PAGE", 3)
     job = store.ensure_job("k", "s", "t")
     other = store.ensure_job("k2", "s", "t2")
     rnd = store.start_round(job.id)
@@ -633,3 +686,67 @@ def test_a_done_file_keeps_what_the_target_stores_and_how_it_was_proved(
         "A": "ha",
         "B": "hb-stored",
     }
+
+
+def test_a_later_round_keeps_the_stored_version_of_the_round_before(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    first = store.start_round(job.id)
+    row = store.upsert_item(job.id, b"b.docx", "file", status="pending", round_id=first.id)
+    store.record_done(
+        row, round_id=first.id, item_id="B", etag=None, quick_xor="h1", size=10, mtime_ns=1,
+        verified_by=VerifiedBy.PARTS, stored_size=17, stored_hash="h1-stored",
+    )  # fmt: skip
+    store.finish_round(first.id, RoundStatus.COMPLETED)
+    second = store.start_round(job.id)
+    store.record_done(
+        row, round_id=second.id, item_id="B", etag=None, quick_xor="h2", size=11, mtime_ns=2,
+        verified_by=VerifiedBy.HASH,
+    )  # fmt: skip
+    store.flush()
+    (before,) = store.round_items(job.id, first.id)
+    assert (before.quick_xor, before.stored_size, before.stored_hash, before.verified_by) == (
+        "h1", 17, "h1-stored", "parts"
+    )  # fmt: skip
+    (now,) = store.round_items(job.id, second.id)
+    assert (now.stored_size, now.stored_hash, now.verified_by) == (11, "h2", "hash")
+
+
+def test_work_left_at_the_target_is_kept_until_settled(store: StateStore) -> None:
+    job = store.ensure_job("k", "s", "t")
+    other = store.ensure_job("k2", "s", "t2")
+    rnd = store.start_round(job.id)
+    rows = [
+        store.upsert_item(job.id, name, "file", status="pending", round_id=rnd.id)
+        for name in (b"a.docx", b"b.aspx", b"c.txt")
+    ]
+    store.note_target_item(rows[2], "C-unverified")
+    noted = store.item_by_row(rows[2])
+    assert noted is not None and (noted.item_id, noted.status) == ("C-unverified", "pending")
+    for n, row in enumerate(rows[:2]):
+        store.record_done(
+            row, round_id=rnd.id, item_id=f"I{n}", etag=None, quick_xor="h", size=1, mtime_ns=1
+        )
+    # Old versions: marked before the replacement is sent, cleared once gone.
+    store.mark_prune(rows[0], True)
+    store.mark_prune(rows[1], True)
+    store.mark_prune(rows[1], False)
+    assert store.prunes_pending(job.id) == [(rows[0], "I0")]
+    assert store.prunes_pending(other.id) == []
+    store.record_pruned("drive/folder", ["I0", "I1"])
+    store.record_pruned("drive/folder", ["I1"])  # again: no harm
+    store.flush()
+    assert store.pruned_among("drive/folder", ["I0", "I1", "I9"]) == {"I0", "I1"}
+    assert store.pruned_among("drive/other", ["I0"]) == set()
+    store.forget_pruned("drive/folder")
+    assert store.pruned_among("drive/folder", ["I0", "I1"]) == set()
+    # Files moved aside: recorded before the rename, replaced by a later one, then dropped.
+    first = MovedAside(rows[0], "I0", "P", "a.docx", "a (aside).docx")
+    store.save_moved_aside(first)
+    store.save_moved_aside(first._replace(aside_name="a (aside 2).docx"))
+    store.save_moved_aside(MovedAside(rows[1], "I1", "P", "b.aspx", "b (aside).aspx"))
+    assert store.moved_aside(rows[0]) == first._replace(aside_name="a (aside 2).docx")
+    assert [a.item_row for a in store.moved_aside_of_job(job.id)] == rows[:2]
+    assert store.moved_aside_of_job(other.id) == []
+    store.drop_moved_aside(rows[0])
+    assert store.moved_aside(rows[0]) is None
+    assert [a.name for a in store.moved_aside_of_job(job.id)] == ["b.aspx"]

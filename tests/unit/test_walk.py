@@ -351,3 +351,27 @@ def test_file_modes_untouched_by_unreadable_walk(world_tree: Path) -> None:
     mode = stat.S_IMODE(os.stat(world_tree / "f").st_mode)
     list(walk(world_tree))
     assert stat.S_IMODE(os.stat(world_tree / "f").st_mode) == mode == 0
+
+
+def test_a_walk_can_start_below_source_and_leave_folders_out(tmp_path: Path) -> None:
+    for rel in ("a/x.txt", "a/b/y.txt", "a/b/c/z.txt", "a/d/w.txt", "top.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(rel)
+    asked: list[tuple[str, ...]] = []
+
+    def prune(parts: tuple[str, ...]) -> bool:
+        asked.append(parts)
+        return parts == ("a", "b", "c")
+
+    options = ScanOptions(exclude=("a/d",))
+    listings = list(walk_listings(tmp_path, options, start=("a",), prune=prune))
+    assert [listing.parts for listing in listings] == [("a",), ("a", "b")]
+    assert [c.relpath for c in listings[0].children] == ["a/b", "a/d", "a/x.txt"]
+    assert listings[0].children[1].filtered == "exclude"  # a pattern of SOURCE's paths
+    assert asked == [("a", "b"), ("a", "b", "c")]  # never the start itself
+    deep = list(walk_listings(tmp_path, ScanOptions(), start=("a", "b", "c")))
+    assert [(x.parts, [c.name for c in x.children]) for x in deep] == [(("a", "b", "c"), ["z.txt"])]
+    gone = list(walk_listings(tmp_path, ScanOptions(), start=("nowhere", "x")))
+    assert [(x.parts, x.problem) for x in gone] == [
+        (("nowhere", "x"), WalkProblem.UNREADABLE_FOLDER)
+    ]

@@ -7,6 +7,7 @@ arguments, calls the public library API and prints what it got back:
     scan            sharelift scan SOURCE [TARGET]
     migrate         sharelift migrate SOURCE TARGET (one job)
     jobs            sharelift migrate --jobs FILE, sharelift provision
+    cluster         sharelift worker, sharelift migrate --broker (jobs handed to workers)
     status          sharelift status, sharelift report
     versions        sharelift versions prune TARGET
     dashboard       sharelift dashboard (and the dashboard beside a run: migrate --dashboard)
@@ -45,6 +46,7 @@ from typing import NoReturn
 
 from sharelift import __version__
 from sharelift.cli import (
+    cluster,
     config_command,
     dashboard,
     demo,
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs.register_provision(sub)
     versions.register(sub)
     status.register(sub)
+    cluster.register_worker(sub)
     dashboard.register(sub)
     login.register(sub)
     emulator.register(sub)

@@ -7,7 +7,6 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 from sharelift.cli.options import Parser, add_options
 
@@ -25,11 +24,12 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     p.set_defaults(run=run)
 
 
-def state_path(args: argparse.Namespace) -> Path:
-    """The state store a command names (`--state`), else the default one."""
+def state_path(args: argparse.Namespace) -> str:
+    """The state store a command names (`--state`: a path, or a `postgresql://` URL), else
+    the default one."""
     from sharelift.job import default_state_path
 
-    return Path(args.state) if args.state else default_state_path()
+    return str(args.state) if args.state else str(default_state_path())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def beside_run(port: int | None, state: Path) -> Iterator[None]:
+def beside_run(port: int | None, state: str) -> Iterator[None]:
     """The dashboard on 127.0.0.1:`port` for as long as the block runs (nothing when `port`
     is None); its address is printed."""
     if port is None:

@@ -52,6 +52,11 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
             "sharelift migrate /mnt/dept onedrive:megan@contoso.com --dashboard 8765",
             "with the web dashboard beside the run, while it lasts",
         ),
+        (
+            "sharelift migrate --jobs jobs.csv --broker redis://queue.corp:6379/0 "
+            "--state postgresql://sharelift@db.corp/sharelift",
+            "every row handed to the cluster's workers, and followed (docs/scale-out.md)",
+        ),
     ],
     "provision": [
         ("sharelift provision megan@contoso.com alex@contoso.com", "two OneDrives, waited for"),
@@ -85,6 +90,18 @@ EXAMPLES: dict[str, list[tuple[str, str]]] = {
     "report": [
         ("sharelift report --out ./reports", "the last round's reports, rebuilt"),
         ("sharelift report --job 3 --round 2 --out ./r", "one round of one job"),
+    ],
+    "worker": [
+        (
+            "sharelift worker --broker redis://queue.corp:6379/0 "
+            "--state postgresql://sharelift@db.corp/sharelift --profile nightly",
+            "one worker machine of a cluster; it signs in with its own profile",
+        ),
+        (
+            "sharelift worker --broker redis://queue.corp:6379/0 "
+            "--state postgresql://sharelift@db.corp/sharelift --queue emea",
+            "a worker of the emea group (job-file rows whose Agent Group is emea)",
+        ),
     ],
     "login": [
         (

@@ -1,5 +1,6 @@
 """`sharelift migrate SOURCE TARGET`: one job through `sharelift.migrate_async`, with a progress
-display, Ctrl-C handling and the exit code; `--jobs FILE` is handed to sharelift.cli.jobs."""
+display, Ctrl-C handling and the exit code; `--jobs FILE` is handed to sharelift.cli.jobs, and
+`--broker URL` (a cluster's workers run the jobs) to sharelift.cli.cluster."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sharelift.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_TEMPFAIL,
+    OptionError,
     UsageError,
 )
 from sharelift.progress import (
@@ -80,6 +82,18 @@ def _run(args: argparse.Namespace) -> int:
     from sharelift.target import parse_target
     from sharelift.views import choose_renderer
 
+    if args.broker:
+        from sharelift.cli.cluster import run_migrate
+
+        return run_migrate(args)
+    from sharelift.urls import hide_password, is_url
+
+    if args.state and is_url(args.state):
+        raise OptionError(
+            "state",
+            f"{hide_password(args.state)} serves a cluster: hand the jobs to its workers "
+            "(--broker), or give a file for a run on this machine",
+        )
     if args.jobs:
         from sharelift.cli.jobs import run_job_file
 

@@ -35,47 +35,53 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     p.set_defaults(run=run_report)
 
 
-def _state_path(args: argparse.Namespace) -> Path:
+def _state(args: argparse.Namespace) -> str:
     from sharelift.job import default_state_path
 
-    return Path(args.state) if args.state else default_state_path()
+    return str(args.state) if args.state else str(default_state_path())
 
 
 def run_status(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from sharelift.state import open_state
-    from sharelift.status import job_status
+    from sharelift.status import cluster_status, job_status
+    from sharelift.urls import hide_password
 
-    path = _state_path(args)
+    path = _state(args)
+    shown = hide_password(path)
     with open_state(path, readonly=True) as store:
         jobs = [j for j in store.jobs() if args.job is None or j.id == args.job]
         if args.jobs:  # bulk runs name each job FILE#ROW (with the file's absolute path)
             prefix = f"{Path(args.jobs).resolve()}#"
             jobs = [j for j in jobs if str(j.options.get("name", "")).startswith(prefix)]
         if args.job is not None and not jobs:
-            raise OptionError("job", f"no job {args.job} in {path}")
+            raise OptionError("job", f"no job {args.job} in {shown}")
         report = [job_status(store, job) for job in jobs]
+        cluster = cluster_status(store)
     if args.json:
-        print(json.dumps({"state": str(path), "jobs": report}, indent=2, ensure_ascii=False))
+        doc = {"state": shown, "jobs": report, **cluster}
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
         return 0
     console = Console()
-    if not report:
-        console.print(f"no jobs in {path}")
+    if not report and not cluster["runs"]:
+        console.print(f"no jobs in {shown}")
         return 0
-    render_status(console, path, report)
+    render_status(console, shown, report)
+    _print_cluster(console, cluster)
     return 0
 
 
-def render_status(console: Console, path: Path, report: list[dict[str, Any]]) -> None:
+def render_status(console: Console, shown: str | Path, report: list[dict[str, Any]]) -> None:
     """Each job as a line of figures, then where from and where to, each on its own line, so
-    that it reads at 80 columns however long the paths are."""
+    that it reads at 80 columns however long the paths are. `shown` names the state store
+    (a URL without its password)."""
     from rich.table import Table
     from rich.text import Text
 
     from sharelift.progress import human_bytes
 
-    console.print(Text(f"sharelift jobs in {path}", style="bold"), soft_wrap=True)
+    console.print(Text(f"sharelift jobs in {shown}", style="bold"), soft_wrap=True)
     for job in report:
         last = job["last_round"] or {}
         figures = Table.grid(padding=(0, 2))
@@ -102,20 +108,57 @@ def render_status(console: Console, path: Path, report: list[dict[str, Any]]) ->
                 console.print(Text(head + where[start : start + room]), highlight=False)
 
 
+def _print_cluster(console: Console, cluster: dict[str, Any]) -> None:
+    """A cluster's runs and workers, when there are any."""
+    from rich.table import Table
+
+    if cluster["runs"]:
+        runs = Table(title="runs on the cluster")
+        for column in ("run", "units done/all", "running", "queued", "failed", "files", "bytes"):
+            runs.add_column(column, overflow="fold")
+        for run in cluster["runs"]:
+            units = run["units"]
+            runs.add_row(
+                run["run"],
+                f"{units['done']}/{sum(units.values())}",
+                ", ".join(f"{r['unit']} {r['path']} @{r['owner']}" for r in run["running"]) or "-",
+                str(units["queued"]),
+                str(units["failed"]),
+                f"{run['files_done']}/{run['files_total']}",
+                f"{run['bytes_done']:,}",
+            )
+        console.print(runs)
+    if cluster["workers"]:
+        workers = Table(title="workers")
+        for column in ("worker", "queues", "status", "unit", "heartbeat"):
+            workers.add_column(column, overflow="fold")
+        for w in cluster["workers"]:
+            workers.add_row(
+                w["name"],
+                ", ".join(w["queues"]),
+                w["status"],
+                str(w["unit"] or "-"),
+                f"{w['heartbeat_age_s']:.0f} s ago",
+            )
+        console.print(workers)
+
+
 def run_report(args: argparse.Namespace) -> int:
     from sharelift.report import write_job_reports, write_round_reports
     from sharelift.state import open_state
+    from sharelift.urls import hide_password
 
-    path = _state_path(args)
+    path = _state(args)
     with open_state(path, readonly=True) as store:
         jobs = store.jobs()
         if args.job is not None:
             jobs = [j for j in jobs if j.id == args.job]
             if not jobs:
-                raise OptionError("job", f"no job {args.job} in {path}")
+                raise OptionError("job", f"no job {args.job} in {hide_password(path)}")
         if len(jobs) != 1:
             raise UsageError(
-                f"{path} holds {len(jobs)} jobs: name one with --job (see sharelift status)"
+                f"{hide_password(path)} holds {len(jobs)} jobs: name one with --job "
+                "(see sharelift status)"
             )
         job = jobs[0]
         if args.all_rounds:

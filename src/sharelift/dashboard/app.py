@@ -69,8 +69,8 @@ def create_app(live: Live, *, token: str | None = None) -> Guard:
     async def overview(request: Request) -> Response:
         reading = await live.latest()
         if reading is None:
-            return HTMLResponse(waiting_page(str(live.path), live.problem))
-        return HTMLResponse(overview_page(reading, str(live.path)))
+            return HTMLResponse(waiting_page(live.shown, live.problem))
+        return HTMLResponse(overview_page(reading, live.shown))
 
     async def job(request: Request) -> Response:
         job_id = request.path_params["job_id"]

@@ -17,6 +17,7 @@ from sharelift.dashboard.charts import svg
 from sharelift.dashboard.migration import PackageDetails
 from sharelift.dashboard.readings import JOB_STATES, JobView, Reading
 from sharelift.dashboard.text import state_badge
+from sharelift.dashboard.workers import UNIT_STATES
 
 
 @dataclass
@@ -87,18 +88,57 @@ def job_rows(reading: Reading, now: datetime) -> str:
 
 
 def worker_rows(reading: Reading, now: datetime) -> str:
-    """Which machine runs which job: the running rounds' host, process and heartbeat."""
-    running = [j for j in reading.jobs if j.state in ("running", "interrupted?")]
-    if not running:
-        return '<tr><td colspan="5">Nothing is running.</td></tr>'
-    return "".join(
-        f'<tr><td>{_e(job.host)}</td><td class="num">{job.pid or ""}</td>'
-        f'<td><a href="/jobs/{job.id}">{_e(job_label(job))}</a> '
-        f"<small>round {job.round_number}</small></td><td>{state_badge(job.state)}</td>"
-        f'<td><time datetime="{escape(job.last_activity)}">'
-        f"{escape(text.ago(job.last_activity, now))}</time></td></tr>"
-        for job in running
+    """Which machine runs which unit (a cluster's workers) or job (a round on one machine),
+    and when it last reported; a heartbeat gone stale is marked."""
+    workers = reading.workers
+    if not workers:
+        return '<tr><td colspan="6">Nothing is running.</td></tr>'
+    rows = []
+    for w in workers:
+        job = reading.job(w.job_id) if w.job_id is not None else None
+        doing = ""
+        if job is not None:
+            doing = f'<a href="/jobs/{job.id}">{_e(job_label(job))}</a> '
+            if w.unit is not None:
+                doing += (
+                    f"<small>unit {w.unit.id}: {escape(w.unit.kind)} "
+                    f'<span class="path">{_e(w.unit.path)}</span></small>'
+                )
+            else:
+                doing += f"<small>round {w.round_number}</small>"
+        elif w.unit is not None:
+            doing = f"unit {w.unit.id}: {escape(w.unit.kind)}"
+        if w.heartbeat_age is not None:
+            age = f"{text.duration(w.heartbeat_age)} ago"
+            age_sort = f"{w.heartbeat_age:.1f}"
+        else:
+            age, age_sort = text.ago(w.heartbeat_at, now), ""
+        stale = ' <strong class="stale">stale</strong>' if w.stale else ""
+        rows.append(
+            f'<tr data-worker="{_e(w.process)}" data-state="{escape(w.state)}"'
+            f' data-unit="{w.unit.id if w.unit is not None else ""}"'
+            f' data-age="{age_sort}">'
+            f"<td>{_e(w.machine)}</td><td>{_e(w.process)}</td>"
+            f"<td>{escape(', '.join(w.queues))}</td><td>{doing}</td>"
+            f"<td>{state_badge(w.state)}</td>"
+            f'<td><time datetime="{escape(w.heartbeat_at)}">{escape(age)}</time>{stale}</td>'
+            "</tr>"
+        )
+    return "".join(rows)
+
+
+def units_list(reading: Reading) -> str:
+    """The units of work of a cluster by status (each job's last round), or a line saying
+    that every job runs on one machine."""
+    units = reading.cluster.units
+    if not units:
+        return "<p>None: no job here runs on a cluster.</p>"
+    items = "".join(
+        f'<li data-units="{escape(status)}">{state_badge(status)} <strong>{n:,}</strong></li>'
+        for status in UNIT_STATES
+        if (n := units.get(status, 0))
     )
+    return f'<ul class="states">{items}</ul>'
 
 
 def overview_update(reading: Reading) -> Update:
@@ -120,6 +160,7 @@ def overview_update(reading: Reading) -> Update:
     up.html["chart"] = svg(reading.chart)
     up.html["jobs"] = job_rows(reading, now)
     up.html["workers"] = worker_rows(reading, now)
+    up.html["units"] = units_list(reading)
     figs = migration.figures(reading.packages)
     up.shown["migration-api-section"] = figs is not None
     up.html["migration-api"] = migration.cards(figs) if figs is not None else ""

@@ -10,8 +10,10 @@ the reading shows, for every page that asks.
 The store is opened read-only, once, in one thread of its own (an SQLite connection belongs to
 one thread), and reads there, so the event loop never waits on the disk. With SQLite in WAL
 mode a reader never blocks the run that writes, and each reading is its own short transaction,
-so the run's checkpoints are not held back. A store that does not exist yet (a dashboard started
-before its first run) is looked for again at each reading.
+so the run's checkpoints are not held back. A PostgreSQL store (a cluster's) is read through
+one read-only connection in autocommit mode. A store that does not exist yet (a dashboard
+started before its first run) is looked for again at each reading; a store that failed while
+being read (a database restarted, a link cut) is closed and opened again at the next one.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sharelift.dashboard.readings import Reader, Reading
+from sharelift.dashboard.text import shown
 from sharelift.state import StateError, StateStore, open_state
+from sharelift.urls import hide_password
 
 log = logging.getLogger("sharelift.dashboard")
 T = TypeVar("T")
@@ -36,10 +40,13 @@ ON_DEMAND_KEPT = 32
 
 
 class Live:
-    """The latest reading of the store at `path`, shared (see the module docstring)."""
+    """The latest reading of the store at `location` (a path, or a `postgresql://` URL),
+    shared (see the module docstring)."""
 
-    def __init__(self, path: Path, *, interval: float = 2.0) -> None:
-        self.path = path
+    def __init__(self, location: str | os.PathLike[str], *, interval: float = 2.0) -> None:
+        self.location = os.fspath(location)
+        self.shown = hide_password(self.location)
+        """The store as a page names it: a URL without its password."""
         self.interval = interval
         self.problem = ""
         """Why the last reading could not be taken ("" when it could)."""
@@ -66,18 +73,44 @@ class Live:
 
         def run() -> T | None:
             store = self._open()
-            return None if store is None else work(store)
+            if store is None:
+                return None
+            try:
+                return work(store)
+            except Exception as exc:
+                # Not the reading's fault but the store's (its connection broke): open it
+                # again at the next reading, and say why there is none now.
+                if not self._usable(store):
+                    self._drop(f"the state store {self.shown} failed: {shown(str(exc))}")
+                    return None
+                raise
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, run)
 
     def _open(self) -> StateStore | None:
         if self._store is None:
             try:
-                self._store = open_state(self.path, readonly=True)
+                self._store = open_state(self.location, readonly=True)
             except StateError as exc:
                 self.problem = str(exc)
                 return None
         return self._store
+
+    @staticmethod
+    def _usable(store: StateStore) -> bool:
+        try:
+            store.jobs()
+        except Exception:
+            return False
+        return True
+
+    def _drop(self, problem: str) -> None:
+        log.warning("%s", problem)
+        self.problem = problem
+        store, self._store = self._store, None
+        if store is not None:
+            with contextlib.suppress(Exception):
+                store.close()
 
     async def latest(self) -> Reading | None:
         """A reading at most `interval` old (taken now if the last one is older)."""

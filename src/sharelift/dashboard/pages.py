@@ -122,6 +122,7 @@ def overview_page(reading: Reading, store_path: str) -> str:
             "<p><small>at the present rate, for what the walks found so far</small></p>",
         )
         + _card("Failed files", f"<p>{_live_text(up, 'failures', 'strong')}</p>")
+        + _card("Units of work (cluster)", _live_html(up, "units"))
         + _card(
             "Throttling",
             f"<p>{_live_text(up, 'throttled', 'strong')} answers 429/503</p>"
@@ -170,10 +171,12 @@ def overview_page(reading: Reading, store_path: str) -> str:
         + _live_html(up, "jobs", "tbody")
         + "</table></section>"
         '<section aria-labelledby="workers-h"><h2 id="workers-h">Workers</h2>'
-        "<p>Which machine runs which job, and when it last reported.</p>"
-        '<table><thead><tr><th scope="col">Machine</th><th scope="col">Process</th>'
-        '<th scope="col">Job</th><th scope="col">State</th>'
-        '<th scope="col">Last heartbeat</th></tr></thead>'
+        "<p>Which machine runs which unit of work (a cluster's workers) or job (a run on one "
+        "machine), and when it last reported. A worker silent for longer than its lease "
+        "(--lease-ttl, a minute by default) is stale: another takes its unit over.</p>"
+        '<table data-table="workers"><thead><tr><th scope="col">Machine</th>'
+        '<th scope="col">Process</th><th scope="col">Queues</th><th scope="col">Running</th>'
+        '<th scope="col">State</th><th scope="col">Last heartbeat</th></tr></thead>'
         + _live_html(up, "workers", "tbody")
         + "</table></section>"
     )

@@ -2,15 +2,17 @@
 
 A look costs the store a few small queries whatever the number of items: every job
 (`StateStore.jobs`) with its last round (`StateStore.latest_rounds`: the round's own counters,
-which the engine's progress saver refreshes every ~2 s), the throughput samples written
-since the last look (`StateStore.samples_since`, through an index on their time; see
-`throughput.py`), and the Migration API packages counted (`StateStore.package_counts`: one
-grouped query through indexes; see `migration.py`). No item is read: a job's figures are its
-last round's counters.
+which the engine's progress saver refreshes every ~2 s, and on a cluster each worker's
+heartbeat, as the sums of the round's units), the throughput samples written since the last
+look (`StateStore.samples_since`, through an index on their time; see `throughput.py`), the
+Migration API packages counted (`StateStore.package_counts`: one grouped query through
+indexes; see `migration.py`), and the workers and units of a cluster (`workers.py`). No item
+is read: a job's figures are its last round's counters.
 
 A job's state is its last round's (`sharelift status`'s reading of a round: a running round
-whose process is gone or whose heartbeat is old is `interrupted?`), with `completed` split by
-whether files failed, and `not started` for a job without a round.
+whose process is gone or whose heartbeat is old is `interrupted?`, unless units of a cluster
+still hold it), with `completed` split by whether files failed, and `not started` for a job
+without a round.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sharelift.dashboard.throughput import Chart, Throughput
+from sharelift.dashboard.workers import Cluster, WorkerView, read_cluster
 from sharelift.report.summary import parse_time
 from sharelift.state import JobRecord, PackageCount, RoundRecord, RoundStatus, StateStore
 from sharelift.status import round_state
@@ -60,6 +63,7 @@ class JobView:
     """The round's last heartbeat (its end for a closed round); "" for a job without one."""
     host: str
     pid: int | None
+    round_id: int | None = None
 
     @property
     def files_percent(self) -> float:
@@ -89,6 +93,26 @@ class Reading:
     by_state: dict[str, int] = field(default_factory=dict)
     packages: list[PackageCount] = field(default_factory=list)
     """The Migration API packages of the jobs' last rounds and those still open, counted."""
+    cluster: Cluster = field(default_factory=Cluster)
+
+    @property
+    def workers(self) -> list[WorkerView]:
+        """The cluster's workers, then the process of each round running on one machine."""
+        alone = [
+            WorkerView(
+                machine=j.host,
+                process=f"pid {j.pid}" if j.pid else "",
+                queues=(),
+                state=j.state,
+                heartbeat_at=j.last_activity,
+                heartbeat_age=None,
+                job_id=j.id,
+                round_number=j.round_number,
+            )
+            for j in self.jobs
+            if j.state in ("running", "interrupted?") and j.round_id not in self.cluster.open_rounds
+        ]
+        return [*self.cluster.workers, *alone]
 
     @property
     def files_total(self) -> int:
@@ -145,15 +169,18 @@ class Reading:
         return next((j for j in self.jobs if j.id == job_id), None)
 
 
-def job_view(job: JobRecord, rnd: RoundRecord | None, now: datetime) -> JobView:
-    """A job and its last round (None: the job has none yet)."""
+def job_view(
+    job: JobRecord, rnd: RoundRecord | None, now: datetime, *, open_units: bool = False
+) -> JobView:
+    """A job and its last round (None: the job has none yet); `open_units`: a cluster's
+    units hold the round, not all finished."""
     name = str(job.options.get("name") or "")
     if rnd is None:
         return JobView(
             job.id, name, job.source, job.target, "not started", 0, 0, 0, 0, 0, 0, 0, 0, 0.0,
             "", "", "", None,
         )  # fmt: skip
-    state = str(round_state(rnd, now))
+    state = str(round_state(rnd, now, open_units=open_units))
     if state == RoundStatus.COMPLETED and rnd.files_failed:
         state = "completed with failures"
     return JobView(
@@ -175,6 +202,7 @@ def job_view(job: JobRecord, rnd: RoundRecord | None, now: datetime) -> JobView:
         last_activity=rnd.ended_at or rnd.heartbeat_at,
         host=rnd.host or "",
         pid=rnd.pid,
+        round_id=rnd.id,
     )
 
 
@@ -190,7 +218,12 @@ class Reader:
         jobs = store.jobs()
         latest = {r.job_id: r for r in store.latest_rounds()}
         self.throughput.take(store.samples_since(self.throughput.since()))
-        views = [job_view(job, latest.get(job.id), now) for job in jobs]
+        cluster = read_cluster(store)
+        views = []
+        for job in jobs:
+            rnd = latest.get(job.id)
+            held = rnd is not None and rnd.id in cluster.open_rounds
+            views.append(job_view(job, rnd, now, open_units=held))
         counted = Counter(v.state for v in views)
         current = list(latest.values())
         starts = [parse_time(r.started_at) for r in current]
@@ -206,4 +239,5 @@ class Reader:
             files_rate_now=files_rate,
             by_state={s: counted[s] for s in JOB_STATES if counted[s]},
             packages=store.package_counts(),
+            cluster=cluster,
         )

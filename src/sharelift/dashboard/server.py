@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import os
 import secrets
 import socket
 import threading
-from pathlib import Path
 from typing import Any, cast
 
 from hypercorn.asyncio import serve
@@ -41,12 +41,13 @@ def is_loopback(host: str) -> bool:
 
 
 class DashboardServer:
-    """The dashboard over the state store at `state`, on `host:port` (see the module
-    docstring). `interval` is the seconds between two readings of the store."""
+    """The dashboard over the state store at `state` (a path, or a `postgresql://` URL), on
+    `host:port` (see the module docstring). `interval` is the seconds between two readings of
+    the store."""
 
     def __init__(
         self,
-        state: Path,
+        state: str | os.PathLike[str],
         *,
         host: str = "127.0.0.1",
         port: int = 0,

@@ -24,7 +24,7 @@ _SECRET_KEYS = re.compile(
     r"secret|client_secret)=",
     re.IGNORECASE,
 )
-_USER_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]+:[^/\s@]+@", re.IGNORECASE)
+_USER_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/\s:@]*:[^/\s@]+@", re.IGNORECASE)
 _BEARER = re.compile(r"\b(?P<word>bearer)\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
 HIDDEN = "(hidden)"
 

@@ -22,6 +22,9 @@ second Ctrl-C) stops at once: every task of the round is cancelled and still end
 round does, so none writes to the state store after it has closed; none starts a request
 either. The cancellation is passed on at the end.
 
+A cluster runs a round in parts (`run_part`, `engine/parts.py`): one sub-tree per unit of
+work, under a round the job's first unit opened; the walk, planning and moving are the same.
+
 Guarantees (DESIGN.md invariants): the source is read only (reader.py); an item is `done` only
 once verified, target first, then state, then reports (outcomes.py); a re-run never uploads an
 unchanged file again, costing no Graph request for it; an upload session is saved the moment it
@@ -45,10 +48,12 @@ from sharelift.engine.folders import FolderCreator
 from sharelift.engine.graph_upload import GraphMover
 from sharelift.engine.mover import Mover, MoverFactory, RoundContext
 from sharelift.engine.outcomes import Outcomes
+from sharelift.engine.parts import Carver, FolderPlace, Part
 from sharelift.engine.reconcile import mirror_deletions, verify_target
 from sharelift.engine.tasks import wait_all
 from sharelift.graph.drive import DriveClient
 from sharelift.progress import Tally
+from sharelift.source.pipeline import top
 from sharelift.source.rules import TargetPrefix
 from sharelift.source.walk import ScanOptions, walk_listings
 from sharelift.state import JobRecord, RoundSample, RoundStatus, StateStore
@@ -132,6 +137,7 @@ class Engine:
         self.stopped_by = ""
         """Why the target made the round stop (`halt`), "" otherwise."""
         self._make_mover = mover
+        self._part: Part | None = None
         self._log_path = log_path
         self._throttled_seen = 0
         self._stop_now = False
@@ -217,8 +223,41 @@ class Engine:
             )
         return RoundResult.of(rnd.id, status, self.tally, self.stopped_by)
 
+    async def run_part(self, part: Part) -> tuple[RoundResult, bool]:
+        """Migrate one sub-tree of the job under the running round `part.round_id`, which
+        others open and close (see `engine/parts.py`). Returns what it did (its status
+        `completed` or `interrupted`) and whether every folder could be read and made.
+        Stopping and cancelling work as for `run`."""
+        self._part = part
+        outcomes = Outcomes(self.store, self.tally, self.job.id, part.round_id)
+        status = RoundStatus.FAILED
+        walk_ok = False
+        try:
+            root_id = part.root_id or await self._ensure_root()
+            context = RoundContext(
+                drive=self.drive,
+                store=self.store,
+                job=self.job,
+                round_id=part.round_id,
+                root_id=root_id,
+                config=self.config,
+                outcomes=outcomes,
+                stopping=self.stopping,
+            )
+            self.tally.phase = "migrating"
+            walk_ok = await self._walk(context, self._make_mover(context))
+            status = RoundStatus.INTERRUPTED if self.stopping.is_set() else RoundStatus.COMPLETED
+        except asyncio.CancelledError:
+            status = RoundStatus.INTERRUPTED
+            raise
+        finally:
+            self.tally.phase = status
+        return RoundResult.of(part.round_id, status, self.tally), walk_ok
+
     def _save_progress(self, round_id: int) -> None:
         """The round's counters and a sample of them (the reports' throughput chart)."""
+        if self._part is not None:  # a part's counters are its unit's, saved by its owner
+            return
         t = self.tally
         pacer = self.drive.client.pacer.state()
         throttled, waited = pacer.throttled, pacer.throttle_wait
@@ -294,22 +333,42 @@ class Engine:
         await mover.start()
         creator = asyncio.create_task(folders.run())
         progress = asyncio.create_task(self._progress_saver(context.round_id))
-        listings = walk_listings(self.source, self.options)
+        part, carver = self._part, self._part.carver if self._part else None
+        listings = walk_listings(
+            self.source,
+            self.options,
+            start=part.parts if part else (),
+            prune=carver.prune if carver else None,
+        )
         halt_count = threading.Event()
         counting = None
-        if self.tally.listening or self.tally.watched:  # shown: count the totals ahead
+        # Shown: count the totals ahead (a part's totals are its unit's, counted as it walks).
+        if part is None and (self.tally.listening or self.tally.watched):
             counting = asyncio.create_task(
                 asyncio.to_thread(count_ahead, self.source, self.options, self.tally, halt_count)
             )
         slots = asyncio.Semaphore(self.config.folder_tasks)
         tasks: set[asyncio.Task[None]] = set()
+        carving: list[asyncio.Task[None]] = []
         walk_ok = True
         try:
-            dispatcher.start(first_contact=self._first_contact())
+            if part is None:
+                dispatcher.start(first_contact=self._first_contact())
+            else:
+                place = part.folder or FolderPlace(top(dispatcher.prefix), context.root_id)
+                listed = part.listed or self._first_contact()
+                dispatcher.frontier.resolve(part.parts, place.target_folder(listed=listed))
             while not self.stopping.is_set():
                 listing = await asyncio.to_thread(next, listings, None)
+                if carver is not None:
+                    carving += [
+                        asyncio.create_task(self._carve(context, dispatcher, carver, parts))
+                        for parts in carver.pruned()
+                    ]
                 if listing is None:
                     break
+                if carver is not None:
+                    carver.walked(listing)
                 if listing.problem is not None:
                     walk_ok = False
                 await slots.acquire()
@@ -319,12 +378,14 @@ class Engine:
             self.tally.walk_complete = not self.stopping.is_set()
             if tasks:
                 await asyncio.gather(*tasks)
+            if carving:
+                await asyncio.gather(*carving)
         except asyncio.CancelledError:
             self._stop_now = True
             raise
         finally:
             halt_count.set()
-            await self._wind_down(mover, folders, creator, [progress, *tasks])
+            await self._wind_down(mover, folders, creator, [progress, *tasks, *carving])
             if isinstance(listings, Generator):
                 listings.close()
             if counting is not None:
@@ -332,6 +393,16 @@ class Engine:
         if self._stop_now:
             raise asyncio.CancelledError
         return walk_ok and not context.outcomes.failed_folders
+
+    @staticmethod
+    async def _carve(
+        context: RoundContext, dispatcher: Dispatcher, carver: Carver, parts: tuple[str, ...]
+    ) -> None:
+        """Hand a folder left out of this walk to a unit of its own, once its parent's
+        planning placed it and it exists at the target (or could not be made)."""
+        folder = await dispatcher.frontier.take(parts)
+        folder_id = await folder.ready
+        await carver.carve(parts, FolderPlace.of(folder, folder_id), context.root_id)
 
     async def _wind_down(
         self,

@@ -29,6 +29,9 @@ and blocks apps that ignore Retry-After. So all requests to one tenant share one
   to requests started before the last decrease do not halve again), grow by one after a full
   window of clean responses, always within [min_concurrency, max_concurrency].
 - Dropped connections back off exponentially with jitter, for the one request.
+- On a cluster, several processes spend one tenant's budget: each spends its `share` of it
+  (`set_share`: 1/N of the live workers) while the budget is low, and a throttle window that
+  another process met is opened here too (`hold`).
 
 https://learn.microsoft.com/en-us/sharepoint/dev/general-development/how-to-avoid-getting-throttled-or-blocked-in-sharepoint-online
 
@@ -193,6 +196,7 @@ class Pacer:
         self._throttled = 0
         self._throttle_wait = 0.0
         self._retries = 0
+        self._share = 1.0
 
     # -- what progress displays read -------------------------------------------------------
 
@@ -217,6 +221,21 @@ class Pacer:
             budget_low=self._spacing > 0 and now < self._spacing_until,
             throttle_wait=self._throttle_wait,
         )
+
+    # -- a tenant shared with other processes --------------------------------------------
+
+    def set_share(self, share: float) -> None:
+        """Spend `share` (0 < share <= 1) of what the tenant's budget has left: while it is
+        low, starts are spread 1/share times further apart than for a process alone."""
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        self._share = share
+
+    def hold(self, seconds: float) -> None:
+        """Open a throttle window of `seconds` from now for every request of the tenant: the
+        service throttled another process that spends the same budget."""
+        if seconds > 0:
+            self._open_window(self._clock() + seconds)
 
     # -- admission -------------------------------------------------------------------------
 
@@ -386,7 +405,7 @@ class Pacer:
         if left <= 0:
             self._open_window(now + reset)
         elif left < self._low_budget_fraction * limit:
-            self._spacing = reset / left
+            self._spacing = reset / (left * self._share)
             self._spacing_until = now + reset
             # Starts already reserved were priced at the old rate; the new one applies from
             # now (the reservations are never pushed back, only the next ones).

@@ -18,7 +18,7 @@ import enum
 import fnmatch
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -238,7 +238,13 @@ def check_source(root: str | os.PathLike[str]) -> str:
     return path
 
 
-def walk_listings(root: str | os.PathLike[str], options: ScanOptions) -> Iterator[Listing]:
+def walk_listings(
+    root: str | os.PathLike[str],
+    options: ScanOptions,
+    *,
+    start: tuple[str, ...] = (),
+    prune: Callable[[tuple[str, ...]], bool] | None = None,
+) -> Iterator[Listing]:
     """Yield SOURCE's listing, then each folder's, depth first, children sorted by name.
 
     Every folder item that is not filtered out and has no problem gets a listing of its own
@@ -246,18 +252,37 @@ def walk_listings(root: str | os.PathLike[str], options: ScanOptions) -> Iterato
     when SOURCE itself is not a readable folder. Where the OS allows it each folder is opened
     relative to its parent, so trees deeper than the OS path limit are walked whole; one file
     descriptor per level of the current path stays open.
+
+    `start` walks only the sub-tree at those parts below SOURCE (paths, filters and listings
+    stay relative to SOURCE). `prune(parts)` is asked before each folder below `start` is
+    listed, at the moment its turn comes: True leaves that folder and everything in it out of
+    this walk (a cluster hands it to another unit of work).
     """
     base = check_source(root)
     filters = _Filters(options)
     probe_cifs = options.skip_hidden and _supports_cifs_attributes(base)
     # Pending folders, last one next. For the current path: each ancestor's (device, inode),
     # so that a followed link back to an ancestor is caught, and its open fd.
-    stack: list[tuple[str, ...]] = [()]
+    stack: list[tuple[str, ...]] = [start]
     chain: list[tuple[int, int]] = []
     fds: list[int] = []
     try:
+        for depth in range(len(start)):  # the folders above `start`: opened, not listed
+            try:
+                if _USE_FDS:
+                    name = start[depth - 1] if depth else base
+                    fds.append(_open_dir(name, fds[-1] if depth else None, options.follow_symlinks))
+                    folder_stat = os.fstat(fds[-1])
+                else:
+                    folder_stat = os.stat(os.path.join(base, *start[:depth]))
+            except OSError as exc:
+                yield Listing(start, [], WalkProblem.UNREADABLE_FOLDER, _error_text(exc))
+                return
+            chain.append((folder_stat.st_dev, folder_stat.st_ino))
         while stack:
             parts = stack.pop()
+            if prune is not None and parts != start and prune(parts):
+                continue
             depth = len(parts)
             del chain[depth:]
             for fd in fds[depth:]:

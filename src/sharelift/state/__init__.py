@@ -4,14 +4,19 @@
                    there), and StateError
     records.py     the values it deals in: ItemStatus, RoundStatus and the record types
     sqlite.py      the SQLite backend (one file on one machine): jobs, rounds, upload sessions
-    sqlite_items.py    its items; sqlite_packages.py: its Migration API packages;
-                   sqlite_target.py: files moved aside and old versions to remove;
-                   sqlite_db.py: its connection, writes grouped into commits
-    schema.py      the SQLite schema, as named migrations applied in order (item_history and
-                   round_totals keep what each round did; round_samples its throughput;
-                   0007_dashboard: throttle waits, report folders, samples by time;
-                   0008-0010: stored versions, version prunes, files moved aside;
-                   0011_package_events: what the Migration API service said)
+    sqlite_items.py    its items; sqlite_db.py: its connection, writes grouped into commits
+    postgres.py    the PostgreSQL backend (one database for a cluster), the same way;
+                   postgres_items.py, postgres_db.py
+    package_rows.py    the Migration API's packages, for both backends (portable.py)
+    target_rows.py     files moved aside and old versions to remove, for both backends
+    unit_rows.py   units of work and workers (leases, heartbeats), for both backends
+    schema.py      the schema, as named migrations applied in order, for both backends
+                   (item_history and round_totals keep what each round did; round_samples
+                   its throughput; migration_packages the Migration API's packages;
+                   0007_dashboard throttle waits, report folders, samples by time;
+                   0008-0010 stored versions, version prunes, files moved aside;
+                   0011_package_events what the Migration API service said; 0012_cluster
+                   units and workers, a cluster's leases and heartbeats)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """
@@ -28,6 +33,7 @@ from sharelift.state.records import (
     KnownItem,
     MigrationPackageRecord,
     MovedAside,
+    NewUnit,
     OutcomeCount,
     PackageCount,
     PackageEventRecord,
@@ -40,11 +46,19 @@ from sharelift.state.records import (
     ServiceJob,
     ServiceJobState,
     TargetKnown,
+    UnitCount,
+    UnitRecord,
+    UnitStatus,
     UploadSessionRecord,
     VerifiedBy,
+    WorkerRecord,
     parent_of,
 )
 from sharelift.state.sqlite import SqliteStateStore
+from sharelift.urls import hide_password, is_url
+
+URL_SCHEMES = ("postgresql", "postgres")
+"""The URL schemes `open_state` takes (PostgreSQL); anything else that is not a URL is a path."""
 
 
 def open_state(
@@ -57,14 +71,25 @@ def open_state(
     """Open the state store at `location`, creating it (and bringing its schema up to date)
     unless `readonly`, where it must exist and nothing is written.
 
-    `location` is a file path (SQLite). Writes are committed in groups of at most
-    `commit_every` writes or `commit_interval` seconds. Raises StateError naming the store when
-    it cannot be opened, is not a sharelift state store, or is a URL of a kind not supported.
+    `location` is a file path (SQLite, for one machine) or a `postgresql://` URL (PostgreSQL,
+    for a cluster; libpq's URL form, its password never shown). Writes are committed in groups
+    of at most `commit_every` writes or `commit_interval` seconds. Raises StateError naming the
+    store when it cannot be opened, is not a sharelift state store, or is a URL of a kind not
+    supported.
     """
     text = os.fspath(location)
-    scheme, sep, _ = text.partition("://")
-    if sep and scheme.isalpha():
-        raise StateError(f"the state store {scheme}://… is not supported; give the path of a file")
+    if is_url(text):
+        scheme = text.partition("://")[0].lower()
+        if scheme not in URL_SCHEMES:
+            raise StateError(
+                f"the state store {hide_password(text)} is not supported; give the path of a "
+                "file (SQLite) or a postgresql:// URL"
+            )
+        from sharelift.state.postgres import PostgresStateStore
+
+        return PostgresStateStore.open(
+            text, readonly=readonly, commit_every=commit_every, commit_interval=commit_interval
+        )
     return SqliteStateStore.open(
         text, readonly=readonly, commit_every=commit_every, commit_interval=commit_interval
     )
@@ -77,6 +102,7 @@ __all__ = [
     "KnownItem",
     "MigrationPackageRecord",
     "MovedAside",
+    "NewUnit",
     "OutcomeCount",
     "PackageCount",
     "PackageEventRecord",
@@ -91,8 +117,12 @@ __all__ = [
     "StateError",
     "StateStore",
     "TargetKnown",
+    "UnitCount",
+    "UnitRecord",
+    "UnitStatus",
     "UploadSessionRecord",
     "VerifiedBy",
+    "WorkerRecord",
     "open_state",
     "parent_of",
 ]

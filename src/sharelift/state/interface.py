@@ -2,9 +2,9 @@
 
 The state store is the spine of a migration (DESIGN.md, "The flow of data"): every stage reads
 and writes it, so a run may stop at any instant and the next one resumes. `StateStore` is the
-contract every backend keeps (SQLite today, `sharelift.state.sqlite`; a server database for
-several machines later); callers get one from `sharelift.state.open_state` and never learn which
-backend it is.
+contract every backend keeps (SQLite, `sharelift.state.sqlite`, for one machine; PostgreSQL,
+`sharelift.state.postgres`, for several); callers get one from `sharelift.state.open_state` and
+never learn which backend it is.
 
 The contract, for every backend:
 
@@ -22,13 +22,19 @@ The contract, for every backend:
   which counts attempts): repeating a write after a crash leaves the same row.
 - **Privacy.** Upload URLs are bearer credentials: a backend keeps them private (the SQLite file
   is 0600) and never shows them in a repr or an error.
-- **Errors.** Opening raises `StateError` naming the store; a programming error (an unknown
-  status or counter) raises ValueError.
+- **Errors.** Opening raises `StateError` naming the store (a database URL shown without its
+  password); a programming error (an unknown status or counter) raises ValueError.
+- **Units and leases** (a cluster, `sharelift.cluster`). Each method of that part commits
+  before returning (pending grouped writes first). Leases are measured on the store's clock
+  (`store_time`), so the workers' clocks need not agree; every change to a leased unit names
+  its owner and changes nothing when another worker holds it now (a worker whose lease
+  lapsed learns it there and stops).
 
 - **History.** An item row holds its last round's outcome; a round's reports must still be
   rebuilt exactly after later rounds changed its items (`round_items`, `round_counts`). A
   backend keeps an item's outcome in a round before a later round changes the item (SQLite:
-  a trigger copies the row to `item_history`), and counts a round when it closes.
+  a trigger copies the row to `item_history`; PostgreSQL: a trigger function does), and counts
+  a round when it closes.
 
 Rows are identified by an integer id (`row`), stable for the life of the item.
 """
@@ -46,6 +52,7 @@ from sharelift.state.records import (
     KnownItem,
     MigrationPackageRecord,
     MovedAside,
+    NewUnit,
     OutcomeCount,
     PackageCount,
     PackageEventRecord,
@@ -57,7 +64,11 @@ from sharelift.state.records import (
     RoundStatus,
     ServiceJob,
     TargetKnown,
+    UnitCount,
+    UnitRecord,
+    UnitStatus,
     UploadSessionRecord,
+    WorkerRecord,
 )
 
 
@@ -321,6 +332,103 @@ class StateStore(Protocol):
 
     def upload_sessions(self, job_id: int) -> list[UploadSessionRecord]:
         """Every session the job's items hold."""
+
+    # --- units of work and workers (a cluster) -------------------------------------------------
+
+    def store_time(self) -> float:
+        """Now on the store's clock, in seconds since the epoch."""
+
+    def add_unit(self, unit: NewUnit, *, owner: str | None = None) -> tuple[int, bool] | None:
+        """Record a unit, `queued` and not yet handed to the broker: (its id, True); when a
+        unit with its key exists, (that one's id, False). With `owner`, only while `owner`
+        holds the lease of `unit.parent`: None when it does not (a lapsed owner adds nothing)."""
+
+    def unit(self, unit_id: int) -> UnitRecord | None: ...
+
+    def units(
+        self,
+        *,
+        run: str | None = None,
+        round_id: int | None = None,
+        parent: int | None = None,
+        status: UnitStatus | None = None,
+    ) -> list[UnitRecord]:
+        """The units that match every filter given, in id order."""
+
+    def claim_unit(self, unit_id: int, owner: str, ttl: float) -> UnitRecord | None:
+        """Take the unit's lease for `ttl` seconds and mark it running, counting an attempt:
+        when it is queued (and due: `not_before` passed), or running under a lease that has
+        lapsed or is `owner`'s already. None when another worker holds a live lease, or the
+        unit is finished, not due or unknown."""
+
+    def unit_counts(self) -> list[UnitCount]:
+        """Units by round and status, for the last round of every job, and for the unfinished
+        units no round holds yet: one small query, whatever the number of items (a dashboard
+        asks every few seconds)."""
+
+    def renew_lease(self, unit_id: int, owner: str, ttl: float, **counters: int) -> bool:
+        """The owner's heartbeat: the lease runs `ttl` seconds from now, and the unit's
+        progress counters (`UNIT_COUNTERS`) are saved; the unit's round, while running, takes
+        the sums of its units' counters and a heartbeat from this process (host, pid), so that
+        the round reads as one machine's would. False when `owner` holds it no more."""
+
+    def set_unit_round(self, unit_id: int, owner: str, job_id: int, round_id: int) -> bool:
+        """A job unit found its job and opened its round. False when `owner` holds it no more."""
+
+    def end_unit(
+        self,
+        unit_id: int,
+        owner: str,
+        status: UnitStatus,
+        message: str | None = None,
+        **counters: int,
+    ) -> bool:
+        """The owner finished the unit: `done` or `failed` (another status raises ValueError),
+        with its last counters. False (and nothing changed) when `owner` holds it no more."""
+
+    def release_unit(
+        self,
+        unit_id: int,
+        owner: str,
+        *,
+        delay: float = 0.0,
+        message: str | None = None,
+        **counters: int,
+    ) -> bool:
+        """The owner hands the unit back, unfinished (it stops, or the tenant throttles): queued
+        again, due in `delay` seconds, to be handed to the broker anew. False when `owner`
+        holds it no more."""
+
+    def due_units(
+        self, queues: Sequence[str], *, republish_after: float, waiting: bool
+    ) -> list[UnitRecord]:
+        """Units of these queues that the broker must be given (again), each marked handed
+        over now, so that of several workers asking at once one gets each: units never handed
+        over (or handed back) and due; running units whose lease lapsed, once every
+        `republish_after` seconds; with `waiting` (the caller has been idle, so the broker holds
+        nothing for it), queued units handed over more than `republish_after` seconds ago."""
+
+    def mark_published(self, unit_ids: Iterable[int]) -> None:
+        """These units were just handed to the broker."""
+
+    def beat_worker(
+        self,
+        name: str,
+        *,
+        host: str,
+        pid: int,
+        queues: Sequence[str],
+        status: str,
+        unit_id: int | None,
+        throttled_until: float = 0.0,
+        lease_ttl: float = 60.0,
+    ) -> None:
+        """A worker's heartbeat: it is alive, `idle`, `busy` (on `unit_id`) or `stopped`;
+        `throttled_until` (store's clock) is the end of a throttle window it met; `lease_ttl`
+        the length of its leases (silent for longer, it is lost)."""
+
+    def workers(self) -> list[WorkerRecord]:
+        """Every worker that ever beat, by name; `seen_at` tells how long ago."""
 
     # --- Migration API packages ----------------------------------------------------------------
 

@@ -250,6 +250,121 @@ class UploadSessionRecord:
         return f"UploadSessionRecord(item_row={self.item_row}, size={self.size}, url=<hidden>)"
 
 
+# --- a cluster: units of work and workers --------------------------------------------------
+
+
+class UnitStatus(enum.StrEnum):
+    """Where one unit of work stands. The values are what the store keeps."""
+
+    QUEUED = "queued"
+    """Waiting for a worker (or handed back by one)."""
+    RUNNING = "running"
+    """Leased by a worker; its lease may have lapsed (the worker died), then another takes it."""
+    DONE = "done"
+    FAILED = "failed"
+    """Given up: it kept failing, or it met a defect. Its items stay as they are."""
+
+
+UNIT_COUNTERS = frozenset(
+    {"files_total", "bytes_total", "files_done", "bytes_done", "files_skipped", "files_failed"}
+)
+"""The progress counters a unit keeps (`StateStore.renew_lease`, `end_unit`, `release_unit`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewUnit:
+    """A unit of work to record (`StateStore.add_unit`)."""
+
+    key: str
+    """Its identity: adding a unit whose key exists adds nothing."""
+    run: str
+    kind: str
+    queue: str
+    spec: dict[str, Any]
+    """What the unit needs, as JSON-ready data; never a secret (every worker reads it)."""
+    path: bytes = b""
+    job_id: int | None = None
+    round_id: int | None = None
+    parent: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRecord:
+    """One unit of work: a job to start, a sub-tree of a round, or a round to finish.
+
+    `lease_until`, `not_before` and `published_at` are on the store's clock
+    (`StateStore.store_time`)."""
+
+    id: int
+    key: str
+    run: str
+    kind: str
+    queue: str
+    job_id: int | None
+    round_id: int | None
+    parent: int | None
+    path: bytes
+    spec: dict[str, Any]
+    status: UnitStatus
+    owner: str | None
+    lease_until: float | None
+    heartbeat_at: str | None
+    attempts: int
+    not_before: float
+    published_at: float | None
+    created_at: str
+    started_at: str | None
+    ended_at: str | None
+    message: str | None
+    files_total: int
+    bytes_total: int
+    files_done: int
+    bytes_done: int
+    files_skipped: int
+    files_failed: int
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (UnitStatus.DONE, UnitStatus.FAILED)
+
+    @property
+    def display_path(self) -> str:
+        """The sub-tree as text (undecodable bytes shown as escapes); "." for the whole job."""
+        if not self.path:
+            return "."
+        return os.fsdecode(self.path).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class UnitCount(NamedTuple):
+    """How many units of one round are in one status (`StateStore.unit_counts`)."""
+
+    round_id: int | None
+    """None for units no round holds yet (a job unit before it opened its round)."""
+    status: UnitStatus
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRecord:
+    """One worker process, as its last heartbeat told (`seen_at` on the store's clock)."""
+
+    name: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    status: str
+    """idle, busy or stopped."""
+    unit_id: int | None
+    started_at: str
+    heartbeat_at: str
+    seen_at: float
+    throttled_until: float
+    """Until when (store's clock) the tenant throttled this worker: a window for them all."""
+    lease_ttl: float = 60.0
+    """How long its leases outlive a heartbeat: a worker silent for longer is lost (its unit
+    may be taken over)."""
+
+
 class MovedAside(NamedTuple):
     """A file at the target renamed aside while another replaces it
     (`StateStore.save_moved_aside`)."""

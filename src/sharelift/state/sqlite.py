@@ -12,8 +12,9 @@ How, here:
   each, in a transaction.
 
 The items table is kept by `ItemRows` (`sqlite_items.py`), the Migration API packages by
-`PackageRows` (`sqlite_packages.py`), files moved aside and old versions to remove by
-`TargetWork` (`sqlite_target.py`); jobs, rounds and upload sessions here.
+`PackageRows` (`package_rows.py`), files moved aside and old versions to remove by
+`TargetWork` (`target_rows.py`), units of work and workers by `UnitRows` (`unit_rows.py`);
+jobs, rounds and upload sessions here. The last three are shared with PostgreSQL.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from sharelift.state.interface import StateError
+from sharelift.state.package_rows import PackageRows
 from sharelift.state.records import (
     JobRecord,
     RoundRecord,
@@ -36,11 +38,11 @@ from sharelift.state.records import (
     UploadSessionRecord,
     utcnow,
 )
-from sharelift.state.schema import MIGRATIONS, statements
+from sharelift.state.schema import MIGRATIONS, SQLITE, statements
 from sharelift.state.sqlite_db import ROUND_STATUS
 from sharelift.state.sqlite_items import ItemRows
-from sharelift.state.sqlite_packages import PackageRows
-from sharelift.state.sqlite_target import TargetWork
+from sharelift.state.target_rows import TargetWork
+from sharelift.state.unit_rows import UnitRows
 
 _ROUND_COLUMNS = (
     f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
@@ -65,7 +67,7 @@ _PROGRESS_FIELDS = frozenset(
 )
 
 
-class SqliteStateStore(ItemRows, PackageRows, TargetWork):
+class SqliteStateStore(ItemRows, PackageRows, TargetWork, UnitRows):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 
@@ -393,7 +395,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
             continue
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in statements(sql):
+            for statement in statements(sql, SQLITE):
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)", (name, utcnow())

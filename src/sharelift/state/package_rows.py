@@ -1,12 +1,13 @@
-"""The Migration API packages of a SQLite state store (`migration_packages`,
-`migration_package_files`, `migration_package_events`); the methods keep the contract of
-`sharelift.state.StateStore`."""
+"""The Migration API packages of a state store (`migration_packages`,
+`migration_package_files`, `migration_package_events`), for both backends (the SQL is written
+once: `portable.py`); the methods keep the contract of `sharelift.state.StateStore`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from sharelift.state.portable import PortableSql
 from sharelift.state.records import (
     OPEN_PACKAGE_STATUSES,
     MigrationPackageRecord,
@@ -18,7 +19,6 @@ from sharelift.state.records import (
     ServiceJobState,
     utcnow,
 )
-from sharelift.state.sqlite_db import GroupedWrites
 
 _PACKAGE_COLUMNS = (
     "id, job_id, round_id, package_id, status, data_uri, manifest_uri, queue_uri, key_file, "
@@ -40,7 +40,7 @@ _COUNTS = f"""
         count(*), sum(p.files), sum(p.bytes),
         sum(CASE WHEN p.status IN ('packing', 'failed') THEN (
             SELECT coalesce(sum(f.size), 0) FROM migration_package_files f
-            WHERE f.package_row = p.id AND f.stored) ELSE p.bytes END),
+            WHERE f.package_row = p.id AND f.stored != 0) ELSE p.bytes END),
         sum(p.files_imported), sum(p.bytes_imported), sum(p.errors), sum(p.warnings),
         max(p.last_event_at)
     FROM migration_packages p
@@ -63,7 +63,7 @@ def _file(row: tuple[Any, ...]) -> PackageFileRecord:
     return PackageFileRecord._make((*row[:8], bool(row[8])))
 
 
-class PackageRows(GroupedWrites):
+class PackageRows(PortableSql):
     """The Migration API packages of a state store (see the module docstring)."""
 
     def create_migration_package(
@@ -108,9 +108,9 @@ class PackageRows(GroupedWrites):
     def _count_files(self, package_row: int) -> None:
         self._write(
             "UPDATE migration_packages SET files = (SELECT count(*) FROM migration_package_files "
-            "WHERE package_row = ?1), bytes = (SELECT coalesce(sum(size), 0) FROM "
-            "migration_package_files WHERE package_row = ?1) WHERE id = ?1",
-            (package_row,),
+            "WHERE package_row = ?), bytes = (SELECT coalesce(sum(size), 0) FROM "
+            "migration_package_files WHERE package_row = ?) WHERE id = ?",
+            (package_row, package_row, package_row),
         )
 
     def package_file_stored(
@@ -173,64 +173,69 @@ class PackageRows(GroupedWrites):
             )  # fmt: skip
         self._write_many(
             "INSERT INTO migration_package_events (package_row, event, at, code, url, message) "
-            "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE (SELECT count(*) FROM migration_package_events "
-            "WHERE package_row = ?1 AND event = ?2) < ?7",
-            [(package_row, e.event, e.at, e.code, e.url, e.message, EVENTS_KEPT) for e in events],
-        )
+            "SELECT ?, ?, ?, ?, ?, ? WHERE (SELECT count(*) FROM migration_package_events "
+            "WHERE package_row = ? AND event = ?) < ?",
+            [
+                (package_row, e.event, e.at, e.code, e.url, e.message, package_row, e.event,
+                 EVENTS_KEPT)
+                for e in events
+            ],
+        )  # fmt: skip
         self.flush()
 
     def migration_packages(
         self, job_id: int, *, open_only: bool = False, last: int | None = None
     ) -> list[MigrationPackageRecord]:
-        rows = self._conn.execute(
+        limit, params = ("", [job_id]) if last is None else (" LIMIT ?", [job_id, last])
+        rows = self._read(
             f"SELECT * FROM (SELECT {_PACKAGE_COLUMNS} FROM migration_packages "  # noqa: S608
-            "WHERE job_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
-            (job_id, -1 if last is None else last),
-        ).fetchall()
+            f"WHERE job_id = ? ORDER BY id DESC{limit}) AS p ORDER BY id",
+            params,
+        )
         found = [_package(r) for r in rows]
         return [p for p in found if p.status in OPEN_PACKAGE_STATUSES] if open_only else found
 
     def package_counts(self) -> list[PackageCount]:
-        rows = self._conn.execute(_COUNTS).fetchall()
+        # PostgreSQL's sum of integers is a numeric: made an int again.
         return [
             PackageCount(
                 job_id=r[0],
                 status=_STATUSES[r[1]],
                 job_state=_JOB_STATES[r[2]] if r[2] else None,
-                packages=r[3],
-                files=r[4],
-                bytes=r[5],
-                bytes_uploaded=r[6],
-                files_imported=r[7],
-                bytes_imported=r[8],
-                errors=r[9],
-                warnings=r[10],
+                packages=int(r[3]),
+                files=int(r[4]),
+                bytes=int(r[5]),
+                bytes_uploaded=int(r[6]),
+                files_imported=int(r[7]),
+                bytes_imported=int(r[8]),
+                errors=int(r[9]),
+                warnings=int(r[10]),
                 last_event_at=r[11] or "",
             )
-            for r in rows
+            for r in self._read(_COUNTS)
         ]
 
     def package_events(self, job_id: int) -> Iterator[PackageEventRecord]:
-        cursor = self._conn.execute(
+        # At most EVENTS_KEPT of each kind per package: read at once.
+        rows = self._read(
             "SELECT e.package_row, e.event, e.at, e.code, e.url, e.message "
             "FROM migration_packages p JOIN migration_package_events e ON e.package_row = p.id "
             "WHERE p.job_id = ? ORDER BY e.id",
             (job_id,),
         )
-        for row in cursor:
-            yield PackageEventRecord(*row)
+        return (PackageEventRecord(*row) for row in rows)
 
     def migration_package(self, package_row: int) -> MigrationPackageRecord | None:
-        row = self._conn.execute(
+        rows = self._read(
             f"SELECT {_PACKAGE_COLUMNS} FROM migration_packages WHERE id = ?",  # noqa: S608
             (package_row,),
-        ).fetchone()
-        return _package(row) if row else None
+        )
+        return _package(rows[0]) if rows else None
 
     def package_files(self, package_row: int) -> list[PackageFileRecord]:
-        rows = self._conn.execute(
+        rows = self._read(
             f"SELECT {_FILE_COLUMNS} FROM migration_package_files "  # noqa: S608
             "WHERE package_row = ? ORDER BY item_row",
             (package_row,),
-        ).fetchall()
+        )
         return [_file(r) for r in rows]
