@@ -110,7 +110,7 @@ class Inventory:
         self._items.writerow(
             [
                 display_path(os.path.join(self._source, *entry.parts)),
-                "Folder" if entry.is_dir else "File",
+                entry.item_type,
                 "" if entry.is_dir else entry.size,
                 _modified(entry.mtime) if entry.mtime else "",
                 entry.status.value,

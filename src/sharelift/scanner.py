@@ -108,6 +108,14 @@ class ScanEntry(NamedTuple):
     def relpath(self) -> str:
         return "/".join(self.parts)
 
+    @property
+    def item_type(self) -> str:
+        """"Folder", "File", or "Link" for a symbolic link that was not followed: whether it
+        points to a file or a folder is not known without reading the link (docs/scan.md)."""
+        if any(f.code is Code.SYMLINK_NOT_FOLLOWED for f in self.findings):
+            return "Link"
+        return "Folder" if self.is_dir else "File"
+
 
 def scan(root: str | os.PathLike[str], options: ScanOptions) -> Iterator[ScanEntry]:
     """Every item under SOURCE with its decision, in the walk's stable order.
@@ -332,7 +340,7 @@ def _report_rows(entry: ScanEntry, source_root: str, prefix: str) -> Iterator[li
     source = display_path(os.path.join(source_root, *entry.parts))
     target_name = display_path(entry.target_parts[-1]) if entry.target_parts else ""
     target_path = prefix + "/" + "/".join(entry.target_parts) if entry.target_parts else ""
-    kind = "Folder" if entry.is_dir else "File"
+    kind = entry.item_type
     for finding in entry.findings:
         yield [
             source, target_name, target_path, kind, str(entry.size),

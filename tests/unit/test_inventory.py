@@ -60,6 +60,10 @@ def test_every_item_and_each_folders_totals(tmp_path: Path) -> None:
     assert by_path["a/b/bad:name.txt"]["Target path"] == "/a/b/bad_name.txt"
     assert by_path["skip.tmp"]["Status"] == "filtered" and by_path["skip.tmp"]["Filter"]
     assert by_path["d/link"]["Codes"] == "SYMLINK_NOT_FOLLOWED" and by_path["d/link"]["Message"]
+    # a link not followed is neither called a file nor a folder: reading it would touch it
+    assert by_path["d/link"]["Item type"] == "Link"
+    assert by_path["a/b/c"]["Item type"] == "Folder"
+    assert by_path["a/b/c/three.txt"]["Item type"] == "File"
 
     folders = _read(reports / FOLDERS_CSV)
     assert list(folders[0]) == list(FOLDER_COLUMNS)
