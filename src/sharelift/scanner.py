@@ -110,7 +110,7 @@ class ScanEntry(NamedTuple):
 
     @property
     def item_type(self) -> str:
-        """"Folder", "File", or "Link" for a symbolic link that was not followed: whether it
+        """ "Folder", "File", or "Link" for a symbolic link that was not followed: whether it
         points to a file or a folder is not known without reading the link (docs/scan.md)."""
         if any(f.code is Code.SYMLINK_NOT_FOLLOWED for f in self.findings):
             return "Link"
