@@ -11,10 +11,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sharelift.cli import main
 
 
+@pytest.mark.slow
 def test_emulator_command_serves_until_interrupted(tmp_path: Path) -> None:
     data = tmp_path / "tenant"
     proc = subprocess.Popen(

@@ -228,6 +228,7 @@ def test_device_code_declined_and_expired(
         close_msal(app)
 
 
+@pytest.mark.slow
 def test_expired_device_code_answers_expired_token(
     emulator_factory: Callable[..., EmulatorServer], http_client: Callable[..., httpx.Client]
 ) -> None:

@@ -23,6 +23,7 @@ def _wait_for(check: Callable[[], bool], within: float = 5.0) -> bool:
     return check()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("http2", [True, False])
 def test_a_selected_request_is_never_answered(
     emulator: EmulatorServer,
@@ -45,6 +46,7 @@ def test_a_selected_request_is_never_answered(
     assert _wait_for(lambda: emulator.stats()["never_answered"] == before + 1)
 
 
+@pytest.mark.slow
 def test_the_sign_in_endpoint_never_answers(
     emulator: EmulatorServer, http_client: Callable[..., httpx.Client]
 ) -> None:

@@ -80,6 +80,7 @@ TARGETS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "library", "folder"), TARGETS)
 def test_every_target_form(
     emulator: EmulatorServer,

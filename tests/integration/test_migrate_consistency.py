@@ -147,6 +147,7 @@ def _rewrite_once_committed(path: Path, times: int) -> Callable[[Engine], None]:
     return hook
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [UNIT // 2, 3 * UNIT + 9], ids=["one fragment", "deferred"])
 def test_a_copy_committed_before_the_file_changed_again_is_recorded_as_migrated(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path, size: int

@@ -182,6 +182,7 @@ def test_server_errors_are_retried(
 # about one unseeded run in eight dropped none of them. These seeds draw their first drops
 # early (seed 1: the 10th, 14th, 20th... request; 15: the 2nd, 6th; 26: the 8th, 18th, 27th...),
 # so every run meets drops, whatever order the concurrent requests arrive in.
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 15, 26])
 def test_dropped_connections_make_no_duplicates(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path, seed: int
@@ -222,6 +223,7 @@ class DroppingTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
+@pytest.mark.slow
 def test_a_connection_that_stays_down_keeps_the_session_and_resumes_it(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -323,6 +325,7 @@ def _expire_after_first_fragment(server: EmulatorServer, *, stop: bool) -> Calla
     return hook
 
 
+@pytest.mark.slow
 def test_expired_session_mid_upload_starts_over(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -355,6 +358,7 @@ def test_expired_session_mid_upload_starts_over(
     assert live_sessions(server) == []
 
 
+@pytest.mark.slow
 def test_session_expired_between_runs_starts_over(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -734,6 +738,7 @@ def test_lost_answer_to_the_last_fragment_makes_no_second_copy(
     assert live_sessions(server) == []
 
 
+@pytest.mark.slow
 def test_the_next_fragment_is_read_while_one_is_sent(
     server: EmulatorServer,
     token: str,

@@ -230,6 +230,7 @@ def _opens(path: Path) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_unreadable_files_are_reported_and_the_rest_migrates(
     server: EmulatorServer, graph: httpx.Client, tmp_path: Path
 ) -> None:

@@ -16,6 +16,7 @@ from sharelift.emulator.server import EmulatorServer
 from sharelift.state import open_state
 
 
+@pytest.mark.slow
 def test_a_full_drive_stops_the_job_and_the_next_run_finishes_it(
     emulator_factory: Callable[..., EmulatorServer],
     tmp_path: Path,

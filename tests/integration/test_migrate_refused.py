@@ -101,6 +101,7 @@ def first_run(server: EmulatorServer, token: str, src: Path, folder: str, state:
     assert (result.status, result.failed) == ("completed", 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [UNIT // 3, 2 * UNIT + 7], ids=["one fragment", "deferred"])
 def test_a_refused_replacement_moves_the_old_file_aside_and_deletes_it_after(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path, size: int

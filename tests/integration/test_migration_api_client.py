@@ -107,6 +107,7 @@ def test_a_tree_arrives_verified_and_a_second_run_sends_nothing(
     assert len(packages(state)) == len(made), "an unchanged tree made a package"
 
 
+@pytest.mark.slow
 def test_a_bad_item_fails_alone(
     migration_emulator: EmulatorServer,
     graph: httpx.Client,
@@ -261,6 +262,7 @@ def test_a_secret_credential_is_named_before_the_run(
         assert message is not None and "--auth certificate" in message
 
 
+@pytest.mark.slow
 def test_the_job_queue_is_read_too(
     migration_emulator: EmulatorServer,
     graph: httpx.Client,

@@ -82,6 +82,7 @@ def graph_requests(server: EmulatorServer) -> dict[str, int]:
     return {k: v for k, v in kinds.items() if k != "identity"}
 
 
+@pytest.mark.slow
 def test_office_files_are_proved_recorded_and_free_on_the_next_run(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -120,6 +121,7 @@ def test_office_files_are_proved_recorded_and_free_on_the_next_run(
         )
 
 
+@pytest.mark.slow
 def test_with_the_proof_off_a_library_s_rewrite_is_recorded_as_size_only(
     server: EmulatorServer, tmp_path: Path
 ) -> None:
@@ -237,6 +239,7 @@ def _crash_after_commit(engine: Engine) -> None:
     drive.commit_upload_session = commit_upload_session  # type: ignore[method-assign]
 
 
+@pytest.mark.slow
 def test_an_office_file_committed_before_a_crash_is_proved_and_adopted(
     server: EmulatorServer, tmp_path: Path, app_token: Callable[..., str]
 ) -> None:
@@ -254,6 +257,7 @@ def test_an_office_file_committed_before_a_crash_is_proved_and_adopted(
         assert item is not None and (item.status, item.verified_by) == ("done", "parts")
 
 
+@pytest.mark.slow
 def test_refused_replacements_and_deletions_go_aside(
     server: EmulatorServer, tmp_path: Path, graph: httpx.Client
 ) -> None:

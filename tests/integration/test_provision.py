@@ -80,6 +80,7 @@ def test_provision_450_users_in_three_batches(
     assert {u["status"] for u in json.loads(capsys.readouterr().out)["users"]} == {"ready"}
 
 
+@pytest.mark.slow
 def test_pending_when_creation_outlasts_the_timeout(
     emulator_factory: Callable[..., EmulatorServer],
     tmp_path: Path,
@@ -191,6 +192,7 @@ def _token(info: dict[str, object]) -> str:
     return credential.token([str(info["graph_scope"])])
 
 
+@pytest.mark.slow
 def test_provision_the_onedrive_targets_of_a_job_file(
     emulator_factory: Callable[..., EmulatorServer],
     tmp_path: Path,
@@ -223,6 +225,7 @@ def test_provision_the_onedrive_targets_of_a_job_file(
     assert "3 ready, 0 pending, 0 failed" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_sharepoint_rest_with_an_app_secret_is_refused_before_anything_starts(
     emulator_factory: Callable[..., EmulatorServer],
     tmp_path: Path,

@@ -134,6 +134,7 @@ def test_overlapping_runs_of_one_job_file(
     assert main(args) == 0
 
 
+@pytest.mark.slow
 def test_migration_through_a_tls_inspecting_proxy(
     emulator: EmulatorServer,
     graph: httpx.Client,

@@ -84,6 +84,7 @@ def test_a_replaced_file_keeps_only_the_version_written(
     assert versions(graph, drive, "Repl/a.txt") == ["3.0", "2.0"]
 
 
+@pytest.mark.slow
 def test_prune_a_folder_dry_run_then_resumed_after_a_stop(
     server: EmulatorServer, token: str, graph: httpx.Client, tmp_path: Path
 ) -> None:
@@ -135,6 +136,7 @@ def test_prune_a_folder_dry_run_then_resumed_after_a_stop(
     assert record is not None and record.used < used_before
 
 
+@pytest.mark.slow
 def test_prune_json_counts(server: EmulatorServer, graph: httpx.Client, tmp_path: Path,
                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     upn, drive = megan(server)

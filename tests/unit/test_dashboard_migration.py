@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from sharelift.dashboard import DashboardServer
 from sharelift.dashboard.fragments import job_update, overview_update
@@ -83,6 +84,7 @@ def _store(path: str | Path) -> int:
     return job.id
 
 
+@pytest.mark.slow
 def test_the_figures_are_the_stores(state_location: str) -> None:
     job_id = _store(state_location)
     with open_state(state_location, readonly=True) as store:

@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sharelift.engine.outcomes import Outcomes
 from sharelift.engine.reconcile import verify_target
 from sharelift.graph.types import DeltaPage
@@ -94,6 +96,7 @@ def test_changed_and_missing_items_are_no_longer_done_the_rest_untouched(
     }
 
 
+@pytest.mark.slow
 def test_memory_holds_a_page_not_the_job(tmp_path: Path) -> None:
     """Reconciling 10,000 done files allocates about what one page of the delta takes; it
     used to hold every done item (and every id seen) at once. (The engine's allocations, on

@@ -124,6 +124,7 @@ def _schema(path: Path) -> list[tuple[str, str, str]]:
     return [(kind, name, sql) for kind, name, sql in rows]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "applied", range(1, len(MIGRATIONS)), ids=lambda n: f"at-{MIGRATIONS[n - 1][0]}"
 )

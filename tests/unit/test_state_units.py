@@ -63,6 +63,7 @@ def test_one_live_owner_at_a_time(store: StateStore) -> None:
     assert store.claim_unit(uid, "w2", ttl=30) is None
 
 
+@pytest.mark.slow
 def test_a_lapsed_lease_is_taken_over_and_the_old_owner_is_fenced(store: StateStore) -> None:
     uid, _ = store.add_unit(new("a")) or (0, False)
     assert store.claim_unit(uid, "dead", ttl=0.2) is not None
@@ -81,6 +82,7 @@ def test_a_lapsed_lease_is_taken_over_and_the_old_owner_is_fenced(store: StateSt
     assert store.add_unit(new("child", parent=uid), owner="w2") == (made[0], False)
 
 
+@pytest.mark.slow
 def test_a_released_unit_waits_out_its_delay(store: StateStore) -> None:
     uid, _ = store.add_unit(new("a")) or (0, False)
     store.mark_published([uid])
@@ -96,6 +98,7 @@ def test_a_released_unit_waits_out_its_delay(store: StateStore) -> None:
     assert store.claim_unit(uid, "w2", ttl=30) is not None
 
 
+@pytest.mark.slow
 def test_due_units_are_handed_out_once(store: StateStore) -> None:
     a, _ = store.add_unit(new("a")) or (0, False)
     b, _ = store.add_unit(new("b")) or (0, False)
