@@ -11,7 +11,7 @@
                                        (Graph by default: upload sessions)     graph_upload.py
       the mover finishes; after a complete round, stale sessions end, and
       --mirror deletes what the source lost                               reconcile.py
-      save the counters, close the round
+      save the counters (saver.py, every 2 s too), close the round
 
 Every outcome goes through `Outcomes` (outcomes.py) into the state store and the round's one
 `Tally`, from which the round's saved counters and its `RoundResult` are read.
@@ -50,14 +50,14 @@ from sharelift.engine.mover import Mover, MoverFactory, RoundContext
 from sharelift.engine.outcomes import Outcomes
 from sharelift.engine.parts import Carver, FolderPlace, Part
 from sharelift.engine.reconcile import mirror_deletions, verify_target
+from sharelift.engine.saver import RoundSaver
 from sharelift.engine.tasks import wait_all
 from sharelift.graph.drive import DriveClient
 from sharelift.progress import Tally
 from sharelift.source.pipeline import top
 from sharelift.source.rules import TargetPrefix
 from sharelift.source.walk import ScanOptions, walk_listings
-from sharelift.state import JobRecord, RoundSample, RoundStatus, StateStore
-from sharelift.state.records import utcnow
+from sharelift.state import JobRecord, RoundStatus, StateStore
 from sharelift.target import ResolvedTarget
 
 log = logging.getLogger("sharelift.engine")
@@ -138,8 +138,8 @@ class Engine:
         """Why the target made the round stop (`halt`), "" otherwise."""
         self._make_mover = mover
         self._part: Part | None = None
+        self._saver = RoundSaver(self.store, self.tally, self.drive.client.pacer)
         self._log_path = log_path
-        self._throttled_seen = 0
         self._stop_now = False
         """Set by a cancellation (a second stop signal): tasks are cancelled and clean up
         without requests."""
@@ -170,7 +170,7 @@ class Engine:
         )
         outcomes = Outcomes(self.store, self.tally, self.job.id, rnd.id)
         status = RoundStatus.FAILED
-        self._save_progress(rnd.id)  # the throughput chart's first sample: nothing done yet
+        self._saver.save(rnd.id)  # the throughput chart's first sample: nothing done yet
         try:
             if self.config.verify_target:
                 self.tally.phase = "verifying target"
@@ -202,7 +202,7 @@ class Engine:
             status = RoundStatus.INTERRUPTED
             raise
         finally:
-            self._save_progress(rnd.id)
+            self._saver.save(rnd.id)
             self.store.finish_round(rnd.id, status)
             self.tally.phase = status
             t = self.tally
@@ -254,57 +254,6 @@ class Engine:
             self.tally.phase = status
         return RoundResult.of(part.round_id, status, self.tally), walk_ok
 
-    def _save_progress(self, round_id: int) -> None:
-        """The round's counters and a sample of them (the reports' throughput chart)."""
-        if self._part is not None:  # a part's counters are its unit's, saved by its owner
-            return
-        t = self.tally
-        pacer = self.drive.client.pacer.state()
-        throttled, waited = pacer.throttled, pacer.throttle_wait
-        self.store.update_round(
-            round_id,
-            files_total=t.files_total,
-            bytes_total=max(t.bytes_total, 0),
-            files_done=t.files_done,
-            bytes_done=max(t.bytes_done, 0),
-            files_skipped=t.files_skipped,
-            files_failed=t.files_failed,
-            throttled=throttled,
-            throttle_wait=waited,
-        )
-        self.store.add_round_sample(
-            round_id,
-            RoundSample(
-                utcnow(),
-                files_done=t.files_done,
-                bytes_done=max(t.bytes_done, 0),
-                files_skipped=t.files_skipped,
-                files_failed=t.files_failed,
-                throttled=throttled,
-                throttle_wait=waited,
-            ),
-        )
-
-    async def _progress_saver(self, round_id: int) -> None:
-        while True:
-            await asyncio.sleep(2.0)
-            pacer = self.drive.client.pacer.state()
-            self.tally.concurrency = pacer.concurrency
-            self.tally.throttle_events = pacer.throttled
-            self.tally.retries = pacer.retries
-            if pacer.throttled_for > 0:
-                self.tally.throttled_until = asyncio.get_running_loop().time() + pacer.throttled_for
-                if pacer.throttled > self._throttled_seen:
-                    log.info(
-                        "throttled by Microsoft 365 (%d signals so far): every request waits "
-                        "%.0f s, concurrency %d",
-                        pacer.throttled,
-                        pacer.throttled_for,
-                        pacer.concurrency,
-                    )
-            self._throttled_seen = pacer.throttled
-            self._save_progress(round_id)
-
     async def _ensure_root(self) -> str:
         """The target folder's id (created along its path when the user named a new one)."""
         if self.target.folder_id is not None:
@@ -332,7 +281,9 @@ class Engine:
         )
         await mover.start()
         creator = asyncio.create_task(folders.run())
-        progress = asyncio.create_task(self._progress_saver(context.round_id))
+        progress = asyncio.create_task(
+            self._saver.every(2.0, context.round_id, save=self._part is None)
+        )
         part, carver = self._part, self._part.carver if self._part else None
         listings = walk_listings(
             self.source,
