@@ -19,7 +19,7 @@ import argparse
 import shutil
 
 from common import DATA, PYTHON, RESULTS, Emulator, Run, clean_env, measure
-from support.office_files import write_office_tree  # on the path through common
+from sharelift.emulator.samples import write_office_tree
 
 TEAM_LIBRARY = "https://contoso.sharepoint.com/sites/Team/Shared Documents/Office"
 

@@ -20,6 +20,7 @@ import pytest
 from migrate_helpers import UNIT, graph_client, write_tree
 
 from sharelift.cli import main
+from sharelift.emulator.samples import office_file
 from sharelift.emulator.server import EmulatorServer
 from sharelift.engine import Engine
 from sharelift.graph.client import GraphClient
@@ -32,7 +33,6 @@ from sharelift.target import parse_target, resolve_target
 from support.certs import make_ca
 from support.connect_proxy import ConnectProxy
 from support.office import compound_file, doc_summary_stream
-from support.office_files import office_file
 
 TEAM = "https://contoso.sharepoint.com/sites/Team/Shared Documents"
 

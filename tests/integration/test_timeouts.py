@@ -123,8 +123,8 @@ def test_upload_and_download_urls_that_never_answer_fail_the_file_not_the_run(
     gets no answer fails within a few timeouts, its message naming the host and no more of
     the URL; the run ends."""
     from sharelift.cli import main
+    from sharelift.emulator.samples import office_file
     from sharelift.state import open_state
-    from support.office_files import office_file
 
     server = emulator_factory()
     server.set_faults(never_answer=selector, replace_not_found_rate=0.0)

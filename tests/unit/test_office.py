@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
+from sharelift.emulator.samples import office_file
 from sharelift.office import PackageMismatch, office_kind, prove_package
-from support.office_files import office_file
 
 _SP_PROPS = "http://schemas.microsoft.com/office/2006/metadata/properties"
 _SP_CT = "http://schemas.microsoft.com/office/2006/metadata/contentType"

@@ -2,12 +2,12 @@
 
 It starts the emulator in this process (`sharelift.emulator.Emulator`), writes a small
 department share with the names that trip migrations up (a colon, a reserved name, an Office
-lock file, a case collision, a folder named Forms at the library root, non-ASCII names, an empty
-file, a file large enough for an upload session in several fragments), scans it, migrates it
-into a SharePoint library given as the URL a user would copy from the browser, prints the item
-report, then runs again to show that an unchanged share costs no upload. It uses the public
-library API only. Everything lives in one folder (default ./sharelift-demo), kept for a look
-afterwards.
+lock file, a case collision, a folder named Forms at the library root, non-ASCII names, an
+empty file, a file large enough for an upload session in several fragments, real Office
+documents that the library rewrites), scans it, migrates it into a SharePoint library given as
+the URL a user would copy from the browser, prints the item report, then runs again to show
+that an unchanged share costs no upload. It uses the public library API only. Everything lives
+in one folder (default ./sharelift-demo), kept for a look afterwards.
 """
 
 from __future__ import annotations
@@ -48,12 +48,22 @@ SAMPLE: dict[str, int | bytes] = {
 
 
 def make_share(root: Path) -> None:
-    """Write the sample share (deterministic bytes, fixed times)."""
+    """Write the sample share (deterministic bytes, fixed times). The Office documents are
+    real Office Open XML packages, so that the library's rewrite of their metadata, and
+    sharelift's proof that their content arrived intact, can be seen."""
+    from sharelift.emulator.samples import office_file
+
     rng = random.Random(2026)
-    for rel, content in SAMPLE.items():
+    for n, (rel, content) in enumerate(SAMPLE.items()):
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = content if isinstance(content, bytes) else rng.randbytes(content)
+        kind = rel.rsplit(".", 1)[-1].lower()
+        if isinstance(content, bytes):
+            data = content
+        elif kind in ("docx", "dotx", "xlsx", "pptx"):
+            data = office_file(kind, seed=n, media_bytes=content)
+        else:
+            data = rng.randbytes(content)
         path.write_bytes(data)
         os.utime(path, (1_767_225_600, 1_767_225_600))  # 2026-01-01
 
@@ -143,8 +153,13 @@ def run_demo(folder: Path, console: Console | None = None, *, via: str = "graph"
         finally:
             display.close()
         console.print(_item_table(first))
+        proved = (
+            f" ({first.enriched} of them Office documents the library rewrote, proved part by part)"
+            if first.enriched
+            else ""
+        )
         console.print(
-            f"[bold]{first.uploaded} files uploaded and verified by quickXorHash[/], "
+            f"[bold]{first.uploaded} files uploaded and verified[/]{proved}, "
             f"{first.skipped} skipped, {first.failed} failed ({via}); "
             f"{first.summary['migrated_bytes'] / 1024**2:.1f} MiB at "
             f"{first.summary['gb_per_hour']:.1f} GB/hour"

@@ -1,6 +1,8 @@
-"""Office Open XML files for tests and benchmarks, made with zipfile: what Word, Excel and
-PowerPoint write, in miniature (content types, package relationships, core and extended
-properties, the main part with its relationships, styles, and media of a chosen size).
+"""Office Open XML files to try the emulator's libraries with (`sharelift demo`, the tests,
+the benchmarks), made with zipfile: what Word, Excel and PowerPoint write, in miniature
+(content types, package relationships, core and extended properties, the main part with its
+relationships, styles, and media of a chosen size). A site library of the emulator rewrites
+their metadata parts on commit, as SharePoint does (docs/emulator.md).
 
     data = office_file("docx", seed=7, media_bytes=200_000)
     write_office_tree(root, count=50)          # docx/xlsx/pptx of realistic sizes
@@ -32,6 +34,11 @@ _MAIN = {
         "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
         "ppt",
     ),
+    "dotx": (
+        "word/document.xml",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.template.main+xml",
+        "word",
+    ),
 }
 _OFFICE_DOCUMENT = (
     "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
@@ -44,7 +51,7 @@ _DECL = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
 
 
 def office_file(kind: str, *, seed: int, media_bytes: int = 0, paragraphs: int = 40) -> bytes:
-    """A `kind` ("docx", "xlsx" or "pptx") package; `media_bytes` of random image data in
+    """A `kind` ("docx", "dotx", "xlsx" or "pptx") package; `media_bytes` of random image data in
     one media part (none at 0); the text varies with `seed`."""
     main, main_type, folder = _MAIN[kind]
     rng = random.Random(seed)
@@ -118,6 +125,7 @@ def office_file(kind: str, *, seed: int, media_bytes: int = 0, paragraphs: int =
 def _styles_type(kind: str) -> str:
     return {
         "docx": "wordprocessingml.styles",
+        "dotx": "wordprocessingml.styles",
         "xlsx": "spreadsheetml.styles",
         "pptx": "presentationml.presProps",
     }[kind]
