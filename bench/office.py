@@ -6,7 +6,7 @@ A library rewrites the Office files committed to it (the emulator does, as Share
 each file's stored hash differs from the bytes sent and sharelift proves it part by part (one
 download per file) before it records it. This runs `sharelift migrate` twice into the sample
 tenant's team site library (`/sites/Team/Shared Documents/Office`) on a fresh emulator in its
-own process, `--files` docx, xlsx and pptx of realistic sizes (tests/support/office_files.py:
+own process, `--files` docx, xlsx and pptx of realistic sizes (sharelift.emulator.samples:
 mostly tens to hundreds of KiB, some of several MiB), and prints, from the emulator's counters
 (`/_emulator/stats`, reset before each run): requests (HTTP plus those inside `$batch`) by kind,
 uploads (fragment PUTs) and downloads per file, and the re-run's requests per file. A copy goes

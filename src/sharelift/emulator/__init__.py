@@ -36,6 +36,7 @@ Modules and packages, one role each:
     server      runs it over HTTPS (Hypercorn), in a thread or the foreground
     info        emulator.json: what a client needs to connect
     users_file  the users file (CSV or JSON) read at start
+    samples     Office Open XML files to try the libraries with (demo, tests, benchmarks)
 """
 
 from sharelift.emulator.api import Emulator as Emulator
