@@ -27,6 +27,8 @@ Modules and packages, one role each:
                 package (the XML files), blobs (snapshots, MD5, decryption, logs, queue
                 messages), crypto, sas, events, target and store_target (where imported
                 items go)
+    enrichment/ what a site library does to Office files on commit: ooxml (packages), legacy
+                (compound files), the commit hook
     faults/     latency, bandwidth, resource-unit throttling, injected errors and dropped
                 connections, as rules run in order by FaultsMiddleware
     asgi        raw-ASGI helpers the middleware layers share (tokens, Graph error bodies)
