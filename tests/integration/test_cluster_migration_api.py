@@ -7,7 +7,7 @@ accepted and is still importing: another worker takes the unit over from the sta
 package's key is kept there), follows that job without submitting it again, and sends what is
 left. The target must be exact (hashes through Graph), every unit must end once, no package
 may be submitted twice (the emulator's request log and job records), no blob stored twice
-(Azurite's snapshots), and no key may be left in the store.
+(Azurite's snapshots), and no key may be left in the store. A second run sends nothing.
 """
 
 from __future__ import annotations
@@ -201,3 +201,22 @@ def test_a_cluster_migrates_through_the_migration_api_and_a_dead_workers_unit_go
     for name, versions in blobs.items():
         assert len([v for v in versions if v[0] is None]) == 1, name  # one container
         assert len({md5 for _, md5 in versions}) == 1, name  # one upload
+
+    # A second run finds every file unchanged: no package, no job, nothing uploaded.
+    worker = Worker(3, broker, cluster_state, server.data_dir, logs, lease=LEASE,
+                    extra=("--auth", "certificate"))  # fmt: skip
+    with (tmp_path / "again.out").open("w") as out_fh:
+        rerun = subprocess.Popen(command, stdout=out_fh, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert follow(rerun, cluster_state, "the second run to end") == 0
+    finally:
+        if rerun.poll() is None:
+            rerun.kill()
+            rerun.wait()
+        worker.stop()
+    assert "1 jobs: 1 completed" in (tmp_path / "again.out").read_text()
+    with open_state(cluster_state, readonly=True) as store:
+        assert len(packages(store)) == len(made)
+        (job,) = store.jobs()
+        assert [r.status for r in store.rounds(job.id)] == ["completed", "completed"]
+    assert len(list(jobs_dir.glob("*.json"))) == len(service_jobs)
