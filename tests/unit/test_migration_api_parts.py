@@ -3,6 +3,7 @@ user map, what a job's events say, and the state store's package records."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -11,6 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives import padding
@@ -18,9 +20,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sharelift.engine.config import EngineConfig
+from sharelift.engine.mover import RoundContext
 from sharelift.errors import ConfigError
 from sharelift.migration_api import crypto, jobs, package
 from sharelift.migration_api.intake import read_user_map
+from sharelift.migration_api.mover import MigrationApiMover, MigrationApiSettings
 from sharelift.migration_api.reconcile import JobReport
 from sharelift.state import (
     ItemStatus,
@@ -237,6 +242,48 @@ def test_a_units_package_keeps_its_key_in_the_store_until_its_job_ends(
     # Nothing of the key is left in the database, whatever reads it.
     with open_state(state_location, readonly=True) as store:
         assert store.package_key(kept) is None and store.package_key(failed) is None
+
+
+def test_a_unit_takes_up_only_its_own_open_packages(state_location: str, tmp_path: Path) -> None:
+    with open_state(state_location) as store:
+        job = store.ensure_job("k", "/src", "t")
+        first = store.start_round(job.id)
+        earlier = _package(store, job.id, first.id, "earlier", [1])  # one machine, round 1
+        second = store.start_round(job.id)
+        units = {}
+        for name, kind in (("job", "job"), ("a", "tree"), ("b", "tree")):
+            added = store.add_unit(NewUnit(name, "run", kind, "default", {}, job_id=job.id,
+                                           round_id=second.id))  # fmt: skip
+            assert added is not None
+            units[name] = added[0]
+        mine = {
+            name: _package(store, job.id, second.id, f"p-{name}", [2], unit_id=unit, key=bytes(32))
+            for name, unit in units.items()
+        }
+        done = _package(store, job.id, second.id, "done", [3], unit_id=units["a"], key=bytes(32))
+        store.set_package_status(done, PackageStatus.CLOSED)
+
+        def taken(unit: int | None, *, earlier_rounds: bool = False) -> set[int]:
+            context = RoundContext(
+                drive=cast(Any, None), store=store, job=job, round_id=second.id, root_id="",
+                config=EngineConfig(), outcomes=cast(Any, None), stopping=asyncio.Event(),
+            )  # fmt: skip
+            settings = MigrationApiSettings(
+                cloud=cast(Any, None), token=cast(Any, None), key_dir=tmp_path,
+                unit_id=unit, earlier_rounds=earlier_rounds,
+            )  # fmt: skip
+            mover = MigrationApiMover(context, settings)
+            try:
+                return {p.id for p in mover._open_packages()}
+            finally:
+                mover.abort()
+                mover._pool.shutdown()
+                mover._sessions.close()
+
+        assert taken(None) == {earlier, *mine.values()}  # one machine: the whole job's
+        assert taken(units["a"]) == {mine["a"]}
+        assert taken(units["b"]) == {mine["b"]}
+        assert taken(units["job"], earlier_rounds=True) == {mine["job"], earlier}
 
 
 def event(name: str, time: str = "11/23/2026 13:05:01.250", **fields: str) -> dict[str, str]:
