@@ -265,7 +265,7 @@ async def _run_job(
             config=request.engine,
             tally=tally,
             log_path=current_file(),
-            **_mover(request, credential),
+            **movers(request, credential),
         )
         if renderer is not None:
             renderer.start(tally)
@@ -306,8 +306,17 @@ async def _run_job(
         return MigrateOutcome(result, summary, reports, target)
 
 
-def _mover(request: MigrateRequest, credential: TokenProvider | None) -> dict[str, MoverFactory]:
-    """The round's mover: Graph's by default, the Migration API's for `--via migration-api`."""
+def movers(
+    request: MigrateRequest,
+    credential: TokenProvider | None,
+    *,
+    unit_id: int | None = None,
+    earlier_rounds: bool = False,
+) -> dict[str, MoverFactory]:
+    """The round's mover, as `Engine`'s keyword: Graph's by default (none given), the
+    Migration API's for `--via migration-api`. On a cluster, `unit_id` is the unit the mover
+    works for, and `earlier_rounds` whether it takes up the packages of the job's earlier
+    rounds too (`MigrationApiSettings`)."""
     options = request.migration_api
     if options is None:
         return {}
@@ -330,6 +339,8 @@ def _mover(request: MigrateRequest, credential: TokenProvider | None) -> dict[st
         package_files=options.package_files,
         package_bytes=options.package_bytes,
         poll_interval=options.poll_interval,
+        unit_id=unit_id,
+        earlier_rounds=earlier_rounds,
     )
     return {"mover": MigrationApiMover.factory(settings)}
 
@@ -396,6 +407,7 @@ __all__ = [
     "default_state_path",
     "dry_run",
     "job_key",
+    "movers",
     "resolve_job_target",
     "run_job",
 ]

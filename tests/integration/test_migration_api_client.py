@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import os
 import random
+import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from migrate_helpers import expected_files, graph_client, megan, target_files, w
 
 import sharelift
 from sharelift.emulator.server import EmulatorServer
-from sharelift.migration_api import blob, jobs, package
+from sharelift.migration_api import blob, crypto, jobs, package
 from sharelift.state import ItemStatus, PackageStatus, open_state
 
 
@@ -294,3 +296,32 @@ def test_the_job_queue_is_read_too(
         kept = list(store.package_events(made[0].job_id))
     assert [p.warnings for p in made] == [1] * len(made)
     assert [k.message for k in kept] == ["UserGroupMap.xml has no users: authors are not set"]
+
+
+def test_a_blob_stored_but_not_recorded_is_found_not_uploaded_again(
+    migration_emulator: EmulatorServer,
+) -> None:
+    service = blob.BlobServiceClient.from_connection_string(
+        own_storage(migration_emulator), connection_verify=migration_emulator.info["ca_file"]
+    )
+    key, data = crypto.new_key(), os.urandom(5000)
+
+    def read(at: int, n: int) -> bytes:
+        return data[at : at + n]
+
+    with service, ThreadPoolExecutor(2) as pool:
+        container = service.create_container(f"sharelift-test-{uuid.uuid4().hex[:12]}")
+        assert blob.stored_already(container, "f.dat", read, len(data), key) is None
+        put = blob.put_file(container, "f.dat", read, len(data), key, pool)
+        found = blob.stored_already(container, "f.dat", read, len(data), key)
+        assert found == put  # the same hash and MD5: the bytes are the ones stored
+        versions = list(container.list_blobs(include=["snapshots"]))
+        assert len(versions) == 3  # the blob, its snapshot, one more snapshot: no upload
+        assert len({bytes(v.content_settings.content_md5) for v in versions}) == 1
+        other = os.urandom(5000)
+        changed = blob.stored_already(
+            container, "f.dat", lambda at, n: other[at : at + n], len(other), key
+        )
+        assert changed is None
+        assert blob.stored_already(container, "f.dat", read, len(data), crypto.new_key()) is None
+        container.delete_container()

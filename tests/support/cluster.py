@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,13 @@ class Worker:
         *,
         lease: float,
         heartbeat: float = 0.5,
+        extra: Sequence[str] = (),
     ) -> None:
         self.log = logs / f"worker{index}.log"
         command = [
             sys.executable, "-m", "sharelift", "worker", "--emulator", str(emulator),
             "--state", state, "--broker", broker, "--lease-ttl", str(lease),
-            "--heartbeat", str(heartbeat), "--visibility-timeout", str(2 * lease),
+            "--heartbeat", str(heartbeat), "--visibility-timeout", str(2 * lease), *extra,
         ]  # fmt: skip
         with self.log.open("w") as out:
             self.process = subprocess.Popen(

@@ -41,12 +41,18 @@ def test_a_job_spec_carries_the_options_but_no_secret_and_reads_back(tmp_path: P
 
 
 def test_a_cluster_refuses_what_it_cannot_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broker = ["--broker", "redis://127.0.0.1:1/0", "--state", "postgresql://u:pw@127.0.0.1:1/x"]
     line = ["migrate", str(tmp_path), "drive:abc", *broker]
-    assert main([*line, "--via", "migration-api"]) == 2
-    assert "does not run on a cluster yet" in capsys.readouterr().err
+    api = [*line, "--via", "migration-api"]
+    assert main([*api, "--on-conflict", "rename"]) == 2
+    assert "rename cannot go with via migration-api" in capsys.readouterr().err
+    monkeypatch.setenv("SHARELIFT_MIGRATION_STORAGE", "AccountKey=s3cr3t")
+    assert main(api) == 2
+    err = capsys.readouterr().err
+    assert "not used on a cluster yet" in err and "s3cr3t" not in err
+    monkeypatch.delenv("SHARELIFT_MIGRATION_STORAGE")
     assert main([*line, "--broker", "amqp://h"]) == 2
     assert "expected redis://" in capsys.readouterr().err
     assert main([*line, "--queue", "no spaces"]) == 2

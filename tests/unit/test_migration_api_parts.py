@@ -3,13 +3,16 @@ user map, what a job's events say, and the state store's package records."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import stat
 import xml.etree.ElementTree as ET
+from dataclasses import astuple
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from cryptography.hazmat.primitives import padding
@@ -17,12 +20,16 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sharelift.engine.config import EngineConfig
+from sharelift.engine.mover import RoundContext
 from sharelift.errors import ConfigError
 from sharelift.migration_api import crypto, jobs, package
 from sharelift.migration_api.intake import read_user_map
+from sharelift.migration_api.mover import MigrationApiMover, MigrationApiSettings
 from sharelift.migration_api.reconcile import JobReport
 from sharelift.state import (
     ItemStatus,
+    NewUnit,
     PackageEventRecord,
     PackageFileRecord,
     PackageStatus,
@@ -199,6 +206,86 @@ def test_the_store_keeps_packages_for_the_next_run(state_location: str) -> None:
         assert store.migration_packages(job.id, open_only=True) == []
 
 
+def test_a_units_package_keeps_its_key_in_the_store_until_its_job_ends(
+    state_location: str,
+) -> None:
+    key = bytes(range(32))
+    with open_state(state_location) as store:
+        job = store.ensure_job("k", "/src", "t")
+        rnd = store.start_round(job.id)
+        added = store.add_unit(NewUnit("u1", "run", "tree", "default", {}, job_id=job.id,
+                                       round_id=rnd.id))  # fmt: skip
+        assert added is not None
+        unit = added[0]
+        kept = _package(store, job.id, rnd.id, "kept", [5], unit_id=unit, key=key)
+        local = _package(store, job.id, rnd.id, "local", [6])
+        assert store.package_key(kept) == key
+        assert store.package_key(local) is None  # its key is a file
+        assert store.package_key(10_000) is None
+        store.set_package_status(kept, PackageStatus.SUBMITTING)
+        store.set_package_status(kept, PackageStatus.SUBMITTED, migration_job_id="j1")
+        assert store.package_key(kept) == key  # the job is followed with it
+    with open_state(state_location, readonly=True) as store:
+        by_id = {p.id: p for p in store.migration_packages(job.id, open_only=True)}
+        assert (by_id[kept].unit_id, by_id[kept].key_file) == (unit, "")
+        assert by_id[local].unit_id is None
+        # A record never carries the key, in any form.
+        text = repr(list(by_id.values())) + str([astuple(p) for p in by_id.values()])
+        assert key.hex() not in text and repr(key) not in text
+        assert store.package_key(kept) == key
+    with open_state(state_location) as store:
+        store.set_package_status(kept, PackageStatus.ENDED)  # the job ended: the key goes
+        assert store.package_key(kept) is None
+        failed = _package(store, job.id, rnd.id, "failed", [7], unit_id=unit, key=key)
+        store.set_package_status(failed, PackageStatus.FAILED)
+        assert store.package_key(failed) is None
+    # Nothing of the key is left in the database, whatever reads it.
+    with open_state(state_location, readonly=True) as store:
+        assert store.package_key(kept) is None and store.package_key(failed) is None
+
+
+def test_a_unit_takes_up_only_its_own_open_packages(state_location: str, tmp_path: Path) -> None:
+    with open_state(state_location) as store:
+        job = store.ensure_job("k", "/src", "t")
+        first = store.start_round(job.id)
+        earlier = _package(store, job.id, first.id, "earlier", [1])  # one machine, round 1
+        second = store.start_round(job.id)
+        units = {}
+        for name, kind in (("job", "job"), ("a", "tree"), ("b", "tree")):
+            added = store.add_unit(NewUnit(name, "run", kind, "default", {}, job_id=job.id,
+                                           round_id=second.id))  # fmt: skip
+            assert added is not None
+            units[name] = added[0]
+        mine = {
+            name: _package(store, job.id, second.id, f"p-{name}", [2], unit_id=unit, key=bytes(32))
+            for name, unit in units.items()
+        }
+        done = _package(store, job.id, second.id, "done", [3], unit_id=units["a"], key=bytes(32))
+        store.set_package_status(done, PackageStatus.CLOSED)
+
+        def taken(unit: int | None, *, earlier_rounds: bool = False) -> set[int]:
+            context = RoundContext(
+                drive=cast(Any, None), store=store, job=job, round_id=second.id, root_id="",
+                config=EngineConfig(), outcomes=cast(Any, None), stopping=asyncio.Event(),
+            )  # fmt: skip
+            settings = MigrationApiSettings(
+                cloud=cast(Any, None), token=cast(Any, None), key_dir=tmp_path,
+                unit_id=unit, earlier_rounds=earlier_rounds,
+            )  # fmt: skip
+            mover = MigrationApiMover(context, settings)
+            try:
+                return {p.id for p in mover._open_packages()}
+            finally:
+                mover.abort()
+                mover._pool.shutdown()
+                mover._sessions.close()
+
+        assert taken(None) == {earlier, *mine.values()}  # one machine: the whole job's
+        assert taken(units["a"]) == {mine["a"]}
+        assert taken(units["b"]) == {mine["b"]}
+        assert taken(units["job"], earlier_rounds=True) == {mine["job"], earlier}
+
+
 def event(name: str, time: str = "11/23/2026 13:05:01.250", **fields: str) -> dict[str, str]:
     return {"Event": name, "JobId": "j1", "Time": time, **fields}
 
@@ -247,7 +334,16 @@ def test_the_events_say_where_the_service_job_stands() -> None:
     assert odd.ended and odd.fatal and odd.job.state is ServiceJobState.FAILED
 
 
-def _package(store: StateStore, job_id: int, round_id: int, name: str, sizes: list[int]) -> int:
+def _package(
+    store: StateStore,
+    job_id: int,
+    round_id: int,
+    name: str,
+    sizes: list[int],
+    *,
+    unit_id: int | None = None,
+    key: bytes | None = None,
+) -> int:
     rows = [
         store.upsert_item(job_id, f"{name}/{i}".encode(), "file", status=ItemStatus.PENDING,
                           round_id=round_id, size=size, mtime_ns=1)
@@ -255,9 +351,10 @@ def _package(store: StateStore, job_id: int, round_id: int, name: str, sizes: li
     ]  # fmt: skip
     return store.create_migration_package(
         job_id, round_id, name, data_uri="https://a/c?sig=S", manifest_uri="https://a/m?sig=S",
-        queue_uri=None, key_file="/k", own_containers=False,
+        queue_uri=None, key_file="" if key else "/k", own_containers=False,
         files=[PackageFileRecord(0, r, f"id{r}", f"id{r}.dat", size, 1, None, None, False)
                for r, size in zip(rows, sizes, strict=True)],
+        unit_id=unit_id, key=key,
     )  # fmt: skip
 
 

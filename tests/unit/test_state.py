@@ -81,10 +81,10 @@ def test_a_store_of_an_earlier_version_is_brought_up_to_date(state_location: str
     raw_sql(  # as the first release left it: 0001_initial only
         state_location,
         "DROP TABLE workers",
-        "DROP TABLE units",
         "DROP TABLE migration_package_events",
         "DROP TABLE migration_package_files",
-        "DROP TABLE migration_packages",
+        "DROP TABLE migration_packages",  # before units: its unit_id refers to them
+        "DROP TABLE units",
         "DROP TABLE folders_seen",
         "DROP INDEX items_by_target_id",
         "ALTER TABLE items DROP COLUMN target_seen_round",

@@ -68,11 +68,18 @@ def _jobs(args: argparse.Namespace) -> tuple[list[ClusterJob], Path | None]:
 
     values = api_options(args, "migrate")
     if values.get("via") == "migration-api":
-        raise OptionError(
-            "via",
-            "the Migration API mover does not run on a cluster yet (docs/scale-out.md): "
-            "leave out the broker, or send the files through Graph",
-        )
+        if values.get("on_conflict") == "rename":
+            raise OptionError(
+                "on_conflict", "rename cannot go with via migration-api (a package replaces a file)"
+            )
+        if values.get("migration_storage"):
+            # A secret never travels to the workers, and they take no storage account of
+            # their own yet: refused rather than silently replaced by provided containers.
+            raise OptionError(
+                "migration_storage",
+                "your own storage account is not used on a cluster yet (docs/scale-out.md): "
+                "leave it out (SharePoint provides the containers) or run on one machine",
+            )
     sizes = {"unit_files": args.unit_files, "unit_bytes": args.unit_mb * MIB}
     if not args.jobs:
         if not args.source:

@@ -201,7 +201,7 @@ def sample(store: StateStore, run: str) -> None:
 
 def results(store: StateStore, run: str, report_dir: Path) -> list[JobResult]:
     """Each job's result once the run is over, its round's reports written below
-    `report_dir` (job-ID/round-N)."""
+    `report_dir` (job-ID/round-N; with MigrationJobs.csv for --via migration-api)."""
     out: list[JobResult] = []
     for unit in job_units(store, run):
         spec = JobSpec.from_json(unit.spec["job"])
@@ -213,6 +213,10 @@ def results(store: StateStore, run: str, report_dir: Path) -> list[JobResult]:
         assert rnd is not None and job is not None
         folder = report_dir / f"job-{job.id}" / f"round-{rnd.number}"
         reports, summary = write_round_reports(store, job, rnd, folder)
+        if spec.options.get("via") == "migration-api":
+            from sharelift.migration_api.report import write_migration_jobs
+
+            write_migration_jobs(store, job, folder)
         target = ResolvedTarget(job.drive_id or "", "", "", job.folder_path or "", None, job.target)
         round_result = RoundResult(
             rnd.id, rnd.status, uploaded=summary.migrated_items, failed=summary.failed_items

@@ -4,9 +4,14 @@
             keeps the round its first owner opened), --verify-target, then walk the whole tree
             as a part, carving what the unit has no budget for
     tree    walk one carved sub-tree as a part, carving likewise
+
     finish  every other unit of the round has ended: end the upload sessions no file needs
             (the Graph mover's `release_stale`), --mirror deletions, sum the units' counters
             into the round and close it
+
+With --via migration-api a job or tree unit packages the files it walks and follows its own
+packages' import jobs to their end before it ends (`MigrationApiMover` working for the unit);
+the worker taking a unit over resumes them from the state store, where their keys are kept.
 
 A unit taken over from a worker that died lists each target folder before planning
 (`Part.listed`): a file that worker sent but did not record is found at the target and
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -35,12 +41,14 @@ from sharelift.engine.reconcile import mirror_deletions, verify_target
 from sharelift.graph.client import GraphClient
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.pacer import Pacer
-from sharelift.job import MigrateRequest, job_key, resolve_job_target
+from sharelift.job import MigrateRequest, job_key, movers, resolve_job_target
 from sharelift.progress import Tally
 from sharelift.source.rules import TargetPrefix
 from sharelift.source.walk import ScanOptions, check_source
 from sharelift.state import RoundStatus, StateStore, UnitRecord, UnitStatus
 from sharelift.target import ResolvedTarget
+
+log = logging.getLogger("sharelift.cluster")
 
 INCOMPLETE = "incomplete: some folders could not be read or made"
 """A unit's message when its walk did not cover its whole sub-tree (no --mirror then)."""
@@ -99,6 +107,13 @@ class UnitRun:
         kind = self.unit.kind
         spec = JobSpec.from_json(self.unit.spec["job"])
         request = spec.request(self.credential)
+        if request.migration_api is not None and self.credential.method != "certificate":
+            # As on one machine: the Migration API's REST calls take certificate tokens only.
+            log.warning(
+                "the Migration API needs app-only certificate sign-in; this worker's credential "
+                "is %s, which SharePoint refuses for these calls (--auth certificate)",
+                self.credential.method,
+            )
         if kind == "job":
             return await self._job(spec, request)
         if kind == "tree":
@@ -138,6 +153,12 @@ class UnitRun:
         assert job is not None
         tally = Tally()
         self.current.tally = tally
+        # --via migration-api: the unit packages its own files and follows its own packages'
+        # import jobs to their end before it ends; a job unit also takes up what the job's
+        # earlier rounds left open (their units have all ended).
+        mover = movers(
+            request, self.credential, unit_id=self.unit.id, earlier_rounds=self.unit.kind == "job"
+        ).get("mover", GraphMover)
         self.engine = Engine(
             drive=DriveClient(client, target.drive_id),
             store=self.store,
@@ -147,6 +168,7 @@ class UnitRun:
             options=options,
             config=request.engine,
             tally=tally,
+            mover=mover,
         )
         if self.stopping:
             self.engine.request_stop()

@@ -51,7 +51,7 @@ from azure.storage.blob import (
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from sharelift.migration_api.crypto import BlobCipher, b64, decrypt, new_iv
+from sharelift.migration_api.crypto import BlobCipher, b64, decrypt, encrypted_size, new_iv
 from sharelift.quickxorhash import QuickXorHash
 
 PART_SIZE = 8 * 1024 * 1024
@@ -249,6 +249,48 @@ def has_snapshot(container: ContainerClient, name: str, md5: str) -> bool:
         raise _fail(container, name, exc) from None
     stored = props.content_settings.content_md5
     return stored is not None and base64.b64encode(bytes(stored)).decode("ascii") == md5
+
+
+def stored_already(
+    container: ContainerClient, name: str, read: Reader, size: int, key: bytes
+) -> StoredBlob | None:
+    """The blob `name` as `put_file` would store the `size` bytes `read` gives, when it holds
+    exactly them: a run killed after it stored the blob, before it could record it. The source
+    is read and encrypted again with the IV in the blob's metadata and compared by MD5, and the
+    blob is snapshotted again (its last owner may have died before its snapshot); no byte is
+    uploaded. None when the blob is absent or holds anything else. Raises StorageError,
+    OSError, ValueError as `put_file` does."""
+    blob = container.get_blob_client(name)
+    try:
+        props = blob.get_blob_properties()
+    except ResourceNotFoundError:
+        return None
+    except AzureError as exc:
+        raise _fail(container, name, exc) from None
+    metadata = props.metadata or {}
+    iv = next((v for k, v in metadata.items() if k.lower() == "iv"), None)
+    stored_md5 = props.content_settings.content_md5
+    if iv is None or stored_md5 is None or props.size != encrypted_size(size):
+        return None
+    cipher = BlobCipher(key, base64.b64decode(iv))
+    hasher = QuickXorHash()
+    md5 = hashlib.md5()  # noqa: S324 (the service's integrity check, not security)
+    offset = 0
+    while offset < size:
+        plain = read(offset, min(PART_SIZE, size - offset))
+        if not plain:
+            raise ValueError("the file became shorter while it was read")
+        offset += len(plain)
+        hasher.update(plain)
+        md5.update(cipher.update(plain))
+    md5.update(cipher.finalize())
+    if md5.digest() != bytes(stored_md5):
+        return None
+    try:
+        blob.create_snapshot()
+    except AzureError as exc:
+        raise _fail(container, name, exc) from None
+    return StoredBlob(base64.b64encode(hasher.digest()).decode("ascii"), b64(md5.digest()), size)
 
 
 def get_decrypted(container: ContainerClient, name: str, key: bytes | None) -> bytes:

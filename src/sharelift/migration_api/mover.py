@@ -20,8 +20,11 @@ packages an earlier run left open are taken up: those the service holds are foll
 those not submitted yet wait for the walk, which submits their files again, and are then sent
 with the blobs already stored kept. In `finish` the last package is sealed and every job
 followed to its end. With `stopping` set nothing new is sent or followed: what is recorded
-waits for the next run. Folders stay the round's (created through Graph first), so a
-manifest names each file's folder by its id.
+waits for the next run. On a cluster a mover works for one unit (`unit_id`): it takes up
+only that unit's open packages (a job unit also those of the job's earlier rounds), and
+`finish` follows them to their end before the unit ends, so that the worker taking a unit
+over goes on with what its last owner recorded. Folders stay the round's (created through
+Graph first), so a manifest names each file's folder by its id.
 
 The SharePoint REST calls go to the target site's host with an app-only token for it (a
 certificate credential: SharePoint refuses secret-based app-only tokens) through the tenant's
@@ -43,14 +46,14 @@ from sharelift.engine.mover import FileWork, MoverFactory, RoundContext
 from sharelift.engine.tasks import wait_all
 from sharelift.graph.client import GraphClient
 from sharelift.migration_api import blob
-from sharelift.migration_api.crypto import KeyFileError, load_key
+from sharelift.migration_api.crypto import KeyFileError
 from sharelift.migration_api.intake import Intake, read_user_map
 from sharelift.migration_api.jobs import MigrationApiError, MigrationService, read_queue
 from sharelift.migration_api.runs import REFUSED, Kit, PackageRun, Packed
 from sharelift.migration_api.sending import PackageSender
 from sharelift.migration_api.site import package_target, rest_endpoint
 from sharelift.option_kinds import MIB
-from sharelift.state import PackageFileRecord, PackageStatus
+from sharelift.state import MigrationPackageRecord, PackageFileRecord, PackageStatus
 
 Token = Callable[[Sequence[str]], Awaitable[str]]
 
@@ -76,9 +79,18 @@ class MigrationApiSettings:
     packages_in_flight: int = 64
     """Packages sent and not yet settled, at most (memory: each holds its files' records;
     the service also asks for at most 5,000 jobs queued per site collection)."""
+    unit_id: int | None = None
+    """The cluster's unit this mover works for (None: a run on one machine). A unit takes up
+    only its own open packages, and keeps their keys in the state store, not in `key_dir`."""
+    earlier_rounds: bool = False
+    """With `unit_id`: also take up the open packages of the job's earlier rounds (a job
+    unit's: every unit of those rounds has ended)."""
 
     def __repr__(self) -> str:
-        return f"MigrationApiSettings(key_dir={self.key_dir}, own_storage={bool(self.storage)})"
+        return (
+            f"MigrationApiSettings(key_dir={self.key_dir}, own_storage={bool(self.storage)}, "
+            f"unit={self.unit_id})"
+        )
 
 
 class MigrationApiMover:
@@ -144,10 +156,11 @@ class MigrationApiMover:
             storage=settings.storage,
             queue_uri=await service.provision_queue() if settings.use_queue else None,
             poll_interval=settings.poll_interval,
+            unit_id=settings.unit_id,
         )
         if kit.queue_uri is not None:
             kit.queue_events = self._queue_events
-        for record in context.store.migration_packages(context.job.id, open_only=True):
+        for record in self._open_packages():
             run = PackageRun(kit, record.package_id, record)
             for f in context.store.package_files(record.id):
                 self._resumed[f.item_row] = (run, f)
@@ -229,7 +242,7 @@ class MigrationApiMover:
         kit = self._kit
         if kit is None:
             return
-        for record in self.context.store.migration_packages(self.context.job.id, open_only=True):
+        for record in self._open_packages():
             if record.status in (PackageStatus.PACKING, PackageStatus.SUBMITTING):
                 PackageRun(kit, record.package_id, record).close(
                     PackageStatus.FAILED, "no file of the job needs it any more"
@@ -239,6 +252,18 @@ class MigrationApiMover:
         self._aborted = True
         for task in [*self._packers, *self._followers]:
             task.cancel()
+
+    def _open_packages(self) -> list[MigrationPackageRecord]:
+        """The open packages this mover takes up: the job's on one machine; on a cluster its
+        unit's own (and, for a job unit, those of the job's earlier rounds), so that no two
+        units follow one package."""
+        context, unit = self.context, self.settings.unit_id
+        found = context.store.migration_packages(context.job.id, open_only=True)
+        if unit is None:
+            return found
+        earlier = self.settings.earlier_rounds
+        this_round = context.round_id
+        return [p for p in found if p.unit_id == unit or (earlier and p.round_id != this_round)]
 
     # --- filling -----------------------------------------------------------------------------
 
@@ -305,7 +330,11 @@ class MigrationApiMover:
         if unattached:
             self.context.store.drop_package_files(run.row, unattached)
         if not run.files:
-            return  # release_stale closes it after a complete round
+            if self.settings.unit_id is not None and not self.context.stopping.is_set():
+                # A unit walked its whole sub-tree (the walk is over and was not stopped)
+                # and no file needs the package any more: nobody else would close it.
+                run.close(PackageStatus.FAILED, "no file of the job needs it any more")
+            return  # on one machine, release_stale closes it after a complete round
         if await PackageSender(run).send():
             await self._see_through(run)
 
@@ -316,12 +345,10 @@ class MigrationApiMover:
         assert kit is not None and kit.queue_uri is not None
         async with self._queue_lock:
             keys: dict[str, bytes] = {}
-            for record in self.context.store.migration_packages(
-                self.context.job.id, open_only=True
-            ):
+            for record in self._open_packages():
                 if record.migration_job_id:
                     with contextlib.suppress(KeyFileError):
-                        keys[record.migration_job_id.lower()] = load_key(Path(record.key_file))
+                        keys[record.migration_job_id.lower()] = kit.key(record)
             for event in await asyncio.to_thread(read_queue, kit.queue_uri, keys, kit.ca_file):
                 self._queue_buffer.setdefault(event.get("JobId", "").lower(), []).append(event)
             return self._queue_buffer.pop(job_id.lower(), [])

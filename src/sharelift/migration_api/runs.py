@@ -8,6 +8,11 @@
     PackageRun.settle()   every file looked up through Graph (a listing per folder) and given
                           its one outcome; the key deleted, the package `closed`
 
+Where a key is kept (`Kit.key`): on one machine in a 0600 file beside the state store; for a
+cluster's unit in the state store itself (PostgreSQL, which holds the containers' SAS URIs
+under the same access rules), so that the worker taking a unit over can go on with its
+packages. The store erases it once the job has ended (`ended`, `closed` or `failed`).
+
 Write order (DESIGN.md invariant 4, issue 14): a package is recorded the moment its
 containers exist; the job id is saved the moment the service answers, after the package was
 marked `submitting`. A run killed between the two finds `submitting` and submits once more:
@@ -35,7 +40,7 @@ from sharelift.engine.mover import FileWork, RoundContext
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.errors import GraphError
 from sharelift.migration_api import blob
-from sharelift.migration_api.crypto import KeyFileError, delete_key, load_key
+from sharelift.migration_api.crypto import KEY_BYTES, KeyFileError, delete_key, load_key
 from sharelift.migration_api.jobs import (
     JOB_NOT_FOUND,
     MigrationApiError,
@@ -91,6 +96,10 @@ class Kit:
     """A connection string to the user's own storage account (else: provided containers)."""
     queue_uri: str | None
     poll_interval: float
+    unit_id: int | None = None
+    """The cluster's unit the packages are made for (None: one machine). A unit's packages
+    keep their keys in the state store, so that another worker can take the unit over; on
+    one machine a key is a file in `key_dir`."""
     users: list[PackageUser] = field(default_factory=list)
     queue_events: Callable[[str], Awaitable[list[dict[str, str]]]] | None = None
     """Events read from the job queue for a job id (None: no queue)."""
@@ -98,6 +107,16 @@ class Kit:
     @property
     def drive(self) -> DriveClient:
         return self.context.drive
+
+    def key(self, record: MigrationPackageRecord) -> bytes:
+        """The package's AES key, from its file or the state store; KeyFileError (naming the
+        package, never the key) when it is gone."""
+        if record.key_file:
+            return load_key(Path(record.key_file))
+        key = self.context.store.package_key(record.id)
+        if key is None or len(key) != KEY_BYTES:
+            raise KeyFileError(f"the key of package {record.package_id} is no longer kept")
+        return key
 
 
 class PackageRun:
@@ -109,6 +128,9 @@ class PackageRun:
         self.kit = kit
         self.package_id = package_id
         self.record = record
+        self.taken_up = record is not None
+        """Made by an earlier run (or a unit's last owner): a blob it stored may not have been
+        recorded before it stopped (`sending.py` checks before uploading it)."""
         self.files: dict[int, Packed] = {}
         self.report = JobReport()
 
@@ -209,7 +231,7 @@ class PackageRun:
     def _key(self) -> bytes:
         assert self.record is not None
         try:
-            return load_key(Path(self.record.key_file))
+            return self.kit.key(self.record)
         except KeyFileError:
             return b""
 
@@ -218,7 +240,7 @@ class PackageRun:
         if not names or self.record is None:
             return
         try:
-            key = load_key(Path(self.record.key_file))
+            key = self.kit.key(self.record)
             _, manifests = await asyncio.to_thread(self.containers)
             for name in names:
                 text = await asyncio.to_thread(blob.get_decrypted, manifests, name, key)
@@ -226,7 +248,7 @@ class PackageRun:
                     text.decode("utf-8", "replace"),
                     [(p.record.file_id, p.url) for p in self.files.values()],
                 )
-        except (MigrationApiError, blob.StorageError, ValueError, OSError):
+        except (MigrationApiError, blob.StorageError, KeyFileError, ValueError, OSError):
             return  # the events said what failed; a log we cannot read adds nothing
 
     # --- settling --------------------------------------------------------------------------------
@@ -267,12 +289,14 @@ class PackageRun:
         self.close(PackageStatus.CLOSED)
 
     def close(self, status: PackageStatus, message: str | None = None) -> None:
-        """The package needs nothing more: its key is deleted, its own containers too."""
+        """The package needs nothing more: its key is deleted (its file; the store erases a
+        key it kept with the status), its own containers too."""
         if self.record is None:
             return
         kit = self.kit
         kit.context.store.set_package_status(self.row, status, message=message)
-        delete_key(Path(self.record.key_file))
+        if self.record.key_file:
+            delete_key(Path(self.record.key_file))
         if self.record.own_containers and kit.storage is not None:
             # Cleanup only (the import is settled): a container left behind is not an error.
             with contextlib.suppress(blob.StorageError, AzureError):

@@ -1,6 +1,7 @@
 """A package's sending half: its containers and key, content blobs, manifests, and the job.
 
-    PackageSender.send()   containers + key (recorded with the files before any upload),
+    PackageSender.send()   containers + key (recorded with the files before any upload; the
+                           key in a 0600 file, or in the state store for a cluster's unit),
                            content blobs read, hashed, encrypted and uploaded (those a killed
                            run stored are kept), the manifests, `submitting`,
                            CreateMigrationJobEncrypted, `submitted` + job id
@@ -16,14 +17,13 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from pathlib import Path
 
 from azure.storage.blob import ContainerClient
 
 from sharelift.engine.outcomes import mtime_ns
 from sharelift.engine.reader import open_readonly
 from sharelift.migration_api import blob
-from sharelift.migration_api.crypto import load_key, new_key, save_key
+from sharelift.migration_api.crypto import KeyFileError, new_key, save_key
 from sharelift.migration_api.jobs import Containers, MigrationApiError
 from sharelift.migration_api.package import ManifestFile, package_documents
 from sharelift.migration_api.runs import REFUSED, PackageRun, Packed
@@ -49,13 +49,14 @@ class PackageSender:
         try:
             if run.record is None:
                 await self._open()
-            key = load_key(Path(run.record.key_file))  # type: ignore[union-attr]
+            assert run.record is not None
+            key = self.kit.key(run.record)
             content, manifests = await asyncio.to_thread(run.containers)
             await self._upload_content(content, key)
             if context.stopping.is_set() or not run.files:
                 return False
             await self._upload_manifests(manifests, key)
-        except (MigrationApiError, blob.StorageError) as exc:
+        except (MigrationApiError, blob.StorageError, KeyFileError) as exc:
             self._fail_all(REFUSED, str(exc))
             return False
         if context.stopping.is_set():
@@ -73,8 +74,12 @@ class PackageSender:
         else:
             provided = await kit.service.provision_containers()
             data_uri, manifest_uri, key = provided.data_uri, provided.manifest_uri, provided.key
-        key_file = kit.key_dir / f"{run.package_id}.key"
-        save_key(key_file, key)
+        kept: bytes | None = key  # a unit's key: in the state store (`Kit.key`)
+        key_file = ""
+        if kit.unit_id is None:
+            path = kit.key_dir / f"{run.package_id}.key"
+            save_key(path, key)
+            key_file, kept = str(path), None
         row = context.store.create_migration_package(
             context.job.id,
             context.round_id,
@@ -82,9 +87,11 @@ class PackageSender:
             data_uri=data_uri,
             manifest_uri=manifest_uri,
             queue_uri=kit.queue_uri,
-            key_file=str(key_file),
+            key_file=key_file,
             own_containers=kit.storage is not None,
             files=[p.record for p in run.files.values()],
+            unit_id=kit.unit_id,
+            key=kept,
         )
         run.record = context.store.migration_package(row)
 
@@ -115,7 +122,7 @@ class PackageSender:
             tally.resumed(path, record.size)  # stored by an earlier run, snapshot included
             return
         try:
-            stored = await asyncio.to_thread(self._read_and_put, container, key, packed)
+            stored, adopted = await asyncio.to_thread(self._read_and_put, container, key, packed)
         except blob.StorageError as exc:
             if exc.status in (401, 403):
                 raise  # the container's SAS is refused: nothing of the package can go
@@ -130,11 +137,16 @@ class PackageSender:
             self.run.row, record.item_row, quick_xor=stored.quick_xor, md5=stored.md5
         )
         packed.record = record._replace(quick_xor=stored.quick_xor, md5=stored.md5, stored=True)
-        tally.sent(record.size, path)  # its bytes are in Azure; the import follows
+        if adopted:
+            tally.resumed(path, record.size)
+        else:
+            tally.sent(record.size, path)  # its bytes are in Azure; the import follows
 
     def _read_and_put(
         self, container: ContainerClient, key: bytes, packed: Packed
-    ) -> blob.StoredBlob:
+    ) -> tuple[blob.StoredBlob, bool]:
+        """The file stored as its blob; True with it when a killed run had stored it already
+        (in a package taken up again: found by `blob.stored_already`, not uploaded again)."""
         record = packed.record
         fd = open_readonly(packed.work.source)
         try:
@@ -144,18 +156,20 @@ class PackageSender:
                 record.mtime_ns,
             ):
                 raise ValueError("the file changed since it was packaged")
-            stored = blob.put_file(
-                container,
-                record.blob,
-                lambda at, n: os.pread(fd, n, at),
-                record.size,
-                key,
-                self.kit.pool,
+
+            def read(at: int, n: int) -> bytes:
+                return os.pread(fd, n, at)
+
+            found = None
+            if self.run.taken_up:
+                found = blob.stored_already(container, record.blob, read, record.size, key)
+            stored = found or blob.put_file(
+                container, record.blob, read, record.size, key, self.kit.pool
             )
             after = os.fstat(fd)
             if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
                 raise ValueError("the file changed while it was read")
-            return stored
+            return stored, found is not None
         finally:
             os.close(fd)
 

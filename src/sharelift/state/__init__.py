@@ -16,7 +16,8 @@
                    0007_dashboard throttle waits, report folders, samples by time;
                    0008-0010 stored versions, version prunes, files moved aside;
                    0011_package_events what the Migration API service said; 0012_cluster
-                   units and workers, a cluster's leases and heartbeats)
+                   units and workers, a cluster's leases and heartbeats; 0013_package_units
+                   a package's unit and, on a cluster, its key until its job ends)
 
 Callers open a store with `open_state` and use it through `StateStore` only.
 """

@@ -444,9 +444,14 @@ class StateStore(Protocol):
         key_file: str,
         own_containers: bool,
         files: Iterable[PackageFileRecord],
+        unit_id: int | None = None,
+        key: bytes | None = None,
     ) -> int:
         """Record a package the moment its containers exist, with its files (their
-        `package_row` is ignored), `packing`; returns its row. Committed before returning."""
+        `package_row` is ignored), `packing`; returns its row. Committed before returning.
+        `unit_id`: the cluster's unit that made it (None on one machine); `key`: its AES key,
+        kept in the store (on a cluster, `key_file` "") until its job ends
+        (`set_package_status`); never part of a record, read only by `package_key`."""
 
     def package_file_stored(
         self, package_row: int, item_row: int, *, quick_xor: str, md5: str
@@ -467,7 +472,13 @@ class StateStore(Protocol):
         message: str | None = None,
     ) -> None:
         """Move a package on; `migration_job_id` and `message` are kept once given. Committed
-        before returning: the job id is saved before anything else happens to the package."""
+        before returning: the job id is saved before anything else happens to the package.
+        Once the package's job has ended (`ended`, `closed`, `failed`) the key the store kept
+        for it is erased, in the same commit."""
+
+    def package_key(self, package_row: int) -> bytes | None:
+        """The AES key kept for the package (`create_migration_package`), or None: kept in a
+        file, erased since its job ended, or no such package. A secret: never shown."""
 
     def package_progress(
         self,

@@ -26,8 +26,9 @@ _PACKAGE_COLUMNS = (
     "created_at, submitted_at, ended_at, "
     # A job the service accepted and has not been heard from yet is queued.
     "CASE WHEN migration_job_id IS NULL THEN NULL ELSE coalesce(job_state, 'queued') END, "
-    "last_event, last_event_at, files_imported, bytes_imported"
+    "last_event, last_event_at, files_imported, bytes_imported, unit_id"
 )
+"""A package's record; never its key (`aes_key`), which only `package_key` reads."""
 _FILE_COLUMNS = "package_row, item_row, file_id, blob, size, mtime_ns, quick_xor, md5, stored"
 _STATUSES = {s.value: s for s in PackageStatus}
 _JOB_STATES = {s.value: s for s in ServiceJobState}
@@ -78,11 +79,13 @@ class PackageRows(PortableSql):
         key_file: str,
         own_containers: bool,
         files: Iterable[PackageFileRecord],
+        unit_id: int | None = None,
+        key: bytes | None = None,
     ) -> int:
         ((row,),) = self._write(
             "INSERT INTO migration_packages (job_id, round_id, package_id, status, data_uri, "
-            "manifest_uri, queue_uri, key_file, own_containers, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            "manifest_uri, queue_uri, key_file, own_containers, created_at, unit_id, aes_key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 job_id,
                 round_id,
@@ -94,6 +97,8 @@ class PackageRows(PortableSql):
                 key_file,
                 int(own_containers),
                 utcnow(),
+                unit_id,
+                key,
             ),
         )
         self._write_many(
@@ -144,11 +149,17 @@ class PackageRows(PortableSql):
             "migration_job_id = coalesce(?, migration_job_id), message = coalesce(?, message), "
             "submitted_at = CASE WHEN ? = 'submitted' THEN ? ELSE submitted_at END, "
             "ended_at = CASE WHEN ? IN ('ended', 'failed') AND ended_at IS NULL THEN ? "
-            "ELSE ended_at END WHERE id = ?",
+            "ELSE ended_at END, "
+            "aes_key = CASE WHEN ? IN ('ended', 'closed', 'failed') THEN NULL ELSE aes_key END "
+            "WHERE id = ?",
             (status.value, migration_job_id, message, status.value, now, status.value, now,
-             package_row),
+             status.value, package_row),
         )  # fmt: skip
         self.flush()
+
+    def package_key(self, package_row: int) -> bytes | None:
+        rows = self._read("SELECT aes_key FROM migration_packages WHERE id = ?", (package_row,))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def package_progress(
         self,

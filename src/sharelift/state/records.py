@@ -494,7 +494,8 @@ class MigrationPackageRecord:
     queue_uri: str | None
     """The Azure queue the job reports to, with its SAS, or None."""
     key_file: str
-    """Where the AES-256 key is kept (0600) until the job ends."""
+    """Where the AES-256 key is kept (0600) until the job ends; "" when the state store keeps
+    it (on a cluster: `StateStore.package_key`)."""
     own_containers: bool
     migration_job_id: str | None
     """The service's job id, once it accepted the job."""
@@ -514,6 +515,8 @@ class MigrationPackageRecord:
     last_event_at: str = ""
     files_imported: int = 0
     bytes_imported: int = 0
+    unit_id: int | None = None
+    """The cluster's unit that made it and follows it (None: made on one machine)."""
 
     def __repr__(self) -> str:  # the container and queue URIs carry SAS signatures
         return (

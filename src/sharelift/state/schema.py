@@ -511,4 +511,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0013_package_units",
+        """
+        -- On a cluster a package belongs to the unit that made it: a unit taken over resumes
+        -- and follows its own packages, never another unit's. Its AES key is kept here (the
+        -- table already holds the containers' SAS URIs, under the same access rules) so that
+        -- any worker can take the unit over; erased once the package's import job has ended.
+        -- On one machine unit_id and aes_key stay null: the key is a 0600 file (key_file).
+        ALTER TABLE migration_packages ADD COLUMN unit_id $INT REFERENCES units(id);
+        ALTER TABLE migration_packages ADD COLUMN aes_key $BLOB;
+        CREATE INDEX migration_packages_by_unit ON migration_packages (unit_id);
+        """,
+    ),
 ]
