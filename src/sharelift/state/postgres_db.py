@@ -1,10 +1,10 @@
 """The PostgreSQL connection of a state store: opening it, the schema, grouped writes.
 
 The connection is in autocommit mode; a write opens a transaction (`BEGIN`) that later writes
-join, committed after `commit_every` writes or `commit_interval` seconds and on `flush()`, as
-the SQLite backend does: a run of 100,000 small files does not pay for 100,000 commits, and a
-read outside a write group holds no transaction open. Statements are written with `?` marks,
-as the SQLite backend's are, and sent with psycopg's `%s` (`q`).
+join, committed as `write_groups.py` counts (after `commit_every` writes or `commit_interval`
+seconds, and on `flush()`): a read outside a write group holds no transaction open.
+Statements are written with `?` marks, as the SQLite backend's are, and sent with psycopg's
+`%s` (`q`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from psycopg import pq
 from sharelift.state.interface import StateError
 from sharelift.state.records import utcnow
 from sharelift.state.schema import MIGRATIONS, POSTGRESQL, statements
+from sharelift.state.write_groups import WriteGroups
 from sharelift.urls import hide_password
 
 NOW = "(EXTRACT(EPOCH FROM clock_timestamp())::float8)"
@@ -107,19 +108,11 @@ def _migrate(conn: psycopg.Connection[Any]) -> None:
             )
 
 
-class PgGroupedWrites:
+class PgGroupedWrites(WriteGroups):
     """A connection in autocommit mode whose writes are grouped in transactions."""
 
     _NOW = NOW
-
-    def __init__(
-        self, conn: psycopg.Connection[Any], *, commit_every: int, commit_interval: float
-    ) -> None:
-        self._conn = conn
-        self._commit_every = commit_every
-        self._commit_interval = commit_interval
-        self._pending = 0
-        self._pending_since = 0.0
+    _conn: psycopg.Connection[Any]
 
     def _q(self, sql: str) -> str:
         return q(sql)
@@ -151,14 +144,6 @@ class PgGroupedWrites:
         if self._conn.info.transaction_status == pq.TransactionStatus.IDLE:
             self._conn.execute("BEGIN")
             self._pending_since = time.monotonic()
-
-    def _written(self, count: int) -> None:
-        self._pending += count
-        if (
-            self._pending >= self._commit_every
-            or time.monotonic() - self._pending_since >= self._commit_interval
-        ):
-            self.flush()
 
     def flush(self) -> None:
         """Commit every pending write now."""
