@@ -2,9 +2,10 @@
 
 Writes are grouped (`write_groups.py`): a group is a `BEGIN IMMEDIATE` transaction, committed
 after `commit_every` writes or `commit_interval` seconds, and on `flush()`.
-Statuses come back as `ItemStatus` / `RoundStatus` through column converters (a dictionary
-lookup per value; a re-run reads one status per file): a query names its status column
-`ITEM_STATUS` or `ROUND_STATUS`, and the connection is opened with `PARSE_COLNAMES`.
+An item's status comes back as an `ItemStatus` through a column converter (a dictionary lookup
+per value; a re-run reads one status per file): a query names its status column
+`ITEM_STATUS`, and the connection is opened with `PARSE_COLNAMES`. (A round's is converted by
+`job_rows.round_record`, as PostgreSQL's is: rounds are few.)
 """
 
 from __future__ import annotations
@@ -14,16 +15,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sharelift.state.records import ItemStatus, RoundStatus
+from sharelift.state.records import ItemStatus
 from sharelift.state.write_groups import WriteGroups
 
 _ITEM_STATUS_BY_TEXT = {s.value.encode(): s for s in ItemStatus}
-_ROUND_STATUS_BY_TEXT = {s.value.encode(): s for s in RoundStatus}
-# Converters are registered by name for the whole process; these names are ours alone.
+# Converters are registered by name for the whole process; this name is ours alone.
 sqlite3.register_converter("sharelift_item_status", _ITEM_STATUS_BY_TEXT.__getitem__)
-sqlite3.register_converter("sharelift_round_status", _ROUND_STATUS_BY_TEXT.__getitem__)
 ITEM_STATUS = 'status AS "status [sharelift_item_status]"'
-ROUND_STATUS = 'status AS "status [sharelift_round_status]"'
 
 
 class GroupedWrites(WriteGroups):
