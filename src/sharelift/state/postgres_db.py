@@ -124,7 +124,6 @@ class PgGroupedWrites(WriteGroups):
         return self._conn.execute(q(sql), tuple(params)).fetchall()
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        """Run one write inside the current group; returns its rows (for RETURNING)."""
         self._begin()
         cur = self._conn.execute(q(sql), tuple(params))
         rows = cur.fetchall() if cur.description is not None else []
@@ -132,7 +131,6 @@ class PgGroupedWrites(WriteGroups):
         return rows
 
     def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one write per parameter row, in one call, inside the current group."""
         if not rows:
             return
         self._begin()
@@ -146,7 +144,6 @@ class PgGroupedWrites(WriteGroups):
             self._pending_since = time.monotonic()
 
     def flush(self) -> None:
-        """Commit every pending write now."""
         if self._conn.info.transaction_status != pq.TransactionStatus.IDLE:
             self._conn.execute("COMMIT")
         self._pending = 0

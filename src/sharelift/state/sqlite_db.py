@@ -30,14 +30,12 @@ class GroupedWrites(WriteGroups):
     _conn: sqlite3.Connection
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        """Run one write inside the current group; returns its rows (for RETURNING)."""
         self._begin()
         rows = self._conn.execute(sql, tuple(params)).fetchall()
         self._written(1)
         return rows
 
     def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one write per parameter row, in one call, inside the current group."""
         if not rows:
             return
         self._begin()
@@ -50,7 +48,6 @@ class GroupedWrites(WriteGroups):
             self._pending_since = time.monotonic()
 
     def flush(self) -> None:
-        """Commit every pending write now."""
         if self._conn.in_transaction:
             self._conn.execute("COMMIT")
         self._pending = 0

@@ -2,15 +2,16 @@
 `commit_every` writes or `commit_interval` seconds, and on `flush()`, so that a run of 100,000
 small files does not pay for 100,000 commits.
 
-`WriteGroups` keeps the count and the clock; a backend's connection class
-(`sqlite_db.GroupedWrites`, `postgres_db.PgGroupedWrites`) subclasses it with its own `_write`,
-`_write_many`, `_begin` (which opens a group and sets `_pending_since`) and `flush` (which
-commits and resets `_pending`): how a transaction is opened and committed is the dialect's.
+`WriteGroups` keeps the count and the clock, and documents the methods a backend's connection
+class (`sqlite_db.GroupedWrites`, `postgres_db.PgGroupedWrites`) gives it: how a statement is
+run, and a transaction opened and committed, is the dialect's (so a per-item write stays one
+call deep).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -33,5 +34,18 @@ class WriteGroups:
         ):
             self.flush()
 
+    def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
+        """Run one write inside the current group; returns its rows (for RETURNING)."""
+        raise NotImplementedError
+
+    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one write per parameter row, in one call, inside the current group."""
+        raise NotImplementedError
+
+    def _begin(self) -> None:
+        """Open a group unless one is open, and note when (`_pending_since`)."""
+        raise NotImplementedError
+
     def flush(self) -> None:
+        """Commit every pending write now."""
         raise NotImplementedError
