@@ -2,20 +2,23 @@
 `commit_every` writes or `commit_interval` seconds, and on `flush()`, so that a run of 100,000
 small files does not pay for 100,000 commits.
 
-`WriteGroups` keeps the count and the clock, and documents the methods a backend's connection
-class (`sqlite_db.GroupedWrites`, `postgres_db.PgGroupedWrites`) gives it: how a statement is
-run, and a transaction opened and committed, is the dialect's (so a per-item write stays one
-call deep).
+`WriteGroups` keeps the count and the clock; a backend's connection class
+(`sqlite_db.GroupedWrites`, `postgres_db.PgGroupedWrites`) subclasses it with the dialect's
+`_write` (one write inside the current group; its rows, for RETURNING), `_write_many` (one
+write per parameter row, in one call), `_begin` (opens a group unless one is open, and sets
+`_pending_since`) and `flush` (commits every pending write now, and resets `_pending`). Those
+stay one call deep: a per-item write goes through no more than them.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from typing import Any
 
+from sharelift.state.portable import PortableSql
 
-class WriteGroups:
+
+class WriteGroups(PortableSql):
     """The write group of one connection: how many writes wait, and since when."""
 
     def __init__(self, conn: Any, *, commit_every: int, commit_interval: float) -> None:
@@ -33,19 +36,3 @@ class WriteGroups:
             or time.monotonic() - self._pending_since >= self._commit_interval
         ):
             self.flush()
-
-    def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        """Run one write inside the current group; returns its rows (for RETURNING)."""
-        raise NotImplementedError
-
-    def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one write per parameter row, in one call, inside the current group."""
-        raise NotImplementedError
-
-    def _begin(self) -> None:
-        """Open a group unless one is open, and note when (`_pending_since`)."""
-        raise NotImplementedError
-
-    def flush(self) -> None:
-        """Commit every pending write now."""
-        raise NotImplementedError
