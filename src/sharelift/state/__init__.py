@@ -3,13 +3,21 @@
     interface.py   StateStore, the Protocol every backend keeps (its contract is documented
                    there), and StateError
     records.py     the values it deals in: ItemStatus, RoundStatus and the record types
-    sqlite.py      the SQLite backend (one file on one machine): jobs, rounds, upload sessions
-    sqlite_items.py    its items; sqlite_db.py: its connection, writes grouped into commits
+    sqlite.py      the SQLite backend (one file on one machine): opening it, and what it
+                   does its own way; sqlite_items.py reads its items, sqlite_db.py is its
+                   connection (writes grouped into commits)
     postgres.py    the PostgreSQL backend (one database for a cluster), the same way;
                    postgres_items.py, postgres_db.py
-    package_rows.py    the Migration API's packages, for both backends (portable.py)
-    target_rows.py     files moved aside and old versions to remove, for both backends
-    unit_rows.py   units of work and workers (leases, heartbeats), for both backends
+
+    written once for both backends, with `?` marks (portable.py), run through the backend's
+    connection:
+    write_groups.py    when a group of writes is committed
+    item_writes.py     the writes to items
+    job_rows.py    jobs, rounds and their samples, upload sessions, the integrity check
+    package_rows.py    the Migration API's packages
+    target_rows.py     files moved aside and old versions to remove
+    unit_rows.py   units of work and workers (leases, heartbeats)
+
     schema.py      the schema, as named migrations applied in order, for both backends
                    (item_history and round_totals keep what each round did; round_samples
                    its throughput; migration_packages the Migration API's packages;

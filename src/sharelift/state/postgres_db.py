@@ -1,10 +1,10 @@
 """The PostgreSQL connection of a state store: opening it, the schema, grouped writes.
 
 The connection is in autocommit mode; a write opens a transaction (`BEGIN`) that later writes
-join, committed after `commit_every` writes or `commit_interval` seconds and on `flush()`, as
-the SQLite backend does: a run of 100,000 small files does not pay for 100,000 commits, and a
-read outside a write group holds no transaction open. Statements are written with `?` marks,
-as the SQLite backend's are, and sent with psycopg's `%s` (`q`).
+join, committed as `write_groups.py` counts (after `commit_every` writes or `commit_interval`
+seconds, and on `flush()`): a read outside a write group holds no transaction open.
+Statements are written with `?` marks, as the SQLite backend's are, and sent with psycopg's
+`%s` (`q`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from psycopg import pq
 from sharelift.state.interface import StateError
 from sharelift.state.records import utcnow
 from sharelift.state.schema import MIGRATIONS, POSTGRESQL, statements
+from sharelift.state.write_groups import WriteGroups
 from sharelift.urls import hide_password
 
 NOW = "(EXTRACT(EPOCH FROM clock_timestamp())::float8)"
@@ -107,19 +108,11 @@ def _migrate(conn: psycopg.Connection[Any]) -> None:
             )
 
 
-class PgGroupedWrites:
+class PgGroupedWrites(WriteGroups):
     """A connection in autocommit mode whose writes are grouped in transactions."""
 
     _NOW = NOW
-
-    def __init__(
-        self, conn: psycopg.Connection[Any], *, commit_every: int, commit_interval: float
-    ) -> None:
-        self._conn = conn
-        self._commit_every = commit_every
-        self._commit_interval = commit_interval
-        self._pending = 0
-        self._pending_since = 0.0
+    _conn: psycopg.Connection[Any]
 
     def _q(self, sql: str) -> str:
         return q(sql)
@@ -131,7 +124,6 @@ class PgGroupedWrites:
         return self._conn.execute(q(sql), tuple(params)).fetchall()
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        """Run one write inside the current group; returns its rows (for RETURNING)."""
         self._begin()
         cur = self._conn.execute(q(sql), tuple(params))
         rows = cur.fetchall() if cur.description is not None else []
@@ -139,7 +131,6 @@ class PgGroupedWrites:
         return rows
 
     def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one write per parameter row, in one call, inside the current group."""
         if not rows:
             return
         self._begin()
@@ -152,16 +143,7 @@ class PgGroupedWrites:
             self._conn.execute("BEGIN")
             self._pending_since = time.monotonic()
 
-    def _written(self, count: int) -> None:
-        self._pending += count
-        if (
-            self._pending >= self._commit_every
-            or time.monotonic() - self._pending_since >= self._commit_interval
-        ):
-            self.flush()
-
     def flush(self) -> None:
-        """Commit every pending write now."""
         if self._conn.info.transaction_status != pq.TransactionStatus.IDLE:
             self._conn.execute("COMMIT")
         self._pending = 0

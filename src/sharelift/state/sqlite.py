@@ -11,63 +11,35 @@ How, here:
 - The schema is the ordered list of named migrations in `sharelift.state.schema`, applied once
   each, in a transaction.
 
-The items table is kept by `ItemRows` (`sqlite_items.py`), the Migration API packages by
-`PackageRows` (`package_rows.py`), files moved aside and old versions to remove by
-`TargetWork` (`target_rows.py`), units of work and workers by `UnitRows` (`unit_rows.py`);
-jobs, rounds and upload sessions here. The last three are shared with PostgreSQL.
+The items table is read by `ItemRows` (`sqlite_items.py`) and written by `ItemWrites`
+(`item_writes.py`); jobs, rounds and upload sessions are kept by `JobRows` (`job_rows.py`), the
+Migration API packages by `PackageRows` (`package_rows.py`), files moved aside and old versions
+to remove by `TargetWork` (`target_rows.py`), units of work and workers by `UnitRows`
+(`unit_rows.py`): all but `ItemRows` are shared with PostgreSQL. Here: opening and closing the
+file, and what SQLite does its own way (streams of samples, the last rounds, the integrity
+pragma).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import socket
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 from sharelift.state.interface import StateError
+from sharelift.state.job_rows import ROUND_COLUMNS, SAMPLE_COLUMNS, JobRows, round_record
 from sharelift.state.package_rows import PackageRows
-from sharelift.state.records import (
-    JobRecord,
-    RoundRecord,
-    RoundSample,
-    RoundStatus,
-    UploadSessionRecord,
-    utcnow,
-)
+from sharelift.state.records import RoundRecord, RoundSample, utcnow
 from sharelift.state.schema import MIGRATIONS, SQLITE, statements
-from sharelift.state.sqlite_db import ROUND_STATUS
 from sharelift.state.sqlite_items import ItemRows
 from sharelift.state.target_rows import TargetWork
 from sharelift.state.unit_rows import UnitRows
 
-_ROUND_COLUMNS = (
-    f"id, job_id, number, {ROUND_STATUS}, started_at, ended_at, heartbeat_at, pid, host, "
-    "files_total, bytes_total, files_done, bytes_done, files_skipped, files_failed, throttled, "
-    "log_path, throttle_wait, report_dir"
-)
-_SAMPLE_COLUMNS = (
-    "at, files_done, bytes_done, files_skipped, files_failed, throttled, throttle_wait"
-)
-_FINAL_ROUND_STATUSES = frozenset(RoundStatus) - {RoundStatus.RUNNING}
-_PROGRESS_FIELDS = frozenset(
-    {
-        "files_total",
-        "bytes_total",
-        "files_done",
-        "bytes_done",
-        "files_skipped",
-        "files_failed",
-        "throttled",
-        "throttle_wait",
-    }
-)
 
-
-class SqliteStateStore(ItemRows, PackageRows, TargetWork, UnitRows):
+class SqliteStateStore(ItemRows, JobRows, PackageRows, TargetWork, UnitRows):
     """A sharelift state store in one SQLite file. Open it with
     `sharelift.state.open_state(path)` (or `SqliteStateStore.open`)."""
 
@@ -132,252 +104,37 @@ class SqliteStateStore(ItemRows, PackageRows, TargetWork, UnitRows):
             self.flush()
             self._conn.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    # --- jobs ----------------------------------------------------------------------------------
-
-    def ensure_job(
-        self, key: str, source: str, target: str, options: dict[str, Any] | None = None
-    ) -> JobRecord:
-        """The job with this key, created if new (its source/target/options refreshed if not)."""
-        opts = json.dumps(options or {}, sort_keys=True)
-        self._write(
-            "INSERT INTO jobs (key, source, target, created_at, options) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET source = excluded.source, target = excluded.target, "
-            "options = excluded.options",
-            (key, source, target, utcnow(), opts),
-        )
-        self.flush()
-        job = self.job_by_key(key)
-        assert job is not None
-        return job
-
-    def set_job_target(
-        self, job_id: int, drive_id: str, folder_id: str | None, folder_path: str
-    ) -> None:
-        """Remember where the job's target resolved to."""
-        self._write(
-            "UPDATE jobs SET drive_id = ?, folder_id = ?, folder_path = ? WHERE id = ?",
-            (drive_id, folder_id, folder_path, job_id),
-        )
-        self.flush()
-
-    def job_by_key(self, key: str) -> JobRecord | None:
-        row = self._conn.execute(
-            "SELECT id, key, source, target, drive_id, folder_id, folder_path, created_at, options "
-            "FROM jobs WHERE key = ?",
-            (key,),
-        ).fetchone()
-        return _job(row) if row else None
-
-    def job(self, job_id: int) -> JobRecord | None:
-        row = self._conn.execute(
-            "SELECT id, key, source, target, drive_id, folder_id, folder_path, created_at, options "
-            "FROM jobs WHERE id = ?",
-            (job_id,),
-        ).fetchone()
-        return _job(row) if row else None
-
-    def jobs(self) -> list[JobRecord]:
-        rows = self._conn.execute(
-            "SELECT id, key, source, target, drive_id, folder_id, folder_path, created_at, options "
-            "FROM jobs ORDER BY id"
-        ).fetchall()
-        return [_job(r) for r in rows]
-
-    # --- rounds --------------------------------------------------------------------------------
-
-    def start_round(self, job_id: int, *, log_path: str = "") -> RoundRecord:
-        """Open the next round of a job. A round still marked running is closed as interrupted
-        (its counts kept first, as `finish_round` keeps them)."""
-        now = utcnow()
-        stale = self._conn.execute(
-            "SELECT id FROM rounds WHERE job_id = ? AND status = 'running'", (job_id,)
-        ).fetchall()
-        for (stale_id,) in stale:
-            self.keep_round_counts(job_id, stale_id)
-        self._write(
-            "UPDATE rounds SET status = 'interrupted', ended_at = heartbeat_at "
-            "WHERE job_id = ? AND status = 'running'",
-            (job_id,),
-        )
-        (number,) = self._conn.execute(
-            "SELECT coalesce(max(number), 0) + 1 FROM rounds WHERE job_id = ?", (job_id,)
-        ).fetchone()
-        ((round_id,),) = self._write(
-            "INSERT INTO rounds (job_id, number, status, started_at, heartbeat_at, pid, host, "
-            "log_path) VALUES (?, ?, 'running', ?, ?, ?, ?, ?) RETURNING id",
-            (job_id, number, now, now, os.getpid(), socket.gethostname(), log_path),
-        )
-        self.flush()
-        rnd = self.round(int(round_id))
-        assert rnd is not None
-        return rnd
-
-    def update_round(self, round_id: int, **counters: float) -> None:
-        """Refresh a running round's progress counters and heartbeat."""
-        unknown = set(counters) - _PROGRESS_FIELDS
-        if unknown:
-            raise ValueError(f"unknown round counters: {sorted(unknown)}")
-        sets = ", ".join(f"{name} = ?" for name in counters)
-        sql = f"UPDATE rounds SET heartbeat_at = ?{', ' if sets else ''}{sets} WHERE id = ?"  # noqa: S608 (names checked above)
-        self._write(sql, (utcnow(), *counters.values(), round_id))
-
-    def finish_round(self, round_id: int, status: RoundStatus) -> None:
-        """Close a round as completed, failed or interrupted, keeping what its walk met
-        counted (`round_counts` of a closed round)."""
-        if status not in _FINAL_ROUND_STATUSES:
-            raise ValueError(f"not a final round status: {status}")
-        found = self._conn.execute(
-            "SELECT job_id, status FROM rounds WHERE id = ?", (round_id,)
-        ).fetchone()
-        if found is not None and found[1] == RoundStatus.RUNNING:
-            self.keep_round_counts(found[0], round_id)
-        now = utcnow()
-        self._write(
-            "UPDATE rounds SET status = ?, ended_at = ?, heartbeat_at = ? WHERE id = ?",
-            (status, now, now, round_id),
-        )
-        self.flush()
-
-    def add_round_sample(self, round_id: int, sample: RoundSample) -> None:
-        """Keep a running round's counters at one instant (grouped with the other writes)."""
-        self._write(
-            "INSERT OR REPLACE INTO round_samples (round_id, at, files_done, bytes_done, "
-            "files_skipped, files_failed, throttled, throttle_wait) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                round_id,
-                sample.at,
-                sample.files_done,
-                sample.bytes_done,
-                sample.files_skipped,
-                sample.files_failed,
-                sample.throttled,
-                sample.throttle_wait,
-            ),
-        )
+    # --- what differs from PostgreSQL ----------------------------------------------------------
 
     def round_samples(self, round_id: int) -> Iterator[RoundSample]:
         cur = self._conn.execute(
-            f"SELECT {_SAMPLE_COLUMNS} FROM round_samples WHERE round_id = ? ORDER BY at",  # noqa: S608
+            f"SELECT {SAMPLE_COLUMNS} FROM round_samples WHERE round_id = ? ORDER BY at",  # noqa: S608
             (round_id,),
         )
         return (RoundSample(*row) for row in cur)
 
     def samples_since(self, after: str) -> Iterator[tuple[int, RoundSample]]:
-        """Samples of every round written at an instant later than `after`, oldest first
-        (through the index on the instant: only the new rows are read)."""
+        """Streamed from the cursor, through the index on the instant."""
         cur = self._conn.execute(
-            f"SELECT round_id, {_SAMPLE_COLUMNS} FROM round_samples "  # noqa: S608
+            f"SELECT round_id, {SAMPLE_COLUMNS} FROM round_samples "  # noqa: S608
             "WHERE at > ? ORDER BY at",
             (after,),
         )
         return ((row[0], RoundSample(*row[1:])) for row in cur)
 
-    def set_round_reports(self, round_id: int, folder: str) -> None:
-        """Remember where the round's reports are written."""
-        self._write("UPDATE rounds SET report_dir = ? WHERE id = ?", (folder, round_id))
-        self.flush()
-
-    def round(self, round_id: int) -> RoundRecord | None:
-        row = self._conn.execute(
-            f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE id = ?",  # noqa: S608
-            (round_id,),
-        ).fetchone()
-        return RoundRecord(*row) if row else None
-
     def latest_rounds(self) -> list[RoundRecord]:
-        """The last round of every job that has one, by job: one query through the
-        (job_id, number) index."""
-        rows = self._conn.execute(
-            f"SELECT {_ROUND_COLUMNS} FROM rounds r WHERE number = "  # noqa: S608
+        """One query through the (job_id, number) index."""
+        rows = self._read(
+            f"SELECT {ROUND_COLUMNS} FROM rounds r WHERE number = "  # noqa: S608
             "(SELECT max(number) FROM rounds WHERE job_id = r.job_id) ORDER BY job_id"
-        ).fetchall()
-        return [RoundRecord(*r) for r in rows]
-
-    def rounds(self, job_id: int | None = None) -> list[RoundRecord]:
-        if job_id is None:
-            rows = self._conn.execute(
-                f"SELECT {_ROUND_COLUMNS} FROM rounds ORDER BY id"  # noqa: S608
-            ).fetchall()
-        else:
-            rows = self._conn.execute(
-                f"SELECT {_ROUND_COLUMNS} FROM rounds WHERE job_id = ? ORDER BY number",  # noqa: S608
-                (job_id,),
-            ).fetchall()
-        return [RoundRecord(*r) for r in rows]
-
-    # --- upload sessions -----------------------------------------------------------------------
-
-    def save_upload_session(
-        self, row: int, upload_url: str, expires_at: str | None, size: int, mtime_ns: int
-    ) -> None:
-        """Persist a session the moment it exists, so that a killed run can resume or cancel it."""
-        self._write(
-            "INSERT OR REPLACE INTO upload_sessions "
-            "(item_row, upload_url, expires_at, size, mtime_ns, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (row, upload_url, expires_at, size, mtime_ns, utcnow()),
         )
-        self.flush()
-
-    def upload_session(self, row: int) -> UploadSessionRecord | None:
-        found = self._conn.execute(
-            "SELECT item_row, upload_url, expires_at, size, mtime_ns, created_at "
-            "FROM upload_sessions WHERE item_row = ?",
-            (row,),
-        ).fetchone()
-        return UploadSessionRecord(*found) if found else None
-
-    def drop_upload_session(self, row: int) -> None:
-        self._write("DELETE FROM upload_sessions WHERE item_row = ?", (row,))
-
-    def upload_sessions(self, job_id: int) -> list[UploadSessionRecord]:
-        rows = self._conn.execute(
-            "SELECT s.item_row, s.upload_url, s.expires_at, s.size, s.mtime_ns, s.created_at "
-            "FROM upload_sessions s JOIN items i ON i.id = s.item_row WHERE i.job_id = ?",
-            (job_id,),
-        ).fetchall()
-        return [UploadSessionRecord(*r) for r in rows]
-
-    # --- integrity -----------------------------------------------------------------------------
+        return [round_record(r) for r in rows]
 
     def check(self) -> list[str]:
-        """Consistency problems, as sentences; empty when the store is sound."""
-        problems: list[str] = []
+        """SQLite's integrity check first, then the checks of both backends."""
         (verdict,) = self._conn.execute("PRAGMA integrity_check").fetchone()
-        if verdict != "ok":
-            problems.append(f"sqlite integrity: {verdict}")
-        for (path,) in self._conn.execute(
-            "SELECT path FROM items WHERE status = 'done' AND kind = 'file' "
-            "AND (item_id IS NULL OR quick_xor IS NULL)"
-        ):
-            problems.append(f"{os.fsdecode(path)!r} is done without a target id and hash")
-        for (path,) in self._conn.execute(
-            "SELECT i.path FROM upload_sessions s JOIN items i ON i.id = s.item_row "
-            "WHERE i.status = 'done'"
-        ):
-            problems.append(f"{os.fsdecode(path)!r} is done but still holds an upload session")
-        return problems
-
-
-def _job(row: tuple[Any, ...]) -> JobRecord:
-    return JobRecord(
-        id=row[0],
-        key=row[1],
-        source=row[2],
-        target=row[3],
-        drive_id=row[4],
-        folder_id=row[5],
-        folder_path=row[6],
-        created_at=row[7],
-        options=json.loads(row[8]),
-    )
+        problems = [] if verdict == "ok" else [f"sqlite integrity: {verdict}"]
+        return problems + super().check()
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

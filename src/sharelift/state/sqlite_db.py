@@ -1,10 +1,11 @@
 """The SQLite connection of a state store: grouped writes, and statuses read back as enums.
 
-Writes are grouped: a group is committed after `commit_every` writes or `commit_interval`
-seconds, and on `flush()`; a run of 100,000 small files does not pay for 100,000 commits.
-Statuses come back as `ItemStatus` / `RoundStatus` through column converters (a dictionary
-lookup per value; a re-run reads one status per file): a query names its status column
-`ITEM_STATUS` or `ROUND_STATUS`, and the connection is opened with `PARSE_COLNAMES`.
+Writes are grouped (`write_groups.py`): a group is a `BEGIN IMMEDIATE` transaction, committed
+after `commit_every` writes or `commit_interval` seconds, and on `flush()`.
+An item's status comes back as an `ItemStatus` through a column converter (a dictionary lookup
+per value; a re-run reads one status per file): a query names its status column
+`ITEM_STATUS`, and the connection is opened with `PARSE_COLNAMES`. (A round's is converted by
+`job_rows.round_record`, as PostgreSQL's is: rounds are few.)
 """
 
 from __future__ import annotations
@@ -14,38 +15,27 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from sharelift.state.records import ItemStatus, RoundStatus
+from sharelift.state.records import ItemStatus
+from sharelift.state.write_groups import WriteGroups
 
 _ITEM_STATUS_BY_TEXT = {s.value.encode(): s for s in ItemStatus}
-_ROUND_STATUS_BY_TEXT = {s.value.encode(): s for s in RoundStatus}
-# Converters are registered by name for the whole process; these names are ours alone.
+# Converters are registered by name for the whole process; this name is ours alone.
 sqlite3.register_converter("sharelift_item_status", _ITEM_STATUS_BY_TEXT.__getitem__)
-sqlite3.register_converter("sharelift_round_status", _ROUND_STATUS_BY_TEXT.__getitem__)
 ITEM_STATUS = 'status AS "status [sharelift_item_status]"'
-ROUND_STATUS = 'status AS "status [sharelift_round_status]"'
 
 
-class GroupedWrites:
+class GroupedWrites(WriteGroups):
     """A connection (autocommit off: `isolation_level=None`) whose writes are grouped."""
 
-    def __init__(
-        self, conn: sqlite3.Connection, *, commit_every: int, commit_interval: float
-    ) -> None:
-        self._conn = conn
-        self._commit_every = commit_every
-        self._commit_interval = commit_interval
-        self._pending = 0
-        self._pending_since = 0.0
+    _conn: sqlite3.Connection
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
-        """Run one write inside the current group; returns its rows (for RETURNING)."""
         self._begin()
         rows = self._conn.execute(sql, tuple(params)).fetchall()
         self._written(1)
         return rows
 
     def _write_many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one write per parameter row, in one call, inside the current group."""
         if not rows:
             return
         self._begin()
@@ -57,16 +47,7 @@ class GroupedWrites:
             self._conn.execute("BEGIN IMMEDIATE")
             self._pending_since = time.monotonic()
 
-    def _written(self, count: int) -> None:
-        self._pending += count
-        if (
-            self._pending >= self._commit_every
-            or time.monotonic() - self._pending_since >= self._commit_interval
-        ):
-            self.flush()
-
     def flush(self) -> None:
-        """Commit every pending write now."""
         if self._conn.in_transaction:
             self._conn.execute("COMMIT")
         self._pending = 0
