@@ -4,7 +4,9 @@ The state store is the spine of a migration (DESIGN.md, "The flow of data"): eve
 and writes it, so a run may stop at any instant and the next one resumes. `StateStore` is the
 contract every backend keeps (SQLite, `sharelift.state.sqlite`, for one machine; PostgreSQL,
 `sharelift.state.postgres`, for several); callers get one from `sharelift.state.open_state` and
-never learn which backend it is.
+never learn which backend it is. It is made of four parts, one protocol each: `RunStore` (the
+store's lifetime, jobs, rounds), `ItemStore` (items and what the engine keeps for them),
+`UnitStore` (a cluster's units and workers) and `PackageStore` (Migration API packages).
 
 The contract, for every backend:
 
@@ -78,11 +80,8 @@ class StateError(ShareliftError):
     exit_code = 2
 
 
-class StateStore(Protocol):
-    """A sharelift state store: jobs, their rounds, their items and open upload sessions.
-
-    Use it as a context manager (`with open_state(path) as store:`), or call `close()`.
-    """
+class RunStore(Protocol):
+    """The store's lifetime, its jobs and their rounds (part of `StateStore`)."""
 
     # --- lifetime ------------------------------------------------------------------------------
 
@@ -164,6 +163,11 @@ class StateStore(Protocol):
 
     def rounds(self, job_id: int | None = None) -> list[RoundRecord]:
         """The rounds of one job in order, or of every job."""
+
+
+class ItemStore(Protocol):
+    """Items, what became of them, and what the engine keeps for them at the target: upload
+    sessions, files moved aside, old versions to remove (part of `StateStore`)."""
 
     # --- items: reading ------------------------------------------------------------------------
 
@@ -333,6 +337,10 @@ class StateStore(Protocol):
     def upload_sessions(self, job_id: int) -> list[UploadSessionRecord]:
         """Every session the job's items hold."""
 
+
+class UnitStore(Protocol):
+    """Units of work, their leases and the workers (a cluster; part of `StateStore`)."""
+
     # --- units of work and workers (a cluster) -------------------------------------------------
 
     def store_time(self) -> float:
@@ -430,6 +438,10 @@ class StateStore(Protocol):
     def workers(self) -> list[WorkerRecord]:
         """Every worker that ever beat, by name; `seen_at` tells how long ago."""
 
+
+class PackageStore(Protocol):
+    """Migration API packages, their files and the service's events (part of `StateStore`)."""
+
     # --- Migration API packages ----------------------------------------------------------------
 
     def create_migration_package(
@@ -514,3 +526,12 @@ class StateStore(Protocol):
 
     def package_files(self, package_row: int) -> list[PackageFileRecord]:
         """A package's files (at most a few hundred), by item row."""
+
+
+class StateStore(RunStore, ItemStore, UnitStore, PackageStore, Protocol):
+    """A sharelift state store: jobs, their rounds, their items and open upload sessions, units
+    of work and workers, Migration API packages; the contract in the module docstring, each
+    part's methods in its own protocol.
+
+    Use it as a context manager (`with open_state(path) as store:`), or call `close()`.
+    """
