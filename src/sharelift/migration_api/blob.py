@@ -25,7 +25,7 @@ import base64
 import contextlib
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -192,6 +192,26 @@ def put_file(
     return StoredBlob(base64.b64encode(hasher.digest()).decode("ascii"), b64(md5.digest()), size)
 
 
+def _encrypted_parts(
+    read: Reader, size: int, cipher: BlobCipher, hasher: QuickXorHash
+) -> Iterator[bytes]:
+    """The `size` bytes `read` gives, `PART_SIZE` at a time, hashed as read and encrypted; the
+    cipher's padding ends the last part (the only part of an empty file). Raises ValueError
+    when the file became shorter."""
+    if size == 0:
+        yield cipher.finalize()
+        return
+    offset = 0
+    while offset < size:
+        plain = read(offset, min(PART_SIZE, size - offset))
+        if not plain:
+            raise ValueError("the file became shorter while it was read")
+        offset += len(plain)
+        hasher.update(plain)
+        part = cipher.update(plain)
+        yield part + cipher.finalize() if offset >= size else part
+
+
 def _put_blocks(
     blob: BlobClient,
     read: Reader,
@@ -204,16 +224,7 @@ def _put_blocks(
 ) -> None:
     blocks: list[BlobBlock] = []
     staged: list[Future[object]] = []
-    offset = 0
-    while offset < size:
-        plain = read(offset, min(PART_SIZE, size - offset))
-        if not plain:
-            raise ValueError("the file became shorter while it was read")
-        offset += len(plain)
-        hasher.update(plain)
-        part = cipher.update(plain)
-        if offset >= size:
-            part += cipher.finalize()
+    for part in _encrypted_parts(read, size, cipher, hasher):
         md5.update(part)
         block_id = _block_id(len(blocks))
         blocks.append(BlobBlock(block_id=block_id))
@@ -275,15 +286,8 @@ def stored_already(
     cipher = BlobCipher(key, base64.b64decode(iv))
     hasher = QuickXorHash()
     md5 = hashlib.md5()  # noqa: S324 (the service's integrity check, not security)
-    offset = 0
-    while offset < size:
-        plain = read(offset, min(PART_SIZE, size - offset))
-        if not plain:
-            raise ValueError("the file became shorter while it was read")
-        offset += len(plain)
-        hasher.update(plain)
-        md5.update(cipher.update(plain))
-    md5.update(cipher.finalize())
+    for part in _encrypted_parts(read, size, cipher, hasher):
+        md5.update(part)
     if md5.digest() != bytes(stored_md5):
         return None
     try:
