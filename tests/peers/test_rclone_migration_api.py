@@ -7,7 +7,6 @@ creates the files; rclone then reads them through Graph, unchanged, as for any O
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -16,11 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from test_rclone import Rclone
 
 import sharelift
 from sharelift.emulator.server import EmulatorServer
-from support.connect_proxy import ConnectProxy
+from support.rclone import Rclone, rclone_for
 
 pytestmark = [
     pytest.mark.peers,
@@ -45,36 +43,9 @@ def setup(
     tmp_path: Path,
 ) -> Iterator[Setup]:
     server = emulator_factory(migration_api="start")
-    info = server.info
-    user = next(u for u in info["users"] if u["drive_id"])
-    ca_file = Path(info["ca_file"])
-    token = {
-        "access_token": app_token(server),
-        "token_type": "Bearer",
-        "refresh_token": "unused",
-        "expiry": "2099-01-01T00:00:00Z",
-    }
-    config = tmp_path / "rclone.conf"
-    config.write_text(
-        "[od]\ntype = onedrive\n"
-        f"client_id = {info['client_id']}\nclient_secret = {info['client_secret']}\n"
-        f"drive_id = {user['drive_id']}\ndrive_type = business\n"
-        f"token = {json.dumps(token)}\n",
-        encoding="utf-8",
-    )
-    with ConnectProxy(
-        ca_cert=ca_file,
-        ca_key=server.data_dir / "ca-key.pem",
-        upstream=("127.0.0.1", server.port),
-        upstream_ca=ca_file,
-    ) as proxy:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.upper().endswith("_PROXY") and not key.startswith("RCLONE_")
-        }
-        env.update(HTTPS_PROXY=proxy.url, TZ="UTC", HOME=str(tmp_path))
-        yield Setup(server, Rclone(config=config, ca_file=ca_file, env=env), user["upn"])
+    user = next(u for u in server.info["users"] if u["drive_id"])
+    with rclone_for(server, app_token(server), tmp_path, user["drive_id"]) as rclone:
+        yield Setup(server, rclone, user["upn"])
 
 
 def test_rclone_checks_what_the_migration_api_imported(setup: Setup, tmp_path: Path) -> None:

@@ -95,13 +95,22 @@ def _load_key(path: Path) -> PrivateKey:
 
 
 def _make_ca(tenant: str) -> tuple[x509.Certificate, PrivateKey]:
-    key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "sharelift emulator"),
             x509.NameAttribute(NameOID.COMMON_NAME, f"sharelift emulator CA ({tenant})"),
         ]
     )
+    return make_ca(name, days=_CA_DAYS, path_length=0)
+
+
+def make_ca(
+    name: x509.Name, *, days: float, path_length: int | None
+) -> tuple[x509.Certificate, PrivateKey]:
+    """A self-signed CA certificate named `name` (P-256, SHA-256), valid from five minutes ago
+    for `days`, and its key: the emulator's own, or another for a test (a TLS-inspecting
+    proxy's)."""
+    key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     cert = (
         x509.CertificateBuilder()
@@ -110,8 +119,8 @@ def _make_ca(tenant: str) -> tuple[x509.Certificate, PrivateKey]:
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=_CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
