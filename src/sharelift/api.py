@@ -339,7 +339,8 @@ async def migrate_async(
     Options: state, report, include_root, on_conflict, dry_run, mirror, verify_target, workers,
     chunk_size, site, library, subfolder, the filters and rename policy of `scan`, and `via`
     ("graph" or "migration-api") with the Migration API's options (migration_storage,
-    migration_queue, user_map, package_files, package_size, migration_poll).
+    migration_queue, user_map, package_files, package_size, migration_poll,
+    archive_small_files).
     Raises SourceError, OptionError, TargetError, AuthError, UnavailableError, StateError,
     BusyError for what keeps the round from starting.
     """
@@ -413,6 +414,7 @@ def migrate_request(
             package_files=values["package_files"],
             package_bytes=values["package_size"],
             poll_interval=values["migration_poll"],
+            archive_small_files=values["archive_small_files"],
         )
         if values["via"] == "migration-api"
         else None,

@@ -308,6 +308,10 @@ _TABLE: tuple[Option, ...] = (
     _o("package_size", "migrate", Size(below=16 * 1024 * MIB), 250 * MIB,
        "--via migration-api: bytes per package at most (a larger file goes alone)",
        commands=("migrate",), api=("migrate",)),
+    _o("archive_small_files", "migrate", Switch(), False,
+       "--via migration-api: pack files under 100 KB into zip archives (ArchivedFiles.xml; two "
+       "of 10 MB per package): far fewer blobs and requests", commands=("migrate",),
+       api=("migrate",)),
     _o("migration_poll", "migrate", Number(positive=True), 15.0,
        "--via migration-api: time between progress checks of a job (Microsoft advises about a "
        "minute)", commands=("migrate",), api=("migrate",)),

@@ -81,6 +81,7 @@ class MigrationApiOptions:
     package_files: int = 250
     package_bytes: int = 250 * 1024 * 1024
     poll_interval: float = 15.0
+    archive_small_files: bool = False
 
     def __repr__(self) -> str:  # the connection string holds the account key
         return f"MigrationApiOptions(cloud={self.cloud.name}, own_storage={bool(self.storage)})"
@@ -339,6 +340,7 @@ def movers(
         package_files=options.package_files,
         package_bytes=options.package_bytes,
         poll_interval=options.poll_interval,
+        archive_small_files=options.archive_small_files,
         unit_id=unit_id,
         earlier_rounds=earlier_rounds,
     )

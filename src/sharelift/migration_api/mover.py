@@ -74,6 +74,8 @@ class MigrationApiSettings:
     package_files: int = 250
     package_bytes: int = 250 * MIB
     poll_interval: float = 15.0
+    archive_small_files: bool = False
+    """Pack files under 100 KB into zip archives listed in ArchivedFiles.xml (`archive.py`)."""
     packers: int = 3
     """Packages uploading at once."""
     packages_in_flight: int = 64
@@ -157,6 +159,7 @@ class MigrationApiMover:
             queue_uri=await service.provision_queue() if settings.use_queue else None,
             poll_interval=settings.poll_interval,
             unit_id=settings.unit_id,
+            archive_small_files=settings.archive_small_files,
         )
         if kit.queue_uri is not None:
             kit.queue_events = self._queue_events

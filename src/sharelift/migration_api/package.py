@@ -16,6 +16,9 @@ migration package, [MS-PRIMEPF], constrained by that page):
                          required by earlier ones: sent)
     Requirements.xml, LookupListMap.xml, ViewFormsList.xml
                          empty roots, so the service does not warn that they are missing
+    ArchivedFiles.xml    with `archive_small_files`: the zip archives of small files and
+                         the files in each (`archive.py`); Manifest.xml describes those files
+                         as any other, their FileValue naming the archive's member
 
 Folders are not in packages: the round creates them through Graph before their files reach a
 mover, so a file names its folder by the folder's SharePoint id (`sharepointIds
@@ -35,10 +38,12 @@ holds at most a few hundred files and the tree is never held whole.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import quoteattr
+
+from sharelift.migration_api.archive import Archive
 
 MANIFEST = "Manifest.xml"
 CLAIMS_PREFIX = "i:0#.f|membership|"
@@ -217,11 +222,27 @@ def manifest(target: PackageTarget, files: Iterable[ManifestFile]) -> Iterator[s
     yield "</SPObjects>\n"
 
 
+def archived_files(archives: Iterable[Archive]) -> Iterator[str]:
+    """ArchivedFiles.xml: each archive with its QuickXorHash and the FileValue of each file in
+    it (`archive.py`; the page's sample has no namespace, and neither has this)."""
+    yield _XML
+    yield "<ArchivedFiles>\n"
+    for archive in archives:
+        yield f"  <ArchivedFile {_attrs(Name=archive.name, Checksum=archive.checksum)}>\n"
+        for member in archive.members:
+            yield f"    <File {_attrs(FileValue=member)} />\n"
+        yield "  </ArchivedFile>\n"
+    yield "</ArchivedFiles>\n"
+
+
 def package_documents(
-    target: PackageTarget, files: Iterable[ManifestFile], users: Iterable[PackageUser]
+    target: PackageTarget,
+    files: Iterable[ManifestFile],
+    users: Iterable[PackageUser],
+    archives: Sequence[Archive] = (),
 ) -> Iterator[tuple[str, Iterator[str]]]:
     """Every XML file of a manifest package: (blob name, its text in pieces). Manifest.xml
-    reads `files` once, as it is written."""
+    reads `files` once, as it is written; ArchivedFiles.xml comes when there are archives."""
     yield "ExportSettings.xml", export_settings(target)
     yield "SystemData.xml", system_data(target)
     yield "UserGroupMap.xml", user_group_map(users)
@@ -229,6 +250,8 @@ def package_documents(
     yield "Requirements.xml", empty_root("Requirements", "requirements")
     yield "LookupListMap.xml", empty_root("LookupLists", "lookuplistmap")
     yield "ViewFormsList.xml", empty_root("ViewFormsList", "viewformlist")
+    if archives:
+        yield "ArchivedFiles.xml", archived_files(archives)
     yield MANIFEST, manifest(target, files)
 
 
@@ -237,6 +260,7 @@ __all__ = [
     "ManifestFile",
     "PackageTarget",
     "PackageUser",
+    "archived_files",
     "file_id",
     "package_documents",
 ]

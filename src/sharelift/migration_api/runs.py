@@ -6,7 +6,9 @@
                           job's last event, the token saved at each answer with where the
                           job stands and its errors and warnings; then its logs
     PackageRun.settle()   every file looked up through Graph (a listing per folder) and given
-                          its one outcome; the key deleted, the package `closed`
+                          its one outcome (an Office file a library rewrote on import proved
+                          part by part, as for Graph uploads); the key deleted, the package
+                          `closed`
 
 Where a key is kept (`Kit.key`): on one machine in a 0600 file beside the state store; for a
 cluster's unit in the state store itself (PostgreSQL, which holds the containers' SAS URIs
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +39,10 @@ from pathlib import Path
 from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 
+from sharelift.engine.enriched import EnrichedFiles, Verdict
 from sharelift.engine.mover import FileWork, RoundContext
+from sharelift.engine.outcomes import mtime_ns
+from sharelift.engine.reader import open_readonly
 from sharelift.graph.drive import DriveClient
 from sharelift.graph.errors import GraphError
 from sharelift.migration_api import blob
@@ -100,6 +106,8 @@ class Kit:
     """The cluster's unit the packages are made for (None: one machine). A unit's packages
     keep their keys in the state store, so that another worker can take the unit over; on
     one machine a key is a file in `key_dir`."""
+    archive_small_files: bool = False
+    """Files under 100 KB go in zip archives (ArchivedFiles.xml, `archive.py`)."""
     users: list[PackageUser] = field(default_factory=list)
     queue_events: Callable[[str], Awaitable[list[dict[str, str]]]] | None = None
     """Events read from the job queue for a job id (None: no queue)."""
@@ -257,6 +265,7 @@ class PackageRun:
         """Give every attached file its outcome, proved through Graph; close the package."""
         outcomes, target = self.kit.context.outcomes, self.kit.target
         fatal = self.report.fatal
+        enriched = EnrichedFiles(self.kit.context)
         waiting: list[Packed] = []
         for packed in self.files.values():
             error = self.report.error_for(
@@ -281,12 +290,37 @@ class PackageRun:
                 why = fatal or "the job ended without importing it"
                 outcomes.failed(packed.work, JOB_FATAL if fatal else NOT_IMPORTED, why)
                 continue
-            mismatch = outcomes.arrived(
-                packed.work, item, record.quick_xor or "", record.size, packed.mtime
-            )
-            if mismatch:
-                outcomes.failed(packed.work, "HASH_MISMATCH", mismatch)
+            digest = record.quick_xor or ""
+            mismatch = outcomes.arrived(packed.work, item, digest, record.size, packed.mtime)
+            if not mismatch:
+                continue
+            verdict = await self._judge(enriched, packed, item.id)
+            if verdict.verified_by is not None:
+                outcomes.enriched(
+                    packed.work, item, digest, record.size, packed.mtime, verdict.verified_by,
+                    verdict.reason,
+                )  # fmt: skip
+                continue
+            reason = f"{mismatch}; {verdict.reason}" if verdict.reason else mismatch
+            outcomes.failed(packed.work, "HASH_MISMATCH", reason)
         self.close(PackageStatus.CLOSED)
+
+    @staticmethod
+    async def _judge(enriched: EnrichedFiles, packed: Packed, item_id: str) -> Verdict:
+        """The verdict on a file imported with another hash than the bytes packaged: a
+        library's rewrite of an Office file is told from corruption as for Graph uploads
+        (`engine/enriched.py`), against the source as it was packaged."""
+        try:
+            fd = open_readonly(packed.work.source)
+        except OSError as exc:
+            return Verdict(None, f"the source cannot be read to prove it: {exc.strerror or exc}")
+        try:
+            st = os.fstat(fd)
+            if (st.st_size, mtime_ns(st.st_mtime)) != (packed.record.size, packed.record.mtime_ns):
+                return Verdict(None, "the source changed since it was packaged")
+            return await enriched.judge(packed.url.rsplit("/", 1)[-1], item_id, fd)
+        finally:
+            os.close(fd)
 
     def close(self, status: PackageStatus, message: str | None = None) -> None:
         """The package needs nothing more: its key is deleted (its file; the store erases a

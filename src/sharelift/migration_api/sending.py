@@ -3,7 +3,9 @@
     PackageSender.send()   containers + key (recorded with the files before any upload; the
                            key in a 0600 file, or in the state store for a cluster's unit),
                            content blobs read, hashed, encrypted and uploaded (those a killed
-                           run stored are kept), the manifests, `submitting`,
+                           run stored are kept; with `archive_small_files` the small files
+                           packed into at most two zip archives, `archive.py`), the
+                           manifests (ArchivedFiles.xml listing the archives), `submitting`,
                            CreateMigrationJobEncrypted, `submitted` + job id
 
 A file that cannot be read or stored fails here and leaves the package; a refusal of the
@@ -22,7 +24,7 @@ from azure.storage.blob import ContainerClient
 
 from sharelift.engine.outcomes import mtime_ns
 from sharelift.engine.reader import open_readonly
-from sharelift.migration_api import blob
+from sharelift.migration_api import archive, blob
 from sharelift.migration_api.crypto import KeyFileError, new_key, save_key
 from sharelift.migration_api.jobs import Containers, MigrationApiError
 from sharelift.migration_api.package import ManifestFile, package_documents
@@ -32,12 +34,21 @@ from sharelift.state import PackageStatus
 UPLOAD_FAILED = "MIGRATION_UPLOAD_FAILED"
 
 
+def _check_unchanged(st: os.stat_result, size: int, mtime: int) -> None:
+    """ValueError unless the open file is the regular file of `size` and `mtime` (ns) that
+    was packaged."""
+    if not stat.S_ISREG(st.st_mode) or (st.st_size, mtime_ns(st.st_mtime)) != (size, mtime):
+        raise ValueError("the file changed since it was packaged")
+
+
 class PackageSender:
     """Sends one package (see the module docstring): `run` holds its record and files."""
 
     def __init__(self, run: PackageRun) -> None:
         self.run = run
         self.kit = run.kit
+        self.archives: list[archive.Archive] = []
+        """The archives stored for this package (ArchivedFiles.xml), once its content is."""
 
     async def send(self) -> bool:
         """Store what is missing and submit the job; True when the service holds the job (or
@@ -96,13 +107,32 @@ class PackageSender:
         run.record = context.store.migration_package(row)
 
     async def _upload_content(self, container: ContainerClient, key: bytes) -> None:
+        """Every file's bytes stored: small ones in archives when `archive_small_files`, the
+        others (and those the archives had no room for) as blobs of their own."""
+        archived: list[list[Packed]] = []
+        singles = list(self.run.files.values())
+        if self.kit.archive_small_files:
+            by_value = {p.record.blob: p for p in singles if archive.fits(p.record.size)}
+            groups = archive.group([(v, p.record.size) for v, p in by_value.items()])
+            archived = [[by_value[v] for v in names] for names in groups]
+            packed = {v for names in groups for v in names}
+            singles = [p for p in singles if p.record.blob not in packed]
+
         async def one(packed: Packed) -> None:
             async with self.kit.uploads:
                 if self.kit.context.stopping.is_set():
                     return
                 await self._upload_one(container, key, packed)
 
-        tasks = [asyncio.create_task(one(p)) for p in list(self.run.files.values())]
+        async def pack(index: int, members: list[Packed]) -> None:
+            async with self.kit.uploads:
+                if self.kit.context.stopping.is_set():
+                    return
+                await self._upload_archive(container, key, index, members)
+
+        self.archives = []
+        tasks = [asyncio.create_task(pack(i, m)) for i, m in enumerate(archived)]
+        tasks += [asyncio.create_task(one(p)) for p in singles]
         try:
             await asyncio.gather(*tasks)
         except BaseException:
@@ -110,6 +140,100 @@ class PackageSender:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        self.archives.sort(key=lambda a: a.name)
+
+    async def _upload_archive(
+        self, container: ContainerClient, key: bytes, index: int, members: list[Packed]
+    ) -> None:
+        """One archive of small files built, stored (or found stored by a run taken up
+        again) and recorded; a member that cannot be read fails alone, a refused upload fails
+        the archive's files."""
+        name = archive.archive_name(index)
+        try:
+            built = await asyncio.to_thread(self._read_and_pack, container, key, name, members)
+        except blob.StorageError as exc:
+            if exc.status in (401, 403):
+                raise
+            for packed in members:
+                if packed.record.item_row in self.run.files:
+                    self._drop(packed, UPLOAD_FAILED, str(exc))
+            return
+        stored, adopted, packed_members, dropped = built
+        for packed, code, text in dropped:
+            self._drop(packed, code, text)
+        if stored is None:
+            return
+        store, tally = self.kit.context.store, self.kit.context.outcomes.tally
+        for packed, member in packed_members:
+            record = packed.record
+            store.package_file_stored(
+                self.run.row, record.item_row, quick_xor=member.quick_xor, md5=member.md5
+            )
+            packed.record = record._replace(quick_xor=member.quick_xor, md5=member.md5, stored=True)
+            path = packed.work.plan.item.relpath
+            if adopted:
+                tally.resumed(path, record.size)
+            else:
+                tally.sent(record.size, path)
+        values = tuple(p.record.blob for p, _ in packed_members)
+        self.archives.append(archive.Archive(name, stored.quick_xor, values))
+
+    def _read_and_pack(
+        self, container: ContainerClient, key: bytes, name: str, members: list[Packed]
+    ) -> tuple[
+        blob.StoredBlob | None,
+        bool,
+        list[tuple[Packed, archive.Member]],
+        list[tuple[Packed, str, str]],
+    ]:
+        """The archive `name` of `members` built and stored (found stored already in a
+        package taken up again): what was stored (None when no member could be read),
+        whether it was found, each member packed, and the members that could not be read
+        (with their failure code and text)."""
+        writer = archive.ArchiveWriter()
+        packed_members: list[tuple[Packed, archive.Member]] = []
+        dropped: list[tuple[Packed, str, str]] = []
+        for packed in members:
+            try:
+                data = self._read_whole(packed)
+            except OSError as exc:
+                dropped.append((packed, "READ_ERROR", exc.strerror or str(exc)))
+                continue
+            except ValueError as exc:
+                dropped.append((packed, "SOURCE_CHANGING", str(exc)))
+                continue
+            packed_members.append((packed, writer.add(packed.record.blob, data)))
+        if not packed_members:
+            return None, False, packed_members, dropped
+        data = writer.finish()
+        view = memoryview(data)
+
+        def read(at: int, n: int) -> bytes:
+            return bytes(view[at : at + n])
+
+        found = None
+        if self.run.taken_up:
+            found = blob.stored_already(container, name, read, len(data), key)
+        stored = found or blob.put_bytes(container, name, data, key, self.kit.pool)
+        return stored, found is not None, packed_members, dropped
+
+    def _read_whole(self, packed: Packed) -> bytes:
+        """A small file's bytes, as packaged (ValueError when it changed since)."""
+        record = packed.record
+        fd = open_readonly(packed.work.source)
+        try:
+            st = os.fstat(fd)
+            _check_unchanged(st, record.size, record.mtime_ns)
+            data = os.pread(fd, record.size, 0)
+            after = os.fstat(fd)
+            if len(data) != record.size or (after.st_size, after.st_mtime_ns) != (
+                st.st_size,
+                st.st_mtime_ns,
+            ):
+                raise ValueError("the file changed while it was read")
+            return data
+        finally:
+            os.close(fd)
 
     async def _upload_one(self, container: ContainerClient, key: bytes, packed: Packed) -> None:
         record, store = packed.record, self.kit.context.store
@@ -151,11 +275,7 @@ class PackageSender:
         fd = open_readonly(packed.work.source)
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or (st.st_size, mtime_ns(st.st_mtime)) != (
-                record.size,
-                record.mtime_ns,
-            ):
-                raise ValueError("the file changed since it was packaged")
+            _check_unchanged(st, record.size, record.mtime_ns)
 
             def read(at: int, n: int) -> bytes:
                 return os.pread(fd, n, at)
@@ -191,7 +311,8 @@ class PackageSender:
             for p in files.values()
         ]
         users = sorted({p.author.id: p.author for p in files.values() if p.author}.items())
-        for name, pieces in package_documents(kit.target, entries, [u for _, u in users]):
+        documents = package_documents(kit.target, entries, [u for _, u in users], self.archives)
+        for name, pieces in documents:
             data = "".join(pieces).encode("utf-8")
             await asyncio.to_thread(blob.put_bytes, container, name, data, key, kit.pool)
 
