@@ -1,5 +1,6 @@
 """Test helpers for the emulator's Migration API: SharePoint tokens, REST calls, and a minimal
-package writer built from sp-dev-docs' manifest pages (not the product's client).
+package writer built from sp-dev-docs' manifest pages (not the product's client), archives of
+small files (ArchivedFiles.xml) included.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import json
 import secrets
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
+from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -21,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from conftest import certificate_credential, close_msal, confidential_app
 from sharelift.emulator.server import EmulatorServer
+from sharelift.quickxorhash import QuickXorHash
 
 NS = "urn:deployment-{}-schema"
 
@@ -126,6 +130,56 @@ class PackageFile:
     modified: float = 1_650_000_000.0
     author: str = "1"
 
+    @property
+    def file_value(self) -> str:
+        """The content blob (or archive member) the manifest names in `FileValue`."""
+        return f"{self.id}.dat"
+
+
+def quickxor_b64(data: bytes) -> str:
+    hasher = QuickXorHash()
+    hasher.update(data)
+    return base64.b64encode(hasher.digest()).decode()
+
+
+@dataclass
+class PackageArchive:
+    """A zip of small files listed in ArchivedFiles.xml (migration-manifest.md,
+    "ArchivedFiles.xml"; migration-content-package.md, "Archive small files for
+    performance"): a content blob of its own whose members are named by the files'
+    `FileValue` and hold their plain bytes (the archive is encrypted as a whole)."""
+
+    name: str
+    files: list[PackageFile]
+    """Listed and zipped; each must be among the package's files too."""
+    compression: int = zipfile.ZIP_STORED
+    checksum: str | None = None
+    """ArchivedFiles.xml's `Checksum`; None: the QuickXorHash of the zip, as it should be."""
+    left_out: list[PackageFile] = field(default_factory=list)
+    """Listed (and among the package's files) but not in the zip."""
+    stray: list[str] = field(default_factory=list)
+    """FileValues listed and zipped (one byte each) that no File of the manifest names."""
+
+    def zip_bytes(self) -> bytes:
+        out = BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            members = [(f.file_value, f.data) for f in self.files]
+            for value, data in [*members, *((v, b"?") for v in self.stray)]:
+                info = zipfile.ZipInfo(value, date_time=(2024, 1, 1, 0, 0, 0))
+                archive.writestr(info, data, compress_type=self.compression)
+        return out.getvalue()
+
+    def listed(self) -> list[str]:
+        return [f.file_value for f in [*self.files, *self.left_out]] + self.stray
+
+    def element(self) -> str:
+        checksum = quickxor_b64(self.zip_bytes()) if self.checksum is None else self.checksum
+        files = "".join(f"<File FileValue={quoteattr(v)} />" for v in self.listed())
+        return (
+            f"<ArchivedFile Name={quoteattr(self.name)} Checksum={quoteattr(checksum)}>"
+            f"{files}</ArchivedFile>"
+        )
+
 
 @dataclass
 class PackageFolder:
@@ -150,6 +204,11 @@ class Package:
     """(user id, login) pairs for UserGroupMap.xml."""
     folders: list[PackageFolder] = field(default_factory=list)
     files: list[PackageFile] = field(default_factory=list)
+    archives: list[PackageArchive] = field(default_factory=list)
+    """Written as ArchivedFiles.xml (without namespace, as the page's sample) when any."""
+
+    def _archived(self) -> set[str]:
+        return {f.id for a in self.archives for f in [*a.files, *a.left_out]}
 
     def _url(self, parent: str, name: str) -> str:
         chain = [name]
@@ -173,14 +232,22 @@ class Package:
                 f'TimeLastModified="{_iso(folder.modified)}" Author="1" ModifiedBy="1"/>'
                 "</SPObject>"
             )
+        archived = self._archived()
         for n, f in enumerate(self.files, start=1):
             url = self._url(f.parent, f.name)
+            # An archived file's MD5Hash is of its plain bytes: no blob of its own is stored.
+            hashes = (
+                f'MD5Hash="{base64.b64encode(hashlib.md5(f.data).digest()).decode()}" '  # noqa: S324
+                f'Checksum="{quickxor_b64(f.data)}" '
+                if f.id in archived
+                else ""
+            )
             objects.append(
                 f'<SPObject Id="{f.id}" ObjectType="SPFile" ParentId="{f.parent}" '
                 f'ParentWebId="{w}" ParentWebUrl="/" Url={quoteattr(url)}>'
                 f'<File Id="{f.id}" Name={quoteattr(f.name)} Url={quoteattr(url)} '
                 f'ListId="{lst}" ParentId="{f.parent}" ParentWebId="{w}" ListItemIntId="{n}" '
-                f'FileValue="{f.id}.dat" FileSize="{len(f.data)}" Version="1.0" '
+                f'FileValue="{f.file_value}" FileSize="{len(f.data)}" {hashes}Version="1.0" '
                 f'TimeCreated="{_iso(f.created)}" TimeLastModified="{_iso(f.modified)}" '
                 f'Author="{f.author}" ModifiedBy="{f.author}"/>'
                 "</SPObject>"
@@ -191,7 +258,7 @@ class Package:
             for uid, login in self.users
         )
         header = '<?xml version="1.0" encoding="utf-8"?>'
-        return {
+        files = {
             "ExportSettings.xml": (
                 f'{header}<ExportSettings xmlns="{NS.format("exportsettings")}" '
                 f'SiteUrl="{self.site_url}" FileLocation="" IncludeSecurity="None" '
@@ -221,9 +288,18 @@ class Package:
                 f'{header}<SPObjects xmlns="{NS.format("manifest")}">{"".join(objects)}</SPObjects>'
             ).encode(),
         }
+        if self.archives:
+            archives = "".join(a.element() for a in self.archives)
+            files["ArchivedFiles.xml"] = (
+                f"{header}<ArchivedFiles>{archives}</ArchivedFiles>".encode()
+            )
+        return files
 
     def content_files(self) -> dict[str, bytes]:
-        return {f"{f.id}.dat": f.data for f in self.files}
+        """Each file's blob, or the archive that holds it."""
+        archived = self._archived()
+        blobs = {f.file_value: f.data for f in self.files if f.id not in archived}
+        return blobs | {a.name: a.zip_bytes() for a in self.archives}
 
 
 def progress(
