@@ -12,6 +12,7 @@ import secrets
 import time
 import uuid
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -27,6 +28,11 @@ from sharelift.emulator.server import EmulatorServer
 from sharelift.quickxorhash import QuickXorHash
 
 NS = "urn:deployment-{}-schema"
+TEAM_SITE = "/sites/Team"
+"""The site whose Archive library the import tests fill."""
+
+Tamper = Callable[[ContainerClient, str, bytes, bytes], bool]
+"""(container, blob name, plaintext, key) -> True when it uploaded the blob (or left it out)."""
 
 
 def sharepoint_token(server: EmulatorServer, role: str = "root", *, secret: bool = False) -> str:
@@ -339,3 +345,97 @@ def wait_for_end(
             return events
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not end: {[e['Event'] for e in events]}")
+
+
+@dataclass
+class Target:
+    """A library to import into: its web id, list id, root folder's unique id, and drive."""
+
+    web_id: str
+    list_id: str
+    root_id: str
+    drive_id: str
+
+
+def team_archive_library(graph: httpx.Client) -> Target:
+    """The Team site's Archive library, its ids read through Graph."""
+    site = graph.get("/sites/contoso.sharepoint.com:/sites/Team").json()
+    web_id = site["id"].split(",")[2]
+    drive = next(
+        d
+        for d in graph.get(f"/sites/{site['id']}/drives").json()["value"]
+        if d["name"] == "Archive"
+    )
+    lst = graph.get(f"/drives/{drive['id']}/list").json()
+    root = graph.get(f"/drives/{drive['id']}/root", params={"$select": "id,sharepointIds"}).json()
+    ids = root["sharepointIds"]
+    assert ids["listId"] == lst["id"] and ids["webId"] == web_id
+    return Target(web_id, lst["id"], ids["listItemUniqueId"], drive["id"])
+
+
+def package_for(
+    target: Target,
+    files: list[PackageFile],
+    folders: list[PackageFolder],
+    archives: list[PackageArchive] | None = None,
+) -> Package:
+    """A package of these files and folders for `target` (the Team site's Archive library),
+    with one known and one unknown user."""
+    return Package(
+        web_id=target.web_id,
+        list_id=target.list_id,
+        root_folder_id=target.root_id,
+        site_url="https://contoso.sharepoint.com/sites/Team",
+        library_url="Archive",
+        users=[("1", "i:0#.f|membership|megan@contoso.com"), ("2", "ghost@fabrikam.com")],
+        folders=folders,
+        files=files,
+        archives=archives or [],
+    )
+
+
+def submit(
+    client: httpx.Client,
+    server: EmulatorServer,
+    token: str,
+    package: Package,
+    *,
+    tamper: Tamper | None = None,
+    queue: str | None = None,
+) -> tuple[str, bytes, ContainerClient]:
+    """Upload `package` into containers provided for the Team site and create an encrypted
+    job; returns (job id, key, manifest container). `tamper` may upload a blob its own way
+    (a provided container's SAS cannot delete)."""
+    r = site_call(client, server, token, "ProvisionMigrationContainers", TEAM_SITE)
+    info = r.json()["d"]["ProvisionMigrationContainers"]
+    key = base64.b64decode(info["EncryptionKey"])
+    ca = server.info["ca_file"]
+    data = ContainerClient.from_container_url(info["DataContainerUri"], connection_verify=ca)
+    meta = ContainerClient.from_container_url(info["MetadataContainerUri"], connection_verify=ca)
+    for container, blobs in ((data, package.content_files()), (meta, package.manifest_files())):
+        for name, body in blobs.items():
+            if tamper is None or not tamper(container, name, body, key):
+                upload(container, name, body, key)
+    r = site_call(
+        client,
+        server,
+        token,
+        "CreateMigrationJobEncrypted",
+        TEAM_SITE,
+        {
+            "gWebId": package.web_id,
+            "azureContainerSourceUri": info["DataContainerUri"],
+            "azureContainerManifestUri": info["MetadataContainerUri"],
+            "azureQueueReportUri": queue,
+            "options": {"AES256CBCKey": info["EncryptionKey"]},
+        },
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["d"]["CreateMigrationJobEncrypted"], key, meta
+
+
+def children(graph: httpx.Client, drive_id: str, path: str) -> dict[str, dict[str, Any]]:
+    """The children of folder `path` of the drive, by name, through Graph."""
+    r = graph.get(f"/drives/{drive_id}/root:/{path}:/children")
+    assert r.status_code == 200, r.text
+    return {c["name"]: c for c in r.json()["value"]}
