@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import secrets
+import struct
 import time
 import uuid
 import zipfile
@@ -165,6 +166,8 @@ class PackageArchive:
     """Listed (and among the package's files) but not in the zip."""
     stray: list[str] = field(default_factory=list)
     """FileValues listed and zipped (one byte each) that no File of the manifest names."""
+    corrupt: list[PackageFile] = field(default_factory=list)
+    """Members (of `files`, not empty) whose first stored byte is flipped: their CRC fails."""
 
     def zip_bytes(self) -> bytes:
         out = BytesIO()
@@ -173,7 +176,13 @@ class PackageArchive:
             for value, data in [*members, *((v, b"?") for v in self.stray)]:
                 info = zipfile.ZipInfo(value, date_time=(2024, 1, 1, 0, 0, 0))
                 archive.writestr(info, data, compress_type=self.compression)
-        return out.getvalue()
+            offsets = [archive.getinfo(f.file_value).header_offset for f in self.corrupt]
+        zipped = bytearray(out.getvalue())
+        for offset in offsets:
+            # The local file header: 30 bytes, then the name and the extra field.
+            name_length, extra_length = struct.unpack_from("<HH", zipped, offset + 26)
+            zipped[offset + 30 + name_length + extra_length] ^= 0xFF
+        return bytes(zipped)
 
     def listed(self) -> list[str]:
         return [f.file_value for f in [*self.files, *self.left_out]] + self.stray
