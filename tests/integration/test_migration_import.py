@@ -8,7 +8,6 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -16,34 +15,29 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient
 
 from sharelift.emulator.server import EmulatorServer
-from sharelift.quickxorhash import QuickXorHash
 from support.emulator_http import graph_http
 from support.migration import (
+    TEAM_SITE,
     Package,
     PackageFile,
     PackageFolder,
+    Tamper,
+    Target,
+    children,
     decrypt,
+    package_for,
     progress,
+    quickxor_b64,
     sharepoint_token,
     site_call,
+    submit,
+    team_archive_library,
     upload,
     wait_for_end,
 )
 
 pytestmark = pytest.mark.slow
-SITE = "/sites/Team"
-
-
-Tamper = Callable[[ContainerClient, str, bytes, bytes], bool]
-"""(container, blob name, plaintext, key) -> True when it uploaded the blob (or left it out)."""
-
-
-@dataclass
-class Target:
-    web_id: str
-    list_id: str
-    root_id: str
-    drive_id: str
+SITE = TEAM_SITE
 
 
 @pytest.fixture
@@ -69,83 +63,7 @@ def graph(
 
 @pytest.fixture
 def target(graph: httpx.Client) -> Target:
-    """The Team site's web id, its Archive library's list id and root folder id, from Graph."""
-    site = graph.get("/sites/contoso.sharepoint.com:/sites/Team").json()
-    web_id = site["id"].split(",")[2]
-    drive = next(
-        d
-        for d in graph.get(f"/sites/{site['id']}/drives").json()["value"]
-        if d["name"] == "Archive"
-    )
-    lst = graph.get(f"/drives/{drive['id']}/list").json()
-    root = graph.get(f"/drives/{drive['id']}/root", params={"$select": "id,sharepointIds"}).json()
-    ids = root["sharepointIds"]
-    assert ids["listId"] == lst["id"] and ids["webId"] == web_id
-    return Target(web_id, lst["id"], ids["listItemUniqueId"], drive["id"])
-
-
-def _package(target: Target, files: list[PackageFile], folders: list[PackageFolder]) -> Package:
-    return Package(
-        web_id=target.web_id,
-        list_id=target.list_id,
-        root_folder_id=target.root_id,
-        site_url="https://contoso.sharepoint.com/sites/Team",
-        library_url="Archive",
-        users=[("1", "i:0#.f|membership|megan@contoso.com"), ("2", "ghost@fabrikam.com")],
-        folders=folders,
-        files=files,
-    )
-
-
-def _submit(
-    client: httpx.Client,
-    server: EmulatorServer,
-    token: str,
-    package: Package,
-    *,
-    tamper: Tamper | None = None,
-    queue: str | None = None,
-) -> tuple[str, bytes, ContainerClient]:
-    """Upload `package` into provided containers and create an encrypted job. `tamper` may
-    upload a blob its own way (a provided container's SAS cannot delete)."""
-    r = site_call(client, server, token, "ProvisionMigrationContainers", SITE)
-    info = r.json()["d"]["ProvisionMigrationContainers"]
-    key = base64.b64decode(info["EncryptionKey"])
-    ca = server.info["ca_file"]
-    data = ContainerClient.from_container_url(info["DataContainerUri"], connection_verify=ca)
-    meta = ContainerClient.from_container_url(info["MetadataContainerUri"], connection_verify=ca)
-    for container, blobs in ((data, package.content_files()), (meta, package.manifest_files())):
-        for name, body in blobs.items():
-            if tamper is None or not tamper(container, name, body, key):
-                upload(container, name, body, key)
-    r = site_call(
-        client,
-        server,
-        token,
-        "CreateMigrationJobEncrypted",
-        SITE,
-        {
-            "gWebId": package.web_id,
-            "azureContainerSourceUri": info["DataContainerUri"],
-            "azureContainerManifestUri": info["MetadataContainerUri"],
-            "azureQueueReportUri": queue,
-            "options": {"AES256CBCKey": info["EncryptionKey"]},
-        },
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["d"]["CreateMigrationJobEncrypted"], key, meta
-
-
-def _qxh(data: bytes) -> str:
-    h = QuickXorHash()
-    h.update(data)
-    return base64.b64encode(h.digest()).decode()
-
-
-def _children(graph: httpx.Client, drive_id: str, path: str) -> dict[str, dict[str, object]]:
-    r = graph.get(f"/drives/{drive_id}/root:/{path}:/children")
-    assert r.status_code == 200, r.text
-    return {c["name"]: c for c in r.json()["value"]}
+    return team_archive_library(graph)
 
 
 def test_an_encrypted_package_imports_with_times_authors_and_hashes(
@@ -162,8 +80,8 @@ def test_an_encrypted_package_imports_with_times_authors_and_hashes(
         PackageFile("empty.bin", b"", sub.id),
         PackageFile("b.csv", bytes(range(256)) * 40, sub.id, author="2"),
     ]
-    package = _package(target, files, [folder, sub])
-    job_id, key, meta = _submit(client, migration_emulator, token, package)
+    package = package_for(target, files, [folder, sub])
+    job_id, key, meta = submit(client, migration_emulator, token, package)
     events = wait_for_end(client, migration_emulator, token, job_id, SITE)
     names = [e["Event"] for e in events]
     assert names[:2] == ["JobQueued", "JobStart"]
@@ -176,21 +94,21 @@ def test_an_encrypted_package_imports_with_times_authors_and_hashes(
     warnings = [e for e in events if e["Event"] == "JobWarning"]
     assert [w["Message"] for w in warnings] == ["Failed to ensure user 'ghost@fabrikam.com'"]
 
-    top = _children(graph, target.drive_id, folder.name)
+    top = children(graph, target.drive_id, folder.name)
     assert set(top) == {"a.txt", "2024"}
     a = top["a.txt"]
     assert a["size"] == 5000
-    assert a["file"]["hashes"]["quickXorHash"] == _qxh(files[0].data)  # type: ignore[index]
-    assert a["fileSystemInfo"]["lastModifiedDateTime"] == "2022-04-15T05:20:00Z"  # type: ignore[index]
-    assert a["fileSystemInfo"]["createdDateTime"] == "2020-09-13T12:26:40Z"  # type: ignore[index]
-    assert a["createdBy"]["user"]["email"] == "megan@contoso.com"  # type: ignore[index]
+    assert a["file"]["hashes"]["quickXorHash"] == quickxor_b64(files[0].data)
+    assert a["fileSystemInfo"]["lastModifiedDateTime"] == "2022-04-15T05:20:00Z"
+    assert a["fileSystemInfo"]["createdDateTime"] == "2020-09-13T12:26:40Z"
+    assert a["createdBy"]["user"]["email"] == "megan@contoso.com"
     ids = graph.get(
         f"/drives/{target.drive_id}/items/{a['id']}", params={"$select": "sharepointIds"}
     ).json()["sharepointIds"]
     assert ids["listItemUniqueId"] == files[0].id and ids["listId"] == target.list_id
-    inner = _children(graph, target.drive_id, f"{folder.name}/2024")
+    inner = children(graph, target.drive_id, f"{folder.name}/2024")
     assert inner["empty.bin"]["size"] == 0
-    assert inner["b.csv"]["createdBy"]["user"]["displayName"] == "System Account"  # type: ignore[index]
+    assert inner["b.csv"]["createdBy"]["user"]["displayName"] == "System Account"
     downloaded = graph.get(
         f"/drives/{target.drive_id}/items/{inner['b.csv']['id']}/content", follow_redirects=True
     )
@@ -228,21 +146,21 @@ def test_a_bad_item_is_a_job_error_and_the_others_import(
         PackageFile("missing.txt", b"gone", folder.id),
         PackageFile("corrupt.txt", b"bits", folder.id),
     )
-    package = _package(target, [good, missing, corrupt], [folder])
+    package = package_for(target, [good, missing, corrupt], [folder])
 
     def tamper(container: ContainerClient, name: str, body: bytes, key: bytes) -> bool:
         if name == f"{corrupt.id}.dat":
             upload(container, name, body, key, md5=bytes(16))
         return name in (f"{missing.id}.dat", f"{corrupt.id}.dat")
 
-    job_id, _, _ = _submit(client, migration_emulator, token, package, tamper=tamper)
+    job_id, _, _ = submit(client, migration_emulator, token, package, tamper=tamper)
     events = wait_for_end(client, migration_emulator, token, job_id, SITE)
     errors = {e["Id"]: e for e in events if e["Event"] == "JobError"}
     assert set(errors) == {missing.id, corrupt.id}
     assert errors[corrupt.id]["ObjectType"] == "File"
     assert "MD5" in errors[corrupt.id]["Message"]
     assert events[-1]["FilesCreated"] == "1" and events[-1]["TotalErrors"] == "2"
-    assert set(_children(graph, target.drive_id, folder.name)) == {"good.txt"}
+    assert set(children(graph, target.drive_id, folder.name)) == {"good.txt"}
 
 
 def _fatal(
@@ -252,7 +170,7 @@ def _fatal(
     package: Package,
     tamper: Tamper | None = None,
 ) -> str:
-    job_id, _, _ = _submit(client, server, token, package, tamper=tamper)
+    job_id, _, _ = submit(client, server, token, package, tamper=tamper)
     events = wait_for_end(client, server, token, job_id, SITE)
     fatal = [e for e in events if e["Event"] == "JobFatalError"]
     assert len(fatal) == 1, [e["Event"] for e in events]
@@ -268,7 +186,7 @@ def test_bad_packages_are_fatal_errors(
     target: Target,
 ) -> None:
     def one() -> Package:
-        return _package(target, [PackageFile("x.txt", b"x", target.root_id)], [])
+        return package_for(target, [PackageFile("x.txt", b"x", target.root_id)], [])
 
     wrong_source = one()
     wrong_source.source_type = "Floppy"
@@ -320,17 +238,19 @@ def test_resubmitting_the_same_ids_replaces(
 ) -> None:
     folder = PackageFolder(f"Again-{uuid.uuid4().hex[:6]}", target.root_id)
     first = PackageFile("doc.txt", b"version one", folder.id)
-    job_id, _, _ = _submit(client, migration_emulator, token, _package(target, [first], [folder]))
+    job_id, _, _ = submit(client, migration_emulator, token, package_for(target, [first], [folder]))
     wait_for_end(client, migration_emulator, token, job_id, SITE)
     second = PackageFile(
         "doc.txt", b"version two, longer", folder.id, id=first.id, modified=1_700_000_000.0
     )
-    job_id, _, _ = _submit(client, migration_emulator, token, _package(target, [second], [folder]))
+    job_id, _, _ = submit(
+        client, migration_emulator, token, package_for(target, [second], [folder])
+    )
     events = wait_for_end(client, migration_emulator, token, job_id, SITE)
     assert "JobError" not in [e["Event"] for e in events]
-    children = _children(graph, target.drive_id, folder.name)
-    assert list(children) == ["doc.txt"]
-    assert children["doc.txt"]["size"] == len(second.data)
+    listed = children(graph, target.drive_id, folder.name)
+    assert list(listed) == ["doc.txt"]
+    assert listed["doc.txt"]["size"] == len(second.data)
     top = [
         c
         for c in graph.get(f"/drives/{target.drive_id}/root/children").json()["value"]
@@ -348,8 +268,8 @@ def test_progress_tokens_and_the_encrypted_queue(
     r = site_call(client, migration_emulator, token, "ProvisionMigrationQueue", SITE)
     queue_uri = r.json()["d"]["ProvisionMigrationQueue"]["JobQueueUri"]
     files = [PackageFile(f"f{i}.txt", b"q" * i, target.root_id) for i in range(3)]
-    job_id, key, _ = _submit(
-        client, migration_emulator, token, _package(target, files, []), queue=queue_uri
+    job_id, key, _ = submit(
+        client, migration_emulator, token, package_for(target, files, []), queue=queue_uri
     )
     events = wait_for_end(client, migration_emulator, token, job_id, SITE)
     everything, last = progress(client, migration_emulator, token, job_id, "0", SITE)
@@ -383,12 +303,12 @@ def test_a_job_that_fails_midway(
     folder = PackageFolder(f"Half-{uuid.uuid4().hex[:6]}", target.root_id)
     files = [PackageFile(f"{i}.txt", b"%d" % i, folder.id) for i in range(4)]
     migration_emulator.set_faults(migration_fail_after=2)
-    job_id, _, _ = _submit(client, migration_emulator, token, _package(target, files, [folder]))
+    job_id, _, _ = submit(client, migration_emulator, token, package_for(target, files, [folder]))
     events = wait_for_end(client, migration_emulator, token, job_id, SITE)
     names = [e["Event"] for e in events]
     assert "JobFatalError" in names and names[-1] == "JobEnd"
     assert events[-1]["FilesCreated"] == "2"
-    assert set(_children(graph, target.drive_id, folder.name)) == {"0.txt", "1.txt"}
+    assert set(children(graph, target.drive_id, folder.name)) == {"0.txt", "1.txt"}
 
 
 def test_import_rate_fault(
@@ -399,7 +319,7 @@ def test_import_rate_fault(
 ) -> None:
     files = [PackageFile(f"r{i}.txt", b"r", target.root_id) for i in range(4)]
     migration_emulator.set_faults(migration_files_per_s=4)
-    job_id, _, _ = _submit(client, migration_emulator, token, _package(target, files, []))
+    job_id, _, _ = submit(client, migration_emulator, token, package_for(target, files, []))
     events = wait_for_end(client, migration_emulator, token, job_id, SITE)
     start = next(e for e in events if e["Event"] == "JobStart")["Time"]
     end = events[-1]["Time"]

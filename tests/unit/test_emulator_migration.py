@@ -20,7 +20,15 @@ from sharelift.emulator.migration.sas import (
     check_own,
     parse_sas_uri,
 )
-from support.migration import Package, PackageFile, PackageFolder, decrypt, encrypt
+from support.migration import (
+    Package,
+    PackageArchive,
+    PackageFile,
+    PackageFolder,
+    decrypt,
+    encrypt,
+    quickxor_b64,
+)
 
 WEB, LIST, ROOT = (
     "7206fc09-e4af-48b3-8730-ed7321396d7a",
@@ -114,6 +122,53 @@ def test_user_group_xml_is_accepted_and_duplicate_users_refused() -> None:
         read_package(_fetch(package.manifest_files()))
 
 
+def _archived_package(archives: int = 1) -> Package:
+    package = _package()
+    for n in range(archives):
+        small = PackageFile(f"small{n}.txt", b"tiny", ROOT)
+        package.files.append(small)
+        package.archives.append(PackageArchive(f"pack{n}.zip", [small]))
+    return package
+
+
+def test_archived_files_xml_is_read_with_or_without_a_namespace() -> None:
+    package = _archived_package(2)
+    package.archives[1].stray.append("orphan.dat")
+    files = package.manifest_files()
+    read = read_package(_fetch(files))
+    assert [(a.name, a.members) for a in read.archives] == [
+        ("pack0.zip", (package.files[2].file_value,)),
+        ("pack1.zip", (package.files[3].file_value, "orphan.dat")),
+    ]
+    assert read.archives[0].checksum == quickxor_b64(package.archives[0].zip_bytes())
+    assert read.warnings == [
+        "ArchivedFiles.xml: 'orphan.dat' of pack1.zip is the FileValue of no File"
+    ]
+    files["ArchivedFiles.xml"] = (
+        files["ArchivedFiles.xml"]
+        .replace(b"<ArchivedFiles>", b'<a:ArchivedFiles xmlns:a="urn:any">')
+        .replace(b"</ArchivedFiles>", b"</a:ArchivedFiles>")
+    )
+    assert len(read_package(_fetch(files)).archives) == 2
+    assert read_package(_fetch(_package().manifest_files())).archives == []
+
+
+def test_archived_files_xml_past_two_archives_or_ambiguous_is_refused() -> None:
+    with pytest.raises(PackageError, match="3 archives; a package may have 2"):
+        read_package(_fetch(_archived_package(3).manifest_files()))
+    twice = _archived_package(2)
+    twice.archives[1].stray.append(twice.files[2].file_value)
+    with pytest.raises(PackageError, match="listed more than once"):
+        read_package(_fetch(twice.manifest_files()))
+    files = _archived_package().manifest_files()
+    files["ArchivedFiles.xml"] = b"<Archives/>"
+    with pytest.raises(PackageError, match="must be ArchivedFiles"):
+        read_package(_fetch(files))
+    files["ArchivedFiles.xml"] = b'<ArchivedFiles><ArchivedFile Checksum="x"/></ArchivedFiles>'
+    with pytest.raises(PackageError, match="has no Name"):
+        read_package(_fetch(files))
+
+
 def test_times_without_offset_are_utc() -> None:
     assert parse_time("2021-11-08T03:57:05") == 1636343825.0
     assert parse_time("2021-11-08T04:57:05+01:00") == 1636343825.0
@@ -137,6 +192,13 @@ def test_aes_cbc_pkcs7_round_trips_with_an_independent_writer() -> None:
         pass
     else:
         assert wrong != data
+    data = secrets.token_bytes(1000)
+    iv, sealed = encrypt(key, data)
+    decryption = crypto.Decryption(key, iv)
+    parts = [decryption.update(sealed[i : i + 7]) for i in range(0, len(sealed), 7)]
+    assert b"".join([*parts, decryption.finalize()]) == data
+    with pytest.raises(crypto.DecryptionError, match="whole number"):
+        crypto.decrypt(key, iv, sealed[:-1])
     bare = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
     unpadded = bare.update(b"x" * 15 + b"\x00") + bare.finalize()  # 0x00 is never padding
     with pytest.raises(crypto.DecryptionError):

@@ -23,7 +23,8 @@ Modules and packages, one role each:
     migration/  the SharePoint Import Migration API: azurite (the storage emulator it runs),
                 rest (the SP.Site calls), service (provisioning, job creation), jobs (queue,
                 records), worker (a job's import: the package read and checked), importer
-                (its objects applied to the tenant), joblog (its events, counters and logs),
+                (its objects applied to the tenant), archives (small files read from the
+                zips ArchivedFiles.xml lists), joblog (its events, counters and logs),
                 package (the XML files), blobs (snapshots, MD5, decryption, logs, queue
                 messages), crypto, sas, events, target and store_target (where imported
                 items go)

@@ -5,7 +5,7 @@ latest snapshot of the file available at the time of import": sp-dev-docs
 `docs/apis/migration-content-package.md`, "Snapshot"), checks the stored bytes against their
 MD5 (the blob's Content-MD5, or the manifest's `MD5Hash`, both of the bytes as stored) and
 decrypts them with the job's key and the blob's IV (metadata `IV`; `InitializationVector`
-is accepted too).
+is accepted too), part by part as they are downloaded (`stream_blob`).
 
 The caller's own containers are reached through their SAS, as the real service does.
 SharePoint-provided containers grant Read and Write only, no List, which cannot find a
@@ -17,13 +17,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import BlobProperties, ContainerClient
 from azure.storage.queue import QueueClient
 
-from sharelift.emulator.migration.crypto import DecryptionError, decrypt, encrypt, parse_iv
+from sharelift.emulator.migration.crypto import Decryption, DecryptionError, encrypt, parse_iv
 from sharelift.emulator.migration.sas import SasUri
 
 IV_METADATA = ("IV", "InitializationVector")
@@ -100,36 +101,72 @@ def read_blob(
     `md5_hash` and `iv_text` are the manifest's `MD5Hash` / `InitializationVector`, which
     stand in for the blob's own Content-MD5 and IV metadata. Raises BlobProblem.
     """
+    parts: list[bytes] = []
+    stream_blob(container, name, key, parts.append, md5_hash=md5_hash, iv_text=iv_text)
+    return b"".join(parts)
+
+
+def stream_blob(
+    container: ContainerClient,
+    name: str,
+    key: bytes | None,
+    sink: Callable[[bytes], object],
+    *,
+    md5_hash: str = "",
+    iv_text: str = "",
+    max_size: int | None = None,
+) -> None:
+    """Hand the plaintext of blob `name`'s latest snapshot to `sink` part by part, as it is
+    downloaded, checked and decrypted (see `read_blob`). A stored blob of more than
+    `max_size` bytes is refused before any of it is read.
+
+    The MD5 and the padding are known only at the end: when this raises BlobProblem, what
+    `sink` was given is to be thrown away.
+    """
     snapshot = latest_snapshot(container, name)
     if snapshot is None:
         raise BlobProblem(f"blob '{name}' has no snapshot", code=-2147024809)
+    if max_size is not None and snapshot.size > max_size:
+        raise BlobProblem(
+            f"blob '{name}' has {snapshot.size} bytes, more than {max_size}", code=-2147024809
+        )
+    expected = _expected_md5(name, snapshot, md5_hash)
+    decryption = None
+    if key is not None:
+        metadata = {k.lower(): v for k, v in (snapshot.metadata or {}).items()}
+        iv_given = next((metadata[n.lower()] for n in IV_METADATA if n.lower() in metadata), "")
+        iv = parse_iv(iv_given or iv_text)
+        if iv is None:
+            raise BlobProblem(f"blob '{name}' has no valid IV in its metadata")
+        decryption = Decryption(key, iv)
+    md5 = hashlib.md5()  # noqa: S324 — Azure's integrity check
     try:
-        data = container.get_blob_client(name, snapshot=snapshot.snapshot).download_blob()
-        stored = data.readall()
+        blob = container.get_blob_client(name, snapshot=snapshot.snapshot)
+        for part in blob.download_blob().chunks():
+            md5.update(part)
+            sink(part if decryption is None else decryption.update(part))
     except AzureError as exc:
         raise BlobProblem(f"blob '{name}' cannot be read: {type(exc).__name__}") from exc
-    stored_md5 = snapshot.content_settings.content_md5
-    expected = bytes(stored_md5) if stored_md5 else None
-    if expected is None and md5_hash:
-        try:
-            expected = base64.b64decode(md5_hash, validate=True)
-        except ValueError as exc:
-            raise BlobProblem(f"blob '{name}': MD5Hash is not base64") from exc
-    if expected is None:
-        raise BlobProblem(f"blob '{name}' has no MD5 (Content-MD5 or MD5Hash)")
-    if hashlib.md5(stored).digest() != expected:  # noqa: S324 — Azure's integrity check
+    if md5.digest() != expected:
         raise BlobProblem(f"blob '{name}' does not match its MD5", code=-2147467259)
-    if key is None:
-        return stored
-    metadata = {k.lower(): v for k, v in (snapshot.metadata or {}).items()}
-    iv_given = next((metadata[n.lower()] for n in IV_METADATA if n.lower() in metadata), "")
-    iv = parse_iv(iv_given or iv_text)
-    if iv is None:
-        raise BlobProblem(f"blob '{name}' has no valid IV in its metadata")
+    if decryption is not None:
+        try:
+            sink(decryption.finalize())
+        except DecryptionError as exc:
+            raise BlobProblem(f"blob '{name}' cannot be decrypted: {exc}") from exc
+
+
+def _expected_md5(name: str, snapshot: BlobProperties, md5_hash: str) -> bytes:
+    """The MD5 the stored bytes must have: the blob's Content-MD5, else the manifest's."""
+    stored_md5 = snapshot.content_settings.content_md5
+    if stored_md5:
+        return bytes(stored_md5)
+    if not md5_hash:
+        raise BlobProblem(f"blob '{name}' has no MD5 (Content-MD5 or MD5Hash)")
     try:
-        return decrypt(key, iv, stored)
-    except DecryptionError as exc:
-        raise BlobProblem(f"blob '{name}' cannot be decrypted: {exc}") from exc
+        return base64.b64decode(md5_hash, validate=True)
+    except ValueError as exc:
+        raise BlobProblem(f"blob '{name}': MD5Hash is not base64") from exc
 
 
 def write_log(container: ContainerClient, name: str, text: str, key: bytes | None) -> None:

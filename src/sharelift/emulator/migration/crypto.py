@@ -50,17 +50,35 @@ def parse_iv(text: str | None) -> bytes | None:
     return iv if len(iv) == IV_BYTES else None
 
 
+class Decryption:
+    """AES-256-CBC decryption part by part, for a blob read as it arrives: `update` returns
+    the plaintext known so far (PKCS7 holds the last block back), `finalize` the rest once
+    the padding is checked."""
+
+    def __init__(self, key: bytes, iv: bytes) -> None:
+        self._decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+        self._unpadder = padding.PKCS7(128).unpadder()
+        self._size = 0
+
+    def update(self, data: bytes) -> bytes:
+        self._size += len(data)
+        return self._unpadder.update(self._decryptor.update(data))
+
+    def finalize(self) -> bytes:
+        """The last plaintext; raises DecryptionError."""
+        if not self._size or self._size % 16:
+            raise DecryptionError("the ciphertext is not a whole number of AES blocks")
+        last = self._unpadder.update(self._decryptor.finalize())
+        try:
+            return last + self._unpadder.finalize()
+        except ValueError as exc:
+            raise DecryptionError("bad padding: wrong key or IV") from exc
+
+
 def decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     """AES-256-CBC decryption with PKCS7 padding removed; raises DecryptionError."""
-    if not data or len(data) % 16:
-        raise DecryptionError("the ciphertext is not a whole number of AES blocks")
-    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
-    padded = decryptor.update(data) + decryptor.finalize()
-    unpadder = padding.PKCS7(128).unpadder()
-    try:
-        return unpadder.update(padded) + unpadder.finalize()
-    except ValueError as exc:
-        raise DecryptionError("bad padding: wrong key or IV") from exc
+    decryption = Decryption(key, iv)
+    return decryption.update(data) + decryption.finalize()
 
 
 def encrypt(key: bytes, data: bytes) -> tuple[bytes, bytes]:

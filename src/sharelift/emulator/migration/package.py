@@ -12,10 +12,15 @@ sp-dev-docs `docs/apis/migration-manifest.md` and `migration-api-overview.md` de
     RootObjectMap.xml    optional; its List root must be the target's list in the target web
     Requirements.xml, LookupListMap.xml, ViewFormsList.xml
                          optional; a missing one is a warning, as the pages say
+    ArchivedFiles.xml    optional; at most two zip archives of small files, each with the
+                         `FileValue`s it holds (`migration-manifest.md`, "ArchivedFiles.xml";
+                         `migration-content-package.md`, "Archive small files for performance")
 
-Each file must have its root element in its namespace `urn:deployment-<x>-schema`. Anything
-this module refuses raises PackageError, which the worker reports as JobFatalError. Whether the
-ids are the target's real ones is the worker's check (it knows the target).
+Each file must have its root element in its namespace `urn:deployment-<x>-schema`, except
+ArchivedFiles.xml, whose sample has none: its root is accepted in any namespace or none.
+Anything this module refuses raises PackageError, which the worker reports as JobFatalError.
+Whether the ids are the target's real ones is the worker's check (it knows the target); reading
+the archives is the import's (`archives.py`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ OPTIONAL_FILES = {
     "ViewFormsList.xml": ("ViewFormsList", ("viewformlist", "viewformslist")),
 }
 USER_MAP_NAMES = ("UserGroupMap.xml", "UserGroup.xml")
+ARCHIVES_NAME = "ArchivedFiles.xml"
+MAX_ARCHIVES = 2
+"""Archives per package ("Archive file per package: Two maximum")."""
 CLAIMS_PREFIX = "i:0#.f|membership|"
 
 
@@ -105,6 +113,17 @@ class PackageObject:
         return self.get("Url")
 
 
+@dataclass(frozen=True)
+class ArchivedFile:
+    """One `ArchivedFile` of ArchivedFiles.xml: a zip blob of the content container and the
+    `FileValue`s of the files it holds, each a member of that name."""
+
+    name: str
+    checksum: str
+    """The QuickXorHash (base64) of the archive's plaintext; "" when not given."""
+    members: tuple[str, ...]
+
+
 @dataclass
 class Package:
     """What the import needs from a package's XML files."""
@@ -117,13 +136,17 @@ class Package:
     """(list id, parent web id) of RootObjectMap.xml's List roots."""
     warnings: list[str]
     objects: list[PackageObject] = field(default_factory=list)
+    archives: list[ArchivedFile] = field(default_factory=list)
+    """ArchivedFiles.xml's archives, in its order (none without the file)."""
 
 
 Fetch = Callable[[str], bytes | None]
 """Returns a manifest-container file's decrypted bytes, or None when the blob is absent."""
 
 
-def _parse(name: str, data: bytes, root: str, kinds: tuple[str, ...]) -> ET.Element:
+def _parse(name: str, data: bytes, root: str, kinds: tuple[str, ...] | None) -> ET.Element:
+    """The root element of `name`, checked: its local name `root`, in the namespace of one of
+    `kinds` (None: any namespace or none)."""
     try:
         element = ET.fromstring(data)  # noqa: S314 — expat refuses entity expansion
     except ET.ParseError as exc:
@@ -131,7 +154,7 @@ def _parse(name: str, data: bytes, root: str, kinds: tuple[str, ...]) -> ET.Elem
     ns, local = _tag(element)
     if local != root:
         raise PackageError(f"{name}: the root element must be {root}, not {local}")
-    if ns not in {_ns(k) for k in kinds}:
+    if kinds is not None and ns not in {_ns(k) for k in kinds}:
         raise PackageError(f"{name}: the root element must be in the namespace {_ns(kinds[0])}")
     return element
 
@@ -208,7 +231,44 @@ def read_package(fetch: Fetch) -> Package:
         if data is None:
             raise PackageError(f"{manifest}, listed in SystemData.xml, is missing")
         package.objects.extend(_read_manifest(manifest, data))
+    package.archives = _read_archives(fetch)
+    referenced = {o.get("FileValue") for o in package.objects if o.object_type == "SPFile"}
+    for archive in package.archives:
+        for value in archive.members:
+            if value not in referenced:
+                warnings.append(
+                    f"{ARCHIVES_NAME}: '{value}' of {archive.name} is the FileValue of no File"
+                )
     return package
+
+
+def _read_archives(fetch: Fetch) -> list[ArchivedFile]:
+    """ArchivedFiles.xml's archives (none without the file); raises PackageError when there
+    are more than two, or when one lacks a `Name` or a `FileValue` or repeats a `FileValue`:
+    which archive holds a file must be unambiguous."""
+    data = fetch(ARCHIVES_NAME)
+    if data is None:
+        return []
+    root = _parse(ARCHIVES_NAME, data, "ArchivedFiles", None)
+    archives = []
+    seen: set[str] = set()
+    for element in _children(root, "ArchivedFile"):
+        name = element.get("Name", "")
+        if not name:
+            raise PackageError(f"{ARCHIVES_NAME}: an ArchivedFile has no Name")
+        members = tuple(f.get("FileValue", "") for f in _children(element, "File"))
+        for value in members:
+            if not value:
+                raise PackageError(f"{ARCHIVES_NAME}: a File of {name} has no FileValue")
+            if value in seen:
+                raise PackageError(f"{ARCHIVES_NAME}: '{value}' is listed more than once")
+            seen.add(value)
+        archives.append(ArchivedFile(name, element.get("Checksum", ""), members))
+    if len(archives) > MAX_ARCHIVES:
+        raise PackageError(
+            f"{ARCHIVES_NAME} lists {len(archives)} archives; a package may have {MAX_ARCHIVES}"
+        )
+    return archives
 
 
 def _read_users(fetch: Fetch, warnings: list[str]) -> dict[str, PackageUser]:

@@ -31,6 +31,10 @@ class Placed:
     is_folder: bool
 
 
+E_ITEM = -2147024816
+"""The HRESULT of migration-events.md's JobError sample, for an item the package got wrong."""
+
+
 class ImportError_(Exception):
     """The tenant refused one item (a name conflict, quota): a JobError for that item."""
 
