@@ -252,6 +252,7 @@ async def _run_job(
             {"name": request.job_name or "", "policy": request.engine.policy},
         )
         store.set_job_target(job.id, target.drive_id, target.folder_id, target.folder)
+        job = store.job(job.id) or job  # with its target: a package names paths by it
         tally = Tally()
         earlier = store.rounds(job.id)
         if earlier:

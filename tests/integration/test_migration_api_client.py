@@ -22,9 +22,10 @@ import pytest
 from migrate_helpers import expected_files, graph_client, megan, target_files, write_tree
 
 import sharelift
+from sharelift.emulator.samples import office_file
 from sharelift.emulator.server import EmulatorServer
-from sharelift.migration_api import blob, crypto, jobs, package
-from sharelift.state import ItemStatus, PackageStatus, open_state
+from sharelift.migration_api import archive, blob, crypto, jobs, package
+from sharelift.state import ItemStatus, PackageStatus, VerifiedBy, open_state
 
 
 def share(seed: int, count: int = 12) -> dict[str, bytes]:
@@ -78,16 +79,33 @@ def packages(state: Path) -> list[Any]:
 
 @pytest.mark.slow
 def test_a_tree_arrives_verified_and_a_second_run_sends_nothing(
-    migration_emulator: EmulatorServer, graph: httpx.Client, tmp_path: Path
+    migration_emulator: EmulatorServer,
+    graph: httpx.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     files = share(1)
     src = tmp_path / "src"
     write_tree(src, files)
     state = tmp_path / "state.db"
+    urls: list[str] = []
+    real = package.manifest
+
+    def seen(target: Any, entries: Any) -> Iterator[str]:
+        def each() -> Iterator[Any]:
+            for entry in entries:
+                urls.append(entry.url)
+                yield entry
+
+        return real(target, each())
+
+    monkeypatch.setattr(package, "manifest", seen)
 
     result = migrate(migration_emulator, src, "Api", state)
 
     assert (result.status, result.uploaded, result.failed) == ("completed", len(files), 0)
+    # The first round already names each file by its whole path in the library.
+    assert sorted(urls) == sorted(f"Documents/Api/{rel}" for rel in files)
     _, drive = megan(migration_emulator)
     assert target_files(graph, drive, "Api") == expected_files(files)
     made = packages(state)
@@ -325,3 +343,110 @@ def test_a_blob_stored_but_not_recorded_is_found_not_uploaded_again(
         assert changed is None
         assert blob.stored_already(container, "f.dat", read, len(data), crypto.new_key()) is None
         container.delete_container()
+
+
+@pytest.mark.slow
+def test_small_files_travel_in_archives(
+    migration_emulator: EmulatorServer,
+    graph: httpx.Client,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = share(3, count=40)
+    files["big/edge.bin"] = os.urandom(archive.MEMBER_BYTES)  # too large once encrypted
+    src = tmp_path / "src"
+    write_tree(src, files)
+    state = tmp_path / "state.db"
+    stored: list[str] = []
+    real = blob.put_file
+
+    def counted(container: Any, name: str, *args: Any) -> blob.StoredBlob:
+        stored.append(name)
+        return real(container, name, *args)
+
+    monkeypatch.setattr(blob, "put_file", counted)
+
+    result = migrate(
+        migration_emulator, src, "Zipped", state, archive_small_files=True, package_files=20
+    )
+
+    assert (result.status, result.uploaded, result.failed) == ("completed", len(files), 0)
+    _, drive = megan(migration_emulator)
+    assert target_files(graph, drive, "Zipped") == expected_files(files)
+    made = packages(state)
+    assert len(made) == 3
+    content = [n for n in stored if not n.endswith(".xml")]
+    # Each package of 20 small files is one archive; the two large files go as blobs.
+    assert sorted(n for n in content if not n.endswith(".dat")) == ["archive-0.zip"] * 3
+    assert len([n for n in content if n.endswith(".dat")]) == 2
+    assert stored.count("ArchivedFiles.xml") == 3
+
+    stored.clear()
+    (src / "d0" / "n00.txt").write_bytes(b"changed since")
+    again = migrate(migration_emulator, src, "Zipped", state, archive_small_files=True)
+    assert (again.uploaded, again.unchanged, again.failed) == (1, len(files) - 1, 0), failures(
+        state
+    )
+    assert [n for n in stored if not n.endswith(".xml")] == ["archive-0.zip"]
+    files["d0/n00.txt"] = b"changed since"
+    assert target_files(graph, drive, "Zipped") == expected_files(files)
+
+
+@pytest.mark.slow
+def test_office_files_a_library_rewrites_on_import_are_proved(
+    migration_emulator: EmulatorServer, graph: httpx.Client, tmp_path: Path
+) -> None:
+    files = {
+        "report.docx": office_file("docx", seed=4, media_bytes=50_000),
+        "budget.xlsx": office_file("xlsx", seed=5),
+        "notes.txt": b"plain text",
+    }
+    src = tmp_path / "src"
+    write_tree(src, files)
+    state = tmp_path / "state.db"
+    result = sharelift.migrate(
+        src,
+        "https://contoso.sharepoint.com/sites/Team/Shared Documents/Imported",
+        credential=sharelift.Credential.from_certificate(emulator=migration_emulator.data_dir),
+        via="migration-api",
+        state=state,
+        migration_poll=0.1,
+    )
+
+    assert (result.status, result.uploaded, result.failed) == ("completed", len(files), 0)
+    with open_state(state) as store:
+        (job,) = store.jobs()
+        verified = {i.display_path: i.verified_by for i in store.items(job.id, ItemStatus.DONE)}
+    assert verified == {
+        "report.docx": VerifiedBy.PARTS,  # the library wrote its metadata into them
+        "budget.xlsx": VerifiedBy.PARTS,
+        "notes.txt": VerifiedBy.HASH,
+    }
+
+
+@pytest.mark.slow
+def test_a_changed_file_replaces_the_one_an_earlier_round_put_there(
+    migration_emulator: EmulatorServer, graph: httpx.Client, tmp_path: Path
+) -> None:
+    """A package names a replaced file by its own id: the one Graph gave it (the first round
+    went through Graph) or the one an earlier package gave it."""
+    files = share(5, count=6)
+    src = tmp_path / "src"
+    write_tree(src, files)
+    state = tmp_path / "state.db"
+    upn, drive = megan(migration_emulator)
+    first = sharelift.migrate(
+        src,
+        f"onedrive:{upn}/Switched",
+        credential=sharelift.Credential.from_certificate(emulator=migration_emulator.data_dir),
+        state=state,
+    )
+    assert (first.uploaded, first.failed) == (len(files), 0)
+    for round_number, path in enumerate(("d0/n00.txt", "d1/n01.txt", "d0/n00.txt")):
+        files[path] = f"changed in round {round_number}".encode()
+        (src / path).write_bytes(files[path])
+        again = migrate(migration_emulator, src, "Switched", state)
+        assert (again.uploaded, again.unchanged, again.failed) == (1, len(files) - 1, 0), failures(
+            state
+        )
+        assert target_files(graph, drive, "Switched") == expected_files(files)

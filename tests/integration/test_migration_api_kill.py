@@ -1,7 +1,8 @@
 """`sharelift migrate --via migration-api` as a process, killed with SIGKILL while it packages,
 uploads, submits and while the service imports, then run again until it finishes: nothing lost,
 nothing duplicated, no package submitted twice (the emulator's job list shows one job per
-package's containers), no key left behind."""
+package's containers), no key left behind; with its small files in blobs of their own, and
+zipped into archives (rebuilt the same by the run that takes a package up again)."""
 
 from __future__ import annotations
 
@@ -74,14 +75,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("archives", [False, True], ids=["blobs", "archives"])
 def test_killed_while_packaging_uploading_submitting_importing_then_resumed(
-    server: EmulatorServer, graph: httpx.Client, tmp_path: Path
+    server: EmulatorServer, graph: httpx.Client, tmp_path: Path, archives: bool
 ) -> None:
     files = share(7)
     src = tmp_path / "src"
     write_tree(src, files)
     state = tmp_path / "state.db"
-    command = migrate_command(server, src, "Killed", state, *API)
+    zipped = ("--archive-small-files",) if archives else ()
+    command = migrate_command(server, src, "Killed", state, *API, *zipped)
     server.set_faults(migration_files_per_s=6)
     rng = random.Random(20261205)
     waits: list[Callable[[], bool]] = [

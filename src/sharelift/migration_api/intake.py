@@ -3,9 +3,10 @@
 `Intake.prepare` takes the `FileWork` the round submits and returns it as a `Packed` entry
 (`runs.py`), or gives the file its outcome at once: its folder failed, it cannot be opened or
 is no regular file, the target already holds the same bytes (adopted) or, under the `newer`
-policy, a newer version. A file that replaces one on the target carries that file's own id;
-every file names its folder by the folder's SharePoint id (asked once per folder). Authors come
-from the user map (`read_user_map`), by the source file's owner.
+policy, a newer version. A file that replaces one on the target (listed there, or put there
+by an earlier round, through Graph or a package) carries that file's own id; every file names
+its folder by the folder's SharePoint id (asked once per folder). Authors come from the user
+map (`read_user_map`), by the source file's owner.
 """
 
 from __future__ import annotations
@@ -74,6 +75,17 @@ class Intake:
         self._folders.remember(*root)
         self._users = users
 
+    async def _known_id(self, item_id: str, fallback: str) -> str:
+        """The SharePoint id of the file an earlier round put at the target as `item_id` (a
+        changed file replaces it, so the package must name it by its id); `fallback` when it
+        is gone from there."""
+        try:
+            return await self._folders.of(item_id)
+        except GraphError as exc:
+            if exc.status == 404:
+                return fallback
+            raise
+
     async def prepare(self, work: FileWork) -> Packed | None:
         """The file as a package will carry it, or None when it got its outcome already (its
         folder failed, it cannot be read, the target holds it or is newer)."""
@@ -106,8 +118,12 @@ class Intake:
                 if policy == "newer" and target_is_newer(remote, plan.item):
                     outcomes.skipped(work, "TARGET_NEWER", "the target has a newer version")
                     return None
-                # The package replaces the file there: it must carry that file's own id.
+            if remote is not None:
+                # The package replaces the file there: it must carry that file's own id (one
+                # Graph placed, or an earlier package under another id, has its own).
                 fid = await self._folders.of(remote.id)
+            elif plan.state is not None and plan.state.item_id:
+                fid = await self._known_id(plan.state.item_id, fid)
             folder_unique = await self._folders.of(folder_item)
         except OSError as exc:
             outcomes.failed(work, "READ_ERROR", f"read failed: {exc.strerror or exc}")
