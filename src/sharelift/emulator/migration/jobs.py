@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sharelift.emulator.certs import write_private
 from sharelift.emulator.migration.events import EventLog
 from sharelift.emulator.migration.sas import SasUri
 
@@ -96,7 +97,8 @@ class JobQueue:
             self._jobs[job.id] = job
             log = EventLog(self.folder / f"{job.id}.events.jsonl")
             self._logs[job.id] = log
-            (self.folder / f"{job.id}.json").write_text(json.dumps(job.record()), "utf-8")
+            # Replaced whole (readers never see half a record), private as the folder's rest.
+            write_private(self.folder / f"{job.id}.json", json.dumps(job.record()).encode())
             return log
 
     def enqueue(self, job: Job) -> None:
@@ -187,7 +189,7 @@ class Provisioned:
 
     def _save(self) -> None:
         data = {"containers": self._containers, "queues": sorted(self._queues)}
-        self._path.write_text(json.dumps(data), "utf-8")
+        write_private(self._path, json.dumps(data).encode())
 
     def add_containers(self, *names: str) -> None:
         with self._lock:
