@@ -450,3 +450,40 @@ def test_a_changed_file_replaces_the_one_an_earlier_round_put_there(
             state
         )
         assert target_files(graph, drive, "Switched") == expected_files(files)
+
+
+def test_an_archive_built_again_is_found_stored_not_uploaded_again(
+    migration_emulator: EmulatorServer,
+) -> None:
+    """What a package taken up after a kill relies on: the same files make the same archive,
+    which `stored_already` then finds (re-encrypted with the stored IV, compared by MD5)."""
+    service = blob.BlobServiceClient.from_connection_string(
+        own_storage(migration_emulator), connection_verify=migration_emulator.info["ca_file"]
+    )
+    files = {f"{n:02}.dat": os.urandom(n * 997) for n in range(12)}
+
+    def build() -> bytes:
+        writer = archive.ArchiveWriter()
+        for name in archive.group([(k, len(v)) for k, v in files.items()])[0]:
+            writer.add(name, files[name])
+        return writer.finish()
+
+    first, key = build(), crypto.new_key()
+    with service, ThreadPoolExecutor(2) as pool:
+        container = service.create_container(f"sharelift-test-{uuid.uuid4().hex[:12]}")
+        put = blob.put_bytes(container, "archive-0.zip", first, key, pool)
+        again = build()
+        found = blob.stored_already(
+            container, "archive-0.zip", lambda at, n: again[at : at + n], len(again), key
+        )
+        assert found == put
+        assert len(list(container.list_blobs(include=["snapshots"]))) == 3  # no upload
+        files["05.dat"] = b"changed"
+        other = build()
+        assert (
+            blob.stored_already(
+                container, "archive-0.zip", lambda at, n: other[at : at + n], len(other), key
+            )
+            is None
+        )
+        container.delete_container()
